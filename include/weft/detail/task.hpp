@@ -1,0 +1,137 @@
+// TaskBase and Task<F, R>: what weft allocates for one spawn. A task that has
+// not started yet is only this object (its closure and result slot); the
+// fiber with its stack is attached by the worker that first runs it.
+//
+// Internal: users see tasks only through JoinHandle<T>.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <optional>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+#include "spin_lock.hpp"
+
+namespace weft::detail {
+
+struct Fiber;
+class Scheduler;
+class Waiter;
+
+// Lifetime: two references, one held by the runtime until the body has
+// finished and the fiber is gone, one held by the JoinHandle until it joins or
+// detaches. The last release frees the task.
+class TaskBase {
+ public:
+  TaskBase(const TaskBase&) = delete;
+  TaskBase& operator=(const TaskBase&) = delete;
+
+  // Runs the body on the fiber's stack and stores its value or exception.
+  // Called once, by the scheduler, on a worker. Never throws.
+  virtual void run() noexcept = 0;
+
+  // Scheduler side: the body is done and the fiber has switched away for the
+  // last time. Wakes the joiner, if any, and drops the runtime's reference.
+  void finish() noexcept;
+
+  // Handle side: parks the calling fiber (or blocks the calling plain thread)
+  // until the task has finished. Throws FiberCancelled if the calling fiber is
+  // cancelled at shutdown while it waits.
+  void wait_done();
+
+  // Handle side, non-blocking.
+  bool done() const noexcept { return done_.load(std::memory_order_acquire); }
+
+  // Handle side, after wait_done(): rethrows the body's exception, if any.
+  void rethrow_if_failed() const;
+
+  // Scheduler side, instead of run(): the task could not start (no stack).
+  void set_failure(std::exception_ptr error) noexcept { error_ = std::move(error); }
+
+  // Handle side: gives up the handle's reference. `observed` says whether the
+  // outcome was delivered to a joiner (if not, an exception is reported).
+  void release_handle(bool observed) noexcept;
+
+  Fiber* fiber_ = nullptr;        // attached by the worker that first runs the task
+  Scheduler* scheduler_ = nullptr;  // the runtime the task was submitted to
+
+ protected:
+  TaskBase() = default;
+  virtual ~TaskBase() = default;
+
+  // Called from run()'s catch block: stores the exception in flight, turning
+  // FiberCancelled into RuntimeStopped for the joiner.
+  void capture_current_exception() noexcept;
+
+ private:
+  void release() noexcept;
+
+  // refs_ counts the runtime's and the handle's references (see above).
+  std::atomic<std::uint32_t> refs_{2};
+  // done_ is set (release) by finish() under join_lock_; read (acquire) by
+  // done() and wait_done() to see the stored value or exception.
+  std::atomic<bool> done_{false};
+  SpinLock join_lock_;          // guards joiner_ and the done_ transition
+  Waiter* joiner_ = nullptr;    // the one waiter parked in wait_done(), if any
+  bool observed_ = false;       // written by the handle before its release
+  bool cancelled_ = false;      // the body was cancelled at shutdown
+  std::exception_ptr error_;    // written by run() before finish()
+};
+
+template <class R>
+using TaskResultSlot = std::conditional_t<std::is_void_v<R>, std::monostate, std::optional<R>>;
+
+// The part of a task that a JoinHandle<R> sees: the result slot.
+template <class R>
+class TaskWithResult : public TaskBase {
+ public:
+  // After wait_done() and rethrow_if_failed(): the value, moved out once.
+  R take_result() {
+    if constexpr (!std::is_void_v<R>) return std::move(*result_);
+  }
+
+ protected:
+  [[no_unique_address]] TaskResultSlot<R> result_;
+};
+
+template <class F, class R>
+class Task final : public TaskWithResult<R> {
+ public:
+  template <class G>
+  explicit Task(G&& fn) : fn_(std::in_place, std::forward<G>(fn)) {}
+
+  void run() noexcept override {
+    try {
+      if constexpr (std::is_void_v<R>) {
+        std::invoke(std::move(*fn_));
+      } else {
+        this->result_.emplace(std::invoke(std::move(*fn_)));
+      }
+    } catch (...) {
+      this->capture_current_exception();
+    }
+    fn_.reset();  // what the closure captured dies with the body, not with the handle
+  }
+
+ private:
+  std::optional<F> fn_;
+};
+
+// Submits a task to a runtime: the calling worker's own deque when the caller
+// is a fiber of that runtime, else the runtime's injection queue. Throws
+// RuntimeStopped when a plain thread submits to a stopping runtime.
+void submit(Scheduler* scheduler, TaskBase* task);
+
+// The scheduler of the calling fiber; throws NotInFiber (naming `caller`)
+// from a plain thread.
+Scheduler* current_scheduler_or_throw(const char* caller);
+
+// True when the calling thread is a worker of `scheduler` (a fiber of it, or
+// its scheduler loop).
+bool on_worker_of(const Scheduler* scheduler) noexcept;
+
+}  // namespace weft::detail

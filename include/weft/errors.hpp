@@ -1,0 +1,48 @@
+// weft's error types and the handler for exceptions nobody observes.
+#pragma once
+
+#include <exception>
+#include <functional>
+#include <stdexcept>
+
+namespace weft {
+
+// Thrown by spawn() on a runtime that has begun shutting down, and by join()
+// on a task that the runtime cancelled at shutdown because it was parked
+// forever (see Runtime::shutdown()).
+class RuntimeStopped : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Thrown by functions that only make sense inside a fiber (weft::go,
+// this_fiber::yield, this_fiber::worker_index) when called from a plain thread.
+class NotInFiber : public std::logic_error {
+ public:
+  using std::logic_error::logic_error;
+};
+
+// Thrown out of a parking call (join, and later channel and lock waits) in a
+// fiber that the runtime is cancelling at shutdown, to unwind its stack so
+// that destructors run and the stack can be released. It deliberately does
+// not derive from std::exception, so `catch (const std::exception&)` lets it
+// pass. Code that catches it with `catch (...)` should rethrow; a fiber that
+// swallows it and parks again is cancelled again.
+class FiberCancelled {
+ public:
+  const char* what() const noexcept { return "weft::FiberCancelled: runtime shutting down"; }
+};
+
+// Called with the exception that escaped a task whose JoinHandle was dropped
+// (detached) without join(): at the task's end if it was already detached,
+// else when the handle is dropped. Tasks cancelled at shutdown are not
+// reported. The handler may run on any thread, concurrently with itself;
+// exceptions it throws are caught and printed. The default prints
+// "weft: unhandled exception in a detached fiber: <what()>" to stderr.
+using UnhandledExceptionHandler = std::function<void(std::exception_ptr)>;
+
+// Replaces the process-wide handler and returns the previous one; an empty
+// function restores the default. Thread-safe; never blocks a fiber for long.
+UnhandledExceptionHandler set_unhandled_exception_handler(UnhandledExceptionHandler handler);
+
+}  // namespace weft

@@ -1,0 +1,93 @@
+// JoinHandle<T>: the result of one spawned task.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "detail/task.hpp"
+
+namespace weft {
+
+// Owns the right to collect a task's result. Move-only. Dropping a handle that
+// was not joined detaches the task: it still runs to completion, and an
+// exception escaping it goes to the unhandled-exception handler (errors.hpp).
+//
+// Threading: one handle is used by one thread or fiber at a time; different
+// handles may be used concurrently. A handle may outlive its Runtime: after
+// shutdown every task has finished or been cancelled, so join() never hangs.
+template <class T>
+class JoinHandle {
+ public:
+  JoinHandle() = default;
+  explicit JoinHandle(detail::TaskWithResult<T>* task) noexcept : task_(task), state_(State::attached) {}
+  JoinHandle(JoinHandle&& other) noexcept
+      : task_(std::exchange(other.task_, nullptr)), state_(std::exchange(other.state_, State::moved_from)) {}
+  JoinHandle& operator=(JoinHandle&& other) noexcept {
+    if (this != &other) {
+      drop();
+      task_ = std::exchange(other.task_, nullptr);
+      state_ = std::exchange(other.state_, State::moved_from);
+    }
+    return *this;
+  }
+  JoinHandle(const JoinHandle&) = delete;
+  JoinHandle& operator=(const JoinHandle&) = delete;
+  ~JoinHandle() { drop(); }
+
+  // Waits for the task and returns its value, or rethrows its exception.
+  // From a fiber it parks the fiber (the worker runs other fibers meanwhile);
+  // from a plain thread it blocks the thread. A task cancelled at shutdown
+  // rethrows weft::RuntimeStopped. Throws std::logic_error if the handle was
+  // already joined, detached, moved from, or default-constructed.
+  // If the calling fiber is itself cancelled at shutdown while it waits,
+  // weft::FiberCancelled propagates and the handle stays attached.
+  T join() {
+    check_attached("join");
+    task_->wait_done();
+    detail::TaskWithResult<T>* task = std::exchange(task_, nullptr);
+    state_ = State::joined;
+    struct Release {
+      detail::TaskBase* t;
+      ~Release() { t->release_handle(true); }
+    } release{task};
+    task->rethrow_if_failed();
+    return task->take_result();
+  }
+
+  // Gives up the result; the task runs to completion on its own. Throws
+  // std::logic_error under the same conditions as join(). Never blocks.
+  void detach() {
+    check_attached("detach");
+    state_ = State::detached;
+    std::exchange(task_, nullptr)->release_handle(false);
+  }
+
+  // True while the handle can still be joined or detached.
+  bool joinable() const noexcept { return task_ != nullptr; }
+
+  // True once the task has finished (value or exception). Never blocks.
+  bool is_finished() const noexcept { return task_ != nullptr && task_->done(); }
+
+ private:
+  enum class State { empty, attached, joined, detached, moved_from };
+  void drop() noexcept {
+    if (task_ != nullptr) std::exchange(task_, nullptr)->release_handle(false);
+  }
+
+  void check_attached(const char* op) const {
+    switch (state_) {
+      case State::attached: return;
+      case State::joined: throw std::logic_error(std::string("weft::JoinHandle::") + op + ": the task was already joined");
+      case State::detached: throw std::logic_error(std::string("weft::JoinHandle::") + op + ": the handle was detached");
+      case State::moved_from: throw std::logic_error(std::string("weft::JoinHandle::") + op + ": the handle was moved from");
+      case State::empty: break;
+    }
+    throw std::logic_error(std::string("weft::JoinHandle::") + op + ": the handle is empty (default-constructed)");
+  }
+
+  detail::TaskWithResult<T>* task_ = nullptr;
+  State state_ = State::empty;
+};
+
+}  // namespace weft

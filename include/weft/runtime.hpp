@@ -1,0 +1,133 @@
+// weft::Runtime: M worker threads running go-like tasks as stackful fibers.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+#include "detail/task.hpp"
+#include "errors.hpp"
+#include "join_handle.hpp"
+
+namespace weft {
+
+// One per core: std::thread::hardware_concurrency(), or 1 if it is unknown.
+std::size_t default_worker_count() noexcept;
+
+template <class F>
+using task_result_t = std::invoke_result_t<std::decay_t<F>>;
+
+namespace detail {
+template <class F>
+JoinHandle<task_result_t<F>> spawn_on(Scheduler* scheduler, F&& fn) {
+  using R = task_result_t<F>;
+  static_assert(!std::is_reference_v<R>,
+                "a weft task must return a value, not a reference (return a pointer or std::ref)");
+  auto* task = new Task<std::decay_t<F>, R>(std::forward<F>(fn));
+  try {
+    submit(scheduler, task);
+  } catch (...) {
+    delete task;
+    throw;
+  }
+  return JoinHandle<R>(task);
+}
+}  // namespace detail
+
+// A work-stealing executor. Each worker is an OS thread with its own
+// Chase-Lev deque of runnable fibers; idle workers steal from random victims
+// and then sleep without using CPU.
+//
+// Threading: every member may be called from any thread, including fibers of
+// another runtime. spawn() from a fiber of this runtime pushes to that
+// worker's own deque; from anywhere else it goes through a shared injection
+// queue. Runtime is neither copyable nor movable.
+class Runtime {
+ public:
+  struct Options {
+    // Number of worker threads; must be 1 .. 1024.
+    std::size_t workers = default_worker_count();
+    // Bytes reserved for each fiber's stack (rounded up to whole pages; at
+    // least one page). Pages are committed only when touched, and a guard
+    // page below each stack turns an overflow into a fault, not corruption.
+    std::size_t stack_size = 256 * 1024;
+    // Finished fibers' stacks kept per worker for reuse before unmapping.
+    std::size_t stack_cache = 64;
+  };
+
+  // Starts the workers. Throws std::invalid_argument for bad Options and
+  // std::system_error if a thread cannot be started.
+  Runtime();
+  explicit Runtime(Options options);
+
+  // shutdown(), then frees everything.
+  ~Runtime();
+
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  // Runs fn() as a new fiber and returns its handle. Never blocks or parks.
+  // Throws weft::RuntimeStopped once shutdown() has begun, except from fibers
+  // of this runtime, which may keep spawning while shutdown drains them.
+  template <class F>
+  JoinHandle<task_result_t<F>> spawn(F&& fn) {
+    return detail::spawn_on(scheduler_.get(), std::forward<F>(fn));
+  }
+
+  // Runs fn() as a fiber and blocks the calling thread until it returns its
+  // value (or rethrows its exception). Must be called from a plain thread or
+  // from a fiber of another runtime: from a fiber or worker of this runtime it
+  // throws std::logic_error (it would block the worker it needs).
+  template <class F>
+  task_result_t<F> block_on(F&& fn) {
+    if (detail::on_worker_of(scheduler_.get())) {
+      throw std::logic_error("weft::Runtime::block_on called from a fiber of the same runtime; use go() and join()");
+    }
+    return spawn(std::forward<F>(fn)).join();
+  }
+
+  // The one-line main(): starts a runtime with default Options (or the given
+  // ones), runs fn() as a fiber, shuts down, and returns fn()'s value or
+  // rethrows its exception. Blocks the calling thread.
+  template <class F>
+  static task_result_t<F> run(F&& fn) {
+    Runtime rt;
+    return rt.block_on(std::forward<F>(fn));
+  }
+  template <class F>
+  static task_result_t<F> run(Options options, F&& fn) {
+    Runtime rt(options);
+    return rt.block_on(std::forward<F>(fn));
+  }
+
+  // Stops the runtime. Blocks the calling thread while it:
+  //  1. refuses new spawns from outside (RuntimeStopped),
+  //  2. runs every runnable fiber, and what they spawn, until every fiber has
+  //     finished or is parked,
+  //  3. cancels the fibers that are parked with nothing left to wake them:
+  //     their waits throw weft::FiberCancelled, their stacks unwind (destructors
+  //     run), and joining them throws weft::RuntimeStopped; repeats 2-3 until
+  //     no fiber is left,
+  //  4. stops and joins the worker threads and releases every stack.
+  // Idempotent and thread-safe; a second caller waits for the first. Throws
+  // std::logic_error from a fiber or worker of this runtime.
+  void shutdown();
+
+  std::size_t num_workers() const noexcept;
+  const Options& options() const noexcept;
+
+ private:
+  std::unique_ptr<detail::Scheduler> scheduler_;
+};
+
+// Spawns fn() on the runtime of the calling fiber, on the calling worker's
+// own deque (other workers steal it if they are idle). The calling fiber keeps
+// running. Never blocks. Throws weft::NotInFiber from a plain thread.
+template <class F>
+JoinHandle<task_result_t<F>> go(F&& fn) {
+  return detail::spawn_on(detail::current_scheduler_or_throw("weft::go"), std::forward<F>(fn));
+}
+
+}  // namespace weft

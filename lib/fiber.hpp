@@ -1,0 +1,55 @@
+// Fiber: the control block of a task that has started running. It lives at
+// the top of the fiber's own stack, so a started task costs no allocation
+// beyond its stack, and a not-yet-started task has neither.
+//
+// States (asserted by the worker at each transition):
+//   running   on exactly one worker, which set Worker::current_ to it
+//   parked    switched out; referenced only by the Waiter it parked on
+//             (and the worker's registry of live fibers, for shutdown)
+//   runnable  in a worker's deque or the injector after a yield or a wake-up
+//   finished  switched out for the last time; the stack returns to a pool
+//
+// park_state is the park/unpark handshake (see waiter.hpp): the fiber parks
+// by switching to its worker, and only after the switch, when the context is
+// saved, does the worker try running -> parked. An unparker that finds
+// `parked` schedules the fiber; one that finds `running` leaves `notified`
+// behind, and the worker's CAS then fails and re-queues the fiber itself.
+// So a fiber is never resumed before its context has been saved, and a
+// wake-up that races with parking is never lost.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "context_switch.hpp"
+#include "stack_pool.hpp"
+
+namespace weft::detail {
+
+class TaskBase;
+class Scheduler;
+class Waiter;
+
+inline constexpr std::uint32_t k_park_running = 0;
+inline constexpr std::uint32_t k_park_parked = 1;
+inline constexpr std::uint32_t k_park_notified = 2;
+
+struct Fiber {
+  TaskBase* task = nullptr;
+  Scheduler* scheduler = nullptr;
+  ExecContext context;
+  Stack stack;
+  // See the header comment. Written by the owning worker (running->parked,
+  // reset to running) and by one unparker per park (exchange to notified).
+  std::atomic<std::uint32_t> park_state{k_park_running};
+  // The waiter this fiber is parked on: for shutdown's cancellation and for
+  // diagnostics. Written by the fiber before it switches out.
+  Waiter* parked_on = nullptr;
+  std::uint64_t id = 0;  // assigned on first request (this_fiber::id)
+  // Registry of live fibers (LiveFibers): intrusive links and the shard.
+  Fiber* live_prev = nullptr;
+  Fiber* live_next = nullptr;
+  std::uint32_t live_shard = 0;
+};
+
+}  // namespace weft::detail

@@ -1,0 +1,25 @@
+// Thin wrappers over the Linux futex system call: wait while a 32-bit word
+// holds an expected value, and wake threads waiting on it.
+//
+// Contract: any thread may call them. futex_wait blocks the calling OS thread
+// (it is called only by plain threads and by idle workers, never by a fiber
+// that could park instead). Spurious returns are allowed; callers loop.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+namespace weft::detail {
+
+// Blocks while word == expected, until futex_wake or a spurious wake-up.
+void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected) noexcept;
+
+// As futex_wait, but returns no later than `deadline` (steady clock).
+void futex_wait_until(std::atomic<std::uint32_t>& word, std::uint32_t expected,
+                      std::chrono::steady_clock::time_point deadline) noexcept;
+
+// Wakes up to `count` threads blocked in futex_wait on `word`.
+void futex_wake(std::atomic<std::uint32_t>& word, int count) noexcept;
+
+}  // namespace weft::detail

@@ -1,0 +1,87 @@
+// IdleWorkers: which workers are awake, which of them are searching for work
+// (stealing), and the stack of sleeping ones. Go's "spinning M" protocol, in
+// the shape Tokio gives it.
+//
+// Counters, packed in one word so they change together:
+//   awake      workers not asleep (N at start)
+//   searching  awake workers currently looking for work to steal
+//
+// Invariants:
+//   I1  searching <= awake <= N; N - awake == number of sleepers listed.
+//   I2  (no lost wake-up) once a task is queued, either it is taken, or a
+//       searching worker will look at its queue after the push, or a
+//       sleeper is woken: work queued => searching >= 1 or a wake was sent.
+//
+// The producer side (worker_to_notify) runs after every push: if nobody is
+// searching and someone sleeps, it wakes one sleeper and counts it as a
+// searcher, so a burst of pushes wakes one worker, not all (no herd). A
+// searcher that finds work and was the last searcher wakes the next one,
+// which ramps the number of busy workers up one at a time.
+//
+// The sleeper side (begin_sleep) decrements the counters and lists itself;
+// if it was the last searcher it must re-check every queue afterwards, since
+// a producer that read `searching >= 1` before the decrement did not wake
+// anyone. The push/read-counters and decrement/read-queues pair is a
+// store-buffering (Dekker) pattern; both sides put a full barrier between
+// their write and their read (see the .cpp), so at least one of them sees
+// the other: either the producer sees no searcher and wakes someone, or the
+// last searcher's re-check sees the work. That proves I2.
+//
+// Contract: any thread may call worker_to_notify(); a worker calls the other
+// transitions for itself only. None of them blocks beyond a short mutex.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+namespace weft::detail {
+
+class IdleWorkers {
+ public:
+  explicit IdleWorkers(std::size_t num_workers);
+
+  // Producer side, after work was made visible. Returns the worker to wake
+  // (already removed from the sleepers and counted as awake and searching),
+  // or nothing when a searcher exists or nobody sleeps.
+  std::optional<std::size_t> worker_to_notify();
+
+  // A worker wants to steal. False when half the workers already search
+  // (more searchers than that only burn CPU); the caller then sleeps.
+  bool try_begin_search() noexcept;
+
+  // A searcher found work. True if it was the last searcher: it should then
+  // wake another worker to keep looking (there may be more work).
+  bool end_search() noexcept;
+
+  // The worker `index` is about to sleep. True if it was the last searcher:
+  // it must re-check every queue and, if anything is there, notify.
+  bool begin_sleep(std::size_t index, bool searching);
+
+  // Removes every sleeper (for shutdown) and returns them.
+  std::vector<std::size_t> take_all_sleepers();
+
+  std::size_t num_awake() const noexcept;
+  std::size_t num_searching() const noexcept;
+
+ private:
+  static constexpr std::uint64_t k_searching_one = 1;
+  static constexpr std::uint64_t k_awake_one = std::uint64_t{1} << 32;
+  static std::uint32_t searching_of(std::uint64_t s) { return static_cast<std::uint32_t>(s); }
+  static std::uint32_t awake_of(std::uint64_t s) { return static_cast<std::uint32_t>(s >> 32); }
+
+  // The producer's read of state_ after its push (see the .cpp).
+  std::uint64_t state_after_push() noexcept;
+
+  const std::size_t num_workers_;
+  // Low 32 bits: searching; high 32 bits: awake. Transitions are seq_cst
+  // RMWs; see each use for its pairing.
+  std::atomic<std::uint64_t> state_;
+  std::mutex sleepers_lock_;           // guards sleepers_ and the awake count's changes
+  std::vector<std::size_t> sleepers_;  // LIFO: the most recent sleeper has the warmest cache
+};
+
+}  // namespace weft::detail

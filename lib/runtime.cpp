@@ -1,0 +1,37 @@
+#include "weft/runtime.hpp"
+
+#include <cstdio>
+#include <exception>
+#include <thread>
+
+#include "scheduler.hpp"
+
+namespace weft {
+
+std::size_t default_worker_count() noexcept {
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : n;
+}
+
+Runtime::Runtime() : Runtime(Options{}) {}
+
+Runtime::Runtime(Options options) : scheduler_(std::make_unique<detail::Scheduler>(options)) {}
+
+Runtime::~Runtime() {
+  try {
+    scheduler_->shutdown();
+  } catch (const std::exception& e) {
+    // Only reachable when a fiber destroys its own runtime, which would
+    // wait for itself forever.
+    std::fprintf(stderr, "weft: %s\n", e.what());
+    std::terminate();
+  }
+}
+
+void Runtime::shutdown() { scheduler_->shutdown(); }
+
+std::size_t Runtime::num_workers() const noexcept { return scheduler_->num_workers(); }
+
+const Runtime::Options& Runtime::options() const noexcept { return scheduler_->options(); }
+
+}  // namespace weft

@@ -1,0 +1,202 @@
+#include "scheduler.hpp"
+
+#include <cassert>
+#include <stdexcept>
+#include <string>
+
+#include "current.hpp"
+#include "fiber.hpp"
+#include "stack_pool.hpp"
+#include "waiter.hpp"
+
+namespace weft::detail {
+
+namespace {
+
+constexpr std::size_t k_max_workers = 1024;
+constexpr std::size_t k_max_stack = std::size_t{1} << 30;
+
+void validate(const Runtime::Options& o) {
+  if (o.workers == 0) throw std::invalid_argument("weft::Runtime::Options::workers must be at least 1");
+  if (o.workers > k_max_workers) {
+    throw std::invalid_argument("weft::Runtime::Options::workers must be at most " + std::to_string(k_max_workers) +
+                                " (got " + std::to_string(o.workers) + ")");
+  }
+  if (o.stack_size < StackPool::page_size()) {
+    throw std::invalid_argument("weft::Runtime::Options::stack_size must be at least one page (" +
+                                std::to_string(StackPool::page_size()) + " bytes; got " +
+                                std::to_string(o.stack_size) + ")");
+  }
+  if (o.stack_size > k_max_stack) {
+    throw std::invalid_argument("weft::Runtime::Options::stack_size must be at most 1 GiB (got " +
+                                std::to_string(o.stack_size) + ")");
+  }
+}
+
+}  // namespace
+
+Scheduler::Scheduler(const Runtime::Options& options)
+    : options_((validate(options), options)),
+      idle_(options.workers),
+      live_(options.workers),
+      slab_stacks_(StackPool::round_to_pages(options.stack_size)) {
+  workers_.reserve(options_.workers);
+  const std::size_t stack_size = StackPool::round_to_pages(options_.stack_size);
+  for (std::size_t i = 0; i < options_.workers; ++i) {
+    workers_.push_back(std::make_unique<Worker>(*this, i, stack_size, options_.stack_cache, slab_stacks_));
+  }
+  std::size_t started = 0;
+  try {
+    for (; started < workers_.size(); ++started) workers_[started]->start();
+  } catch (...) {
+    stop_workers();
+    throw;
+  }
+}
+
+Scheduler::~Scheduler() { shutdown(); }
+
+Scheduler::ExternalCall::ExternalCall(Scheduler& s, const char* what) : s_(s) {
+  // seq_cst, then seq_cst load of stopping_: see stopping_'s comment.
+  s_.external_calls_.fetch_add(1, std::memory_order_seq_cst);
+  if (s_.stopping_.load(std::memory_order_seq_cst)) {
+    // Back out (the destructor will not run for a throwing constructor).
+    if (s_.external_calls_.fetch_sub(1, std::memory_order_seq_cst) == 1) s_.signal_quiescence_watchers();
+    throw RuntimeStopped(std::string(what) + ": the runtime is shutting down");
+  }
+}
+
+Scheduler::ExternalCall::~ExternalCall() {
+  // seq_cst: pairs with quiescent()'s load in the shutdown thread.
+  if (s_.external_calls_.fetch_sub(1, std::memory_order_seq_cst) == 1) s_.signal_quiescence_watchers();
+}
+
+void Scheduler::submit(TaskBase* task) {
+  task->scheduler_ = this;
+  Worker* w = current_worker();
+  if (w != nullptr && &w->scheduler() == this) {
+    w->push_local(task);
+    return;
+  }
+  ExternalCall call(*this, "weft::Runtime::spawn");
+  push_injected(task);
+}
+
+void Scheduler::schedule(Fiber* fiber) {
+  Worker* w = current_worker();
+  if (w != nullptr && &w->scheduler() == this) {
+    w->push_local(fiber->task);  // LIFO: the woken fiber runs next, cache-hot
+  } else {
+    push_injected(fiber->task);
+  }
+}
+
+void Scheduler::push_injected(TaskBase* task) {
+  injector_.enqueue(task);
+  notify_work();
+}
+
+TaskBase* Scheduler::pop_injected() {
+  TaskBase* task = nullptr;
+  return injector_.try_dequeue(task) ? task : nullptr;
+}
+
+void Scheduler::notify_work() {
+  if (auto index = idle_.worker_to_notify()) workers_[*index]->wake();
+}
+
+bool Scheduler::has_queued_work() const {
+  if (injector_.size_approx() != 0) return true;
+  for (const auto& w : workers_) {
+    if (w->queued_approx() != 0) return true;
+  }
+  return false;
+}
+
+void Scheduler::worker_went_idle() {
+  // seq_cst: pairs with wait_quiescent()'s increment (see its comment).
+  if (quiescence_watchers_.load(std::memory_order_seq_cst) == 0) return;
+  if (idle_.num_awake() != 0) return;
+  signal_quiescence_watchers();
+}
+
+void Scheduler::signal_quiescence_watchers() {
+  if (quiescence_watchers_.load(std::memory_order_seq_cst) == 0) return;
+  std::lock_guard<std::mutex> guard(quiescence_lock_);
+  quiescence_cv_.notify_all();
+}
+
+bool Scheduler::quiescent() const {
+  // seq_cst loads: each pairs with the seq_cst RMW that changes the count
+  // (begin_sleep, ExternalCall) and with the watcher registration.
+  return idle_.num_awake() == 0 && external_calls_.load(std::memory_order_seq_cst) == 0 &&
+         injector_.size_approx() == 0;
+}
+
+void Scheduler::wait_quiescent() {
+  // Register first, then check under the lock: a worker that falls asleep
+  // after our check sees watchers > 0 and notifies under the same lock, so
+  // the notification cannot slip between the check and the wait.
+  quiescence_watchers_.fetch_add(1, std::memory_order_seq_cst);
+  {
+    std::unique_lock<std::mutex> lock(quiescence_lock_);
+    quiescence_cv_.wait(lock, [this] { return quiescent(); });
+  }
+  quiescence_watchers_.fetch_sub(1, std::memory_order_seq_cst);
+}
+
+void Scheduler::shutdown() {
+  if (on_worker_of(this)) {
+    throw std::logic_error("weft::Runtime::shutdown called from a fiber of the same runtime (it would wait for itself)");
+  }
+  std::lock_guard<std::mutex> guard(shutdown_lock_);
+  if (stopped_) return;
+  stopping_.store(true, std::memory_order_seq_cst);
+  for (;;) {
+    wait_quiescent();
+    // Quiescent: every live fiber is parked, and nothing in the runtime will
+    // wake it. Cancel them; their waits throw FiberCancelled and unwind,
+    // which may wake others (e.g. their joiners): drain again.
+    std::vector<Waiter*> to_cancel;
+    live_.for_each([&](Fiber* f) {
+      // acquire: pairs with the worker's CAS to parked, after which
+      // parked_on (written by the fiber before it switched out) is stable.
+      if (f->park_state.load(std::memory_order_acquire) == k_park_parked && f->parked_on != nullptr) {
+        to_cancel.push_back(f->parked_on);
+      }
+    });
+    // At quiescence every live fiber is parked on a waiter (fiber.hpp).
+    assert(to_cancel.size() == live_.count());
+    if (to_cancel.empty()) break;
+    for (Waiter* w : to_cancel) {
+      if (w->try_claim(Waiter::Outcome::cancelled)) w->unpark();
+    }
+  }
+  stop_workers();
+  stopped_ = true;
+}
+
+void Scheduler::stop_workers() noexcept {
+  exiting_.store(true, std::memory_order_release);  // pairs with exiting()'s acquire
+  for (auto& w : workers_) w->wake();
+  for (auto& w : workers_) w->join();
+}
+
+// ---- free functions declared in weft/detail/task.hpp ----
+
+void submit(Scheduler* scheduler, TaskBase* task) { scheduler->submit(task); }
+
+Scheduler* current_scheduler_or_throw(const char* caller) {
+  Worker* w = current_worker();
+  if (w == nullptr || w->current_fiber() == nullptr) {
+    throw NotInFiber(std::string(caller) + " called outside a fiber (from a plain thread); use Runtime::spawn");
+  }
+  return &w->scheduler();
+}
+
+bool on_worker_of(const Scheduler* scheduler) noexcept {
+  Worker* w = current_worker();
+  return w != nullptr && &w->scheduler() == scheduler;
+}
+
+}  // namespace weft::detail

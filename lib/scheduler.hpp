@@ -1,0 +1,118 @@
+// Scheduler: the state one Runtime shares among its workers: the workers, the
+// injection queue for work coming from outside, the idle protocol, the
+// registry of live fibers, and shutdown.
+//
+// Submission paths:
+//   from a fiber (or the loop) of this runtime  -> that worker's deque
+//   from anywhere else                           -> injector_ (moodycamel)
+// then notify_work(), which wakes one sleeping worker if nobody searches.
+//
+// Quiescence: the runtime is quiescent when every worker is asleep, no
+// plain-thread call into it is in flight, and the injector is empty. Then
+// every live fiber is parked, and nothing inside the runtime can wake one.
+// Shutdown waits for that state; the last worker to fall asleep signals it.
+//
+// Contract: submit(), schedule(), push_injected(), notify_work() from any
+// thread; the rest as noted.
+#pragma once
+
+#include <atomic>
+#include <concurrentqueue/concurrentqueue.h>
+#include <condition_variable>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "idle_workers.hpp"
+#include "live_fibers.hpp"
+#include "weft/runtime.hpp"
+#include "worker.hpp"
+
+namespace weft::detail {
+
+class Scheduler {
+ public:
+  // Validates options (std::invalid_argument) and starts the workers.
+  explicit Scheduler(const Runtime::Options& options);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Any thread: queues a new task (see the header comment for the path).
+  // Throws RuntimeStopped when a caller from outside submits after shutdown
+  // began.
+  void submit(TaskBase* task);
+
+  // Any thread: a parked fiber was unparked; queue it to run. Never throws
+  // except on allocation failure in the injector.
+  void schedule(Fiber* fiber);
+
+  // Any thread: injector push + notify_work().
+  void push_injected(TaskBase* task);
+  // Workers: an item from the injector, or nullptr.
+  TaskBase* pop_injected();
+
+  // Any thread, after making work visible: wakes a sleeping worker when
+  // nobody is searching (IdleWorkers).
+  void notify_work();
+
+  // Workers: is anything queued anywhere? (the last searcher's re-check)
+  bool has_queued_work() const;
+
+  // Workers, just after going to sleep: signals a shutdown waiting for
+  // quiescence.
+  void worker_went_idle();
+
+  bool exiting() const noexcept { return exiting_.load(std::memory_order_acquire); }
+
+  // Plain threads only; see Runtime::shutdown().
+  void shutdown();
+
+  IdleWorkers& idle() noexcept { return idle_; }
+  LiveFibers& live() noexcept { return live_; }
+  Worker& worker(std::size_t i) noexcept { return *workers_[i]; }
+  std::size_t num_workers() const noexcept { return workers_.size(); }
+  const Runtime::Options& options() const noexcept { return options_; }
+
+ private:
+  // Counts a call from outside the runtime (a plain thread, or a fiber of
+  // another runtime) while it may still queue work, so that quiescence is not
+  // declared under its feet. Throws RuntimeStopped once stopping.
+  class ExternalCall {
+   public:
+    ExternalCall(Scheduler& s, const char* what);
+    ~ExternalCall();
+   private:
+    Scheduler& s_;
+  };
+
+  bool quiescent() const;
+  void wait_quiescent();
+  void signal_quiescence_watchers();
+  void stop_workers() noexcept;
+
+  Runtime::Options options_;
+  moodycamel::ConcurrentQueue<TaskBase*> injector_;
+  IdleWorkers idle_;
+  LiveFibers live_;
+  SlabStacks slab_stacks_;  // outlives the workers' pools, which return stacks to it
+  std::vector<std::unique_ptr<Worker>> workers_;
+
+  // stopping_: set once (seq_cst) by shutdown(); read (seq_cst) by
+  // ExternalCall after its increment of external_calls_. The pair is a
+  // Dekker pattern: either the caller sees stopping_ and backs out, or
+  // shutdown sees its count and waits for it.
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> exiting_{false};  // release by stop_workers, acquire by exiting()
+  std::atomic<std::size_t> external_calls_{0};
+  // Threads waiting for quiescence. seq_cst with num_awake(): a worker that
+  // reads 0 here has its sleep ordered before the watcher's check.
+  std::atomic<std::size_t> quiescence_watchers_{0};
+  std::mutex quiescence_lock_;
+  std::condition_variable quiescence_cv_;
+  std::mutex shutdown_lock_;  // serialises shutdown() callers
+  bool stopped_ = false;      // guarded by shutdown_lock_
+};
+
+}  // namespace weft::detail

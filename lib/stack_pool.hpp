@@ -1,0 +1,87 @@
+// Fiber stacks: where they come from and where they go back.
+//
+// A guarded stack is its own mapping with a PROT_NONE guard page below it,
+// so an overflow faults instead of corrupting a neighbour. It costs the
+// process two kernel memory maps, and Linux allows only vm.max_map_count of
+// those (65530 by default) for everything, malloc included: 100,000 parked
+// fibers cannot all have guarded stacks. So guarded stacks are handed out up
+// to a process-wide budget of a quarter of vm.max_map_count; past it, stacks
+// are carved from slabs of k_slab_stacks stacks sharing one mapping, with a
+// canary word at the low end of each that the worker checks every time the
+// fiber switches out (an overflow aborts with a message naming the stack
+// size). The first unguarded stack prints a one-line notice.
+//
+// StackPool is per worker: only its worker thread calls acquire()/release().
+// SlabStacks is per runtime and thread-safe (a mutex around a free list).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+namespace weft::detail {
+
+struct Stack {
+  void* lo = nullptr;      // lowest usable byte
+  std::size_t size = 0;    // usable bytes
+  bool guarded = false;    // has a guard page (else: slab stack with a canary)
+};
+
+inline constexpr std::uint64_t k_stack_canary = 0x5745465453544B21ull;  // "WEFTSTK!"
+
+// True while an unguarded stack's canary is intact.
+inline bool stack_canary_intact(const Stack& s) noexcept {
+  return s.guarded || *static_cast<const std::uint64_t*>(s.lo) == k_stack_canary;
+}
+
+class SlabStacks {
+ public:
+  explicit SlabStacks(std::size_t usable_size) : usable_size_(usable_size) {}
+  ~SlabStacks();  // unmaps every slab; all stacks must be back
+  SlabStacks(const SlabStacks&) = delete;
+  SlabStacks& operator=(const SlabStacks&) = delete;
+
+  // Throws std::system_error when no slab can be mapped.
+  Stack acquire();
+  // Returns the stack; its pages are given back to the kernel (MADV_DONTNEED).
+  void release(Stack stack) noexcept;
+
+ private:
+  static constexpr std::size_t k_slab_stacks = 64;
+  const std::size_t usable_size_;
+  std::mutex lock_;              // guards free_ and slabs_
+  std::vector<Stack> free_;
+  std::vector<void*> slabs_;
+};
+
+class StackPool {
+ public:
+  // usable_size must already be a whole number of pages.
+  StackPool(std::size_t usable_size, std::size_t max_cached, SlabStacks& slabs);
+  ~StackPool();
+  StackPool(const StackPool&) = delete;
+  StackPool& operator=(const StackPool&) = delete;
+
+  // A cached stack, a new guarded mapping, or a slab stack (see above).
+  // Throws std::system_error if the kernel refuses memory.
+  Stack acquire();
+
+  // Back to the cache, or unmapped / returned to the slabs when it is full.
+  void release(Stack stack) noexcept;
+
+  static std::size_t page_size() noexcept;
+  static std::size_t round_to_pages(std::size_t bytes) noexcept;
+
+ private:
+  Stack map_guarded();
+  void unmap_guarded(Stack stack) noexcept;
+  void release_uncached(Stack stack) noexcept;
+
+  std::size_t usable_size_;
+  std::size_t max_cached_;
+  SlabStacks& slabs_;
+  std::vector<Stack> cache_;
+};
+
+}  // namespace weft::detail

@@ -1,0 +1,73 @@
+#include "weft/detail/task.hpp"
+
+#include <mutex>
+
+#include "unhandled.hpp"
+#include "waiter.hpp"
+#include "weft/errors.hpp"
+
+namespace weft::detail {
+
+void TaskBase::capture_current_exception() noexcept {
+  try {
+    throw;
+  } catch (const FiberCancelled&) {
+    cancelled_ = true;
+    error_ = std::make_exception_ptr(
+        RuntimeStopped("weft: the task was cancelled at shutdown while parked with nothing left to wake it"));
+  } catch (...) {
+    error_ = std::current_exception();
+  }
+}
+
+void TaskBase::finish() noexcept {
+  Waiter* joiner = nullptr;
+  {
+    std::lock_guard<SpinLock> guard(join_lock_);
+    // release: publishes the result/error_ to done()'s acquire load.
+    done_.store(true, std::memory_order_release);
+    joiner = std::exchange(joiner_, nullptr);
+    // Claim under the lock (waiter.hpp's lifetime rule): once the joiner can
+    // take the lock again, we no longer touch its waiter except to unpark it.
+    if (joiner != nullptr && !joiner->try_claim(Waiter::Outcome::notified)) joiner = nullptr;
+  }
+  if (joiner != nullptr) joiner->unpark();
+  release();
+}
+
+void TaskBase::wait_done() {
+  if (done()) return;
+  Waiter waiter;
+  {
+    std::lock_guard<SpinLock> guard(join_lock_);
+    // relaxed: done_ only changes under join_lock_, which we hold.
+    if (done_.load(std::memory_order_relaxed)) return;
+    joiner_ = &waiter;
+  }
+  if (waiter.park() == Waiter::Outcome::cancelled) {
+    {
+      std::lock_guard<SpinLock> guard(join_lock_);
+      if (joiner_ == &waiter) joiner_ = nullptr;
+    }
+    throw FiberCancelled{};
+  }
+}
+
+void TaskBase::rethrow_if_failed() const {
+  if (error_) std::rethrow_exception(error_);
+}
+
+void TaskBase::release_handle(bool observed) noexcept {
+  observed_ = observed;
+  release();
+}
+
+void TaskBase::release() noexcept {
+  // acq_rel: release publishes this side's writes (observed_, error_, the
+  // result); acquire lets the last releaser see the other side's.
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  if (error_ && !observed_ && !cancelled_) report_unhandled(error_);
+  delete this;
+}
+
+}  // namespace weft::detail

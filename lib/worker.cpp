@@ -1,0 +1,257 @@
+#include "worker.hpp"
+
+#include <pthread.h>
+
+#include <cassert>
+#include <cstdio>
+#include <cstdlib>
+#include <cstdint>
+#include <exception>
+#include <new>
+#include <string>
+
+#include "current.hpp"
+#include "fiber.hpp"
+#include "futex.hpp"
+#include "idle_workers.hpp"
+#include "scheduler.hpp"
+#include "weft/detail/task.hpp"
+
+namespace weft::detail {
+
+Worker::Worker(Scheduler& scheduler, std::size_t index, std::size_t stack_size, std::size_t stack_cache,
+               SlabStacks& slabs)
+    : scheduler_(scheduler),
+      index_(index),
+      stacks_(stack_size, stack_cache, slabs),
+      rng_(0x9E3779B97F4A7C15ull * (index + 1)) {}
+
+Worker::~Worker() { assert(!thread_.joinable()); }
+
+void Worker::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::wake() noexcept {
+  // release: pairs with sleep()'s acquire exchange.
+  wake_token_.store(1, std::memory_order_release);
+  futex_wake(wake_token_, 1);
+}
+
+void Worker::push_local(TaskBase* task) {
+  deque_.push(task);
+  scheduler_.notify_work();
+}
+
+std::uint64_t Worker::next_random() noexcept {
+  // xorshift64: victim choice only needs to be cheap and spread out.
+  rng_ ^= rng_ << 13;
+  rng_ ^= rng_ >> 7;
+  rng_ ^= rng_ << 17;
+  return rng_;
+}
+
+void Worker::run() {
+  set_current_worker(this);
+  adopt_thread_context(loop_context_);
+  std::string name = "weft-w" + std::to_string(index_);
+  pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+  for (;;) {
+    if (TaskBase* task = next_task()) {
+      run_task(task);
+    } else if (!sleep()) {
+      break;
+    }
+  }
+  set_current_worker(nullptr);
+}
+
+TaskBase* Worker::next_task() {
+  TaskBase* t = pick_task();
+  if (t != nullptr && searching_) {
+    // Found work, by whatever path (a woken worker counts as searching and
+    // often finds its work in the injector): stop searching, so producers
+    // wake someone else again. The last searcher to find work wakes the next
+    // one, since there may be more (Go's resetspinning).
+    searching_ = false;
+    if (scheduler_.idle().end_search()) scheduler_.notify_work();
+  }
+  return t;
+}
+
+TaskBase* Worker::pick_task() {
+  ++tick_;
+  if (tick_ % k_injector_interval == 0) {
+    if (TaskBase* t = scheduler_.pop_injected()) return t;
+  }
+  if (tick_ % k_fifo_interval == 0) {
+    // The owner may steal from its own deque: it is not in push/pop now.
+    if (TaskBase* t = deque_.steal().item) return t;
+  }
+  if (TaskBase* t = deque_.pop()) return t;
+  if (TaskBase* t = scheduler_.pop_injected()) return t;
+  if (!searching_) {
+    if (!scheduler_.idle().try_begin_search()) return nullptr;
+    searching_ = true;
+  }
+  if (TaskBase* t = steal_from_others()) return t;
+  return scheduler_.pop_injected();
+}
+
+TaskBase* Worker::steal_from_others() {
+  const std::size_t n = scheduler_.num_workers();
+  if (n < 2) return nullptr;
+  for (int round = 0; round < k_steal_rounds; ++round) {
+    const std::size_t start = next_random() % n;
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t victim = (start + i) % n;
+      if (victim == index_) continue;
+      for (;;) {
+        auto r = scheduler_.worker(victim).steal();
+        if (r.status == ChaseLevDeque<TaskBase>::StealStatus::success) return r.item;
+        if (r.status == ChaseLevDeque<TaskBase>::StealStatus::empty) break;
+        // lost_race: someone else took that item; the next may be ours.
+      }
+    }
+  }
+  return nullptr;
+}
+
+bool Worker::sleep() {
+  const bool last_searcher = scheduler_.idle().begin_sleep(index_, searching_);
+  searching_ = false;
+  // See IdleWorkers (I2): the last searcher re-checks every queue after its
+  // decrement. If it finds work it notifies, which may pick this very worker
+  // (the newest sleeper), whose wait below then returns at once.
+  if (last_searcher && scheduler_.has_queued_work()) scheduler_.notify_work();
+  scheduler_.worker_went_idle();
+  for (;;) {
+    if (scheduler_.exiting()) return false;
+    // acquire: pairs with wake()'s release store.
+    if (wake_token_.exchange(0, std::memory_order_acquire) == 1) {
+      searching_ = true;  // the waker counted us as searching
+      return true;
+    }
+    futex_wait(wake_token_, 0);
+  }
+}
+
+void Worker::run_task(TaskBase* task) {
+  Fiber* f = task->fiber_;
+  if (f == nullptr) {
+    f = start_fiber(task);
+    if (f == nullptr) return;
+  }
+  assert(f->park_state.load(std::memory_order_relaxed) == k_park_running);
+  current_ = f;
+  switch_context(loop_context_, f->context);
+  // The fiber switched out and its context is saved (switch_context saved it
+  // before returning here). Only now may anyone else resume it.
+  current_ = nullptr;
+  if (!stack_canary_intact(f->stack)) {
+    std::fprintf(stderr, "weft: fiber stack overflow: a fiber overran its %zu-byte stack (unguarded slab stack)\n",
+                 f->stack.size);
+    std::abort();
+  }
+  switch (suspend_reason_) {
+    case SuspendReason::yield:
+      scheduler_.push_injected(task);
+      break;
+    case SuspendReason::park: {
+      std::uint32_t expected = k_park_running;
+      // acq_rel on success: release publishes the saved context to the
+      // unparker's acquire exchange in unpark_fiber(). acquire on failure:
+      // pairs with that exchange's release (the fiber was already notified).
+      if (!f->park_state.compare_exchange_strong(expected, k_park_parked, std::memory_order_acq_rel,
+                                                 std::memory_order_acquire)) {
+        assert(expected == k_park_notified);
+        f->park_state.store(k_park_running, std::memory_order_relaxed);  // ours again
+        push_local(task);
+      }
+      break;
+    }
+    case SuspendReason::finish:
+      finish_fiber(f);
+      break;
+  }
+}
+
+void fiber_main(void* arg) {
+  Fiber* f = static_cast<Fiber*>(arg);
+  f->task->run();  // never throws
+  Worker* w = current_worker();  // re-read: the fiber may have migrated
+  w->suspend_reason_ = SuspendReason::finish;
+  exit_to(f->context, w->loop_context_);
+}
+
+Fiber* Worker::start_fiber(TaskBase* task) {
+  Stack stack;
+  try {
+    stack = stacks_.acquire();
+  } catch (...) {
+    // No stack, no fiber: the task ends with the error instead of running.
+    task->set_failure(std::current_exception());
+    task->finish();
+    return nullptr;
+  }
+  // The control block sits at the top of the stack, cache-line aligned; the
+  // fiber's frames grow down from just below it.
+  const auto lo = reinterpret_cast<std::uintptr_t>(stack.lo);
+  const auto block = (lo + stack.size - sizeof(Fiber)) & ~std::uintptr_t{63};
+  Fiber* f = new (reinterpret_cast<void*>(block)) Fiber{};
+  f->task = task;
+  f->scheduler = &scheduler_;
+  f->stack = stack;
+  task->fiber_ = f;
+  make_context(f->context, stack.lo, block - lo, &fiber_main, f);
+  scheduler_.live().insert(f, index_);
+  return f;
+}
+
+void Worker::finish_fiber(Fiber* f) {
+  scheduler_.live().remove(f);
+  TaskBase* task = f->task;
+  const Stack stack = f->stack;
+  release_context(f->context);
+  f->~Fiber();
+  task->fiber_ = nullptr;
+  stacks_.release(stack);
+  task->finish();  // wakes the joiner; may free the task
+}
+
+void suspend_current_fiber(SuspendReason why) {
+  Worker* w = current_worker();
+  Fiber* f = w->current_;
+  assert(f != nullptr);
+  w->suspend_reason_ = why;
+  switch_context(f->context, w->loop_context_);
+  // Resumed, perhaps by another worker: `w` is stale from here on.
+}
+
+void park_current_fiber() {
+  Fiber* f = current_fiber();
+  // acquire: pairs with unpark_fiber()'s exchange; a wake-up that came before
+  // we switched out lets us skip the switch.
+  if (f->park_state.load(std::memory_order_acquire) == k_park_notified) {
+    f->park_state.store(k_park_running, std::memory_order_relaxed);
+    return;
+  }
+  suspend_current_fiber(SuspendReason::park);
+}
+
+void unpark_fiber(Fiber* f) noexcept {
+  // acq_rel: acquire pairs with the worker's release CAS running->parked (the
+  // saved context is visible before we queue the fiber); release publishes
+  // what the waker wrote to the fiber (and to the worker, if the CAS fails).
+  if (f->park_state.exchange(k_park_notified, std::memory_order_acq_rel) == k_park_parked) {
+    // We own the parked fiber now; the push below publishes this store.
+    f->park_state.store(k_park_running, std::memory_order_relaxed);
+    f->scheduler->schedule(f);
+  }
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,109 @@
+// Worker: one OS thread running the scheduling loop
+//     own deque (LIFO) -> injector -> steal from random victims -> sleep
+// and the fibers it finds, one at a time, each until it yields, parks or ends.
+//
+// Fairness: every k_injector_interval-th pick looks at the shared injector
+// first (Go checks its global queue every 61 ticks), and every
+// k_fifo_interval-th pick takes the oldest item of the own deque instead of
+// the newest, so neither a hot pair of fibers ping-ponging at the bottom of
+// the deque nor a busy deque starves anyone.
+//
+// Contract: the loop and every private member belong to the worker's
+// thread. Fibers call back into their current worker only through
+// suspend_current_fiber(), which re-reads current_worker() every time (a
+// fiber may resume on another worker). steal(), queued_approx() and wake()
+// are for any thread.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <thread>
+
+#include "chase_lev_deque.hpp"
+#include "context_switch.hpp"
+#include "stack_pool.hpp"
+
+namespace weft::detail {
+
+class Scheduler;
+class TaskBase;
+struct Fiber;
+
+enum class SuspendReason { yield, park, finish };
+
+class Worker {
+ public:
+  Worker(Scheduler& scheduler, std::size_t index, std::size_t stack_size, std::size_t stack_cache,
+         SlabStacks& slabs);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Starts / joins the OS thread (by the Scheduler).
+  void start();
+  void join();
+
+  // Owner thread: queues a runnable task on the own deque and lets an idle
+  // worker know there is work.
+  void push_local(TaskBase* task);
+
+  Fiber* current_fiber() const noexcept { return current_; }
+  Scheduler& scheduler() const noexcept { return scheduler_; }
+  std::size_t index() const noexcept { return index_; }
+
+  // Any thread.
+  ChaseLevDeque<TaskBase>::StealResult steal() { return deque_.steal(); }
+  std::size_t queued_approx() const { return deque_.size_approx(); }
+  // Gives the sleeping worker its wake-up token (it was already removed from
+  // the sleepers by IdleWorkers), or makes its next sleep return at once.
+  void wake() noexcept;
+
+ private:
+  friend void suspend_current_fiber(SuspendReason why);
+  friend void fiber_main(void* arg);
+
+  static constexpr std::uint32_t k_injector_interval = 61;
+  static constexpr std::uint32_t k_fifo_interval = 31;
+  static constexpr int k_steal_rounds = 2;
+
+  void run();
+  TaskBase* next_task();
+  TaskBase* pick_task();
+  TaskBase* steal_from_others();
+  bool sleep();  // false when the runtime is exiting
+  void run_task(TaskBase* task);
+  Fiber* start_fiber(TaskBase* task);
+  void finish_fiber(Fiber* fiber);
+  std::uint64_t next_random() noexcept;
+
+  Scheduler& scheduler_;
+  const std::size_t index_;
+  ChaseLevDeque<TaskBase> deque_;
+  StackPool stacks_;
+  ExecContext loop_context_;       // this thread's own stack, running run()
+  Fiber* current_ = nullptr;       // the fiber running now, if any
+  SuspendReason suspend_reason_ = SuspendReason::yield;  // set by the fiber before it switches out
+  std::uint32_t tick_ = 0;
+  bool searching_ = false;         // counted in IdleWorkers' searching
+  std::uint64_t rng_;
+  // Wake-up token: 1 once a waker chose this worker. exchange(0, acquire) in
+  // sleep() pairs with wake()'s release store.
+  std::atomic<std::uint32_t> wake_token_{0};
+  std::thread thread_;
+};
+
+// On a fiber's stack: switches from the running fiber to the loop of the
+// worker running it, telling the loop why. Returns when the fiber is resumed,
+// possibly on another worker.
+void suspend_current_fiber(SuspendReason why);
+
+// Parks the running fiber until Waiter-based unpark_fiber() (see fiber.hpp
+// for the handshake).
+void park_current_fiber();
+
+// Makes a parked (or parking) fiber runnable again. Called once per park, by
+// whoever won the fiber's Waiter.
+void unpark_fiber(Fiber* fiber) noexcept;
+
+}  // namespace weft::detail
