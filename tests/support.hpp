@@ -1,0 +1,41 @@
+// Helpers shared by the test programs.
+#pragma once
+
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstddef>
+
+#ifndef WEFT_STRESS_SCALE
+#define WEFT_STRESS_SCALE 100
+#endif
+
+namespace weft_test {
+
+// Stress sizes shrink in sanitizer builds (meson option stress_scale, percent).
+constexpr std::size_t scaled(std::size_t full) {
+  std::size_t n = full * WEFT_STRESS_SCALE / 100;
+  return n == 0 ? 1 : n;
+}
+
+// Worker counts every concurrency case runs with.
+inline constexpr std::size_t k_worker_counts[] = {1, 2, 4};
+
+// CPU time (user + system) the whole process has used so far.
+inline std::chrono::microseconds process_cpu_time() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto us = [](const timeval& tv) { return std::chrono::microseconds(tv.tv_sec * 1'000'000LL + tv.tv_usec); };
+  return us(ru.ru_utime) + us(ru.ru_stime);
+}
+
+// About `units` microseconds of integer hashing the optimizer cannot drop.
+inline unsigned long long burn(unsigned long long seed, int units) {
+  unsigned long long h = seed | 1;
+  for (int u = 0; u < units; ++u) {
+    for (int i = 0; i < 300; ++i) h = (h ^ (h >> 29)) * 0xBF58476D1CE4E5B9ull + i;
+  }
+  return h;
+}
+
+}  // namespace weft_test

@@ -1,0 +1,102 @@
+// The Chase-Lev deque on its own: owner order, and thieves racing the owner.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstdint>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "chase_lev_deque.hpp"
+#include "support.hpp"
+
+using weft::detail::ChaseLevDeque;
+using Status = ChaseLevDeque<std::uint64_t>::StealStatus;
+
+TEST_CASE("deque: owner push/pop is LIFO, steal is FIFO") {
+  ChaseLevDeque<std::uint64_t> dq(4);
+  std::vector<std::uint64_t> items(10);
+  for (auto& x : items) dq.push(&x);
+  CHECK(dq.size_approx() == 10);
+  CHECK(dq.capacity() >= 10);  // grew from 4
+  CHECK(dq.steal().item == &items[0]);
+  CHECK(dq.steal().item == &items[1]);
+  for (int i = 9; i >= 2; --i) CHECK(dq.pop() == &items[static_cast<std::size_t>(i)]);
+  CHECK(dq.pop() == nullptr);
+  CHECK(dq.steal().status == Status::empty);
+}
+
+// Each item is an index into `seen`; every taker increments the item's
+// counter. Nothing lost: every counter ends at 1. Nothing duplicated: none
+// ends above 1.
+static void race(std::size_t num_items, int thieves, std::size_t initial_capacity, std::uint32_t seed) {
+  ChaseLevDeque<std::uint64_t> dq(initial_capacity);
+  std::vector<std::uint64_t> ids(num_items);
+  for (std::size_t i = 0; i < num_items; ++i) ids[i] = i;
+  std::vector<std::atomic<std::uint32_t>> seen(num_items);
+  std::atomic<bool> done{false};
+  std::atomic<std::size_t> stolen{0};
+
+  std::vector<std::thread> ts;
+  for (int t = 0; t < thieves; ++t) {
+    ts.emplace_back([&] {
+      std::size_t mine = 0;
+      for (;;) {
+        auto r = dq.steal();
+        if (r.status == Status::success) {
+          seen[*r.item].fetch_add(1, std::memory_order_relaxed);
+          ++mine;
+        } else if (r.status == Status::empty && done.load(std::memory_order_acquire)) {
+          break;
+        }
+      }
+      stolen.fetch_add(mine);
+    });
+  }
+  // The owner pushes in random bursts and pops some back.
+  std::mt19937 rng(seed);
+  std::size_t next = 0, popped = 0;
+  while (next < num_items) {
+    std::size_t burst = 1 + rng() % 64;
+    for (std::size_t k = 0; k < burst && next < num_items; ++k) dq.push(&ids[next++]);
+    std::size_t pops = rng() % (burst + 1);
+    for (std::size_t k = 0; k < pops; ++k) {
+      if (std::uint64_t* x = dq.pop()) {
+        seen[*x].fetch_add(1, std::memory_order_relaxed);
+        ++popped;
+      }
+    }
+  }
+  while (std::uint64_t* x = dq.pop()) {
+    seen[*x].fetch_add(1, std::memory_order_relaxed);
+    ++popped;
+  }
+  done.store(true, std::memory_order_release);
+  for (auto& t : ts) t.join();
+
+  std::size_t lost = 0, duplicated = 0;
+  for (auto& s : seen) {
+    auto v = s.load();
+    if (v == 0) ++lost;
+    if (v > 1) ++duplicated;
+  }
+  CHECK(lost == 0);
+  CHECK(duplicated == 0);
+  CHECK(popped + stolen.load() == num_items);
+}
+
+TEST_CASE("deque: thieves racing the owner lose and duplicate nothing" * doctest::timeout(300)) {
+  const std::size_t n = weft_test::scaled(2'000'000);
+  for (std::uint32_t seed = 1; seed <= 4; ++seed) {
+    CAPTURE(seed);
+    race(n, 3, 1024, seed);
+  }
+}
+
+TEST_CASE("deque: growth while being stolen from" * doctest::timeout(300)) {
+  // A tiny initial ring forces many grow() calls with thieves mid-steal.
+  for (std::uint32_t seed = 11; seed <= 14; ++seed) {
+    CAPTURE(seed);
+    race(weft_test::scaled(1'000'000), 3, 2, seed);
+  }
+}

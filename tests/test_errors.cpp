@@ -1,0 +1,118 @@
+// Every bad input gets its error; exceptions nobody joins are reported.
+#include <doctest/doctest.h>
+#include <weft/weft.hpp>
+
+#include <atomic>
+#include <algorithm>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+TEST_CASE("errors: invalid Options throw std::invalid_argument") {
+  CHECK_THROWS_AS(weft::Runtime({.workers = 0}), std::invalid_argument);
+  CHECK_THROWS_AS(weft::Runtime({.workers = 5000}), std::invalid_argument);
+  CHECK_THROWS_AS(weft::Runtime({.workers = 1, .stack_size = 100}), std::invalid_argument);
+  CHECK_THROWS_AS(weft::Runtime({.workers = 1, .stack_size = std::size_t{4} << 30}), std::invalid_argument);
+  CHECK_NOTHROW(weft::Runtime({.workers = 1, .stack_size = 4096}));
+  CHECK(weft::default_worker_count() >= 1);
+}
+
+TEST_CASE("errors: joining twice, after detach, or an empty handle throws std::logic_error") {
+  weft::Runtime rt({.workers = 2});
+  auto h = rt.spawn([] { return 1; });
+  CHECK(h.join() == 1);
+  CHECK_THROWS_WITH_AS(h.join(), "weft::JoinHandle::join: the task was already joined", std::logic_error);
+  auto d = rt.spawn([] { return 2; });
+  d.detach();
+  CHECK_THROWS_WITH_AS(d.join(), "weft::JoinHandle::join: the handle was detached", std::logic_error);
+  CHECK_THROWS_AS(d.detach(), std::logic_error);
+  weft::JoinHandle<int> empty;
+  CHECK_THROWS_AS(empty.join(), std::logic_error);
+  auto m = rt.spawn([] { return 3; });
+  auto m2 = std::move(m);
+  CHECK_THROWS_WITH_AS(m.join(), "weft::JoinHandle::join: the handle was moved from", std::logic_error);
+  CHECK(m2.join() == 3);
+}
+
+TEST_CASE("errors: fiber-only calls from a plain thread throw weft::NotInFiber") {
+  CHECK_THROWS_AS(weft::go([] {}), weft::NotInFiber);
+  CHECK_THROWS_AS(weft::this_fiber::yield(), weft::NotInFiber);
+  CHECK_THROWS_AS(weft::this_fiber::worker_index(), weft::NotInFiber);
+  CHECK_THROWS_AS(weft::go([] {}), std::logic_error);  // NotInFiber is a logic_error
+}
+
+TEST_CASE("errors: block_on or shutdown from a fiber of the same runtime throws std::logic_error") {
+  weft::Runtime rt({.workers = 2});
+  bool block_on_threw = rt.block_on([&] {
+    try {
+      rt.block_on([] { return 0; });
+    } catch (const std::logic_error&) {
+      return true;
+    }
+    return false;
+  });
+  CHECK(block_on_threw);
+  bool shutdown_threw = rt.block_on([&] {
+    try {
+      rt.shutdown();
+    } catch (const std::logic_error&) {
+      return true;
+    }
+    return false;
+  });
+  CHECK(shutdown_threw);
+}
+
+namespace {
+struct Captured {
+  std::mutex lock;
+  std::vector<std::string> messages;
+  void add(std::exception_ptr e) {
+    std::lock_guard<std::mutex> g(lock);
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      messages.push_back(ex.what());
+    } catch (...) {
+      messages.push_back("?");
+    }
+  }
+};
+}  // namespace
+
+TEST_CASE("errors: an exception escaping a task nobody joins goes to the handler, once") {
+  auto captured = std::make_shared<Captured>();
+  auto previous = weft::set_unhandled_exception_handler([captured](std::exception_ptr e) { captured->add(e); });
+  {
+    weft::Runtime rt({.workers = 2});
+    // detached before it fails
+    rt.spawn([] { throw std::runtime_error("detached"); }).detach();
+    // handle dropped after it failed
+    {
+      auto h = rt.spawn([] { throw std::runtime_error("dropped"); });
+      while (!h.is_finished()) std::this_thread::yield();
+    }
+    // joined: observed, not reported
+    auto j = rt.spawn([] { throw std::runtime_error("joined"); });
+    CHECK_THROWS_AS(j.join(), std::runtime_error);
+    // a handler that throws is contained
+    rt.shutdown();
+  }
+  weft::set_unhandled_exception_handler(std::move(previous));
+  std::lock_guard<std::mutex> g(captured->lock);
+  std::sort(captured->messages.begin(), captured->messages.end());
+  CHECK(captured->messages == std::vector<std::string>{"detached", "dropped"});
+}
+
+TEST_CASE("errors: a throwing handler does not terminate the process") {
+  auto previous = weft::set_unhandled_exception_handler([](std::exception_ptr) { throw 1; });
+  {
+    weft::Runtime rt({.workers = 1});
+    rt.spawn([] { throw std::runtime_error("x"); }).detach();
+  }
+  weft::set_unhandled_exception_handler(std::move(previous));
+  CHECK(true);  // reaching here is the assertion: no std::terminate
+}

@@ -1,0 +1,168 @@
+// Shutdown: drains runnable fibers, cancels fibers parked forever (their
+// stacks unwind), refuses new spawns, and is idempotent. block_on and run.
+#include <doctest/doctest.h>
+#include <weft/weft.hpp>
+
+#include <atomic>
+#include <memory>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "support.hpp"
+
+using weft_test::k_worker_counts;
+using weft_test::scaled;
+
+TEST_CASE("shutdown: runs every fiber still queued, and what they spawn" * doctest::timeout(300)) {
+  for (std::size_t workers : k_worker_counts) {
+    CAPTURE(workers);
+    const std::size_t n = scaled(20'000);
+    std::atomic<std::size_t> ran{0};
+    weft::Runtime rt({.workers = workers});
+    for (std::size_t i = 0; i < n; ++i) {
+      rt.spawn([&] {
+        ran.fetch_add(1, std::memory_order_relaxed);
+        weft::this_fiber::yield();
+        weft::go([&] { ran.fetch_add(1, std::memory_order_relaxed); });  // spawning while draining is allowed
+      });  // handle dropped: detached
+    }
+    rt.shutdown();
+    CHECK(ran.load() == 2 * n);
+  }
+}
+
+struct CountsDestruction {
+  std::atomic<int>* counter;
+  ~CountsDestruction() { counter->fetch_add(1); }
+};
+
+TEST_CASE("shutdown: fibers parked forever are cancelled, unwound, and report RuntimeStopped" *
+          doctest::timeout(120)) {
+  for (std::size_t workers : k_worker_counts) {
+    CAPTURE(workers);
+    std::atomic<int> destroyed{0};
+    std::atomic<bool> ready{false};
+    auto a = std::make_shared<weft::JoinHandle<int>>();
+    auto b = std::make_shared<weft::JoinHandle<int>>();
+    weft::Runtime rt({.workers = workers});
+    // A joins B and B joins A: both park forever.
+    *a = rt.spawn([&, b] {
+      CountsDestruction guard{&destroyed};
+      auto big = std::make_unique<std::vector<int>>(1000, 1);  // freed by unwinding (ASan checks)
+      while (!ready.load(std::memory_order_acquire)) weft::this_fiber::yield();
+      return b->join() + static_cast<int>(big->size());
+    });
+    *b = rt.spawn([&, a] {
+      CountsDestruction guard{&destroyed};
+      while (!ready.load(std::memory_order_acquire)) weft::this_fiber::yield();
+      return a->join();
+    });
+    ready.store(true, std::memory_order_release);
+    // A third fiber, parked on A, is cancelled too.
+    auto c = rt.spawn([&, a] {
+      CountsDestruction guard{&destroyed};
+      try {
+        return a->join();
+      } catch (const std::exception&) {
+        return -1;  // FiberCancelled is not a std::exception: it passes through
+      }
+    });
+    rt.shutdown();
+    CHECK(destroyed.load() == 3);
+    CHECK_THROWS_AS(a->join(), weft::RuntimeStopped);
+    CHECK_THROWS_AS(b->join(), weft::RuntimeStopped);
+    CHECK_THROWS_AS(c.join(), weft::RuntimeStopped);
+  }
+}
+
+TEST_CASE("shutdown: a plain thread blocked on a parked-forever task is released") {
+  weft::Runtime rt({.workers = 2});
+  std::atomic<bool> ready{false};
+  auto self = std::make_shared<weft::JoinHandle<void>>();
+  // A fiber that joins itself waits forever.
+  *self = rt.spawn([&, self] {
+    while (!ready.load(std::memory_order_acquire)) weft::this_fiber::yield();
+    self->join();
+  });
+  ready.store(true, std::memory_order_release);
+  auto waiter = rt.spawn([self] {
+    try {
+      self->join();
+    } catch (...) {
+      throw;
+    }
+  });
+  std::thread t([&] { rt.shutdown(); });
+  t.join();
+  CHECK_THROWS_AS(waiter.join(), weft::RuntimeStopped);
+}
+
+TEST_CASE("shutdown: spawning afterwards throws RuntimeStopped; shutdown is idempotent") {
+  weft::Runtime rt({.workers = 2});
+  rt.spawn([] {}).join();
+  rt.shutdown();
+  rt.shutdown();
+  CHECK_THROWS_AS(rt.spawn([] {}), weft::RuntimeStopped);
+  CHECK_THROWS_AS(rt.block_on([] { return 1; }), weft::RuntimeStopped);
+  // ... also from a fiber of another runtime
+  weft::Runtime other({.workers = 1});
+  bool threw = other.block_on([&] {
+    try {
+      rt.spawn([] {});
+    } catch (const weft::RuntimeStopped&) {
+      return true;
+    }
+    return false;
+  });
+  CHECK(threw);
+}
+
+TEST_CASE("shutdown: concurrent callers all return after the runtime stopped") {
+  weft::Runtime rt({.workers = 2});
+  std::atomic<int> ran{0};
+  for (int i = 0; i < 1000; ++i) rt.spawn([&] { ran.fetch_add(1); });
+  std::vector<std::thread> ts;
+  for (int i = 0; i < 4; ++i) ts.emplace_back([&] { rt.shutdown(); });
+  for (auto& t : ts) t.join();
+  CHECK(ran.load() == 1000);
+}
+
+TEST_CASE("shutdown: plain threads spawning while it starts either get RuntimeStopped or run") {
+  for (int round = 0; round < 20; ++round) {
+    auto rt = std::make_unique<weft::Runtime>(weft::Runtime::Options{.workers = 2});
+    std::atomic<int> accepted{0}, refused{0}, ran{0};
+    std::vector<std::thread> ts;
+    for (int t = 0; t < 3; ++t) {
+      ts.emplace_back([&] {
+        for (int i = 0; i < 500; ++i) {
+          try {
+            rt->spawn([&] { ran.fetch_add(1); });
+            accepted.fetch_add(1);
+          } catch (const weft::RuntimeStopped&) {
+            refused.fetch_add(1);
+          }
+        }
+      });
+    }
+    rt->shutdown();
+    for (auto& t : ts) t.join();
+    CHECK(ran.load() == accepted.load());  // everything accepted ran; nothing after
+    CHECK(accepted.load() + refused.load() == 1500);
+  }
+}
+
+TEST_CASE("block_on and run: values, exceptions, options") {
+  CHECK(weft::Runtime::run([] { return weft::go([] { return 20; }).join() + 22; }) == 42);
+  CHECK_THROWS_WITH_AS(weft::Runtime::run([]() -> int { throw std::runtime_error("from main"); }), "from main",
+                       std::runtime_error);
+  int workers = weft::Runtime::run(weft::Runtime::Options{.workers = 3}, [] {
+    return static_cast<int>(weft::this_fiber::worker_index() < 3);
+  });
+  CHECK(workers == 1);
+  weft::Runtime rt({.workers = 2});
+  CHECK(rt.block_on([] { return 5; }) == 5);
+  // From a fiber of another runtime block_on blocks that worker; allowed.
+  weft::Runtime outer({.workers = 1});
+  CHECK(outer.block_on([&] { return rt.block_on([] { return 6; }); }) == 6);
+}
