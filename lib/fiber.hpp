@@ -23,6 +23,7 @@
 
 #include "context_switch.hpp"
 #include "stack_pool.hpp"
+#include "weft/detail/spin_lock.hpp"
 
 namespace weft::detail {
 
@@ -42,8 +43,12 @@ struct Fiber {
   // See the header comment. Written by the owning worker (running->parked,
   // reset to running) and by one unparker per park (exchange to notified).
   std::atomic<std::uint32_t> park_state{k_park_running};
-  // The waiter this fiber is parked on: for shutdown's cancellation and for
-  // diagnostics. Written by the fiber before it switches out.
+  // The waiter this fiber is parked on, for shutdown's cancellation and for
+  // diagnostics; guarded by wait_lock. Someone who reaches a waiter through
+  // its fiber (not through a wait list) claims it under wait_lock, and the
+  // fiber clears parked_on under wait_lock before its wait returns, so the
+  // waiter cannot vanish during the claim (waiter.hpp's lifetime rule).
+  SpinLock wait_lock;
   Waiter* parked_on = nullptr;
   std::uint64_t id = 0;  // assigned on first request (this_fiber::id)
   // Registry of live fibers (LiveFibers): intrusive links and the shard.

@@ -157,20 +157,21 @@ void Scheduler::shutdown() {
     // Quiescent: every live fiber is parked, and nothing in the runtime will
     // wake it. Cancel them; their waits throw FiberCancelled and unwind,
     // which may wake others (e.g. their joiners): drain again.
-    std::vector<Waiter*> to_cancel;
+    // Claim every waiter first, then unpark: a claimed waiter's fiber cannot
+    // resume (and free its waiter) until we unpark it, so no claim below
+    // can touch a waiter whose fiber an earlier unpark already let go.
+    std::vector<Waiter*> cancelled;
     live_.for_each([&](Fiber* f) {
-      // acquire: pairs with the worker's CAS to parked, after which
-      // parked_on (written by the fiber before it switched out) is stable.
-      if (f->park_state.load(std::memory_order_acquire) == k_park_parked && f->parked_on != nullptr) {
-        to_cancel.push_back(f->parked_on);
-      }
+      std::lock_guard<SpinLock> guard(f->wait_lock);  // see Fiber::parked_on
+      Waiter* w = f->parked_on;
+      if (w != nullptr && w->try_claim(Waiter::Outcome::cancelled)) cancelled.push_back(w);
     });
-    // At quiescence every live fiber is parked on a waiter (fiber.hpp).
-    assert(to_cancel.size() == live_.count());
-    if (to_cancel.empty()) break;
-    for (Waiter* w : to_cancel) {
-      if (w->try_claim(Waiter::Outcome::cancelled)) w->unpark();
+    if (cancelled.empty()) {
+      // A fiber someone else claimed is about to run: drain it first.
+      if (live_.count() == 0) break;
+      continue;
     }
+    for (Waiter* w : cancelled) w->unpark();
   }
   stop_workers();
   stopped_ = true;

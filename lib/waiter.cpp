@@ -1,5 +1,7 @@
 #include "waiter.hpp"
 
+#include <mutex>
+
 #include "current.hpp"
 #include "fiber.hpp"
 #include "thread_parker.hpp"
@@ -20,9 +22,15 @@ void Waiter::unpark() noexcept {
 
 Waiter::Outcome Waiter::park() noexcept {
   if (fiber_ != nullptr) {
-    fiber_->parked_on = this;
+    {
+      std::lock_guard<SpinLock> guard(fiber_->wait_lock);
+      fiber_->parked_on = this;
+    }
     park_current_fiber();  // returns once unpark_fiber() ran for this wait
-    fiber_->parked_on = nullptr;
+    {
+      std::lock_guard<SpinLock> guard(fiber_->wait_lock);
+      fiber_->parked_on = nullptr;
+    }
   } else {
     // A token always follows a claim; loop in case a stale token is left
     // over from a wait that ended without one being consumed.
