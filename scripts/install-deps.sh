@@ -3,7 +3,7 @@
 # root (or sudo). Non-interactive, so it also runs in CI with no stdin.
 set -euo pipefail
 
-packages=(g++ python3 meson ninja-build pkg-config libboost-context-dev libconcurrentqueue-dev doctest-dev)
+mapfile -t packages < "$(dirname "$0")/debian-packages.txt"
 
 as_root=()
 if [ "$(id -u)" -ne 0 ]; then
