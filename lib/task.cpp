@@ -1,5 +1,6 @@
 #include "weft/detail/task.hpp"
 
+#include <cassert>
 #include <mutex>
 
 #include "unhandled.hpp"
@@ -42,6 +43,8 @@ void TaskBase::wait_done() {
     std::lock_guard<SpinLock> guard(join_lock_);
     // relaxed: done_ only changes under join_lock_, which we hold.
     if (done_.load(std::memory_order_relaxed)) return;
+    // One handle, one joiner at a time (JoinHandle's contract).
+    assert(joiner_ == nullptr && "a JoinHandle was joined from two places at once");
     joiner_ = &waiter;
   }
   if (waiter.park() == Waiter::Outcome::cancelled) {
@@ -53,8 +56,8 @@ void TaskBase::wait_done() {
   }
 }
 
-void TaskBase::rethrow_if_failed() const {
-  if (error_) std::rethrow_exception(error_);
+void TaskBase::rethrow_if_failed() {
+  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }
 
 void TaskBase::release_handle(bool observed) noexcept {

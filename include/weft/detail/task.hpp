@@ -46,8 +46,10 @@ class TaskBase {
   // Handle side, non-blocking.
   bool done() const noexcept { return done_.load(std::memory_order_acquire); }
 
-  // Handle side, after wait_done(): rethrows the body's exception, if any.
-  void rethrow_if_failed() const;
+  // Handle side, after wait_done(): rethrows the body's exception, if any,
+  // moving it out of the task (as take_result() moves the value), so that
+  // only the joiner touches the exception object from then on.
+  void rethrow_if_failed();
 
   // Scheduler side, instead of run(): the task could not start (no stack).
   void set_failure(std::exception_ptr error) noexcept { error_ = std::move(error); }
