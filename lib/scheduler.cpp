@@ -1,6 +1,5 @@
 #include "scheduler.hpp"
 
-#include <cassert>
 #include <stdexcept>
 #include <string>
 
