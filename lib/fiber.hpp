@@ -50,11 +50,16 @@ struct Fiber {
   // waiter cannot vanish during the claim (waiter.hpp's lifetime rule).
   SpinLock wait_lock;
   Waiter* parked_on = nullptr;
-  std::uint64_t id = 0;  // assigned on first request (this_fiber::id)
+  // Assigned on first request (this_fiber::id, or a deadlock report naming a
+  // parked fiber) by a CAS from 0; relaxed: the id is only a number.
+  std::atomic<std::uint64_t> id{0};
   // Registry of live fibers (LiveFibers): intrusive links and the shard.
   Fiber* live_prev = nullptr;
   Fiber* live_next = nullptr;
   std::uint32_t live_shard = 0;
 };
+
+// The fiber's id, assigning one on first use. Any thread.
+std::uint64_t fiber_id(Fiber* f) noexcept;
 
 }  // namespace weft::detail

@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "activity.hpp"
 #include "current.hpp"
 #include "fiber.hpp"
 #include "stack_pool.hpp"
@@ -51,9 +52,13 @@ Scheduler::Scheduler(const Runtime::Options& options)
     stop_workers();
     throw;
   }
+  activity::register_scheduler(this);
 }
 
-Scheduler::~Scheduler() { shutdown(); }
+Scheduler::~Scheduler() {
+  shutdown();
+  activity::unregister_scheduler(this);
+}
 
 Scheduler::ExternalCall::ExternalCall(Scheduler& s, const char* what) : s_(s) {
   // seq_cst, then seq_cst load of stopping_: see stopping_'s comment.
@@ -77,6 +82,7 @@ void Scheduler::submit(TaskBase* task) {
     w->push_local(task);
     return;
   }
+  PlainCall plain;  // a plain thread inside spawn may still wake a worker
   ExternalCall call(*this, "weft::Runtime::spawn");
   push_injected(task);
 }
@@ -101,7 +107,12 @@ TaskBase* Scheduler::pop_injected() {
 }
 
 void Scheduler::notify_work() {
-  if (auto index = idle_.worker_to_notify()) workers_[*index]->wake();
+  if (auto index = idle_.worker_to_notify()) {
+    // The worker is counted awake already; the epoch tells a deadlock
+    // detector that read the counters before that increment (activity.hpp).
+    activity::bump_epoch();
+    workers_[*index]->wake();
+  }
 }
 
 bool Scheduler::has_queued_work() const {
@@ -113,11 +124,14 @@ bool Scheduler::has_queued_work() const {
 }
 
 void Scheduler::worker_went_idle() {
+  if (idle_.num_awake() != 0) return;
+  activity::signal_watchers();
   // seq_cst: pairs with wait_quiescent()'s increment (see its comment).
   if (quiescence_watchers_.load(std::memory_order_seq_cst) == 0) return;
-  if (idle_.num_awake() != 0) return;
   signal_quiescence_watchers();
 }
+
+bool Scheduler::idle_and_empty() const { return idle_.num_awake() == 0 && !has_queued_work(); }
 
 void Scheduler::signal_quiescence_watchers() {
   if (quiescence_watchers_.load(std::memory_order_seq_cst) == 0) return;

@@ -61,8 +61,12 @@ class Scheduler {
   bool has_queued_work() const;
 
   // Workers, just after going to sleep: signals a shutdown waiting for
-  // quiescence.
+  // quiescence, and deadlock watchers (activity.hpp) when it was the last.
   void worker_went_idle();
+
+  // Any thread: every worker asleep and nothing queued (deadlock detection;
+  // meaningful only together with activity.hpp's epoch check).
+  bool idle_and_empty() const;
 
   bool exiting() const noexcept { return exiting_.load(std::memory_order_acquire); }
 

@@ -3,11 +3,28 @@
 #include <cassert>
 #include <mutex>
 
+#include "activity.hpp"
+#include "deadlock.hpp"
+#include "fiber.hpp"
+#include "thread_parker.hpp"
 #include "unhandled.hpp"
 #include "waiter.hpp"
 #include "weft/errors.hpp"
 
 namespace weft::detail {
+
+namespace {
+
+void describe_join(const void* ctx, std::string& out) {
+  const auto* task = static_cast<const TaskBase*>(ctx);
+  if (task->fiber_ != nullptr) {
+    out += "join of fiber " + std::to_string(fiber_id(task->fiber_));
+  } else {
+    out += "join of a task that has not started";
+  }
+}
+
+}  // namespace
 
 void TaskBase::capture_current_exception() noexcept {
   try {
@@ -38,7 +55,9 @@ void TaskBase::finish() noexcept {
 
 void TaskBase::wait_done() {
   if (done()) return;
+  PlainCall plain;
   Waiter waiter;
+  waiter.set_description(&describe_join, this);
   {
     std::lock_guard<SpinLock> guard(join_lock_);
     // relaxed: done_ only changes under join_lock_, which we hold.
@@ -53,6 +72,49 @@ void TaskBase::wait_done() {
       if (joiner_ == &waiter) joiner_ = nullptr;
     }
     throw FiberCancelled{};
+  }
+}
+
+void TaskBase::wait_done_or_deadlock() {
+  if (done()) return;
+  if (!on_plain_thread()) {
+    wait_done();
+    return;
+  }
+  PlainCall plain;
+  Waiter waiter;
+  waiter.set_description(&describe_join, this);
+  {
+    std::lock_guard<SpinLock> guard(join_lock_);
+    // relaxed: done_ only changes under join_lock_, which we hold.
+    if (done_.load(std::memory_order_relaxed)) return;
+    assert(joiner_ == nullptr && "a JoinHandle was joined from two places at once");
+    joiner_ = &waiter;
+  }
+  // Watch for the process going idle, then wait like Waiter::park() does,
+  // re-checking for a deadlock at every signal.
+  ThreadParker& parker = this_thread_parker();
+  activity::add_watcher(&parker);
+  struct Unwatch {
+    ThreadParker* p;
+    ~Unwatch() { activity::remove_watcher(p); }
+  } unwatch{&parker};
+  activity::leave();  // idle while waiting; finish() counts us again
+  while (!waiter.thread_unparked()) {
+    if (waiter.outcome() == Waiter::Outcome::pending) {
+      if (std::optional<std::string> report = find_deadlock(*scheduler_)) {
+        if (waiter.try_claim(Waiter::Outcome::cancelled)) {
+          activity::enter();  // nobody will unpark us: count ourselves again
+          {
+            std::lock_guard<SpinLock> guard(join_lock_);
+            if (joiner_ == &waiter) joiner_ = nullptr;
+          }
+          throw Deadlock(*report);
+        }
+        // The task finished meanwhile; its unpark is on the way.
+      }
+    }
+    parker.park();
   }
 }
 

@@ -7,12 +7,24 @@
 #include "weft/errors.hpp"
 #include "worker.hpp"
 
-namespace weft::this_fiber {
+namespace weft::detail {
 
 namespace {
 // relaxed: ids need only be unique, not ordered with anything.
-std::atomic<FiberId> g_next_id{1};
+std::atomic<std::uint64_t> g_next_id{1};
 }  // namespace
+
+std::uint64_t fiber_id(Fiber* f) noexcept {
+  std::uint64_t id = f->id.load(std::memory_order_relaxed);
+  if (id != 0) return id;
+  std::uint64_t fresh = g_next_id.fetch_add(1, std::memory_order_relaxed);
+  // relaxed: see Fiber::id. A loser adopts the winner's id (and wastes one).
+  return f->id.compare_exchange_strong(id, fresh, std::memory_order_relaxed) ? fresh : id;
+}
+
+}  // namespace weft::detail
+
+namespace weft::this_fiber {
 
 bool in_fiber() noexcept { return detail::current_fiber() != nullptr; }
 
@@ -26,8 +38,7 @@ void yield() {
 FiberId id() noexcept {
   detail::Fiber* f = detail::current_fiber();
   if (f == nullptr) return 0;
-  if (f->id == 0) f->id = g_next_id.fetch_add(1, std::memory_order_relaxed);
-  return f->id;
+  return detail::fiber_id(f);
 }
 
 std::size_t worker_index() {

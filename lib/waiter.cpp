@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include "activity.hpp"
 #include "current.hpp"
 #include "fiber.hpp"
 #include "thread_parker.hpp"
@@ -16,7 +17,11 @@ void Waiter::unpark() noexcept {
   if (fiber_ != nullptr) {
     unpark_fiber(fiber_);
   } else {
-    thread_->unpark();
+    ThreadParker* parker = thread_;
+    activity::enter();  // on the woken thread's behalf (see waiter.hpp)
+    // Last access to the waiter: the owner may return and free it at once.
+    thread_unparked_.store(true, std::memory_order_release);
+    parker->unpark();
   }
 }
 
@@ -32,11 +37,10 @@ Waiter::Outcome Waiter::park() noexcept {
       fiber_->parked_on = nullptr;
     }
   } else {
-    // A token always follows a claim; loop in case a stale token is left
-    // over from a wait that ended without one being consumed.
-    do {
-      thread_->park();
-    } while (outcome_.load(std::memory_order_acquire) == Outcome::pending);
+    activity::leave();  // counted again by whoever wakes us
+    // Tokens may be stale (left by an earlier wait, or a deadlock-watcher
+    // signal): wait for unpark() itself.
+    while (!thread_unparked()) thread_->park();
   }
   // acquire: pairs with try_claim()'s release.
   return outcome_.load(std::memory_order_acquire);

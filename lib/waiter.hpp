@@ -15,12 +15,22 @@
 // was found on, and the owner, once resumed, unlinks it under that same lock
 // before returning. So nobody touches a waiter after its owner has left.
 //
+// Plain threads and deadlock detection (activity.hpp): a plain thread parks
+// only inside a PlainCall; park() stops counting it as active, and unpark()
+// counts it again before waking it, so activity is handed over, never lost.
+//
+// Description: what the wait is for ("recv on channel \"jobs\""), for the
+// deadlock report; set by the blocking operation before it parks.
+//
 // Contract: constructed and parked by the waiting context only; try_claim and
 // unpark from any thread.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <string>
+
+#include "weft/detail/wait_list.hpp"
 
 namespace weft::detail {
 
@@ -63,16 +73,62 @@ class Waiter {
   // until the waiter has been claimed and unparked. Returns how it ended.
   Outcome park() noexcept;
 
+  // Plain-thread waiters: true once unpark() has finished with the waiter,
+  // so that the owner may destroy it. A claimed but not yet unparked waiter
+  // must not be destroyed (the winner still reads it), and the owner's
+  // ThreadParker may hold unrelated tokens, so owners wait for this flag,
+  // not for the outcome.
+  bool thread_unparked() const noexcept { return thread_unparked_.load(std::memory_order_acquire); }
+
   // Any thread; a snapshot.
   Outcome outcome() const noexcept { return outcome_.load(std::memory_order_acquire); }
 
   // The fiber that waits, or nullptr for a plain thread.
   Fiber* fiber() const noexcept { return fiber_; }
 
+  // Appends to `out` what the wait is for. `ctx` must stay valid while the
+  // waiter is parked (it usually is the object waited on, or a record on the
+  // owner's stack).
+  using DescribeFn = void (*)(const void* ctx, std::string& out);
+  void set_description(DescribeFn fn, const void* ctx) noexcept {
+    describe_ = fn;
+    describe_ctx_ = ctx;
+  }
+  void describe(std::string& out) const {
+    if (describe_ != nullptr) describe_(describe_ctx_, out); else out += "an unnamed wait";
+  }
+
  private:
   std::atomic<Outcome> outcome_{Outcome::pending};
+  DescribeFn describe_ = nullptr;
+  const void* describe_ctx_ = nullptr;
   Fiber* fiber_;
   ThreadParker* thread_;
+  // release store by unpark() after its last access to the waiter; acquire
+  // load by the owner (thread_unparked()).
+  std::atomic<bool> thread_unparked_{false};
 };
+
+// The first node of `list` whose waiter this call claims (as notified),
+// unlinked; nodes whose waiters were claimed elsewhere (a select that took
+// another case, a cancellation) are unlinked and skipped: their owners find
+// them unlinked and carry on. nullptr if none. Under the list owner's lock.
+inline WaitNode* claim_first(WaitList& list) noexcept {
+  while (WaitNode* n = list.pop_front()) {
+    if (n->waiter->try_claim(Waiter::Outcome::notified)) return n;
+  }
+  return nullptr;
+}
+
+// Unparks a chain of claimed nodes linked through `next` (built under a
+// lock, walked after releasing it). Reads each link before the unpark that
+// may free the node.
+inline void unpark_chain(WaitNode* chain) noexcept {
+  while (chain != nullptr) {
+    WaitNode* next = chain->next;
+    chain->waiter->unpark();
+    chain = next;
+  }
+}
 
 }  // namespace weft::detail

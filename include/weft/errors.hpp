@@ -15,6 +15,18 @@ class RuntimeStopped : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Thrown by Runtime::block_on() and Runtime::run() when the task they wait
+// for can never finish: every fiber is parked and nothing can wake any of
+// them (see deadlock.hpp for the exact rule). what() lists each parked fiber
+// of the runtime and what it waits on, e.g.
+//   weft::Deadlock: all fibers are asleep (2 parked):
+//     fiber 1: recv on channel "jobs" (0x5581...)
+//     fiber 7: join of fiber 1
+class Deadlock : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // Thrown by functions that only make sense inside a fiber (weft::go,
 // this_fiber::yield, this_fiber::worker_index) when called from a plain thread.
 class NotInFiber : public std::logic_error {

@@ -9,6 +9,8 @@
 
 namespace weft {
 
+class Runtime;
+
 // Owns the right to collect a task's result. Move-only. Dropping a handle that
 // was not joined detaches the task: it still runs to completion, and an
 // exception escaping it goes to the unhandled-exception handler (errors.hpp).
@@ -70,6 +72,7 @@ class JoinHandle {
   bool is_finished() const noexcept { return task_ != nullptr && task_->done(); }
 
  private:
+  friend class Runtime;  // block_on waits on the task with deadlock detection
   enum class State { empty, attached, joined, detached, moved_from };
   void drop() noexcept {
     if (task_ != nullptr) std::exchange(task_, nullptr)->release_handle(false);

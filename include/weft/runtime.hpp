@@ -80,17 +80,23 @@ class Runtime {
   // value (or rethrows its exception). Must be called from a plain thread or
   // from a fiber of another runtime: from a fiber or worker of this runtime it
   // throws std::logic_error (it would block the worker it needs).
+  // From a plain thread it throws weft::Deadlock when fn() can never finish
+  // because every fiber is parked and nothing can wake one (deadlock.hpp has
+  // the exact rule); the fibers stay parked until shutdown cancels them.
   template <class F>
   task_result_t<F> block_on(F&& fn) {
     if (detail::on_worker_of(scheduler_.get())) {
       throw std::logic_error("weft::Runtime::block_on called from a fiber of the same runtime; use go() and join()");
     }
-    return spawn(std::forward<F>(fn)).join();
+    JoinHandle<task_result_t<F>> handle = spawn(std::forward<F>(fn));
+    handle.task_->wait_done_or_deadlock();
+    return handle.join();
   }
 
   // The one-line main(): starts a runtime with default Options (or the given
   // ones), runs fn() as a fiber, shuts down, and returns fn()'s value or
-  // rethrows its exception. Blocks the calling thread.
+  // rethrows its exception (or weft::Deadlock, as block_on). Blocks the
+  // calling thread.
   template <class F>
   static task_result_t<F> run(F&& fn) {
     Runtime rt;

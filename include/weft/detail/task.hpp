@@ -43,6 +43,11 @@ class TaskBase {
   // cancelled at shutdown while it waits.
   void wait_done();
 
+  // Runtime::block_on's wait, from a plain thread: as wait_done(), but
+  // throws weft::Deadlock when the task can never finish (deadlock.hpp).
+  // From a fiber (of another runtime) it is wait_done().
+  void wait_done_or_deadlock();
+
   // Handle side, non-blocking.
   bool done() const noexcept { return done_.load(std::memory_order_acquire); }
 

@@ -1,0 +1,45 @@
+// Deadlock detection: when Runtime::block_on() or Runtime::run() can never
+// return, they throw weft::Deadlock (errors.hpp) instead of hanging.
+//
+// The rule. The thread waiting in block_on()/run() throws Deadlock when, at
+// one moment, all of these hold:
+//   1. in every weft runtime of the process, every worker is idle and no
+//      fiber is runnable: every live fiber is parked (on a channel, mutex,
+//      condition variable, wait group, semaphore, join, or select);
+//   2. no plain thread is inside a weft call, except blocked in one of those
+//      waits (a plain thread blocked in recv() waits like a fiber does);
+//   3. no weft::ExternalWaker exists.
+// (Timers and blocking jobs join this list when they exist: an armed timer
+// or a job in flight means progress is still possible.)
+// Then nothing inside weft can ever wake any fiber, and the task waited for
+// cannot finish. A plain thread that is outside every weft call is not
+// seen: if one will later send to a parked fiber, create an ExternalWaker
+// in it first (or before starting it) and destroy the waker when it is done.
+//
+// What happens after the throw: the parked fibers stay parked; destroying
+// the runtime (which Runtime::run() does) cancels them, so their stacks
+// unwind. Only the block_on()/run() caller is told; plain threads blocked in
+// weft calls stay blocked.
+#pragma once
+
+namespace weft {
+
+// While at least one ExternalWaker exists in the process, no weft::Deadlock
+// is reported: its holder promises it may still wake a parked fiber (send on
+// a channel, unlock a mutex, ...) from outside weft. Cheap: one atomic
+// increment and decrement. Construct and destroy from any thread; it may
+// also be moved between threads.
+class ExternalWaker {
+ public:
+  ExternalWaker() noexcept;
+  ~ExternalWaker();
+  ExternalWaker(ExternalWaker&& other) noexcept : active_(other.active_) { other.active_ = false; }
+  ExternalWaker& operator=(ExternalWaker&&) = delete;
+  ExternalWaker(const ExternalWaker&) = delete;
+  ExternalWaker& operator=(const ExternalWaker&) = delete;
+
+ private:
+  bool active_ = true;
+};
+
+}  // namespace weft

@@ -1,0 +1,110 @@
+// weft::Mutex: a mutual-exclusion lock that parks fibers instead of blocking
+// their worker threads.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <utility>
+
+#include "detail/spin_lock.hpp"
+#include "detail/wait_list.hpp"
+
+namespace weft {
+
+namespace detail {
+// Deadlock detection counts a plain thread that holds a weft::Mutex as able
+// to act (deadlock.hpp); these record it. Defined in the library.
+bool on_plain_thread() noexcept;
+void plain_holder_enter() noexcept;
+void plain_holder_leave() noexcept;
+}  // namespace detail
+
+// Works from fibers of any runtime and from plain threads, and meets the
+// standard Lockable requirements, so std::lock_guard, std::unique_lock and
+// std::scoped_lock work with it. Not recursive. The owner is not a thread:
+// a fiber may lock on one worker and unlock on another after migrating.
+//
+// Policy (Go's sync.Mutex, two modes). Normal mode favours throughput:
+// lock() spins briefly, then queues FIFO and parks; unlock() frees the mutex
+// and wakes the oldest waiter, which competes with fibers arriving just then
+// (they may "barge" ahead, which keeps the lock hot on a running worker). A
+// woken waiter that loses goes back to the front of the queue. Starvation
+// mode bounds the unfairness: once a waiter has waited more than 1 ms, the
+// mutex switches to direct hand-off: unlock() gives the lock to the oldest
+// waiter, newcomers queue behind, and nobody spins. It switches back when
+// the queue empties or a waiter got the lock within 1 ms. So every waiter
+// gets the lock: after about 1 ms it is at the head of a FIFO queue that is
+// served strictly in order. Without contention lock() and unlock() are one
+// atomic operation each.
+class Mutex {
+ public:
+  Mutex() noexcept = default;
+  Mutex(const Mutex&) = delete;
+  Mutex& operator=(const Mutex&) = delete;
+
+  // Acquires the lock; parks the calling fiber (blocks a plain thread) while
+  // another holder has it. Throws weft::FiberCancelled if the runtime cancels
+  // the parked fiber at shutdown (the lock is then not held).
+  void lock() {
+    std::uint32_t expected = k_free;
+    // acquire: pairs with unlock()'s release, so the previous critical
+    // section happens-before ours. relaxed on failure: the slow path rereads.
+    if (state_.compare_exchange_strong(expected, k_locked, std::memory_order_acquire, std::memory_order_relaxed)) {
+      acquired();
+      return;
+    }
+    lock_slow();
+  }
+
+  // Acquires the lock if it is free now. Never parks or blocks.
+  bool try_lock() noexcept {
+    std::uint32_t expected = k_free;
+    // acquire: as in lock().
+    if (!state_.compare_exchange_strong(expected, k_locked, std::memory_order_acquire, std::memory_order_relaxed)) {
+      return false;
+    }
+    acquired();
+    return true;
+  }
+
+  // Releases the lock, handing it to the oldest queued waiter if there is
+  // one. Never parks or blocks. Throws std::logic_error if the mutex is not
+  // locked.
+  void unlock() {
+    const bool plain_holder = std::exchange(plain_holder_, false);
+    std::uint32_t expected = k_locked;
+    // release: publishes our critical section to the next lock()'s acquire.
+    if (!state_.compare_exchange_strong(expected, k_free, std::memory_order_release, std::memory_order_relaxed)) {
+      unlock_slow();
+    }
+    if (plain_holder) detail::plain_holder_leave();
+  }
+
+ private:
+  // state_ bits (mutex.cpp has the protocol):
+  //   k_locked    someone holds the mutex
+  //   k_waiters   the queue may be non-empty: unlock() must take the slow path
+  //   k_starving  hand-off mode
+  //   k_woken     a woken waiter is on its way to retry: unlock() need not
+  //               wake another one
+  static constexpr std::uint32_t k_free = 0;
+  static constexpr std::uint32_t k_locked = 1;
+  static constexpr std::uint32_t k_waiters = 2;
+  static constexpr std::uint32_t k_starving = 4;
+  static constexpr std::uint32_t k_woken = 8;
+
+  void lock_slow();
+  void unlock_slow();
+  // By the new holder, right after it got the lock.
+  void acquired() noexcept {
+    plain_holder_ = detail::on_plain_thread();
+    if (plain_holder_) detail::plain_holder_enter();
+  }
+
+  std::atomic<std::uint32_t> state_{k_free};
+  bool plain_holder_ = false;    // written and read only by the holder
+  detail::SpinLock queue_lock_;  // guards waiters_; see mutex.cpp for what else
+  detail::WaitList waiters_;
+};
+
+}  // namespace weft

@@ -1,0 +1,176 @@
+// weft::select: wait on several channel operations, commit exactly one.
+//
+//   weft::select(
+//       weft::on_recv(jobs, [](std::optional<Job> j) { ... }),
+//       weft::on_send(results, r, [](bool sent) { ... }),
+//       weft::on_default([] { ... }));
+//
+// Go's select and core.async's alts!: the cases are checked; if some are
+// ready one of them commits (chosen uniformly at random, or the first in
+// argument order with weft::priority as the first argument) and its handler
+// runs. If none is ready, the default case runs if there is one; otherwise
+// the caller parks (a fiber) or blocks (a plain thread) on every channel at
+// once until one case can commit. Exactly one case commits: the others take
+// no value, deliver nothing and leave nothing queued on their channels.
+//
+// A receive case is ready when a value is buffered or a sender waits, or the
+// channel is closed (its handler then gets std::nullopt). A send case is
+// ready when a receiver waits or the buffer has room (always, for dropping
+// and sliding buffers), or the channel is closed (its handler then gets
+// false, and the value is not sent).
+//
+// Returns the argument position (0-based, weft::priority not counted) of the
+// case that committed. Handlers run after the commit, in the calling fiber or
+// thread, with no weft lock held; their return values are ignored.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <optional>
+#include <type_traits>
+#include <utility>
+
+#include "channel.hpp"
+#include "detail/channel_core.hpp"
+
+namespace weft {
+
+// Tag: poll the cases in argument order instead of at random.
+struct priority_t {
+  explicit priority_t() = default;
+};
+inline constexpr priority_t priority{};
+
+// A receive case; `handler(std::optional<T>)` gets the value, or nullopt if
+// the channel was closed and drained.
+template <class T, class F>
+class RecvCase {
+  static_assert(std::is_invocable_v<F&, std::optional<T>>,
+                "weft::on_recv: the handler must accept std::optional<T> (a closed channel gives nullopt)");
+
+ public:
+  static constexpr bool is_default = false;
+  RecvCase(Channel<T>& ch, F handler) : core_(ch.core("select")), handler_(std::move(handler)) {}
+  void fill(detail::SelectCase& c) { c = {core_, &slot_, false, false}; }
+  void fire(const detail::SelectCase&) { handler_(std::move(slot_)); }
+
+ private:
+  detail::ChannelCore* core_;
+  std::optional<T> slot_;
+  F handler_;
+};
+
+// A send case; `handler(bool sent)` (or `handler()`) runs if it commits.
+template <class T, class F>
+class SendCase {
+ public:
+  static constexpr bool is_default = false;
+  SendCase(Channel<T>& ch, T value, F handler)
+      : core_(ch.core("select")), value_(std::move(value)), handler_(std::move(handler)) {}
+  void fill(detail::SelectCase& c) { c = {core_, &value_, true, false}; }
+  void fire(const detail::SelectCase& c) {
+    if constexpr (std::is_invocable_v<F&, bool>) {
+      handler_(c.ok);
+    } else {
+      static_assert(std::is_invocable_v<F&>, "weft::on_send: the handler must accept bool (sent) or nothing");
+      handler_();
+    }
+  }
+
+ private:
+  detail::ChannelCore* core_;
+  T value_;
+  F handler_;
+};
+
+template <class F>
+class DefaultCase {
+  static_assert(std::is_invocable_v<F&>, "weft::on_default: the handler takes no arguments");
+
+ public:
+  static constexpr bool is_default = true;
+  explicit DefaultCase(F handler) : handler_(std::move(handler)) {}
+  void fire() { handler_(); }
+
+ private:
+  F handler_;
+};
+
+namespace detail {
+struct NoHandler {
+  void operator()() const noexcept {}
+};
+}  // namespace detail
+
+// Case constructors. The channel handle must outlive the select call (it
+// does when the cases are written inline, as above).
+template <class T, class F>
+RecvCase<T, std::decay_t<F>> on_recv(Channel<T>& ch, F&& handler) {
+  return RecvCase<T, std::decay_t<F>>(ch, std::forward<F>(handler));
+}
+template <class T, class U, class F>
+SendCase<T, std::decay_t<F>> on_send(Channel<T>& ch, U&& value, F&& handler) {
+  return SendCase<T, std::decay_t<F>>(ch, T(std::forward<U>(value)), std::forward<F>(handler));
+}
+template <class T, class U>
+SendCase<T, detail::NoHandler> on_send(Channel<T>& ch, U&& value) {
+  return SendCase<T, detail::NoHandler>(ch, T(std::forward<U>(value)), detail::NoHandler{});
+}
+template <class F>
+DefaultCase<std::decay_t<F>> on_default(F&& handler) {
+  return DefaultCase<std::decay_t<F>>(std::forward<F>(handler));
+}
+
+namespace detail {
+
+template <bool Priority, class... Cases, std::size_t... I>
+std::size_t run_select(std::index_sequence<I...>, Cases&... cases) {
+  constexpr std::size_t n_default = (std::size_t{Cases::is_default} + ... + 0);
+  static_assert(n_default <= 1, "weft::select: at most one on_default case");
+  constexpr std::size_t n = sizeof...(Cases) - n_default;
+  std::array<SelectCase, n == 0 ? 1 : n> erased{};
+  std::array<std::size_t, n == 0 ? 1 : n> position{};
+  std::size_t k = 0;
+  std::size_t default_position = 0;
+  auto collect = [&](auto& c, std::size_t pos) {
+    if constexpr (std::remove_reference_t<decltype(c)>::is_default) {
+      default_position = pos;
+    } else {
+      c.fill(erased[k]);
+      position[k++] = pos;
+    }
+  };
+  (collect(cases, I), ...);
+  const int r = select_cases(erased.data(), n, n_default == 1, Priority);
+  const std::size_t fired = r < 0 ? default_position : position[static_cast<std::size_t>(r)];
+  auto fire = [&](auto& c, std::size_t pos) {
+    if (pos != fired) return;
+    if constexpr (std::remove_reference_t<decltype(c)>::is_default) {
+      c.fire();
+    } else {
+      c.fire(erased[static_cast<std::size_t>(r)]);
+    }
+  };
+  (fire(cases, I), ...);
+  return fired;
+}
+
+}  // namespace detail
+
+// Random choice among ready cases (Go). Blocking as described at the top.
+// Throws weft::FiberCancelled if the runtime cancels the parked fiber at
+// shutdown; whatever a handler throws propagates after the commit.
+template <class... Cases>
+std::size_t select(Cases&&... cases) {
+  static_assert(sizeof...(Cases) > 0, "weft::select needs at least one case");
+  return detail::run_select<false>(std::index_sequence_for<Cases...>{}, cases...);
+}
+
+// First ready case in argument order (core.async's :priority).
+template <class... Cases>
+std::size_t select(priority_t, Cases&&... cases) {
+  static_assert(sizeof...(Cases) > 0, "weft::select needs at least one case");
+  return detail::run_select<true>(std::index_sequence_for<Cases...>{}, cases...);
+}
+
+}  // namespace weft

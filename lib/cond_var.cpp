@@ -1,0 +1,77 @@
+// weft::CondVar (weft/cond_var.hpp).
+//
+// No lost notification: a waiter queues itself under lock_ *before*
+// releasing the user's mutex, and a notifier that changed the state under
+// that mutex then finds it queued. Waking claims the waiter (single claim,
+// waiter.hpp), so a notification and a shutdown cancellation never both
+// count, and notify_one never "wakes" a waiter that was already cancelled.
+#include <cstdio>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+
+#include "activity.hpp"
+#include "waiter.hpp"
+#include "weft/cond_var.hpp"
+#include "weft/errors.hpp"
+
+namespace weft {
+
+namespace {
+
+void describe_cond_var(const void* ctx, std::string& out) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "wait on weft::CondVar %p", ctx);
+  out += buf;
+}
+
+}  // namespace
+
+void CondVar::wait(std::unique_lock<Mutex>& lock) {
+  if (!lock.owns_lock()) throw std::logic_error("weft::CondVar::wait: the lock does not own its mutex");
+  detail::PlainCall plain;
+  detail::Waiter waiter;
+  detail::WaitNode node;
+  node.waiter = &waiter;
+  waiter.set_description(&describe_cond_var, this);
+  {
+    std::lock_guard<detail::SpinLock> guard(lock_);
+    waiters_.push_back(&node);
+  }
+  lock.unlock();  // never parks (hands the mutex over at most)
+  const bool cancelled = waiter.park() == detail::Waiter::Outcome::cancelled;
+  if (cancelled) {
+    std::lock_guard<detail::SpinLock> guard(lock_);
+    waiters_.remove(&node);
+  }
+  // Re-acquire before returning or unwinding, as std::condition_variable
+  // does. If this lock() is itself cancelled, `lock` stays unlocked (it
+  // knows it), and that FiberCancelled propagates instead.
+  lock.lock();
+  if (cancelled) throw FiberCancelled{};
+}
+
+void CondVar::notify_one() {
+  detail::PlainCall plain;
+  detail::WaitNode* n;
+  {
+    std::lock_guard<detail::SpinLock> guard(lock_);
+    n = detail::claim_first(waiters_);
+  }
+  if (n != nullptr) n->waiter->unpark();
+}
+
+void CondVar::notify_all() {
+  detail::PlainCall plain;
+  detail::WaitNode* chain = nullptr;
+  {
+    std::lock_guard<detail::SpinLock> guard(lock_);
+    while (detail::WaitNode* n = detail::claim_first(waiters_)) {
+      n->next = chain;
+      chain = n;
+    }
+  }
+  detail::unpark_chain(chain);
+}
+
+}  // namespace weft
