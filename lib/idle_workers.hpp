@@ -19,13 +19,16 @@
 // which ramps the number of busy workers up one at a time.
 //
 // The sleeper side (begin_sleep) decrements the counters and lists itself;
-// if it was the last searcher it must re-check every queue afterwards, since
-// a producer that read `searching >= 1` before the decrement did not wake
-// anyone. The push/read-counters and decrement/read-queues pair is a
+// then it must re-check every queue, since a producer that read the counters
+// before the decrement may have woken nobody: it saw a searcher (if this
+// worker was the last one), or it saw every worker awake (this one included,
+// busy or about to sleep). Checking only in the first case once lost a task
+// pushed to a busy worker's own deque while the other worker fell asleep.
+// The push/read-counters and decrement/read-queues pair is a
 // store-buffering (Dekker) pattern; both sides put a full barrier between
 // their write and their read (see the .cpp), so at least one of them sees
-// the other: either the producer sees no searcher and wakes someone, or the
-// last searcher's re-check sees the work. That proves I2.
+// the other: either the producer sees a sleeper and no searcher and wakes
+// someone, or the sleeper's re-check sees the work. That proves I2.
 //
 // Contract: any thread may call worker_to_notify(); a worker calls the other
 // transitions for itself only. None of them blocks beyond a short mutex.
@@ -57,8 +60,9 @@ class IdleWorkers {
   // wake another worker to keep looking (there may be more work).
   bool end_search() noexcept;
 
-  // The worker `index` is about to sleep. True if it was the last searcher:
-  // it must re-check every queue and, if anything is there, notify.
+  // The worker `index` is about to sleep. It must then re-check every
+  // queue and, if anything is there, notify (see above). Returns whether it
+  // was the last searcher.
   bool begin_sleep(std::size_t index, bool searching);
 
   // Removes every sleeper (for shutdown) and returns them.

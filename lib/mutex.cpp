@@ -1,31 +1,32 @@
 // weft::Mutex's slow paths (weft/mutex.hpp describes the policy).
 //
-// Who changes state_ (all transitions are CAS loops or happen where no
-// other transition can interleave):
-//   fast lock        CAS k_free -> k_locked                    (no lock held)
+// One word, state_, holds the mutex bit, the mode bits and the queue lock
+// (k_queue, which guards waiters_). Who changes it:
+//   fast lock        CAS k_free -> k_locked                  (no bits held)
 //   spinning locker  CAS s -> s|k_locked when !(s & k_locked) and not
-//                    starving; a woken waiter also clears k_woken (no lock)
-//   fast unlock      CAS k_locked -> k_free                   (no lock held)
-//   queuing locker   under queue_lock_: CAS s -> s|k_waiters while locked
-//                    (or takes the mutex if it is free)
-//   unlock_slow      under queue_lock_ and holding the mutex: a plain store.
-//                    Nothing else can interleave: spinners and fast lockers
-//                    need the mutex free, everyone else needs queue_lock_.
+//                    starving; a woken waiter also clears its k_woken
+//   fast unlock      CAS k_locked -> k_free                  (no other bits)
+//   queue holders    set k_queue by CAS; release it as noted below
+// While k_locked and k_queue are both set, only the queue holder can change
+// the word: spinners and fast lockers need k_locked clear, fast unlock needs
+// the exact value k_locked, and everyone else needs k_queue. The queue
+// holder may then write the whole word with a plain store, and in unlock
+// that store frees the mutex and the queue together, as its last access.
 //
-// Invariants, under queue_lock_:
-//   W  waiters_ non-empty  => state_ has k_waiters (so its holder's unlock
-//      takes the slow path and wakes someone: no lost wake-up)
-//   S  k_starving          => k_locked, or the queue was just found empty
-//      (hand-off keeps k_locked set from one holder to the next)
+// Invariants, whenever k_queue is clear:
+//   W  waiters_ non-empty => k_waiters (so the holder's unlock takes the slow
+//      path and wakes someone: no lost wake-up)
+//   S  k_starving         => k_locked (hand-off keeps the mutex locked from
+//      one holder to the next)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <mutex>
 #include <stdexcept>
 #include <string>
 
 #include "activity.hpp"
 #include "waiter.hpp"
+#include "weft/detail/spin_lock.hpp"
 #include "weft/errors.hpp"
 #include "weft/mutex.hpp"
 
@@ -52,9 +53,25 @@ void describe_mutex(const void* ctx, std::string& out) {
 
 }  // namespace
 
+std::uint32_t Mutex::lock_queue() noexcept {
+  std::uint32_t s = state_.load(std::memory_order_relaxed);
+  for (;;) {
+    if ((s & k_queue) == 0) {
+      // acquire: pairs with the release that cleared k_queue, so waiters_ as
+      // the previous queue holder left it is visible.
+      if (state_.compare_exchange_weak(s, s | k_queue, std::memory_order_acquire, std::memory_order_relaxed)) {
+        return s | k_queue;
+      }
+    } else {
+      detail::cpu_relax();
+      s = state_.load(std::memory_order_relaxed);
+    }
+  }
+}
+
 void Mutex::lock_slow() {
   detail::PlainCall plain;
-  bool woken = false;     // we were woken by unlock_slow and k_woken is ours to clear
+  bool woken = false;     // woken by unlock_slow: the k_woken bit is ours to clear
   bool requeue = false;   // we already waited our turn once: go back to the front
   bool starving = false;  // we have waited longer than the threshold
   Clock::time_point since{};
@@ -79,31 +96,40 @@ void Mutex::lock_slow() {
     MutexNode node;
     node.waiter = &waiter;
     waiter.set_description(&describe_mutex, this);
-    {
-      std::lock_guard<detail::SpinLock> guard(queue_lock_);
-      std::uint32_t s = state_.load(std::memory_order_relaxed);
-      for (;;) {
-        const bool take = (s & k_locked) == 0;
-        std::uint32_t want = take ? (s | k_locked) : (s | k_waiters);
+    std::uint32_t s = lock_queue();
+    for (;;) {
+      if ((s & k_locked) == 0) {
+        // Free: take it (a spinner may beat us to it; then we queue).
+        std::uint32_t want = s | k_locked;
         if (woken) want &= ~k_woken;
-        if (take && waiters_.empty()) want &= ~(k_waiters | k_starving);
-        if (!take && starving) want |= k_starving;
-        // acquire: when we take the mutex, pairs with unlock's release.
+        if (waiters_.empty()) want &= ~(k_waiters | k_starving);
+        // acquire: pairs with unlock's release.
         if (state_.compare_exchange_weak(s, want, std::memory_order_acquire, std::memory_order_relaxed)) {
-          if (take) {
-            acquired();
-            return;
-          }
-          break;
+          // We hold k_locked and k_queue: nothing interleaves (see top).
+          // release: publishes waiters_ to the next queue holder.
+          state_.store(want & ~k_queue, std::memory_order_release);
+          acquired();
+          return;
         }
+        continue;
       }
-      woken = false;
+      // Locked, and we hold k_queue: the word is ours until we store it.
+      std::uint32_t next = s | k_waiters;
+      if (woken) next &= ~k_woken;
+      if (starving) next |= k_starving;
       if (requeue) waiters_.push_front(&node); else waiters_.push_back(&node);
+      // release: publishes waiters_ to the next queue holder.
+      state_.store(next & ~k_queue, std::memory_order_release);
+      break;
     }
+    woken = false;
     if (since == Clock::time_point{}) since = Clock::now();
     if (waiter.park() == detail::Waiter::Outcome::cancelled) {
-      std::lock_guard<detail::SpinLock> guard(queue_lock_);
+      lock_queue();
       waiters_.remove(&node);
+      // release: publishes waiters_. fetch_and: the mutex may be free and
+      // spinners may change the word meanwhile.
+      state_.fetch_and(~k_queue, std::memory_order_release);
       throw FiberCancelled{};
     }
     const bool waited_long = Clock::now() - since > k_starvation_threshold;
@@ -112,9 +138,9 @@ void Mutex::lock_slow() {
       // acquire, publishes the previous critical section). A short wait
       // means the queue is moving: leave hand-off mode (Go does the same).
       if (!waited_long) {
-        std::lock_guard<detail::SpinLock> guard(queue_lock_);
-        // relaxed: we hold the mutex and queue_lock_; nothing interleaves.
-        state_.fetch_and(~k_starving, std::memory_order_relaxed);
+        const std::uint32_t q = lock_queue();
+        // We hold k_locked and k_queue: plain store (see top).
+        state_.store(q & ~(k_starving | k_queue), std::memory_order_release);
       }
       acquired();
       return;
@@ -127,28 +153,30 @@ void Mutex::lock_slow() {
 
 void Mutex::unlock_slow() {
   detail::PlainCall plain;
-  MutexNode* wake = nullptr;
-  {
-    std::lock_guard<detail::SpinLock> guard(queue_lock_);
-    // relaxed: see the header comment; nothing interleaves with us here.
-    const std::uint32_t s = state_.load(std::memory_order_relaxed);
-    if ((s & k_locked) == 0) throw std::logic_error("weft::Mutex::unlock: the mutex is not locked");
-    std::uint32_t next;
-    if ((s & k_starving) != 0 && (wake = static_cast<MutexNode*>(detail::claim_first(waiters_))) != nullptr) {
-      // Hand-off: the mutex stays locked, now held by `wake`.
-      wake->handed = true;
-      next = s | k_locked;
-      if (waiters_.empty()) next &= ~(k_waiters | k_starving);
-    } else {
-      next = s & ~(k_locked | k_starving);
-      if ((s & k_woken) == 0 && (wake = static_cast<MutexNode*>(detail::claim_first(waiters_))) != nullptr) {
-        next |= k_woken;  // it will retry; no need to wake another meanwhile
-      }
-      if (waiters_.empty()) next &= ~k_waiters;
-    }
-    // release: publishes our critical section to the next holder's acquire.
-    state_.store(next, std::memory_order_release);
+  // relaxed pre-check of a misuse (the fast path failed, so bits are set).
+  if ((state_.load(std::memory_order_relaxed) & k_locked) == 0) {
+    throw std::logic_error("weft::Mutex::unlock: the mutex is not locked");
   }
+  const std::uint32_t s = lock_queue();
+  MutexNode* wake = nullptr;
+  std::uint32_t next;
+  if ((s & k_starving) != 0 && (wake = static_cast<MutexNode*>(detail::claim_first(waiters_))) != nullptr) {
+    // Hand-off: the mutex stays locked, now held by `wake`.
+    wake->handed = true;
+    next = s;
+    if (waiters_.empty()) next &= ~(k_waiters | k_starving);
+  } else {
+    next = s & ~(k_locked | k_starving);
+    if ((s & k_woken) == 0 && (wake = static_cast<MutexNode*>(detail::claim_first(waiters_))) != nullptr) {
+      next |= k_woken;  // it will retry; no need to wake another meanwhile
+    }
+    if (waiters_.empty()) next &= ~k_waiters;
+  }
+  // We hold k_locked and k_queue, so this store is the only write (see top).
+  // release: publishes our critical section and waiters_. It frees the
+  // mutex and the queue together and is our last access to *this; a waiter
+  // we claimed is parked, inside lock(), so the mutex outlives its unpark.
+  state_.store(next & ~k_queue, std::memory_order_release);
   if (wake != nullptr) wake->waiter->unpark();
 }
 

@@ -1,21 +1,34 @@
 // weft::WaitGroup (weft/wait_group.hpp).
 //
-// No lost wake-up: a waiter re-reads the counter under lock_ before queuing,
-// and add() that brings it to zero takes lock_ afterwards to wake the queue;
-// so either the waiter sees zero, or it is queued before the waker looks.
+// state_ = counter << 2 | k_waiters | k_queue, one word:
+//   add()   changes the counter by CAS, leaving the flag bits as they are.
+//           The add() that brings the counter to zero while k_waiters is set
+//           must also take k_queue (in the same CAS: 0 | k_queue), wake every
+//           queued waiter, then store 0: that store is its last access.
+//   wait()  returns at once only on the exact value 0 (counter zero, no
+//           waker holding k_queue). Otherwise it takes k_queue, re-checks the
+//           counter, and either releases and returns, or sets k_waiters,
+//           queues itself and parks.
+// No lost wake-up: a waiter queues under k_queue with k_waiters set, and the
+// add() that reaches zero sees k_waiters and takes k_queue after it.
+// No use after free: nobody touches the WaitGroup after the store that lets
+// a waiter return (an unparked waiter's node lives on the waiter's stack).
 #include <cstdio>
-#include <mutex>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
 #include "activity.hpp"
 #include "waiter.hpp"
+#include "weft/detail/spin_lock.hpp"
 #include "weft/errors.hpp"
 #include "weft/wait_group.hpp"
 
 namespace weft {
 
 namespace {
+
+constexpr std::int64_t k_max_count = std::int64_t{1} << 61;
 
 void describe_wait_group(const void* ctx, std::string& out) {
   char buf[64];
@@ -26,49 +39,87 @@ void describe_wait_group(const void* ctx, std::string& out) {
 
 }  // namespace
 
+std::uint64_t WaitGroup::lock_queue() noexcept {
+  std::uint64_t s = state_.load(std::memory_order_relaxed);
+  for (;;) {
+    if ((s & k_queue) == 0) {
+      // acquire: pairs with the release that cleared k_queue (waiters_), and
+      // with add()'s release (the counter's history).
+      if (state_.compare_exchange_weak(s, s | k_queue, std::memory_order_acquire, std::memory_order_relaxed)) {
+        return s | k_queue;
+      }
+    } else {
+      detail::cpu_relax();
+      s = state_.load(std::memory_order_relaxed);
+    }
+  }
+}
+
 void WaitGroup::add(std::int64_t delta) {
   detail::PlainCall plain;
-  // relaxed initial load: the CAS below validates it.
-  std::int64_t before = count_.load(std::memory_order_relaxed);
-  std::int64_t after;
-  do {
-    after = before + delta;
+  std::uint64_t s = state_.load(std::memory_order_relaxed);
+  std::uint64_t next;
+  bool wake = false;
+  for (;;) {
+    const std::int64_t count = static_cast<std::int64_t>(s >> k_count_shift);
+    const std::int64_t after = count + delta;
     if (after < 0) {
       throw std::logic_error("weft::WaitGroup::add: the counter would become negative (" + std::to_string(after) +
                              "): more done() than add()");
     }
-    // acq_rel: release publishes the finished task's work to wait()'s
-    // acquire load (RMWs extend the release sequence, so the last one to
-    // reach zero carries every earlier done()); acquire orders us after them.
-  } while (!count_.compare_exchange_weak(before, after, std::memory_order_acq_rel, std::memory_order_relaxed));
-  if (after != 0 || delta == 0) return;
-  detail::WaitNode* chain = nullptr;
-  {
-    std::lock_guard<detail::SpinLock> guard(lock_);
-    while (detail::WaitNode* n = detail::claim_first(waiters_)) {
-      n->next = chain;
-      chain = n;
+    if (after > k_max_count) throw std::logic_error("weft::WaitGroup::add: the counter overflows");
+    wake = after == 0 && delta != 0 && (s & k_waiters) != 0;
+    if (wake && (s & k_queue) != 0) {
+      // A waiter is queuing right now; let it finish, then take the queue.
+      detail::cpu_relax();
+      s = state_.load(std::memory_order_relaxed);
+      continue;
     }
+    next = wake ? k_queue : (static_cast<std::uint64_t>(after) << k_count_shift) | (s & (k_queue | k_waiters));
+    // acq_rel: release publishes the finished task's work to wait()'s
+    // acquire (RMWs extend the release sequence, so the one that reaches
+    // zero carries every earlier done()); acquire, when we take k_queue,
+    // makes waiters_ visible.
+    if (state_.compare_exchange_weak(s, next, std::memory_order_acq_rel, std::memory_order_relaxed)) break;
   }
+  if (!wake) return;
+  detail::WaitNode* chain = nullptr;
+  while (detail::WaitNode* n = detail::claim_first(waiters_)) {
+    n->next = chain;
+    chain = n;
+  }
+  // The queue is empty. Other add()s may have changed the counter meanwhile
+  // (the next round of a reused group), so clear only our bit. release: lets the
+  // waiters' and others' acquires see the zero and waiters_. Last access.
+  state_.fetch_and(~k_queue, std::memory_order_release);
   detail::unpark_chain(chain);
 }
 
 void WaitGroup::wait() {
   // acquire: pairs with add()'s release (see there).
-  if (count_.load(std::memory_order_acquire) == 0) return;
+  if (state_.load(std::memory_order_acquire) == 0) return;
   detail::PlainCall plain;
   detail::Waiter waiter;
   detail::WaitNode node;
   node.waiter = &waiter;
   waiter.set_description(&describe_wait_group, this);
-  {
-    std::lock_guard<detail::SpinLock> guard(lock_);
-    if (count_.load(std::memory_order_acquire) == 0) return;
-    waiters_.push_back(&node);
+  const std::uint64_t s = lock_queue();
+  if ((s >> k_count_shift) == 0) {
+    // release: publishes nothing new, but frees k_queue. Last access.
+    state_.fetch_and(~k_queue, std::memory_order_release);
+    return;
+  }
+  waiters_.push_back(&node);
+  // Set k_waiters and free k_queue in one RMW (add() may change the counter
+  // meanwhile, so no plain store). release: publishes waiters_.
+  std::uint64_t cur = s;
+  while (!state_.compare_exchange_weak(cur, (cur | k_waiters) & ~k_queue, std::memory_order_release,
+                                       std::memory_order_relaxed)) {
   }
   if (waiter.park() == detail::Waiter::Outcome::cancelled) {
-    std::lock_guard<detail::SpinLock> guard(lock_);
+    lock_queue();
     waiters_.remove(&node);
+    state_.fetch_and(~k_queue, std::memory_order_release);  // release: publishes waiters_
     throw FiberCancelled{};
   }
 }

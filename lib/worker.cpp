@@ -122,12 +122,14 @@ TaskBase* Worker::steal_from_others() {
 }
 
 bool Worker::sleep() {
-  const bool last_searcher = scheduler_.idle().begin_sleep(index_, searching_);
+  scheduler_.idle().begin_sleep(index_, searching_);
   searching_ = false;
-  // See IdleWorkers (I2): the last searcher re-checks every queue after its
-  // decrement. If it finds work it notifies, which may pick this very worker
-  // (the newest sleeper), whose wait below then returns at once.
-  if (last_searcher && scheduler_.has_queued_work()) scheduler_.notify_work();
+  // See IdleWorkers (I2): every worker re-checks every queue after its
+  // decrement, since a producer may have skipped waking anyone because it
+  // saw a searcher, or saw every worker awake (this one, not searching,
+  // about to sleep). If it finds work it notifies, which may pick this very
+  // worker (the newest sleeper), whose wait below then returns at once.
+  if (scheduler_.has_queued_work()) scheduler_.notify_work();
   scheduler_.worker_went_idle();
   for (;;) {
     if (scheduler_.exiting()) return false;

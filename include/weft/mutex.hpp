@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <utility>
 
-#include "detail/spin_lock.hpp"
 #include "detail/wait_list.hpp"
 
 namespace weft {
@@ -87,14 +86,20 @@ class Mutex {
   //   k_starving  hand-off mode
   //   k_woken     a woken waiter is on its way to retry: unlock() need not
   //               wake another one
+  //   k_queue     the queue lock: guards waiters_. It lives in the same word
+  //               so that unlock() can free the mutex and the queue with one
+  //               store, its last access (the mutex may be destroyed the
+  //               moment it is free, as a std::mutex may)
   static constexpr std::uint32_t k_free = 0;
   static constexpr std::uint32_t k_locked = 1;
   static constexpr std::uint32_t k_waiters = 2;
   static constexpr std::uint32_t k_starving = 4;
   static constexpr std::uint32_t k_woken = 8;
+  static constexpr std::uint32_t k_queue = 16;
 
   void lock_slow();
   void unlock_slow();
+  std::uint32_t lock_queue() noexcept;  // sets k_queue; returns the state seen
   // By the new holder, right after it got the lock.
   void acquired() noexcept {
     plain_holder_ = detail::on_plain_thread();
@@ -103,8 +108,7 @@ class Mutex {
 
   std::atomic<std::uint32_t> state_{k_free};
   bool plain_holder_ = false;    // written and read only by the holder
-  detail::SpinLock queue_lock_;  // guards waiters_; see mutex.cpp for what else
-  detail::WaitList waiters_;
+  detail::WaitList waiters_;  // guarded by the k_queue bit
 };
 
 }  // namespace weft

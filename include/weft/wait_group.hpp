@@ -5,7 +5,6 @@
 #include <atomic>
 #include <cstdint>
 
-#include "detail/spin_lock.hpp"
 #include "detail/wait_list.hpp"
 
 namespace weft {
@@ -23,7 +22,9 @@ class WaitGroup {
 
   // Adds delta (which may be negative) to the counter; when it reaches zero,
   // every waiter wakes. Throws std::logic_error, leaving the counter
-  // unchanged, if it would go negative. Never parks or blocks.
+  // unchanged, if it would go negative (or past 2^61). Never parks or
+  // blocks. Everything a task did before its done() is visible to whoever
+  // returns from wait() (Go's guarantee).
   void add(std::int64_t delta);
   // add(-1).
   void done() { add(-1); }
@@ -34,13 +35,23 @@ class WaitGroup {
   void wait();
 
   // The counter now (a snapshot).
-  std::int64_t count() const noexcept { return count_.load(std::memory_order_acquire); }
+  std::int64_t count() const noexcept {
+    // relaxed: a snapshot for diagnostics; wait() is what synchronizes.
+    return static_cast<std::int64_t>(state_.load(std::memory_order_relaxed) >> k_count_shift);
+  }
 
  private:
-  // count_: changed by atomic RMW in add(); acq_rel there, see wait_group.cpp.
-  std::atomic<std::int64_t> count_{0};
-  detail::SpinLock lock_;  // guards waiters_; the wake-up at zero happens under it
-  detail::WaitList waiters_;
+  // state_ = counter << 2 | k_waiters | k_queue (wait_group.cpp). The queue
+  // lock lives in the same word so that the last add() can wake the waiters
+  // and release everything with one store, its last access: a WaitGroup may
+  // be destroyed as soon as wait() returns.
+  static constexpr std::uint64_t k_queue = 1;    // lock bit guarding waiters_
+  static constexpr std::uint64_t k_waiters = 2;  // waiters_ may be non-empty
+  static constexpr int k_count_shift = 2;
+  std::uint64_t lock_queue() noexcept;
+
+  std::atomic<std::uint64_t> state_{0};
+  detail::WaitList waiters_;  // guarded by k_queue
 };
 
 }  // namespace weft
