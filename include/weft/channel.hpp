@@ -38,6 +38,10 @@ inline ChannelBuffer sliding(std::size_t capacity) noexcept { return {BufferPoli
 // try_recv(), close() and the observers never park or block (they take a
 // short internal spin lock).
 //
+// Memory: a send happens-before the receive that gets its value (Go's
+// rule), so what the sender wrote before send() is visible to the receiver.
+// close() happens-before a receive that reports the channel closed.
+//
 // Threading: every member may be called from any fiber of any runtime and
 // from plain threads, concurrently, through the same or different handles.
 // A handle object itself is like a shared_ptr: do not assign to one handle
@@ -111,7 +115,8 @@ class Channel {
 
   // Never parks or blocks. True if a waiting receiver took the value or the
   // buffer accepted it (`value` moved from); false if that would need
-  // waiting, or the channel is closed (`value` untouched; see is_closed()).
+  // waiting, or the channel is closed (`value` untouched; is_closed() read
+  // afterwards tells the two apart: a closed channel never reopens).
   bool try_send(T&& value) { return send_impl(&value, false) == detail::ChannelOpResult::done; }
   bool try_send(const T& value)
     requires std::is_copy_constructible_v<T>
@@ -121,7 +126,10 @@ class Channel {
   }
 
   // Never parks or blocks. A value if one is buffered or a sender is
-  // waiting; std::nullopt otherwise (empty, or closed and drained).
+  // waiting; std::nullopt otherwise (empty, or closed and drained). To tell
+  // those apart, read is_closed() *before* the call: if it was already
+  // closed, nullopt means drained for good (a value sent just before a
+  // close may still be buffered after it).
   std::optional<T> try_recv() {
     std::optional<T> out;
     recv_impl(&out, false);

@@ -13,6 +13,8 @@ namespace weft {
 // threads. Waiters are woken in FIFO order. There are no spurious wake-ups,
 // but another fiber may change the state between notify and the waiter's
 // re-lock, so wait in a loop on a predicate (or use the predicate overload).
+// The state the predicate reads is protected by the mutex, which orders it.
+// A CondVar may be destroyed once nobody is inside or waiting on it.
 class CondVar {
  public:
   CondVar() noexcept = default;

@@ -1,8 +1,9 @@
 // Deadlock detection: when Runtime::block_on() or Runtime::run() can never
 // return, they throw weft::Deadlock (errors.hpp) instead of hanging.
 //
-// The rule. The thread waiting in block_on()/run() throws Deadlock when, at
-// one moment, all of these hold:
+// The rule. A plain thread waiting in block_on()/run() throws Deadlock when,
+// at one moment, all of these hold (block_on() called from a fiber of
+// another runtime parks that fiber instead, without detection):
 //   1. in every weft runtime of the process, every worker is idle and no
 //      fiber is runnable: every live fiber is parked (on a channel, mutex,
 //      condition variable, wait group, semaphore, join, or select);

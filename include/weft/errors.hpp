@@ -18,7 +18,8 @@ class RuntimeStopped : public std::runtime_error {
 // Thrown by Runtime::block_on() and Runtime::run() when the task they wait
 // for can never finish: every fiber is parked and nothing can wake any of
 // them (see deadlock.hpp for the exact rule). what() lists each parked fiber
-// of the runtime and what it waits on, e.g.
+// of the runtime that block_on()/run() was called on (not those of other
+// runtimes in the process) and what it waits on, e.g.
 //   weft::Deadlock: all fibers are asleep (2 parked):
 //     fiber 1: recv on channel "jobs" (0x5581...)
 //     fiber 7: join of fiber 1

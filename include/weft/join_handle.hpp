@@ -38,6 +38,7 @@ class JoinHandle {
   ~JoinHandle() { drop(); }
 
   // Waits for the task and returns its value, or rethrows its exception.
+  // Everything the task did happens-before join() returns.
   // From a fiber it parks the fiber (the worker runs other fibers meanwhile);
   // from a plain thread it blocks the thread. A task cancelled at shutdown
   // rethrows weft::RuntimeStopped. Throws std::logic_error if the handle was

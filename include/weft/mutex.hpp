@@ -35,6 +35,10 @@ void plain_holder_leave() noexcept;
 // gets the lock: after about 1 ms it is at the head of a FIFO queue that is
 // served strictly in order. Without contention lock() and unlock() are one
 // atomic operation each.
+//
+// Memory: unlock() happens-before the next lock() that acquires. A Mutex
+// may be destroyed as soon as it is unlocked and nobody waits for it, even
+// while the last unlock() call is still returning (as std::mutex allows).
 class Mutex {
  public:
   Mutex() noexcept = default;

@@ -19,6 +19,11 @@
 // and sliding buffers), or the channel is closed (its handler then gets
 // false, and the value is not sent).
 //
+// A send case owns its value from the moment the case is built: if another
+// case commits, or the channel is closed, the value is destroyed with the
+// case (unlike Channel::send, nothing is handed back). Send a pointer or an
+// index if the value must survive a lost select.
+//
 // Returns the argument position (0-based, weft::priority not counted) of the
 // case that committed. Handlers run after the commit, in the calling fiber or
 // thread, with no weft lock held; their return values are ignored.

@@ -13,6 +13,8 @@ namespace weft {
 // Waiters are served in FIFO order and a released permit goes straight to
 // the oldest waiter, so nobody starves. Usable from fibers of any runtime
 // and from plain threads. Typical use: bound how many fibers use a resource.
+// Memory: a release() happens-before the acquire() that gets its permit. A
+// Semaphore may be destroyed once nobody is inside or waiting on it.
 class Semaphore {
  public:
   // Throws std::invalid_argument if `permits` is negative.

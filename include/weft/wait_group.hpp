@@ -11,8 +11,9 @@ namespace weft {
 
 // A counter: add(n) before starting n tasks, done() as each finishes, wait()
 // until it is zero. Usable from fibers of any runtime and from plain threads.
-// As in Go, a wait group may be reused once every wait() of the previous
-// round has returned; an add() that raises the counter from zero must happen
+// A WaitGroup may be destroyed as soon as wait() has returned (the last
+// add() no longer touches it then). As in Go, a wait group may be reused
+// once every wait() of the previous round has returned; an add() that raises the counter from zero must happen
 // before the wait() it is meant to hold up.
 class WaitGroup {
  public:
