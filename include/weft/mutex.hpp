@@ -59,15 +59,20 @@ class Mutex {
     lock_slow();
   }
 
-  // Acquires the lock if it is free now. Never parks or blocks.
+  // Acquires the lock if it is free now (even if waiters are queued: like a
+  // spinning lock() in normal mode, it may overtake them). Never parks or
+  // blocks. std::lock and std::scoped_lock rely on it.
   bool try_lock() noexcept {
-    std::uint32_t expected = k_free;
-    // acquire: as in lock().
-    if (!state_.compare_exchange_strong(expected, k_locked, std::memory_order_acquire, std::memory_order_relaxed)) {
-      return false;
+    // relaxed: the CAS below is what acquires.
+    std::uint32_t s = state_.load(std::memory_order_relaxed);
+    while ((s & k_locked) == 0) {
+      // acquire: as in lock(). Keeps the other bits (queue lock, modes).
+      if (state_.compare_exchange_weak(s, s | k_locked, std::memory_order_acquire, std::memory_order_relaxed)) {
+        acquired();
+        return true;
+      }
     }
-    acquired();
-    return true;
+    return false;
   }
 
   // Releases the lock, handing it to the oldest queued waiter if there is
