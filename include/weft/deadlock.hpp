@@ -8,7 +8,8 @@
 //      fiber is runnable: every live fiber is parked (on a channel, mutex,
 //      condition variable, wait group, semaphore, join, or select);
 //   2. no plain thread is inside a weft call, except blocked in one of those
-//      waits (a plain thread blocked in recv() waits like a fiber does);
+//      waits (a plain thread blocked in recv() waits like a fiber does),
+//      and no plain thread holds a weft::Mutex;
 //   3. no weft::ExternalWaker exists.
 // (Timers and blocking jobs join this list when they exist: an armed timer
 // or a job in flight means progress is still possible.)
