@@ -9,6 +9,13 @@
 //                   plus a trip through the injection queue
 //   spawn_join      a fiber spawns an empty fiber and joins it, sequentially
 //   spawn_many      a fiber spawns n empty fibers, then joins them all (per fiber)
+//   chan_roundtrip  two fibers pass an int back and forth over two unbuffered
+//                   channels (per round trip: two rendezvous, two park/unpark)
+//   chan_buffered   one fiber sends then receives on a buffered channel (per pair)
+//   select_ready    a select over two ready buffered channels (per select)
+//   mutex_free      lock + unlock of an uncontended weft::Mutex
+//   mutex_contended 1000 fibers x n/1000 increments of one counter under a
+//                   weft::Mutex (per increment)
 #include <weft/weft.hpp>
 
 #include <algorithm>
@@ -126,6 +133,69 @@ int main(int argc, char** argv) {
       std::size_t sum = 0;
       for (auto& h : hs) sum += h.join();
       if (sum != n * (n - 1) / 2) std::abort();
+    });
+    measure("chan_roundtrip", 1'000'000 / scale, [](std::size_t n) {
+      weft::Channel<std::size_t> ping, pong;
+      auto echo = weft::go([ping, pong]() mutable {
+        while (auto v = ping.recv()) pong.send(*v + 1);
+      });
+      std::size_t sum = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        ping.send(i);
+        sum += *pong.recv();
+      }
+      ping.close();
+      echo.join();
+      if (sum != n * (n + 1) / 2) std::abort();
+    });
+    measure("chan_buffered", 2'000'000 / scale, [](std::size_t n) {
+      weft::Channel<std::size_t> ch(64);
+      std::size_t sum = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        ch.send(i);
+        sum += *ch.recv();
+      }
+      if (sum != n * (n - 1) / 2) std::abort();
+    });
+    measure("select_ready", 1'000'000 / scale, [](std::size_t n) {
+      weft::Channel<std::size_t> a(1), b(1);
+      std::size_t sum = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        a.try_send(1);
+        b.try_send(1);
+        weft::select(weft::on_recv(a, [&](std::optional<std::size_t> v) { sum += *v; }),
+                     weft::on_recv(b, [&](std::optional<std::size_t> v) { sum += *v; }));
+      }
+      if (sum != n) std::abort();
+    });
+    measure("mutex_free", 10'000'000 / scale, [](std::size_t n) {
+      weft::Mutex m;
+      std::size_t counter = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        m.lock();
+        ++counter;
+        m.unlock();
+      }
+      if (counter != n) std::abort();
+    });
+    measure("mutex_contended", 1'000'000 / scale, [](std::size_t n) {
+      constexpr std::size_t k_fibers = 1000;
+      const std::size_t each = n / k_fibers;
+      weft::Mutex m;
+      std::size_t counter = 0;
+      weft::WaitGroup wg;
+      wg.add(k_fibers);
+      for (std::size_t f = 0; f < k_fibers; ++f) {
+        weft::go([&] {
+          for (std::size_t i = 0; i < each; ++i) {
+            std::lock_guard<weft::Mutex> guard(m);
+            ++counter;
+          }
+          wg.done();
+        }).detach();
+      }
+      wg.wait();
+      if (counter != each * k_fibers) std::abort();
     });
   }
   return 0;

@@ -4,11 +4,17 @@
 // (k_queue, which guards waiters_). Who changes it:
 //   fast lock        CAS k_free -> k_locked                  (no bits held)
 //   spinning locker  CAS s -> s|k_locked when !(s & k_locked) and not
-//                    starving; a woken waiter also clears its k_woken
+//                    starving; a woken waiter also clears its k_woken.
+//                    While it spins on a locked mutex with waiters queued
+//                    and k_queue clear, it may CAS in k_woken (Go's
+//                    mutexWoken: unlock then wakes nobody, the spinner
+//                    takes the mutex); it clears that bit when it acquires
+//                    or queues
 //   fast unlock      CAS k_locked -> k_free                  (no other bits)
 //   queue holders    set k_queue by CAS; release it as noted below
 // While k_locked and k_queue are both set, only the queue holder can change
-// the word: spinners and fast lockers need k_locked clear, fast unlock needs
+// the word: spinners and fast lockers need k_locked clear (or, for the
+// k_woken hint, k_queue clear), fast unlock needs
 // the exact value k_locked, and everyone else needs k_queue. The queue
 // holder may then write the whole word with a plain store, and in unlock
 // that store frees the mutex and the queue together, as its last access.
@@ -71,7 +77,7 @@ std::uint32_t Mutex::lock_queue() noexcept {
 
 void Mutex::lock_slow() {
   detail::PlainCall plain;
-  bool woken = false;     // woken by unlock_slow: the k_woken bit is ours to clear
+  bool woken = false;     // the k_woken bit is ours to clear (we were woken, or set it spinning)
   bool requeue = false;   // we already waited our turn once: go back to the front
   bool starving = false;  // we have waited longer than the threshold
   Clock::time_point since{};
@@ -88,6 +94,13 @@ void Mutex::lock_slow() {
           return;
         }
         continue;
+      }
+      if (!woken && (s & (k_waiters | k_woken | k_queue)) == k_waiters) {
+        // Tell unlock() not to wake a parked waiter: we are spinning and
+        // will take the mutex ourselves (Go's mutexWoken). relaxed: a hint
+        // that only changes whom unlock wakes; we clear it when we acquire
+        // or queue. A failed CAS just means we spin without the hint.
+        woken = state_.compare_exchange_weak(s, s | k_woken, std::memory_order_relaxed, std::memory_order_relaxed);
       }
       for (int i = 0; i < (1 << std::min(round, 4)); ++i) detail::cpu_relax();
     }
