@@ -9,8 +9,14 @@
 //           waker holding k_queue). Otherwise it takes k_queue, re-checks the
 //           counter, and either releases and returns, or sets k_waiters,
 //           queues itself and parks.
-// No lost wake-up: a waiter queues under k_queue with k_waiters set, and the
-// add() that reaches zero sees k_waiters and takes k_queue after it.
+// No lost wake-up: a waiter queues itself while holding k_queue and sets
+// k_waiters in the same RMW that releases k_queue; the add() that would
+// reach zero never does so while k_queue is held, so it either sees
+// k_waiters (and takes k_queue to wake the queue), or reaches zero before the
+// waiter takes k_queue, and the waiter then sees zero and does not park.
+// (A first version let add() reach zero while a waiter held k_queue without
+// k_waiters yet; the waiter then parked on a zero counter. The race test
+// "a wait racing the last done()" caught it.)
 // No use after free: nobody touches the WaitGroup after the store that lets
 // a waiter return (an unparked waiter's node lives on the waiter's stack).
 #include <cstdio>
@@ -68,13 +74,15 @@ void WaitGroup::add(std::int64_t delta) {
                              "): more done() than add()");
     }
     if (after > k_max_count) throw std::logic_error("weft::WaitGroup::add: the counter overflows");
-    wake = after == 0 && delta != 0 && (s & k_waiters) != 0;
-    if (wake && (s & k_queue) != 0) {
-      // A waiter is queuing right now; let it finish, then take the queue.
+    if (after == 0 && delta != 0 && (s & k_queue) != 0) {
+      // Someone holds the queue: maybe a waiter that has queued itself but
+      // sets k_waiters only as it releases the queue. Reaching zero now
+      // could miss it; let it finish, then decide.
       detail::cpu_relax();
       s = state_.load(std::memory_order_relaxed);
       continue;
     }
+    wake = after == 0 && delta != 0 && (s & k_waiters) != 0;
     next = wake ? k_queue : (static_cast<std::uint64_t>(after) << k_count_shift) | (s & (k_queue | k_waiters));
     // acq_rel: release publishes the finished task's work to wait()'s
     // acquire (RMWs extend the release sequence, so the one that reaches
