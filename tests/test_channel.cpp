@@ -725,6 +725,48 @@ TEST_CASE("channel: plain threads alone, with no runtime, send and receive" * do
   }
 }
 
+TEST_CASE("channel: what the sender wrote before send() and close() is visible to the receiver" *
+          doctest::timeout(300)) {
+  // Plain (non-atomic) data travels beside the channel, by pointer; only the
+  // channel orders it. ThreadSanitizer builds check the ordering directly.
+  const int n = static_cast<int>(scaled(5'000));
+  for (std::size_t workers : k_worker_counts) {
+    for (std::size_t capacity : {std::size_t{0}, std::size_t{4}}) {
+      for (Side send_side : k_sides) {
+        CAPTURE(workers);
+        CAPTURE(capacity);
+        CAPTURE(side_name(send_side));
+        weft::Runtime rt({.workers = workers});
+        weft::Channel<std::vector<int>*> ch(capacity);
+        int written_before_close = 0;  // plain: ordered by close()
+        long long sum = 0;
+        int bad = 0, count = 0, seen_after_close = 0;
+        Actor producer(rt, send_side, [&] {
+          for (int i = 1; i <= n; ++i) ch.send(new std::vector<int>(16, i));
+          written_before_close = 42;
+          ch.close();
+        });
+        Actor consumer(rt, send_side == Side::fiber ? Side::thread : Side::fiber, [&] {
+          for (std::vector<int>* v : ch) {
+            for (int x : *v) bad += x != (*v)[0];
+            bad += v->size() != 16;
+            sum += (*v)[0];
+            ++count;
+            delete v;
+          }
+          seen_after_close = written_before_close;
+        });
+        producer.join();
+        consumer.join();
+        CHECK(bad == 0);
+        CHECK(count == n);
+        CHECK(sum == static_cast<long long>(n) * (n + 1) / 2);
+        CHECK(seen_after_close == 42);
+      }
+    }
+  }
+}
+
 TEST_CASE("channel: 100,000 fibers parked on their own channels all finish once each gets a value" *
           doctest::timeout(900)) {
   // 10,000 in sanitizer builds; 1,000 under TSan (see k_thread_sanitizer).

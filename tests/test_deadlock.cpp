@@ -399,24 +399,50 @@ TEST_CASE("deadlock: a plain thread outside weft calls and without an ExternalWa
   CHECK(woke.load());
 }
 
-TEST_CASE("deadlock: a main fiber waiting on a plain thread that is itself blocked in a weft wait" *
+TEST_CASE("deadlock: a plain thread blocked in recv whose only sender is a parked fiber, waited on by main" *
           doctest::timeout(120)) {
   for (std::size_t workers : k_worker_counts) {
     CAPTURE(workers);
     weft::Runtime rt({.workers = workers});
     weft::Channel<int> request(0, "request"), reply(0, "reply");
-    // The plain thread would answer, but only after a request nobody sends.
+    // The plain thread answers a request; the only fiber that would send one
+    // first waits on a channel nobody sends on.
     std::thread t([request, reply]() mutable {
       if (auto v = request.recv()) reply.send(*v);
     });
-    spin_until([&] { return waiting_receivers(request) == 1; });
-    auto msg = deadlock_message(rt, [reply]() mutable { return reply.recv().value_or(-1); });
+    REQUIRE(spin_until([&] { return waiting_receivers(request) == 1; }));
+    auto msg = deadlock_message(rt, [request, reply]() mutable {
+      auto asker = weft::go([request]() mutable {
+        weft::Channel<int> never(0, "never-answered");
+        if (never.recv()) request.send(1);
+      });
+      return reply.recv().value_or(-1);
+    });
     REQUIRE(msg.has_value());
     CAPTURE(*msg);
     CHECK(msg->find("reply") != std::string::npos);
+    CHECK(msg->find("never-answered") != std::string::npos);
     request.close();  // plain threads stay blocked after a report: release this one
     t.join();
   }
+}
+
+TEST_CASE("deadlock: the report lists the fibers of the runtime waited on, not of other runtimes" *
+          doctest::timeout(120)) {
+  weft::Runtime rt1({.workers = 1}), rt2({.workers = 2});
+  weft::Channel<int> other(0, "other-runtime-channel");
+  auto parked_elsewhere = rt2.spawn([other]() mutable { return other.recv().has_value(); });
+  REQUIRE(spin_until([&] { return waiting_receivers(other) == 1; }));
+  auto msg = deadlock_message(rt1, [] {
+    weft::Channel<int> ch(0, "this-runtime-channel");
+    return ch.recv().value_or(-1);
+  });
+  REQUIRE(msg.has_value());
+  CAPTURE(*msg);
+  CHECK(msg->find("this-runtime-channel") != std::string::npos);
+  CHECK(msg->find("other-runtime-channel") == std::string::npos);
+  other.close();
+  CHECK_FALSE(parked_elsewhere.join());
 }
 
 TEST_CASE("deadlock: after a report the runtime still works, its parked fibers can be woken, and it shuts down "

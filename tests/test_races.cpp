@@ -262,7 +262,7 @@ void run_producers_consumers(const PcConfig& cfg) {
 }  // namespace
 
 TEST_CASE("races: producers x consumers with close racing the sends, over many seeds" * doctest::timeout(900)) {
-  const int base = static_cast<int>(scaled(2'000));
+  const int base = static_cast<int>(scaled(10'000));
   for (unsigned seed = 0; seed < 20; ++seed) {
     CAPTURE(seed);
     std::mt19937 rng(seed);

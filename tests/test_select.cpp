@@ -281,6 +281,27 @@ TEST_CASE("select: send cases deliver to a buffer, to a parked receiver, and rep
   }
 }
 
+TEST_CASE("select: a send case that does not commit destroys its value and delivers nothing") {
+  auto token = std::make_shared<int>(5);
+  weft::Channel<std::shared_ptr<int>> out(0, "out");  // nobody receives: never ready
+  weft::Channel<int> in(1, "in");
+  in.try_send(1);
+  int got = 0;
+  const std::size_t idx = weft::select(weft::on_send(out, token),
+                                       weft::on_recv(in, [&](std::optional<int> v) { got = v.value_or(-1); }));
+  CHECK(idx == 1);
+  CHECK(got == 1);
+  CHECK(token.use_count() == 1);  // the case's copy died with the case
+  CHECK_FALSE(out.try_recv().has_value());
+  CHECK(waiting_senders(out) == 0);
+  // A closed channel: the case commits with false and its value is destroyed.
+  out.close();
+  int sent = -1;
+  CHECK(weft::select(weft::on_send(out, token, [&](bool ok) { sent = ok; })) == 0);
+  CHECK(sent == 0);
+  CHECK(token.use_count() == 1);
+}
+
 TEST_CASE("select: a parked select commits exactly one case and leaves the other channels' wait lists empty" *
           doctest::timeout(300)) {
   for (std::size_t workers : k_worker_counts) {

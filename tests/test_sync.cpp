@@ -7,8 +7,10 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -220,6 +222,39 @@ TEST_CASE("mutex: every contending fiber keeps getting the lock (no starvation)"
   }
 }
 
+TEST_CASE("mutex: may be destroyed right after its last unlock, while the releaser's unlock is returning" *
+          doctest::timeout(300)) {
+  // The releaser wakes a waiter that locks, unlocks and deletes the mutex,
+  // possibly while the releaser is still inside unlock() on another worker
+  // (AddressSanitizer builds catch a touch after that).
+  const int rounds = static_cast<int>(scaled(3'000));
+  for (std::size_t workers : k_worker_counts) {
+    CAPTURE(workers);
+    weft::Runtime rt({.workers = workers});
+    int deleted = rt.block_on([rounds] {
+      int n = 0;
+      for (int r = 0; r < rounds; ++r) {
+        auto* m = new weft::Mutex;
+        m->lock();
+        std::atomic<bool> started{false};
+        auto waiter = weft::go([m, &started] {
+          started.store(true);
+          m->lock();
+          m->unlock();
+          delete m;
+          return 1;
+        });
+        while (!started.load()) weft::this_fiber::yield();
+        for (int y = 0; y < r % 4; ++y) weft::this_fiber::yield();  // usually parked by now
+        m->unlock();
+        n += waiter.join();
+      }
+      return n;
+    });
+    CHECK(deleted == rounds);
+  }
+}
+
 // ---- CondVar ----
 
 TEST_CASE("condvar: wait with a predicate returns once the predicate holds" * doctest::timeout(120)) {
@@ -397,27 +432,102 @@ TEST_CASE("waitgroup: wait returns after every done(), not before" * doctest::ti
   const int n = static_cast<int>(scaled(1'000));
   for (std::size_t workers : k_worker_counts) {
     CAPTURE(workers);
-    // Declared before the runtime: detached fibers may still be returning
-    // from done() when wait() has returned; the runtime's destructor drains
-    // them before these go away.
     weft::WaitGroup wg;
     std::atomic<int> finished{0};
+    std::vector<int> results(static_cast<std::size_t>(n), 0);  // plain: ordered by done() -> wait()
     weft::Runtime rt({.workers = workers});
+    long long sum_at_wait = 0;
     int seen_at_wait = rt.block_on([&] {
       wg.add(n);
       CHECK(wg.count() == n);
       for (int i = 0; i < n; ++i) {
         weft::go([&, i] {
           for (int y = 0; y < i % 5; ++y) weft::this_fiber::yield();
+          results[static_cast<std::size_t>(i)] = i + 1;
           finished.fetch_add(1);
           wg.done();
         });  // detached
       }
       wg.wait();
+      for (int r : results) sum_at_wait += r;
       return finished.load();
     });
     CHECK(seen_at_wait == n);
+    CHECK(sum_at_wait == static_cast<long long>(n) * (n + 1) / 2);
     CHECK(wg.count() == 0);
+  }
+}
+
+TEST_CASE("waitgroup: may be destroyed as soon as wait() returns" * doctest::timeout(300)) {
+  // The last done() may still be returning when wait() returns; it must not
+  // touch the group by then (AddressSanitizer builds catch it if it does).
+  const int rounds = static_cast<int>(scaled(3'000));
+  for (std::size_t workers : k_worker_counts) {
+    CAPTURE(workers);
+    weft::Runtime rt({.workers = workers});
+    int completed = rt.block_on([rounds] {
+      int ok = 0;
+      for (int r = 0; r < rounds; ++r) {
+        auto wg = std::make_unique<weft::WaitGroup>();
+        auto flags = std::make_unique<int[]>(3);
+        wg->add(3);
+        for (int k = 0; k < 3; ++k) {
+          weft::go([w = wg.get(), f = flags.get(), k] {
+            f[k] = 1;
+            w->done();
+          });  // detached: they must not touch *w after done() lets wait() return
+        }
+        wg->wait();
+        ok += flags[0] + flags[1] + flags[2] == 3;
+        wg.reset();
+      }
+      return ok;
+    });
+    CHECK(completed == rounds);
+  }
+  // A plain thread waiting, fibers finishing.
+  weft::Runtime rt({.workers = 2});
+  for (int r = 0; r < rounds / 10 + 1; ++r) {
+    auto wg = std::make_unique<weft::WaitGroup>();
+    wg->add(2);
+    auto a = rt.spawn([w = wg.get()] { w->done(); });
+    auto b = rt.spawn([w = wg.get()] { w->done(); });
+    wg->wait();
+    wg.reset();
+    a.join();
+    b.join();
+  }
+}
+
+TEST_CASE("waitgroup: a wait racing the last done() is always woken" * doctest::timeout(300)) {
+  // Each round: add(1), a fiber calls done() while this one calls wait(). A
+  // done() that lands while wait() is queuing itself must still wake it; if
+  // it does not, the waiter parks with the counter at zero for ever, which
+  // block_on reports as a weft::Deadlock.
+  // (A spawn costs far more under TSan: a tenth of the rounds there.)
+  const int rounds = static_cast<int>(scaled(1'000'000) / (weft_test::k_thread_sanitizer ? 10 : 1));
+  for (std::size_t workers : k_worker_counts) {
+    CAPTURE(workers);
+    weft::Runtime rt({.workers = workers});
+    int completed = -1;
+    try {
+      completed = rt.block_on([rounds] {
+        int r = 0;
+        for (; r < rounds; ++r) {
+          weft::WaitGroup wg;
+          wg.add(1);
+          weft::go([&wg, r] {
+            if (r % 8 == 0) weft::this_fiber::yield();
+            wg.done();
+          });  // detached; wg may go as soon as wait() returns
+          wg.wait();
+        }
+        return r;
+      });
+    } catch (const weft::Deadlock& e) {
+      FAIL_CHECK(std::string(e.what()));
+    }
+    CHECK(completed == rounds);
   }
 }
 
