@@ -5,7 +5,6 @@
 // that mutex then finds it queued. Waking claims the waiter (single claim,
 // waiter.hpp), so a notification and a shutdown cancellation never both
 // count, and notify_one never "wakes" a waiter that was already cancelled.
-#include <cstdio>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -19,11 +18,7 @@ namespace weft {
 
 namespace {
 
-void describe_cond_var(const void* ctx, std::string& out) {
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "wait on weft::CondVar %p", ctx);
-  out += buf;
-}
+void describe_cond_var(const void* ctx, std::string& out) { detail::describe_object(out, "wait on weft::CondVar", ctx); }
 
 }  // namespace
 

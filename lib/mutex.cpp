@@ -26,11 +26,11 @@
 //      one holder to the next)
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <stdexcept>
 #include <string>
 
 #include "activity.hpp"
+#include "bit_lock.hpp"
 #include "waiter.hpp"
 #include "weft/detail/spin_lock.hpp"
 #include "weft/errors.hpp"
@@ -51,29 +51,11 @@ struct MutexNode : detail::WaitNode {
   bool handed = false;  // written by unlock_slow before the unpark: we own the mutex
 };
 
-void describe_mutex(const void* ctx, std::string& out) {
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "lock of weft::Mutex %p", ctx);
-  out += buf;
-}
+void describe_mutex(const void* ctx, std::string& out) { detail::describe_object(out, "lock of weft::Mutex", ctx); }
 
 }  // namespace
 
-std::uint32_t Mutex::lock_queue() noexcept {
-  std::uint32_t s = state_.load(std::memory_order_relaxed);
-  for (;;) {
-    if ((s & k_queue) == 0) {
-      // acquire: pairs with the release that cleared k_queue, so waiters_ as
-      // the previous queue holder left it is visible.
-      if (state_.compare_exchange_weak(s, s | k_queue, std::memory_order_acquire, std::memory_order_relaxed)) {
-        return s | k_queue;
-      }
-    } else {
-      detail::cpu_relax();
-      s = state_.load(std::memory_order_relaxed);
-    }
-  }
-}
+std::uint32_t Mutex::lock_queue() noexcept { return detail::lock_bit(state_, k_queue); }
 
 void Mutex::lock_slow() {
   detail::PlainCall plain;

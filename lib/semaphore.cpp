@@ -4,7 +4,6 @@
 // release() hands permits straight to queued waiters (claiming them) before
 // adding any to permits_, and acquire() takes a permit only when nobody is
 // queued, so a newcomer never overtakes a waiter.
-#include <cstdio>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -18,11 +17,7 @@ namespace weft {
 
 namespace {
 
-void describe_semaphore(const void* ctx, std::string& out) {
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "acquire of weft::Semaphore %p", ctx);
-  out += buf;
-}
+void describe_semaphore(const void* ctx, std::string& out) { detail::describe_object(out, "acquire of weft::Semaphore", ctx); }
 
 }  // namespace
 

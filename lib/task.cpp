@@ -53,19 +53,22 @@ void TaskBase::finish() noexcept {
   release();
 }
 
+bool TaskBase::add_joiner(Waiter& waiter) {
+  std::lock_guard<SpinLock> guard(join_lock_);
+  // relaxed: done_ only changes under join_lock_, which we hold.
+  if (done_.load(std::memory_order_relaxed)) return false;
+  // One handle, one joiner at a time (JoinHandle's contract).
+  assert(joiner_ == nullptr && "a JoinHandle was joined from two places at once");
+  joiner_ = &waiter;
+  return true;
+}
+
 void TaskBase::wait_done() {
   if (done()) return;
   PlainCall plain;
   Waiter waiter;
   waiter.set_description(&describe_join, this);
-  {
-    std::lock_guard<SpinLock> guard(join_lock_);
-    // relaxed: done_ only changes under join_lock_, which we hold.
-    if (done_.load(std::memory_order_relaxed)) return;
-    // One handle, one joiner at a time (JoinHandle's contract).
-    assert(joiner_ == nullptr && "a JoinHandle was joined from two places at once");
-    joiner_ = &waiter;
-  }
+  if (!add_joiner(waiter)) return;
   if (waiter.park() == Waiter::Outcome::cancelled) {
     {
       std::lock_guard<SpinLock> guard(join_lock_);
@@ -84,13 +87,7 @@ void TaskBase::wait_done_or_deadlock() {
   PlainCall plain;
   Waiter waiter;
   waiter.set_description(&describe_join, this);
-  {
-    std::lock_guard<SpinLock> guard(join_lock_);
-    // relaxed: done_ only changes under join_lock_, which we hold.
-    if (done_.load(std::memory_order_relaxed)) return;
-    assert(joiner_ == nullptr && "a JoinHandle was joined from two places at once");
-    joiner_ = &waiter;
-  }
+  if (!add_joiner(waiter)) return;
   // Watch for the process going idle, then wait like Waiter::park() does,
   // re-checking for a deadlock at every signal.
   ThreadParker& parker = this_thread_parker();

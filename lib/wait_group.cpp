@@ -25,6 +25,7 @@
 #include <string>
 
 #include "activity.hpp"
+#include "bit_lock.hpp"
 #include "waiter.hpp"
 #include "weft/detail/spin_lock.hpp"
 #include "weft/errors.hpp"
@@ -45,21 +46,7 @@ void describe_wait_group(const void* ctx, std::string& out) {
 
 }  // namespace
 
-std::uint64_t WaitGroup::lock_queue() noexcept {
-  std::uint64_t s = state_.load(std::memory_order_relaxed);
-  for (;;) {
-    if ((s & k_queue) == 0) {
-      // acquire: pairs with the release that cleared k_queue (waiters_), and
-      // with add()'s release (the counter's history).
-      if (state_.compare_exchange_weak(s, s | k_queue, std::memory_order_acquire, std::memory_order_relaxed)) {
-        return s | k_queue;
-      }
-    } else {
-      detail::cpu_relax();
-      s = state_.load(std::memory_order_relaxed);
-    }
-  }
-}
+std::uint64_t WaitGroup::lock_queue() noexcept { return detail::lock_bit(state_, k_queue); }
 
 void WaitGroup::add(std::int64_t delta) {
   detail::PlainCall plain;

@@ -28,6 +28,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
 #include <string>
 
 #include "weft/detail/wait_list.hpp"
@@ -108,6 +109,15 @@ class Waiter {
   // load by the owner (thread_unparked()).
   std::atomic<bool> thread_unparked_{false};
 };
+
+// Appends "<what> 0x..." to out: the description of a wait on an unnamed
+// object, for Waiter::set_description callbacks.
+inline void describe_object(std::string& out, const char* what, const void* object) {
+  char address[32];
+  std::snprintf(address, sizeof address, " %p", object);
+  out += what;
+  out += address;
+}
 
 // The first node of `list` whose waiter this call claims (as notified),
 // unlinked; nodes whose waiters were claimed elsewhere (a select that took

@@ -76,6 +76,8 @@ class TaskBase {
 
  private:
   void release() noexcept;
+  // Registers `waiter` as the joiner; false if the task is already done.
+  bool add_joiner(Waiter& waiter);
 
   // refs_ counts the runtime's and the handle's references (see above).
   std::atomic<std::uint32_t> refs_{2};
