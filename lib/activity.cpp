@@ -83,6 +83,17 @@ bool all_runtimes_idle() {
   return true;
 }
 
+Kick kick_sleeping_worker() noexcept {
+  std::lock_guard<std::mutex> guard(g_runtimes_lock);
+  bool running = false;
+  for (Scheduler* s : g_runtimes) {
+    if (s->exiting()) continue;
+    running = true;
+    if (s->kick_sleeping_worker()) return Kick::kicked;
+  }
+  return running ? Kick::all_busy : Kick::no_runtime;
+}
+
 }  // namespace activity
 
 bool on_plain_thread() noexcept { return current_worker() == nullptr; }

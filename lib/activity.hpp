@@ -58,6 +58,11 @@ void unregister_scheduler(Scheduler* s) noexcept;
 // True if every registered runtime has all workers asleep and nothing queued.
 bool all_runtimes_idle();
 
+// For the timer heap: kicks one sleeping worker of some running runtime so
+// that it drives the timers (timer_heap.hpp).
+enum class Kick { kicked, all_busy, no_runtime };
+Kick kick_sleeping_worker() noexcept;
+
 }  // namespace activity
 
 // True when the calling thread is not a weft worker (a plain thread).

@@ -19,15 +19,17 @@ void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected) noexce
   ::syscall(SYS_futex, word_address(word), FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr, 0);
 }
 
-void futex_wait_until(std::atomic<std::uint32_t>& word, std::uint32_t expected,
-                      std::chrono::steady_clock::time_point deadline) noexcept {
-  // FUTEX_WAIT takes a relative timeout measured on CLOCK_MONOTONIC, the clock
-  // behind std::chrono::steady_clock on Linux.
-  auto left = deadline - std::chrono::steady_clock::now();
-  if (left <= std::chrono::steady_clock::duration::zero()) return;
-  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
-  timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
-  ::syscall(SYS_futex, word_address(word), FUTEX_WAIT_PRIVATE, expected, &ts, nullptr, 0);
+void futex_wait_until(std::atomic<std::uint32_t>& word, std::uint32_t expected, Nanos deadline) noexcept {
+  if (deadline == k_never) {
+    futex_wait(word, expected);
+    return;
+  }
+  if (deadline <= now_ns()) return;
+  // FUTEX_WAIT_BITSET takes an absolute timeout on CLOCK_MONOTONIC, the clock
+  // behind std::chrono::steady_clock on Linux: no drift from converting to a
+  // relative wait.
+  const timespec ts{static_cast<time_t>(deadline / 1'000'000'000), static_cast<long>(deadline % 1'000'000'000)};
+  ::syscall(SYS_futex, word_address(word), FUTEX_WAIT_BITSET_PRIVATE, expected, &ts, nullptr, FUTEX_BITSET_MATCH_ANY);
 }
 
 void futex_wake(std::atomic<std::uint32_t>& word, int count) noexcept {

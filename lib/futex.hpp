@@ -7,17 +7,18 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <cstdint>
+
+#include "weft/detail/deadline.hpp"
 
 namespace weft::detail {
 
 // Blocks while word == expected, until futex_wake or a spurious wake-up.
 void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected) noexcept;
 
-// As futex_wait, but returns no later than `deadline` (steady clock).
-void futex_wait_until(std::atomic<std::uint32_t>& word, std::uint32_t expected,
-                      std::chrono::steady_clock::time_point deadline) noexcept;
+// As futex_wait, but returns no later than `deadline` (steady clock,
+// absolute; k_never waits without a timeout). Returns at once if it passed.
+void futex_wait_until(std::atomic<std::uint32_t>& word, std::uint32_t expected, Nanos deadline) noexcept;
 
 // Wakes up to `count` threads blocked in futex_wait on `word`.
 void futex_wake(std::atomic<std::uint32_t>& word, int count) noexcept;

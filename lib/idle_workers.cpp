@@ -1,5 +1,7 @@
 #include "idle_workers.hpp"
 
+#include <algorithm>
+
 #include "sanitizers.hpp"
 
 namespace weft::detail {
@@ -75,6 +77,24 @@ bool IdleWorkers::begin_sleep(std::size_t index, bool searching) {
   std::atomic_thread_fence(std::memory_order_seq_cst);
 #endif
   return searching && searching_of(prev) == 1;
+}
+
+std::optional<std::size_t> IdleWorkers::peek_sleeper() {
+  std::lock_guard<std::mutex> guard(sleepers_lock_);
+  if (sleepers_.empty()) return std::nullopt;
+  return sleepers_.back();
+}
+
+bool IdleWorkers::wake_self(std::size_t index) {
+  std::lock_guard<std::mutex> guard(sleepers_lock_);
+  auto it = std::find(sleepers_.begin(), sleepers_.end(), index);
+  if (it == sleepers_.end()) return false;
+  sleepers_.erase(it);
+  // seq_cst: as every change of the awake count (quiescence and deadlock
+  // checks read it seq_cst). Not searching: I2 is unaffected, since this
+  // worker did not promise anyone to look at their queue.
+  state_.fetch_add(k_awake_one, std::memory_order_seq_cst);
+  return true;
 }
 
 std::vector<std::size_t> IdleWorkers::take_all_sleepers() {

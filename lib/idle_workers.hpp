@@ -65,6 +65,15 @@ class IdleWorkers {
   // was the last searcher.
   bool begin_sleep(std::size_t index, bool searching);
 
+  // The most recent sleeper, left listed (the timer heap kicks it to drive
+  // timers without waking it for work), or nothing.
+  std::optional<std::size_t> peek_sleeper();
+
+  // A sleeping worker gets up by itself (its timed sleep ended: timers are
+  // due). True if it was still listed: it is now counted awake, not
+  // searching. False if a waker already took it; that waker's token comes.
+  bool wake_self(std::size_t index);
+
   // Removes every sleeper (for shutdown) and returns them.
   std::vector<std::size_t> take_all_sleepers();
 

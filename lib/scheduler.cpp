@@ -115,6 +115,18 @@ void Scheduler::notify_work() {
   }
 }
 
+bool Scheduler::kick_sleeping_worker() noexcept {
+  std::optional<std::size_t> index;
+  try {
+    index = idle_.peek_sleeper();
+  } catch (...) {  // std::mutex::lock failing: nobody to kick
+    return false;
+  }
+  if (!index) return false;
+  workers_[*index]->timer_kick();
+  return true;
+}
+
 bool Scheduler::has_queued_work() const {
   if (injector_.size_approx() != 0) return true;
   for (const auto& w : workers_) {

@@ -68,6 +68,10 @@ class Scheduler {
   // meaningful only together with activity.hpp's epoch check).
   bool idle_and_empty() const;
 
+  // Timer heap: kicks a sleeping worker so that it takes the timer driver
+  // role; false if none sleeps. Under activity's registry lock.
+  bool kick_sleeping_worker() noexcept;
+
   bool exiting() const noexcept { return exiting_.load(std::memory_order_acquire); }
 
   // Plain threads only; see Runtime::shutdown().

@@ -9,6 +9,13 @@ void ThreadParker::park() noexcept {
   while (token_.exchange(0, std::memory_order_acquire) == 0) futex_wait(token_, 0);
 }
 
+bool ThreadParker::park_until(Nanos deadline) noexcept {
+  // acquire: as in park().
+  if (token_.exchange(0, std::memory_order_acquire) != 0) return true;
+  futex_wait_until(token_, 0, deadline);
+  return token_.exchange(0, std::memory_order_acquire) != 0;
+}
+
 void ThreadParker::unpark() noexcept {
   // release: publishes the unparker's writes (e.g. a waiter's outcome).
   token_.store(1, std::memory_order_release);

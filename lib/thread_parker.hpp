@@ -9,12 +9,17 @@
 #include <atomic>
 #include <cstdint>
 
+#include "weft/detail/deadline.hpp"
+
 namespace weft::detail {
 
 class ThreadParker {
  public:
   // Blocks the calling thread until a token is available, then consumes it.
   void park() noexcept;
+  // As park(), but returns by `deadline` (steady clock ns) even without a
+  // token. Returns whether it consumed a token.
+  bool park_until(Nanos deadline) noexcept;
   // Makes a token available and wakes the owner if it is blocked.
   void unpark() noexcept;
 

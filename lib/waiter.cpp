@@ -13,6 +13,30 @@ namespace weft::detail {
 Waiter::Waiter() noexcept
     : fiber_(current_fiber()), thread_(fiber_ != nullptr ? nullptr : &this_thread_parker()) {}
 
+Waiter::~Waiter() { cancel_deadline(); }
+
+void Waiter::set_deadline(Nanos deadline) {
+  deadline_ = deadline;
+  if (deadline == k_never || fiber_ == nullptr) return;  // plain threads time themselves
+  timer_.waiter = this;
+  timers().arm(&timer_, deadline);
+  timer_armed_ = true;
+}
+
+Nanos Waiter::fire_deadline(Timer* t, Nanos) noexcept {
+  Waiter* w = static_cast<DeadlineTimer*>(t)->waiter;
+  // The owner cannot leave before this callback ends (it cancels the timer,
+  // which waits for us), so the waiter is alive here.
+  if (w->try_claim(Outcome::timed_out)) w->unpark();
+  return k_never;
+}
+
+void Waiter::cancel_deadline() noexcept {
+  if (!timer_armed_) return;
+  timers().cancel(&timer_);  // waits for a callback that is running
+  timer_armed_ = false;
+}
+
 void Waiter::unpark() noexcept {
   if (fiber_ != nullptr) {
     unpark_fiber(fiber_);
@@ -36,11 +60,28 @@ Waiter::Outcome Waiter::park() noexcept {
       std::lock_guard<SpinLock> guard(fiber_->wait_lock);
       fiber_->parked_on = nullptr;
     }
-  } else {
+    cancel_deadline();  // at once: a wait that ended otherwise leaves no timer
+  } else if (deadline_ == k_never) {
     activity::leave();  // counted again by whoever wakes us
     // Tokens may be stale (left by an earlier wait, or a deadlock-watcher
     // signal): wait for unpark() itself.
     while (!thread_unparked()) thread_->park();
+  } else {
+    // Timed: we stay active (we will come back by ourselves).
+    for (;;) {
+      if (thread_unparked()) {
+        activity::leave();  // the waker entered on our behalf: undo the extra count
+        break;
+      }
+      if (now_ns() >= deadline_) {
+        if (try_claim(Outcome::timed_out)) return Outcome::timed_out;
+        // Someone claimed us just before the deadline: it unparks us soon.
+        while (!thread_unparked()) thread_->park();
+        activity::leave();
+        break;
+      }
+      thread_->park_until(deadline_);
+    }
   }
   // acquire: pairs with try_claim()'s release.
   return outcome_.load(std::memory_order_acquire);

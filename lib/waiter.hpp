@@ -22,6 +22,14 @@
 // Description: what the wait is for ("recv on channel \"jobs\""), for the
 // deadlock report; set by the blocking operation before it parks.
 //
+// Deadlines (set_deadline): a fiber's waiter arms a Timer on the process's
+// TimerHeap whose callback claims it as timed_out; the timer is cancelled as
+// soon as the fiber resumes, so a wait that ended otherwise leaves nothing
+// armed. A plain thread's waiter needs no timer: the thread sleeps on its
+// futex with the deadline as timeout and claims itself when it passes.
+// While it waits with a deadline a plain thread stays counted as active
+// (it will certainly come back), so deadlock detection never fires on it.
+//
 // Contract: constructed and parked by the waiting context only; try_claim and
 // unpark from any thread.
 #pragma once
@@ -31,6 +39,8 @@
 #include <cstdio>
 #include <string>
 
+#include "timer_heap.hpp"
+#include "weft/detail/deadline.hpp"
 #include "weft/detail/wait_list.hpp"
 
 namespace weft::detail {
@@ -40,12 +50,20 @@ class ThreadParker;
 
 class Waiter {
  public:
-  enum class Outcome : std::uint32_t { pending, notified, cancelled };
+  enum class Outcome : std::uint32_t { pending, notified, cancelled, timed_out };
 
   // Binds to the calling fiber, or to the calling plain thread.
   Waiter() noexcept;
+  ~Waiter();  // cancels the deadline's timer if park() did not
   Waiter(const Waiter&) = delete;
   Waiter& operator=(const Waiter&) = delete;
+
+  // By the owner, before the waiter is put on any list (it may be claimed
+  // as timed_out from then on, even before park()): park() ends with
+  // timed_out once `deadline` has passed, unless someone claimed it first.
+  // k_never does nothing. Throws std::bad_alloc (timer heap growth) with
+  // nothing armed.
+  void set_deadline(Nanos deadline);
 
   // Any thread. Atomically ends the wait with `outcome`; true if this call
   // won. The winner must call unpark() next.
@@ -100,7 +118,17 @@ class Waiter {
   }
 
  private:
+  struct DeadlineTimer : Timer {
+    DeadlineTimer() noexcept : Timer(&fire_deadline) {}
+    Waiter* waiter = nullptr;
+  };
+  static Nanos fire_deadline(Timer* t, Nanos now) noexcept;
+  void cancel_deadline() noexcept;
+
   std::atomic<Outcome> outcome_{Outcome::pending};
+  Nanos deadline_ = k_never;
+  bool timer_armed_ = false;  // the owner armed timer_ and has not cancelled it yet
+  DeadlineTimer timer_;
   DescribeFn describe_ = nullptr;
   const void* describe_ctx_ = nullptr;
   Fiber* fiber_;

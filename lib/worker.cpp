@@ -12,9 +12,11 @@
 
 #include "current.hpp"
 #include "fiber.hpp"
+#include "activity.hpp"
 #include "futex.hpp"
 #include "idle_workers.hpp"
 #include "scheduler.hpp"
+#include "timer_heap.hpp"
 #include "weft/detail/task.hpp"
 
 namespace weft::detail {
@@ -37,8 +39,15 @@ void Worker::join() {
 }
 
 void Worker::wake() noexcept {
+  // release: pairs with sleep()'s acquire exchange. fetch_or: a timer kick
+  // may be pending in the same word.
+  wake_token_.fetch_or(k_work_bit, std::memory_order_release);
+  futex_wake(wake_token_, 1);
+}
+
+void Worker::timer_kick() noexcept {
   // release: pairs with sleep()'s acquire exchange.
-  wake_token_.store(1, std::memory_order_release);
+  wake_token_.fetch_or(TimerHeap::k_kick_bit, std::memory_order_release);
   futex_wake(wake_token_, 1);
 }
 
@@ -60,7 +69,12 @@ void Worker::run() {
   adopt_thread_context(loop_context_);
   std::string name = "weft-w" + std::to_string(index_);
   pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+  set_precise_timer_slack();
+  TimerHeap& heap = timers();
   for (;;) {
+    // Due timers first (one relaxed-cost load while none is armed).
+    const Nanos due = heap.earliest();
+    if (due != k_never && due <= now_ns()) heap.fire_due(false);
     if (TaskBase* task = next_task()) {
       run_task(task);
     } else if (!sleep()) {
@@ -112,7 +126,11 @@ TaskBase* Worker::steal_from_others() {
       if (victim == index_) continue;
       for (;;) {
         auto r = scheduler_.worker(victim).steal();
-        if (r.status == ChaseLevDeque<TaskBase>::StealStatus::success) return r.item;
+        if (r.status == ChaseLevDeque<TaskBase>::StealStatus::success) {
+          // relaxed: a statistic, written by this thread only.
+          steals_.store(steals_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+          return r.item;
+        }
         if (r.status == ChaseLevDeque<TaskBase>::StealStatus::empty) break;
         // lost_race: someone else took that item; the next may be ours.
       }
@@ -131,14 +149,50 @@ bool Worker::sleep() {
   // worker (the newest sleeper), whose wait below then returns at once.
   if (scheduler_.has_queued_work()) scheduler_.notify_work();
   scheduler_.worker_went_idle();
+  TimerHeap& heap = timers();
+  bool driving = false;  // we sleep until the earliest deadline (timer_heap.hpp)
   for (;;) {
-    if (scheduler_.exiting()) return false;
-    // acquire: pairs with wake()'s release store.
-    if (wake_token_.exchange(0, std::memory_order_acquire) == 1) {
+    if (scheduler_.exiting()) {
+      if (driving) heap.release_driver(&wake_token_);
+      return false;
+    }
+    // acquire: pairs with wake()'s and timer_kick()'s release.
+    const std::uint32_t bits = wake_token_.exchange(0, std::memory_order_acquire);
+    if ((bits & k_work_bit) != 0) {
+      if (driving) {
+        heap.release_driver(&wake_token_);  // hands the role on if timers remain
+      } else if ((bits & TimerHeap::k_kick_bit) != 0) {
+        heap.kick();  // the kick was for us, and we are leaving: pass it on
+      }
       searching_ = true;  // the waker counted us as searching
       return true;
     }
-    futex_wait(wake_token_, 0);
+    if (!driving) driving = heap.try_claim_driver(&wake_token_);
+    if (!driving) {
+      futex_wait(wake_token_, 0);
+      continue;
+    }
+    const Nanos deadline = heap.earliest();
+    if (deadline == k_never) {  // everything was cancelled or fired elsewhere
+      heap.release_driver(&wake_token_);
+      driving = false;
+      continue;
+    }
+    if (now_ns() < deadline) {
+      futex_wait_until(wake_token_, 0, deadline);
+      continue;
+    }
+    // Due: get up by ourselves and fire.
+    if (!scheduler_.idle().wake_self(index_)) {
+      futex_wait(wake_token_, 0);  // a waker took us already; its token comes
+      continue;
+    }
+    // Counted awake again: tell deadlock detection (activity.hpp).
+    activity::bump_epoch();
+    heap.fire_due(true);
+    // We may now run a long fiber: someone else drives (kicked if needed).
+    heap.release_driver(&wake_token_);
+    return true;
   }
 }
 
@@ -164,6 +218,8 @@ void Worker::run_task(TaskBase* task) {
       scheduler_.push_injected(task);
       break;
     case SuspendReason::park: {
+      // relaxed: a statistic, written by this thread only.
+      parks_.store(parks_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
       std::uint32_t expected = k_park_running;
       // acq_rel on success: release publishes the saved context to the
       // unparker's acquire exchange in unpark_fiber(). acquire on failure:

@@ -58,6 +58,13 @@ class Worker {
   // Gives the sleeping worker its wake-up token (it was already removed from
   // the sleepers by IdleWorkers), or makes its next sleep return at once.
   void wake() noexcept;
+  // Timer heap: makes a sleeping worker look at the timers (take the driver
+  // role, or re-arm its timed sleep) without counting it awake.
+  void timer_kick() noexcept;
+
+  // Statistics (Runtime::metrics), any thread, approximate.
+  std::uint64_t steals() const noexcept { return steals_.load(std::memory_order_relaxed); }
+  std::uint64_t parks() const noexcept { return parks_.load(std::memory_order_relaxed); }
 
  private:
   friend void suspend_current_fiber(SuspendReason why);
@@ -66,6 +73,7 @@ class Worker {
   static constexpr std::uint32_t k_injector_interval = 61;
   static constexpr std::uint32_t k_fifo_interval = 31;
   static constexpr int k_steal_rounds = 2;
+  static constexpr std::uint32_t k_work_bit = 1;  // wake_token_: woken for work
 
   void run();
   TaskBase* next_task();
@@ -87,9 +95,14 @@ class Worker {
   std::uint32_t tick_ = 0;
   bool searching_ = false;         // counted in IdleWorkers' searching
   std::uint64_t rng_;
-  // Wake-up token: 1 once a waker chose this worker. exchange(0, acquire) in
-  // sleep() pairs with wake()'s release store.
+  // Wake-up word: k_work_bit once a waker chose this worker, and
+  // TimerHeap::k_kick_bit when the timer heap wants it to look at the
+  // timers. exchange(0, acquire) in sleep() pairs with the release fetch_or
+  // in wake() and timer_kick(). Also this worker's futex word as timer driver.
   std::atomic<std::uint32_t> wake_token_{0};
+  // Single-writer counters (this thread), read relaxed by metrics().
+  std::atomic<std::uint64_t> steals_{0};
+  std::atomic<std::uint64_t> parks_{0};
   std::thread thread_;
 };
 
