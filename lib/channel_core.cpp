@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "activity.hpp"
+#include "timer_heap.hpp"
 #include "waiter.hpp"
 #include "weft/errors.hpp"
 
@@ -45,9 +46,18 @@ void describe_node(const void* ctx, std::string& out) {
 }  // namespace
 
 ChannelCore::ChannelCore(const ElemOps* o, ChannelBuffer b, std::string n)
-    : ops((validate(o, b), o)), capacity(b.capacity), policy(b.policy), name(std::move(n)), stride_(stride_of(o)) {}
+    : ops((validate(o, b), o)), capacity(b.capacity), policy(b.policy), name(std::move(n)), stride_(stride_of(o)) {
+  close_timer.core = this;
+}
+
+Nanos ChannelCore::CloseTimer::fire_close(Timer* t, Nanos) noexcept {
+  // The core is alive: its destructor cancels this timer, which waits for us.
+  channel_close(static_cast<CloseTimer*>(t)->core);
+  return k_never;
+}
 
 ChannelCore::~ChannelCore() {
+  if (close_timer.armed_once) timers().cancel(&close_timer);
   for (std::size_t i = 0; i < count; ++i) ops->destroy(slot_at(i));
   if (buf_ != nullptr) ::operator delete(buf_, buffer_align(ops));
 }
@@ -193,7 +203,7 @@ void channel_release(ChannelCore* c) noexcept {
 namespace {
 
 template <bool IsSend>
-ChannelOpResult channel_op(ChannelCore* c, void* slot, bool block) {
+ChannelOpResult channel_op(ChannelCore* c, void* slot, Nanos deadline) {
   PlainCall plain;
   Waiter* wake = nullptr;
   c->lock.lock();
@@ -204,13 +214,20 @@ ChannelOpResult channel_op(ChannelCore* c, void* slot, bool block) {
     c->lock.unlock();
     throw;
   }
-  if (r != ChannelOpResult::would_block || !block) {
+  if (r != ChannelOpResult::would_block || deadline == k_no_wait ||
+      (deadline != k_never && deadline <= now_ns())) {
     c->lock.unlock();
     if (wake != nullptr) wake->unpark();
     return r;
   }
   // Park: queue a node, release the lock, sleep until someone completes us.
   Waiter waiter;
+  try {
+    waiter.set_deadline(deadline);  // before the node is visible
+  } catch (...) {
+    c->lock.unlock();
+    throw;
+  }
   ChanNode node;
   node.waiter = &waiter;
   node.channel = c;
@@ -219,12 +236,15 @@ ChannelOpResult channel_op(ChannelCore* c, void* slot, bool block) {
   waiter.set_description(&describe_node, &node);
   c->enqueue_locked(&node);
   c->lock.unlock();
-  if (waiter.park() == Waiter::Outcome::cancelled) {
-    // Shutdown claimed us through the fiber; we are still queued.
+  const Waiter::Outcome outcome = waiter.park();
+  if (outcome == Waiter::Outcome::cancelled || outcome == Waiter::Outcome::timed_out) {
+    // Claimed by shutdown or by our deadline, not by a counterpart: nothing
+    // was taken or delivered, and the node may still be queued.
     c->lock.lock();
     c->dequeue_locked(&node);
     c->lock.unlock();
-    throw FiberCancelled{};
+    if (outcome == Waiter::Outcome::cancelled) throw FiberCancelled{};
+    return ChannelOpResult::would_block;
   }
   // Completed: the completer unlinked the node and set `ok` before waking us.
   return node.ok ? ChannelOpResult::done : ChannelOpResult::closed;
@@ -232,9 +252,19 @@ ChannelOpResult channel_op(ChannelCore* c, void* slot, bool block) {
 
 }  // namespace
 
-ChannelOpResult channel_send(ChannelCore* c, void* src, bool block) { return channel_op<true>(c, src, block); }
+ChannelOpResult channel_send(ChannelCore* c, void* src, Nanos deadline) { return channel_op<true>(c, src, deadline); }
 
-ChannelOpResult channel_recv(ChannelCore* c, void* dst, bool block) { return channel_op<false>(c, dst, block); }
+ChannelOpResult channel_recv(ChannelCore* c, void* dst, Nanos deadline) { return channel_op<false>(c, dst, deadline); }
+
+void channel_close_at(ChannelCore* c, Nanos deadline) {
+  if (c->close_timer.armed_once) throw std::logic_error("weft: a channel has one close timer");
+  c->close_timer.armed_once = true;
+  if (deadline <= now_ns()) {
+    channel_close(c);  // already due: no timer
+    return;
+  }
+  timers().arm(&c->close_timer, deadline);
+}
 
 void channel_close(ChannelCore* c) noexcept {
   PlainCall plain;

@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <string>
 
+#include "timer_heap.hpp"
 #include "weft/detail/channel_core.hpp"
 #include "weft/detail/spin_lock.hpp"
 #include "weft/detail/wait_list.hpp"
@@ -81,6 +82,15 @@ class ChannelCore {
   WaitList receivers_;
   WaitList senders_;
   std::size_t count = 0;  // values buffered
+
+  // weft::timeout's timer (channel_close_at); cancelled by the destructor.
+  struct CloseTimer : Timer {
+    CloseTimer() noexcept : Timer(&fire_close) {}
+    static Nanos fire_close(Timer* t, Nanos now) noexcept;
+    ChannelCore* core = nullptr;
+    bool armed_once = false;  // set by channel_close_at, before arming
+  };
+  CloseTimer close_timer;
 
  private:
   void* slot_at(std::size_t i) const noexcept { return buf_ + ((head_ + i) & (slots_ - 1)) * stride_; }

@@ -52,9 +52,9 @@ class LiveFibers {
     }
   }
 
-  std::size_t count() {
+  std::size_t count() const {
     std::size_t n = 0;
-    for (Shard& s : shards_) {
+    for (const Shard& s : shards_) {
       std::lock_guard<SpinLock> guard(s.lock);
       n += s.count;
     }
@@ -63,7 +63,7 @@ class LiveFibers {
 
  private:
   struct alignas(64) Shard {
-    SpinLock lock;
+    mutable SpinLock lock;
     Fiber* head = nullptr;
     std::size_t count = 0;
   };

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "scheduler.hpp"
+#include "timer_heap.hpp"
 
 namespace weft {
 
@@ -33,5 +34,7 @@ void Runtime::shutdown() { scheduler_->shutdown(); }
 std::size_t Runtime::num_workers() const noexcept { return scheduler_->num_workers(); }
 
 const Runtime::Options& Runtime::options() const noexcept { return scheduler_->options(); }
+
+Runtime::Metrics Runtime::metrics() const noexcept { return scheduler_->metrics(); }
 
 }  // namespace weft

@@ -7,6 +7,7 @@
 #include "current.hpp"
 #include "fiber.hpp"
 #include "stack_pool.hpp"
+#include "timer_heap.hpp"
 #include "waiter.hpp"
 
 namespace weft::detail {
@@ -15,6 +16,7 @@ namespace {
 
 constexpr std::size_t k_max_workers = 1024;
 constexpr std::size_t k_max_stack = std::size_t{1} << 30;
+constexpr std::size_t k_max_blocking_threads = 65536;
 
 void validate(const Runtime::Options& o) {
   if (o.workers == 0) throw std::invalid_argument("weft::Runtime::Options::workers must be at least 1");
@@ -31,6 +33,18 @@ void validate(const Runtime::Options& o) {
     throw std::invalid_argument("weft::Runtime::Options::stack_size must be at most 1 GiB (got " +
                                 std::to_string(o.stack_size) + ")");
   }
+  if (o.time_slice.count() <= 0) {
+    throw std::invalid_argument("weft::Runtime::Options::time_slice must be positive (got " +
+                                std::to_string(o.time_slice.count()) + " ns)");
+  }
+  if (o.max_blocking_threads == 0 || o.max_blocking_threads > k_max_blocking_threads) {
+    throw std::invalid_argument("weft::Runtime::Options::max_blocking_threads must be 1 .. " +
+                                std::to_string(k_max_blocking_threads) + " (got " +
+                                std::to_string(o.max_blocking_threads) + ")");
+  }
+  if (o.blocking_keep_alive.count() < 0) {
+    throw std::invalid_argument("weft::Runtime::Options::blocking_keep_alive must not be negative");
+  }
 }
 
 }  // namespace
@@ -40,6 +54,8 @@ Scheduler::Scheduler(const Runtime::Options& options)
       idle_(options.workers),
       live_(options.workers),
       slab_stacks_(StackPool::round_to_pages(options.stack_size)) {
+  blocking_ = std::make_unique<BlockingPool>(*this, options_.max_blocking_threads,
+                                             static_cast<Nanos>(options_.blocking_keep_alive.count()));
   workers_.reserve(options_.workers);
   const std::size_t stack_size = StackPool::round_to_pages(options_.stack_size);
   for (std::size_t i = 0; i < options_.workers; ++i) {
@@ -143,6 +159,20 @@ void Scheduler::worker_went_idle() {
   signal_quiescence_watchers();
 }
 
+Runtime::Metrics Scheduler::metrics() const noexcept {
+  Runtime::Metrics m;
+  m.workers = workers_.size();
+  m.fibers_alive = live_.count();
+  m.armed_timers = timers().armed();
+  for (const auto& w : workers_) {
+    m.steals += w->steals();
+    m.parks += w->parks();
+  }
+  m.blocking_threads = blocking_->threads();
+  m.blocking_in_flight = blocking_->in_flight();
+  return m;
+}
+
 bool Scheduler::idle_and_empty() const { return idle_.num_awake() == 0 && !has_queued_work(); }
 
 void Scheduler::signal_quiescence_watchers() {
@@ -155,7 +185,7 @@ bool Scheduler::quiescent() const {
   // seq_cst loads: each pairs with the seq_cst RMW that changes the count
   // (begin_sleep, ExternalCall) and with the watcher registration.
   return idle_.num_awake() == 0 && external_calls_.load(std::memory_order_seq_cst) == 0 &&
-         injector_.size_approx() == 0;
+         blocking_->in_flight() == 0 && injector_.size_approx() == 0;
 }
 
 void Scheduler::wait_quiescent() {
@@ -199,6 +229,7 @@ void Scheduler::shutdown() {
     for (Waiter* w : cancelled) w->unpark();
   }
   stop_workers();
+  blocking_->stop();  // no job in flight (quiescent): stops and joins its threads
   stopped_ = true;
 }
 

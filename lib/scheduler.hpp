@@ -24,6 +24,7 @@
 #include <mutex>
 #include <vector>
 
+#include "blocking_pool.hpp"
 #include "idle_workers.hpp"
 #include "live_fibers.hpp"
 #include "weft/runtime.hpp"
@@ -74,8 +75,16 @@ class Scheduler {
 
   bool exiting() const noexcept { return exiting_.load(std::memory_order_acquire); }
 
+  // Any thread: counters for Runtime::metrics().
+  Runtime::Metrics metrics() const noexcept;
+
   // Plain threads only; see Runtime::shutdown().
   void shutdown();
+
+  // The blocking pool's last in-flight job finished: shutdown may be waiting.
+  void blocking_drained() { signal_quiescence_watchers(); }
+  BlockingPool& blocking_pool() noexcept { return *blocking_; }
+  const BlockingPool& blocking_pool() const noexcept { return *blocking_; }
 
   IdleWorkers& idle() noexcept { return idle_; }
   LiveFibers& live() noexcept { return live_; }
@@ -106,6 +115,7 @@ class Scheduler {
   LiveFibers live_;
   SlabStacks slab_stacks_;  // outlives the workers' pools, which return stacks to it
   std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<BlockingPool> blocking_;  // joined before the workers are destroyed
 
   // stopping_: set once (seq_cst) by shutdown(); read (seq_cst) by
   // ExternalCall after its increment of external_calls_. The pair is a

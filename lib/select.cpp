@@ -83,7 +83,7 @@ struct ParkedSelect {
 void describe_select(const void* ctx, std::string& out) {
   const auto* s = static_cast<const ParkedSelect*>(ctx);
   if (s->n == 0) {
-    out += "select with no cases";
+    out += "select with no channel cases";
     return;
   }
   out += "select on ";
@@ -96,7 +96,7 @@ void describe_select(const void* ctx, std::string& out) {
 
 }  // namespace
 
-int select_cases(SelectCase* cases, std::size_t n, bool has_default, bool priority) {
+int select_cases(SelectCase* cases, std::size_t n, bool has_default, bool priority, Nanos deadline) {
   PlainCall plain;
 
   SmallArray<std::uint32_t> order(n);
@@ -121,9 +121,11 @@ int select_cases(SelectCase* cases, std::size_t n, bool has_default, bool priori
     if (wake != nullptr) wake->unpark();
     return static_cast<int>(order[k]);
   }
-  if (has_default) return -1;
+  if (has_default) return k_select_default;
+  if (deadline != k_never && deadline <= now_ns()) return k_select_timed_out;
 
   Waiter waiter;
+  waiter.set_deadline(deadline);  // before any node is visible; may throw (locks release)
   SmallArray<ChanNode> nodes(n);
   for (std::size_t i = 0; i < n; ++i) {
     ChanNode& node = nodes[i];
@@ -146,6 +148,7 @@ int select_cases(SelectCase* cases, std::size_t n, bool has_default, bool priori
     if (node.fired) fired = static_cast<int>(i);
   }
   if (outcome == Waiter::Outcome::cancelled) throw FiberCancelled{};
+  if (outcome == Waiter::Outcome::timed_out) return k_select_timed_out;
   cases[fired].ok = nodes[fired].ok;
   return fired;
 }

@@ -101,6 +101,12 @@ TaskBase* Worker::pick_task() {
   ++tick_;
   if (tick_ % k_injector_interval == 0) {
     if (TaskBase* t = scheduler_.pop_injected()) return t;
+    if (TaskBase* t = pop_yielded()) return t;
+  }
+  if (just_yielded_) {
+    // Wake-ups from outside (a timer, another runtime) before the yielder.
+    just_yielded_ = false;
+    if (TaskBase* t = scheduler_.pop_injected()) return t;
   }
   if (tick_ % k_fifo_interval == 0) {
     // The owner may steal from its own deque: it is not in push/pop now.
@@ -108,12 +114,20 @@ TaskBase* Worker::pick_task() {
   }
   if (TaskBase* t = deque_.pop()) return t;
   if (TaskBase* t = scheduler_.pop_injected()) return t;
+  if (TaskBase* t = pop_yielded()) return t;
   if (!searching_) {
     if (!scheduler_.idle().try_begin_search()) return nullptr;
     searching_ = true;
   }
   if (TaskBase* t = steal_from_others()) return t;
   return scheduler_.pop_injected();
+}
+
+TaskBase* Worker::pop_yielded() {
+  if (yielded_.empty()) return nullptr;
+  TaskBase* t = yielded_.front();
+  yielded_.pop_front();
+  return t;
 }
 
 TaskBase* Worker::steal_from_others() {
@@ -204,6 +218,8 @@ void Worker::run_task(TaskBase* task) {
   }
   assert(f->park_state.load(std::memory_order_relaxed) == k_park_running);
   current_ = f;
+  slice_countdown_ = f->slice_calls_per_read;  // a fresh slice (time_slice.cpp)
+  slice_start_ = 0;
   switch_context(loop_context_, f->context);
   // The fiber switched out and its context is saved (switch_context saved it
   // before returning here). Only now may anyone else resume it.
@@ -215,7 +231,13 @@ void Worker::run_task(TaskBase* task) {
   }
   switch (suspend_reason_) {
     case SuspendReason::yield:
-      scheduler_.push_injected(task);
+      // Behind everything runnable here (pick_task), on a FIFO of this
+      // worker's own. Not the injector: moodycamel's queue is FIFO only per
+      // producer, and a fiber yielding in a loop could be dequeued again
+      // ahead of a fiber another thread injected (a timer's wake-up, say),
+      // forever.
+      yielded_.push_back(task);
+      just_yielded_ = true;
       break;
     case SuspendReason::park: {
       // relaxed: a statistic, written by this thread only.

@@ -1,9 +1,13 @@
 // Worker: one OS thread running the scheduling loop
-//     own deque (LIFO) -> injector -> steal from random victims -> sleep
+//     own deque (LIFO) -> injector -> yielded -> steal from random victims
+//     -> sleep
 // and the fibers it finds, one at a time, each until it yields, parks or ends.
 //
 // Fairness: every k_injector_interval-th pick looks at the shared injector
-// first (Go checks its global queue every 61 ticks), and every
+// and then at the yielded fibers first (Go checks its global queue, where
+// Gosched puts a goroutine, every 61 ticks); right after a yield the
+// injector goes first (a wake-up from outside must not wait behind a fiber
+// yielding in a loop); and every
 // k_fifo_interval-th pick takes the oldest item of the own deque instead of
 // the newest, so neither a hot pair of fibers ping-ponging at the bottom of
 // the deque nor a busy deque starves anyone.
@@ -18,11 +22,17 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <thread>
 
 #include "chase_lev_deque.hpp"
 #include "context_switch.hpp"
 #include "stack_pool.hpp"
+#include "weft/detail/deadline.hpp"
+
+namespace weft::this_fiber {
+void maybe_yield() noexcept;
+}  // namespace weft::this_fiber
 
 namespace weft::detail {
 
@@ -68,6 +78,8 @@ class Worker {
 
  private:
   friend void suspend_current_fiber(SuspendReason why);
+  friend void slice_checkpoint(Worker* w) noexcept;
+  friend void weft::this_fiber::maybe_yield() noexcept;
   friend void fiber_main(void* arg);
 
   static constexpr std::uint32_t k_injector_interval = 61;
@@ -79,6 +91,7 @@ class Worker {
   TaskBase* next_task();
   TaskBase* pick_task();
   TaskBase* steal_from_others();
+  TaskBase* pop_yielded();
   bool sleep();  // false when the runtime is exiting
   void run_task(TaskBase* task);
   Fiber* start_fiber(TaskBase* task);
@@ -94,12 +107,18 @@ class Worker {
   SuspendReason suspend_reason_ = SuspendReason::yield;  // set by the fiber before it switches out
   std::uint32_t tick_ = 0;
   bool searching_ = false;         // counted in IdleWorkers' searching
+  bool just_yielded_ = false;      // the last fiber yielded: the injector goes first
+  std::deque<TaskBase*> yielded_;  // fibers that yielded here, FIFO; this thread only
   std::uint64_t rng_;
   // Wake-up word: k_work_bit once a waker chose this worker, and
   // TimerHeap::k_kick_bit when the timer heap wants it to look at the
   // timers. exchange(0, acquire) in sleep() pairs with the release fetch_or
   // in wake() and timer_kick(). Also this worker's futex word as timer driver.
   std::atomic<std::uint32_t> wake_token_{0};
+  // Time slice of the running fiber (time_slice.cpp); this thread only.
+  std::uint32_t slice_countdown_ = 1;  // maybe_yield() calls before the next clock read
+  Nanos slice_start_ = 0;              // 0: no read yet since the fiber resumed
+  Nanos slice_last_read_ = 0;
   // Single-writer counters (this thread), read relaxed by metrics().
   std::atomic<std::uint64_t> steals_{0};
   std::atomic<std::uint64_t> parks_{0};

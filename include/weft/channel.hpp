@@ -1,6 +1,7 @@
 // weft::Channel<T>: Go / core.async channels between fibers and threads.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
@@ -23,6 +24,28 @@ inline ChannelBuffer dropping(std::size_t capacity) noexcept { return {BufferPol
 // it is full, the oldest buffered value is discarded to make room
 // (core.async's sliding-buffer).
 inline ChannelBuffer sliding(std::size_t capacity) noexcept { return {BufferPolicy::drop_oldest, capacity}; }
+
+// How a timed channel operation ended.
+enum class OpStatus : unsigned char {
+  ok,         // sent / received
+  closed,     // the channel is closed (send), or closed and drained (recv)
+  timed_out,  // the deadline passed first; nothing was sent or taken
+};
+
+// What recv_for / recv_until return: the value when status == ok.
+template <class T>
+struct RecvResult {
+  std::optional<T> value;
+  OpStatus status = OpStatus::closed;
+
+  bool ok() const noexcept { return status == OpStatus::ok; }
+  bool closed() const noexcept { return status == OpStatus::closed; }
+  bool timed_out() const noexcept { return status == OpStatus::timed_out; }
+  explicit operator bool() const noexcept { return ok(); }
+  T& operator*() & { return *value; }
+  T&& operator*() && { return std::move(*value); }
+  T* operator->() { return &*value; }
+};
 
 // A channel of T values: a cheap, copyable handle to a shared queue, like a
 // Go channel value. Copies refer to the same channel; it lives until the last
@@ -113,6 +136,45 @@ class Channel {
     return out;
   }
 
+  // Timed send: as send(), but gives up once `timeout` has passed (or at
+  // `deadline`, any clock). ok: sent (`value` moved from); closed or
+  // timed_out: `value` untouched. A timeout of zero or less never parks
+  // (a try_send that tells "closed" from "would wait").
+  template <class Rep, class Period>
+  OpStatus send_for(T&& value, const std::chrono::duration<Rep, Period>& timeout) {
+    return timed_send(&value, detail::deadline_after(timeout));
+  }
+  template <class Rep, class Period>
+  OpStatus send_for(const T& value, const std::chrono::duration<Rep, Period>& timeout)
+    requires std::is_copy_constructible_v<T>
+  {
+    T copy(value);
+    return timed_send(&copy, detail::deadline_after(timeout));
+  }
+  template <class Clock, class Duration>
+  OpStatus send_until(T&& value, const std::chrono::time_point<Clock, Duration>& deadline) {
+    return timed_send(&value, detail::deadline_at(deadline));
+  }
+  template <class Clock, class Duration>
+  OpStatus send_until(const T& value, const std::chrono::time_point<Clock, Duration>& deadline)
+    requires std::is_copy_constructible_v<T>
+  {
+    T copy(value);
+    return timed_send(&copy, detail::deadline_at(deadline));
+  }
+
+  // Timed receive: as recv(), but gives up once `timeout` has passed (or at
+  // `deadline`). The result's status says which: ok (value set), closed
+  // (closed and drained), timed_out.
+  template <class Rep, class Period>
+  RecvResult<T> recv_for(const std::chrono::duration<Rep, Period>& timeout) {
+    return timed_recv(detail::deadline_after(timeout));
+  }
+  template <class Clock, class Duration>
+  RecvResult<T> recv_until(const std::chrono::time_point<Clock, Duration>& deadline) {
+    return timed_recv(detail::deadline_at(deadline));
+  }
+
   // Never parks or blocks. True if a waiting receiver took the value or the
   // buffer accepted it (`value` moved from); false if that would need
   // waiting, or the channel is closed (`value` untouched; is_closed() read
@@ -189,10 +251,25 @@ class Channel {
 
  private:
   detail::ChannelOpResult send_impl(T* value, bool block) {
-    return detail::channel_send(checked(block ? "send" : "try_send"), value, block);
+    return detail::channel_send(checked(block ? "send" : "try_send"), value,
+                                block ? detail::k_never : detail::k_no_wait);
   }
   detail::ChannelOpResult recv_impl(std::optional<T>* out, bool block) {
-    return detail::channel_recv(checked(block ? "recv" : "try_recv"), out, block);
+    return detail::channel_recv(checked(block ? "recv" : "try_recv"), out,
+                                block ? detail::k_never : detail::k_no_wait);
+  }
+  static OpStatus status_of(detail::ChannelOpResult r) noexcept {
+    return r == detail::ChannelOpResult::done     ? OpStatus::ok
+           : r == detail::ChannelOpResult::closed ? OpStatus::closed
+                                                  : OpStatus::timed_out;
+  }
+  OpStatus timed_send(T* value, detail::Nanos deadline) {
+    return status_of(detail::channel_send(checked("send_for"), value, deadline));
+  }
+  RecvResult<T> timed_recv(detail::Nanos deadline) {
+    RecvResult<T> r;
+    r.status = status_of(detail::channel_recv(checked("recv_for"), &r.value, deadline));
+    return r;
   }
   detail::ChannelCore* checked(const char* op) const {
     if (core_ == nullptr) {

@@ -1,7 +1,9 @@
 // weft::Runtime: M worker threads running go-like tasks as stackful fibers.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <type_traits>
@@ -55,6 +57,26 @@ class Runtime {
     std::size_t stack_size = 256 * 1024;
     // Finished fibers' stacks kept per worker for reuse before unmapping.
     std::size_t stack_cache = 64;
+    // How long a fiber runs before this_fiber::maybe_yield() gives the
+    // worker away; must be positive.
+    std::chrono::nanoseconds time_slice = std::chrono::milliseconds(10);
+    // Most threads weft::blocking() may run at once for this runtime (more
+    // calls queue); 1 .. 65536. Threads are created on demand.
+    std::size_t max_blocking_threads = 128;
+    // A blocking-pool thread with nothing to do for this long exits.
+    std::chrono::nanoseconds blocking_keep_alive = std::chrono::seconds(10);
+  };
+
+  // A snapshot of counters, for monitoring and tests; each is read
+  // separately (relaxed), so they need not be mutually consistent.
+  struct Metrics {
+    std::size_t workers = 0;             // worker threads
+    std::size_t fibers_alive = 0;        // started fibers not yet finished (running, runnable or parked)
+    std::size_t armed_timers = 0;        // timers armed in the process (sleeps, timeouts, tickers; all runtimes)
+    std::uint64_t steals = 0;            // tasks taken from another worker's deque
+    std::uint64_t parks = 0;             // times a fiber of this runtime parked
+    std::size_t blocking_threads = 0;    // threads in this runtime's blocking pool
+    std::size_t blocking_in_flight = 0;  // weft::blocking() calls queued or running
   };
 
   // Starts the workers. Throws std::invalid_argument for bad Options and
@@ -123,6 +145,9 @@ class Runtime {
 
   std::size_t num_workers() const noexcept;
   const Options& options() const noexcept;
+
+  // Counters (see Metrics). Any thread; never blocks.
+  Metrics metrics() const noexcept;
 
  private:
   std::unique_ptr<detail::Scheduler> scheduler_;

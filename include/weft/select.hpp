@@ -3,14 +3,17 @@
 //   weft::select(
 //       weft::on_recv(jobs, [](std::optional<Job> j) { ... }),
 //       weft::on_send(results, r, [](bool sent) { ... }),
-//       weft::on_default([] { ... }));
+//       weft::after(std::chrono::milliseconds(50), [] { ... }),  // or on_default
+//       ...);
 //
 // Go's select and core.async's alts!: the cases are checked; if some are
 // ready one of them commits (chosen uniformly at random, or the first in
 // argument order with weft::priority as the first argument) and its handler
 // runs. If none is ready, the default case runs if there is one; otherwise
 // the caller parks (a fiber) or blocks (a plain thread) on every channel at
-// once until one case can commit. Exactly one case commits: the others take
+// once until one case can commit, or until the deadline of an after() case
+// passes (its handler then runs; with several, the earliest). When another
+// case commits first, the after() case's timer is cancelled at once. Exactly one case commits: the others take
 // no value, deliver nothing and leave nothing queued on their channels.
 //
 // A receive case is ready when a value is buffered or a sender waits, or the
@@ -30,6 +33,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <optional>
 #include <type_traits>
@@ -55,7 +59,8 @@ class RecvCase {
 
  public:
   static constexpr bool is_default = false;
-  RecvCase(Channel<T>& ch, F handler) : core_(ch.core("select")), handler_(std::move(handler)) {}
+  static constexpr bool is_after = false;
+  RecvCase(const Channel<T>& ch, F handler) : core_(ch.core("select")), handler_(std::move(handler)) {}
   void fill(detail::SelectCase& c) { c = {core_, &slot_, false, false}; }
   void fire(const detail::SelectCase&) { handler_(std::move(slot_)); }
 
@@ -70,7 +75,8 @@ template <class T, class F>
 class SendCase {
  public:
   static constexpr bool is_default = false;
-  SendCase(Channel<T>& ch, T value, F handler)
+  static constexpr bool is_after = false;
+  SendCase(const Channel<T>& ch, T value, F handler)
       : core_(ch.core("select")), value_(std::move(value)), handler_(std::move(handler)) {}
   void fill(detail::SelectCase& c) { c = {core_, &value_, true, false}; }
   void fire(const detail::SelectCase& c) {
@@ -88,12 +94,31 @@ class SendCase {
   F handler_;
 };
 
+// A timeout case: commits when `deadline` (steady clock ns) passes with no
+// other case committed.
+template <class F>
+class AfterCase {
+  static_assert(std::is_invocable_v<F&>, "weft::after: the handler takes no arguments");
+
+ public:
+  static constexpr bool is_default = false;
+  static constexpr bool is_after = true;
+  AfterCase(detail::Nanos deadline, F handler) : deadline_(deadline), handler_(std::move(handler)) {}
+  detail::Nanos deadline() const noexcept { return deadline_; }
+  void fire() { handler_(); }
+
+ private:
+  detail::Nanos deadline_;
+  F handler_;
+};
+
 template <class F>
 class DefaultCase {
   static_assert(std::is_invocable_v<F&>, "weft::on_default: the handler takes no arguments");
 
  public:
   static constexpr bool is_default = true;
+  static constexpr bool is_after = false;
   explicit DefaultCase(F handler) : handler_(std::move(handler)) {}
   void fire() { handler_(); }
 
@@ -110,20 +135,32 @@ struct NoHandler {
 // Case constructors. The channel handle must outlive the select call (it
 // does when the cases are written inline, as above).
 template <class T, class F>
-RecvCase<T, std::decay_t<F>> on_recv(Channel<T>& ch, F&& handler) {
+RecvCase<T, std::decay_t<F>> on_recv(const Channel<T>& ch, F&& handler) {
   return RecvCase<T, std::decay_t<F>>(ch, std::forward<F>(handler));
 }
 template <class T, class U, class F>
-SendCase<T, std::decay_t<F>> on_send(Channel<T>& ch, U&& value, F&& handler) {
+SendCase<T, std::decay_t<F>> on_send(const Channel<T>& ch, U&& value, F&& handler) {
   return SendCase<T, std::decay_t<F>>(ch, T(std::forward<U>(value)), std::forward<F>(handler));
 }
 template <class T, class U>
-SendCase<T, detail::NoHandler> on_send(Channel<T>& ch, U&& value) {
+SendCase<T, detail::NoHandler> on_send(const Channel<T>& ch, U&& value) {
   return SendCase<T, detail::NoHandler>(ch, T(std::forward<U>(value)), detail::NoHandler{});
 }
 template <class F>
 DefaultCase<std::decay_t<F>> on_default(F&& handler) {
   return DefaultCase<std::decay_t<F>>(std::forward<F>(handler));
+}
+// A case that commits once `d` has passed (measured from when the case is
+// built) and no other case committed first. Zero or negative: commits at
+// once unless another case is ready now (a default with a name).
+template <class Rep, class Period, class F>
+AfterCase<std::decay_t<F>> after(const std::chrono::duration<Rep, Period>& d, F&& handler) {
+  return AfterCase<std::decay_t<F>>(detail::deadline_after(d), std::forward<F>(handler));
+}
+// As after(), at a time point (any clock).
+template <class Clock, class Duration, class F>
+AfterCase<std::decay_t<F>> after_until(const std::chrono::time_point<Clock, Duration>& t, F&& handler) {
+  return AfterCase<std::decay_t<F>>(detail::deadline_at(t), std::forward<F>(handler));
 }
 
 namespace detail {
@@ -132,25 +169,36 @@ template <bool Priority, class... Cases, std::size_t... I>
 std::size_t run_select(std::index_sequence<I...>, Cases&... cases) {
   constexpr std::size_t n_default = (std::size_t{Cases::is_default} + ... + 0);
   static_assert(n_default <= 1, "weft::select: at most one on_default case");
-  constexpr std::size_t n = sizeof...(Cases) - n_default;
+  constexpr std::size_t n_after = (std::size_t{Cases::is_after} + ... + 0);
+  constexpr std::size_t n = sizeof...(Cases) - n_default - n_after;
   std::array<SelectCase, n == 0 ? 1 : n> erased{};
   std::array<std::size_t, n == 0 ? 1 : n> position{};
   std::size_t k = 0;
   std::size_t default_position = 0;
+  std::size_t after_position = 0;
+  Nanos deadline = k_never;
   auto collect = [&](auto& c, std::size_t pos) {
     if constexpr (std::remove_reference_t<decltype(c)>::is_default) {
       default_position = pos;
+    } else if constexpr (std::remove_reference_t<decltype(c)>::is_after) {
+      if (c.deadline() < deadline) {  // the earliest wins; the first among equals
+        deadline = c.deadline();
+        after_position = pos;
+      }
     } else {
       c.fill(erased[k]);
       position[k++] = pos;
     }
   };
   (collect(cases, I), ...);
-  const int r = select_cases(erased.data(), n, n_default == 1, Priority);
-  const std::size_t fired = r < 0 ? default_position : position[static_cast<std::size_t>(r)];
+  const int r = select_cases(erased.data(), n, n_default == 1, Priority, deadline);
+  const std::size_t fired = r == k_select_default      ? default_position
+                            : r == k_select_timed_out ? after_position
+                                                      : position[static_cast<std::size_t>(r)];
   auto fire = [&](auto& c, std::size_t pos) {
     if (pos != fired) return;
-    if constexpr (std::remove_reference_t<decltype(c)>::is_default) {
+    if constexpr (std::remove_reference_t<decltype(c)>::is_default ||
+                  std::remove_reference_t<decltype(c)>::is_after) {
       c.fire();
     } else {
       c.fire(erased[static_cast<std::size_t>(r)]);

@@ -1,21 +1,29 @@
 // weft::this_fiber: what a fiber can ask about, and do to, itself.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+
+#include "detail/deadline.hpp"
 
 namespace weft {
 
 // A fiber's identity: unique for the life of the process, never 0.
 using FiberId = std::uint64_t;
 
+namespace detail {
+void sleep_until_ns(Nanos deadline);
+}  // namespace detail
+
 namespace this_fiber {
 
 // True when called from a fiber (of any weft runtime). Never blocks.
 bool in_fiber() noexcept;
 
-// Gives the worker to other runnable fibers: the calling fiber goes to the
-// back of its runtime's shared queue and runs again after them. Returns at
+// Gives the worker to other runnable fibers: those queued on this worker and
+// in the runtime's shared queue run before the calling fiber again (it waits
+// on its worker's own FIFO of yielded fibers). Returns at
 // once when nothing else is runnable. Throws weft::NotInFiber from a plain
 // thread.
 void yield();
@@ -27,6 +35,35 @@ FiberId id() noexcept;
 // It may change after any call that parks or yields. Throws weft::NotInFiber
 // from a plain thread.
 std::size_t worker_index();
+
+// Sleeps until `deadline` (any clock; steady_clock is exact, others are
+// converted through their distance from now). From a fiber: parks it on the
+// process's timer heap (its worker runs other fibers meanwhile) and resumes
+// it at or after the deadline, never before. From a plain thread: sleeps
+// the thread (clock_nanosleep). A deadline that has passed returns at once
+// without yielding (as Go's time.Sleep(0)). Throws weft::FiberCancelled if
+// the runtime shuts down while the fiber sleeps (shutdown does not wait for
+// sleepers).
+template <class Clock, class Duration>
+void sleep_until(const std::chrono::time_point<Clock, Duration>& deadline) {
+  detail::sleep_until_ns(detail::deadline_at(deadline));
+}
+
+// sleep_until(now + d); zero and negative durations return at once.
+template <class Rep, class Period>
+void sleep_for(const std::chrono::duration<Rep, Period>& d) {
+  detail::sleep_until_ns(detail::deadline_after(d));
+}
+
+// A checkpoint for long CPU loops (lesson 5 of the design): returns at once
+// while the calling fiber's time slice (Runtime::Options::time_slice,
+// default 10 ms) lasts, and yields (as yield()) once it is spent, so that
+// other fibers, and the timers they wait on, get the worker. Cheap: it
+// counts calls and reads the clock only every K calls, with K recalibrated
+// at each read from the measured time per call so that the clock is read
+// about every 50 us. The slice restarts whenever the fiber resumes. Does
+// nothing on a plain thread. Never throws, never parks.
+void maybe_yield() noexcept;
 
 }  // namespace this_fiber
 }  // namespace weft

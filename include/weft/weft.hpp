@@ -1,6 +1,7 @@
 // The whole public API of weft.
 #pragma once
 
+#include "blocking.hpp"
 #include "channel.hpp"
 #include "cond_var.hpp"
 #include "deadlock.hpp"
@@ -11,4 +12,5 @@
 #include "select.hpp"
 #include "semaphore.hpp"
 #include "this_fiber.hpp"
+#include "time.hpp"
 #include "wait_group.hpp"

@@ -11,6 +11,8 @@
 #include <new>
 #include <optional>
 #include <string>
+
+#include "deadline.hpp"
 #include <utility>
 
 namespace weft {
@@ -61,8 +63,12 @@ class ChannelCore;
 enum class ChannelOpResult : unsigned char {
   done,         // the value was delivered or buffered (send) / received (recv)
   closed,       // the channel is closed (send), or closed and drained (recv)
-  would_block,  // non-blocking call only: nothing could be done now
+  would_block,  // nothing could be done before the deadline (try: at once)
 };
+
+// Deadlines for channel operations (deadline.hpp's Nanos): k_never blocks
+// until done; k_no_wait (or any time already past) never parks.
+inline constexpr Nanos k_no_wait = 0;
 
 // Creates a core with one reference. Throws std::invalid_argument for a
 // dropping/sliding buffer of capacity 0 or an absurd capacity.
@@ -72,11 +78,17 @@ void channel_release(ChannelCore* c) noexcept;
 
 // send: `src` points at the caller's T; it is moved from only when the
 // result is `done`. recv: `dst` points at an empty std::optional<T>, filled
-// only when the result is `done`. With block = true these park the calling
-// fiber (or block the calling plain thread) and never return would_block.
-ChannelOpResult channel_send(ChannelCore* c, void* src, bool block);
-ChannelOpResult channel_recv(ChannelCore* c, void* dst, bool block);
+// only when the result is `done`. They park the calling fiber (or block the
+// calling plain thread) until done, closed, or `deadline` (would_block).
+ChannelOpResult channel_send(ChannelCore* c, void* src, Nanos deadline);
+ChannelOpResult channel_recv(ChannelCore* c, void* dst, Nanos deadline);
 void channel_close(ChannelCore* c) noexcept;
+
+// Arms a timer that closes the channel at `deadline` (weft::timeout). The
+// timer is cancelled when the last handle goes, so a timeout channel that
+// nobody holds any more leaves nothing armed. Once per channel. Throws
+// std::bad_alloc.
+void channel_close_at(ChannelCore* c, Nanos deadline);
 
 bool channel_is_closed(const ChannelCore* c) noexcept;
 std::size_t channel_size(const ChannelCore* c) noexcept;
@@ -103,9 +115,13 @@ struct SelectCase {
 // Commits exactly one case and returns its index, or returns -1 when
 // has_default is set and no case is ready. priority: poll cases in order;
 // otherwise in a uniformly random order. Parks the calling fiber (or blocks
-// the plain thread) when no case is ready and there is no default; with no
-// cases and no default it parks until shutdown (Go's empty select).
-int select_cases(SelectCase* cases, std::size_t n, bool has_default, bool priority);
+// the plain thread) when no case is ready and there is no default, until a
+// case commits or `deadline` passes (then returns -2: an after() case);
+// with no cases, no default and no deadline it parks until shutdown (Go's
+// empty select).
+inline constexpr int k_select_default = -1;
+inline constexpr int k_select_timed_out = -2;
+int select_cases(SelectCase* cases, std::size_t n, bool has_default, bool priority, Nanos deadline);
 
 }  // namespace detail
 }  // namespace weft

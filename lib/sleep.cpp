@@ -1,0 +1,41 @@
+// weft::this_fiber::sleep_until / sleep_for (weft/this_fiber.hpp).
+#include <cerrno>
+#include <ctime>
+#include <string>
+
+#include "activity.hpp"
+#include "current.hpp"
+#include "waiter.hpp"
+#include "weft/errors.hpp"
+#include "weft/this_fiber.hpp"
+
+namespace weft::detail {
+
+namespace {
+
+void describe_sleep(const void*, std::string& out) { out += "sleep"; }
+
+}  // namespace
+
+void sleep_until_ns(Nanos deadline) {
+  if (deadline <= now_ns()) return;
+  if (current_fiber() == nullptr) {
+    if (deadline == k_never) deadline = now_ns() + (Nanos{1} << 62);  // "forever", in a form timespec holds
+    const timespec ts{static_cast<time_t>(deadline / 1'000'000'000), static_cast<long>(deadline % 1'000'000'000)};
+    while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+    }
+    return;
+  }
+  Waiter waiter;
+  waiter.set_description(&describe_sleep, nullptr);
+  if (deadline == k_never) {
+    // Nothing will ever wake it: park with no timer, so deadlock detection
+    // sees a fiber that can only be cancelled.
+    if (waiter.park() == Waiter::Outcome::cancelled) throw FiberCancelled{};
+    return;
+  }
+  waiter.set_deadline(deadline);
+  if (waiter.park() == Waiter::Outcome::cancelled) throw FiberCancelled{};
+}
+
+}  // namespace weft::detail
