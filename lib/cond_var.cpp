@@ -22,20 +22,24 @@ void describe_cond_var(const void* ctx, std::string& out) { detail::describe_obj
 
 }  // namespace
 
-void CondVar::wait(std::unique_lock<Mutex>& lock) {
+void CondVar::wait(std::unique_lock<Mutex>& lock) { wait_until_ns(lock, detail::k_never); }
+
+std::cv_status CondVar::wait_until_ns(std::unique_lock<Mutex>& lock, detail::Nanos deadline) {
   if (!lock.owns_lock()) throw std::logic_error("weft::CondVar::wait: the lock does not own its mutex");
   detail::PlainCall plain;
   detail::Waiter waiter;
   detail::WaitNode node;
   node.waiter = &waiter;
   waiter.set_description(&describe_cond_var, this);
+  waiter.set_deadline(deadline);  // before we are queued; may throw (the mutex is still held)
   {
     std::lock_guard<detail::SpinLock> guard(lock_);
     waiters_.push_back(&node);
   }
   lock.unlock();  // never parks (hands the mutex over at most)
-  const bool cancelled = waiter.park() == detail::Waiter::Outcome::cancelled;
-  if (cancelled) {
+  const detail::Waiter::Outcome outcome = waiter.park();
+  if (outcome != detail::Waiter::Outcome::notified) {
+    // Cancelled or timed out: nobody claimed us; we may still be queued.
     std::lock_guard<detail::SpinLock> guard(lock_);
     waiters_.remove(&node);
   }
@@ -43,7 +47,8 @@ void CondVar::wait(std::unique_lock<Mutex>& lock) {
   // does. If this lock() is itself cancelled, `lock` stays unlocked (it
   // knows it), and that FiberCancelled propagates instead.
   lock.lock();
-  if (cancelled) throw FiberCancelled{};
+  if (outcome == detail::Waiter::Outcome::cancelled) throw FiberCancelled{};
+  return outcome == detail::Waiter::Outcome::timed_out ? std::cv_status::timeout : std::cv_status::no_timeout;
 }
 
 void CondVar::notify_one() {

@@ -57,7 +57,7 @@ void describe_mutex(const void* ctx, std::string& out) { detail::describe_object
 
 std::uint32_t Mutex::lock_queue() noexcept { return detail::lock_bit(state_, k_queue); }
 
-void Mutex::lock_slow() {
+bool Mutex::lock_until(detail::Nanos deadline) {
   detail::PlainCall plain;
   bool woken = false;     // the k_woken bit is ours to clear (we were woken, or set it spinning)
   bool requeue = false;   // we already waited our turn once: go back to the front
@@ -73,7 +73,7 @@ void Mutex::lock_slow() {
         // acquire: pairs with unlock's release.
         if (state_.compare_exchange_weak(s, want, std::memory_order_acquire, std::memory_order_relaxed)) {
           acquired();
-          return;
+          return true;
         }
         continue;
       }
@@ -91,6 +91,8 @@ void Mutex::lock_slow() {
     MutexNode node;
     node.waiter = &waiter;
     waiter.set_description(&describe_mutex, this);
+    const bool expired = deadline != detail::k_never && detail::now_ns() >= deadline;
+    if (!expired) waiter.set_deadline(deadline);  // may throw: nothing is held yet
     std::uint32_t s = lock_queue();
     for (;;) {
       if ((s & k_locked) == 0) {
@@ -104,9 +106,17 @@ void Mutex::lock_slow() {
           // release: publishes waiters_ to the next queue holder.
           state_.store(want & ~k_queue, std::memory_order_release);
           acquired();
-          return;
+          return true;
         }
         continue;
+      }
+      if (expired) {
+        // Give up. We hold k_locked and k_queue: plain store (see top). If
+        // we owned the k_woken hint, drop it, so that the holder's unlock
+        // wakes a queued waiter instead of counting on us.
+        // release: frees the queue lock.
+        state_.store(s & ~(k_queue | (woken ? k_woken : 0u)), std::memory_order_release);
+        return false;
       }
       // Locked, and we hold k_queue: the word is ours until we store it.
       std::uint32_t next = s | k_waiters;
@@ -119,13 +129,17 @@ void Mutex::lock_slow() {
     }
     woken = false;
     if (since == Clock::time_point{}) since = Clock::now();
-    if (waiter.park() == detail::Waiter::Outcome::cancelled) {
+    const detail::Waiter::Outcome outcome = waiter.park();
+    if (outcome == detail::Waiter::Outcome::cancelled || outcome == detail::Waiter::Outcome::timed_out) {
+      // Nobody claimed us (no hand-off, no wake-up owed to us): leave the queue.
       lock_queue();
       waiters_.remove(&node);
-      // release: publishes waiters_. fetch_and: the mutex may be free and
-      // spinners may change the word meanwhile.
-      state_.fetch_and(~k_queue, std::memory_order_release);
-      throw FiberCancelled{};
+      // With the queue empty, clear k_waiters (and k_starving: no one left
+      // to hand off to). release: publishes waiters_. fetch_and: the mutex
+      // may be free and spinners may change the word meanwhile.
+      state_.fetch_and(~(k_queue | (waiters_.empty() ? (k_waiters | k_starving) : 0u)), std::memory_order_release);
+      if (outcome == detail::Waiter::Outcome::cancelled) throw FiberCancelled{};
+      return false;
     }
     const bool waited_long = Clock::now() - since > k_starvation_threshold;
     if (node.handed) {
@@ -138,7 +152,7 @@ void Mutex::lock_slow() {
         state_.store(q & ~(k_starving | k_queue), std::memory_order_release);
       }
       acquired();
-      return;
+      return true;
     }
     woken = true;
     requeue = true;

@@ -63,19 +63,24 @@ bool TaskBase::add_joiner(Waiter& waiter) {
   return true;
 }
 
-void TaskBase::wait_done() {
-  if (done()) return;
+void TaskBase::wait_done() { wait_done_until(k_never); }
+
+bool TaskBase::wait_done_until(Nanos deadline) {
+  if (done()) return true;
   PlainCall plain;
   Waiter waiter;
   waiter.set_description(&describe_join, this);
-  if (!add_joiner(waiter)) return;
-  if (waiter.park() == Waiter::Outcome::cancelled) {
-    {
-      std::lock_guard<SpinLock> guard(join_lock_);
-      if (joiner_ == &waiter) joiner_ = nullptr;
-    }
-    throw FiberCancelled{};
+  waiter.set_deadline(deadline);  // before the waiter is visible; may throw
+  if (!add_joiner(waiter)) return true;
+  const Waiter::Outcome outcome = waiter.park();
+  if (outcome == Waiter::Outcome::notified) return true;
+  {
+    // Cancelled or timed out: finish() did not claim us; unregister.
+    std::lock_guard<SpinLock> guard(join_lock_);
+    if (joiner_ == &waiter) joiner_ = nullptr;
   }
+  if (outcome == Waiter::Outcome::cancelled) throw FiberCancelled{};
+  return done();
 }
 
 void TaskBase::wait_done_or_deadlock() {

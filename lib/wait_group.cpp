@@ -90,19 +90,22 @@ void WaitGroup::add(std::int64_t delta) {
   detail::unpark_chain(chain);
 }
 
-void WaitGroup::wait() {
+void WaitGroup::wait() { wait_until_ns(detail::k_never); }
+
+bool WaitGroup::wait_until_ns(detail::Nanos deadline) {
   // acquire: pairs with add()'s release (see there).
-  if (state_.load(std::memory_order_acquire) == 0) return;
+  if (state_.load(std::memory_order_acquire) == 0) return true;
   detail::PlainCall plain;
   detail::Waiter waiter;
   detail::WaitNode node;
   node.waiter = &waiter;
   waiter.set_description(&describe_wait_group, this);
+  waiter.set_deadline(deadline);  // before we are queued; may throw (nothing held yet)
   const std::uint64_t s = lock_queue();
   if ((s >> k_count_shift) == 0) {
     // release: publishes nothing new, but frees k_queue. Last access.
     state_.fetch_and(~k_queue, std::memory_order_release);
-    return;
+    return true;
   }
   waiters_.push_back(&node);
   // Set k_waiters and free k_queue in one RMW (add() may change the counter
@@ -111,12 +114,16 @@ void WaitGroup::wait() {
   while (!state_.compare_exchange_weak(cur, (cur | k_waiters) & ~k_queue, std::memory_order_release,
                                        std::memory_order_relaxed)) {
   }
-  if (waiter.park() == detail::Waiter::Outcome::cancelled) {
-    lock_queue();
-    waiters_.remove(&node);
-    state_.fetch_and(~k_queue, std::memory_order_release);  // release: publishes waiters_
-    throw FiberCancelled{};
-  }
+  const detail::Waiter::Outcome outcome = waiter.park();
+  if (outcome == detail::Waiter::Outcome::notified) return true;
+  // Cancelled or timed out: nobody claimed us, so we may still be queued.
+  lock_queue();
+  waiters_.remove(&node);
+  // With the queue empty nobody needs waking: clear k_waiters too. release:
+  // publishes waiters_. fetch_and: add() may change the counter meanwhile.
+  state_.fetch_and(~(k_queue | (waiters_.empty() ? k_waiters : 0)), std::memory_order_release);
+  if (outcome == detail::Waiter::Outcome::cancelled) throw FiberCancelled{};
+  return false;
 }
 
 }  // namespace weft

@@ -1,7 +1,11 @@
 // weft::CondVar: a condition variable for weft::Mutex that parks fibers.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <mutex>
+
+#include "detail/deadline.hpp"
 
 #include "detail/spin_lock.hpp"
 #include "detail/wait_list.hpp"
@@ -34,6 +38,32 @@ class CondVar {
     while (!pred()) wait(lock);
   }
 
+  // As wait(lock), but gives up once `timeout` has passed (wait_for) or at
+  // `deadline` (wait_until, any clock). Returns std::cv_status::timeout if
+  // it gave up, no_timeout if notified; `lock` is re-acquired either way
+  // (so the call can return later than the deadline by the time it takes
+  // to get the mutex back). A timeout of zero or less still releases and
+  // re-acquires the mutex.
+  template <class Rep, class Period>
+  std::cv_status wait_for(std::unique_lock<Mutex>& lock, const std::chrono::duration<Rep, Period>& timeout) {
+    return wait_until_ns(lock, detail::deadline_after(timeout));
+  }
+  template <class Clock, class Duration>
+  std::cv_status wait_until(std::unique_lock<Mutex>& lock, const std::chrono::time_point<Clock, Duration>& deadline) {
+    return wait_until_ns(lock, detail::deadline_at(deadline));
+  }
+  // With a predicate: waits until pred() holds (true) or the time is up
+  // with pred() still false (false). pred() is evaluated with `lock` held.
+  template <class Rep, class Period, class Predicate>
+  bool wait_for(std::unique_lock<Mutex>& lock, const std::chrono::duration<Rep, Period>& timeout, Predicate pred) {
+    return wait_until_pred(lock, detail::deadline_after(timeout), pred);
+  }
+  template <class Clock, class Duration, class Predicate>
+  bool wait_until(std::unique_lock<Mutex>& lock, const std::chrono::time_point<Clock, Duration>& deadline,
+                  Predicate pred) {
+    return wait_until_pred(lock, detail::deadline_at(deadline), pred);
+  }
+
   // Wakes the oldest waiter, if any. Never parks or blocks. Calling it with
   // or without the mutex held are both fine.
   void notify_one();
@@ -41,6 +71,15 @@ class CondVar {
   void notify_all();
 
  private:
+  std::cv_status wait_until_ns(std::unique_lock<Mutex>& lock, detail::Nanos deadline);
+  template <class Predicate>
+  bool wait_until_pred(std::unique_lock<Mutex>& lock, detail::Nanos deadline, Predicate& pred) {
+    while (!pred()) {
+      if (wait_until_ns(lock, deadline) == std::cv_status::timeout) return pred();
+    }
+    return true;
+  }
+
   detail::SpinLock lock_;  // guards waiters_; never held while parking
   detail::WaitList waiters_;
 };

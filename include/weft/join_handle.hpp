@@ -1,10 +1,12 @@
 // JoinHandle<T>: the result of one spawned task.
 #pragma once
 
+#include <chrono>
 #include <stdexcept>
 #include <string>
 #include <utility>
 
+#include "detail/deadline.hpp"
 #include "detail/task.hpp"
 
 namespace weft {
@@ -56,6 +58,23 @@ class JoinHandle {
     } release{task};
     task->rethrow_if_failed();
     return task->take_result();
+  }
+
+  // Waits for the task to finish, but gives up once `timeout` has passed
+  // (join_for) or at `deadline` (join_until, any clock). True if it has
+  // finished: join() then returns (or rethrows) at once. False: the handle
+  // is unchanged and the task keeps running. Parks / blocks like join();
+  // throws like join() for an unjoinable handle, and FiberCancelled if the
+  // caller is cancelled at shutdown.
+  template <class Rep, class Period>
+  bool join_for(const std::chrono::duration<Rep, Period>& timeout) {
+    check_attached("join_for");
+    return task_->wait_done_until(detail::deadline_after(timeout));
+  }
+  template <class Clock, class Duration>
+  bool join_until(const std::chrono::time_point<Clock, Duration>& deadline) {
+    check_attached("join_until");
+    return task_->wait_done_until(detail::deadline_at(deadline));
   }
 
   // Gives up the result; the task runs to completion on its own. Throws

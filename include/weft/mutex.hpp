@@ -3,9 +3,11 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <utility>
 
+#include "detail/deadline.hpp"
 #include "detail/wait_list.hpp"
 
 namespace weft {
@@ -59,6 +61,19 @@ class Mutex {
     lock_slow();
   }
 
+  // As lock(), but gives up once `timeout` has passed (try_lock_for) or at
+  // `deadline` (try_lock_until, any clock): true if the lock was acquired.
+  // A timeout of zero or less is try_lock() with a short spin. Satisfies
+  // TimedLockable (std::unique_lock's try_lock_for works).
+  template <class Rep, class Period>
+  bool try_lock_for(const std::chrono::duration<Rep, Period>& timeout) {
+    return try_lock() || lock_until(detail::deadline_after(timeout));
+  }
+  template <class Clock, class Duration>
+  bool try_lock_until(const std::chrono::time_point<Clock, Duration>& deadline) {
+    return try_lock() || lock_until(detail::deadline_at(deadline));
+  }
+
   // Acquires the lock if it is free now (even if waiters are queued: like a
   // spinning lock() in normal mode, it may overtake them). Never parks or
   // blocks. std::lock and std::scoped_lock rely on it.
@@ -106,7 +121,8 @@ class Mutex {
   static constexpr std::uint32_t k_woken = 8;
   static constexpr std::uint32_t k_queue = 16;
 
-  void lock_slow();
+  void lock_slow() { lock_until(detail::k_never); }
+  bool lock_until(detail::Nanos deadline);  // the slow path; false: timed out
   void unlock_slow();
   std::uint32_t lock_queue() noexcept;  // sets k_queue; returns the state seen
   // By the new holder, right after it got the lock.

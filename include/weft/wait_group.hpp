@@ -3,8 +3,10 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 
+#include "detail/deadline.hpp"
 #include "detail/wait_list.hpp"
 
 namespace weft {
@@ -35,6 +37,17 @@ class WaitGroup {
   // runtime cancels the parked fiber at shutdown.
   void wait();
 
+  // As wait(), but gives up once `timeout` has passed (wait_for) or at
+  // `deadline` (wait_until, any clock): true if the counter reached zero.
+  template <class Rep, class Period>
+  bool wait_for(const std::chrono::duration<Rep, Period>& timeout) {
+    return wait_until_ns(detail::deadline_after(timeout));
+  }
+  template <class Clock, class Duration>
+  bool wait_until(const std::chrono::time_point<Clock, Duration>& deadline) {
+    return wait_until_ns(detail::deadline_at(deadline));
+  }
+
   // The counter now (a snapshot).
   std::int64_t count() const noexcept {
     // relaxed: a snapshot for diagnostics; wait() is what synchronizes.
@@ -42,6 +55,7 @@ class WaitGroup {
   }
 
  private:
+  bool wait_until_ns(detail::Nanos deadline);
   // state_ = counter << 2 | k_waiters | k_queue (wait_group.cpp). The queue
   // lock lives in the same word so that the last add() can wake the waiters
   // and release everything with one store, its last access: a WaitGroup may

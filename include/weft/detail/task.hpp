@@ -14,6 +14,7 @@
 #include <utility>
 #include <variant>
 
+#include "deadline.hpp"
 #include "spin_lock.hpp"
 
 namespace weft::detail {
@@ -42,6 +43,8 @@ class TaskBase {
   // until the task has finished. Throws FiberCancelled if the calling fiber is
   // cancelled at shutdown while it waits.
   void wait_done();
+  // As wait_done(), until `deadline` (deadline.hpp): true if done.
+  bool wait_done_until(Nanos deadline);
 
   // Runtime::block_on's wait, from a plain thread: as wait_done(), but
   // throws weft::Deadlock when the task can never finish (deadlock.hpp).
