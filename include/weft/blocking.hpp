@@ -36,6 +36,7 @@ void run_blocking(void (*fn)(void* ctx) noexcept, void* ctx);
 
 template <class F, class R>
 struct BlockingCall {
+  explicit BlockingCall(F* f) noexcept : fn(f) {}
   F* fn;
   std::conditional_t<std::is_void_v<R>, bool, std::optional<R>> result{};
   std::exception_ptr error;
@@ -59,7 +60,7 @@ template <class F>
 std::invoke_result_t<F&> blocking(F&& f) {
   using R = std::invoke_result_t<F&>;
   static_assert(!std::is_reference_v<R>, "weft::blocking: f must return a value, not a reference");
-  detail::BlockingCall<std::remove_reference_t<F>, R> call{&f};
+  detail::BlockingCall<std::remove_reference_t<F>, R> call(&f);
   detail::run_blocking(&decltype(call)::run, &call);
   if (call.error) std::rethrow_exception(call.error);
   if constexpr (!std::is_void_v<R>) return std::move(*call.result);

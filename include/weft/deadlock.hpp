@@ -10,9 +10,12 @@
 //   2. no plain thread is inside a weft call, except blocked in one of those
 //      waits (a plain thread blocked in recv() waits like a fiber does),
 //      and no plain thread holds a weft::Mutex;
-//   3. no weft::ExternalWaker exists.
-// (Timers and blocking jobs join this list when they exist: an armed timer
-// or a job in flight means progress is still possible.)
+//   3. no weft::ExternalWaker exists;
+//   4. no timer is armed anywhere in the process (a sleeping fiber, a timed
+//      wait of a fiber, a weft::timeout channel or a Ticker will still wake
+//      someone), and no plain thread is in a timed wait (it comes back by
+//      itself);
+//   5. no weft::blocking() call is in flight.
 // Then nothing inside weft can ever wake any fiber, and the task waited for
 // cannot finish. A plain thread that is outside every weft call is not
 // seen: if one will later send to a parked fiber, create an ExternalWaker
