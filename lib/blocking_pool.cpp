@@ -41,7 +41,13 @@ void BlockingPool::reap_exited() {
 void BlockingPool::submit(BlockingJob* job) {
   std::unique_lock<std::mutex> lock(lock_);
   reap_exited();
-  if (idle_ == 0 && running_.size() < max_threads_) {
+  const bool wake_idle = idle_ > 0;
+  if (wake_idle) {
+    // Claim that idle thread for this job now, so that a second submit
+    // before it wakes starts another thread instead of counting it again.
+    --idle_;
+    ++wakeups_;
+  } else if (running_.size() < max_threads_) {
     try {
       running_.emplace_back([this] { thread_main(); });
       num_threads_.store(running_.size(), std::memory_order_relaxed);
@@ -56,7 +62,7 @@ void BlockingPool::submit(BlockingJob* job) {
   // seq_cst: read by Scheduler::quiescent() with the idle counters.
   in_flight_.fetch_add(1, std::memory_order_seq_cst);
   lock.unlock();
-  work_cv_.notify_one();
+  if (wake_idle) work_cv_.notify_one();
 }
 
 void BlockingPool::thread_main() {
@@ -67,8 +73,12 @@ void BlockingPool::thread_main() {
       if (stopping_) return;  // the destructor joins us
       ++idle_;
       const bool woken = work_cv_.wait_for(lock, std::chrono::nanoseconds(keep_alive_),
-                                           [this] { return head_ != nullptr || stopping_; });
-      --idle_;
+                                           [this] { return wakeups_ != 0 || stopping_; });
+      if (wakeups_ != 0) {
+        --wakeups_;  // a submit already took us off idle_
+      } else {
+        --idle_;
+      }
       if (!woken) {
         // Idle for keep_alive: retire (the next submit joins us).
         exited_.push_back(std::this_thread::get_id());

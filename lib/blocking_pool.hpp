@@ -66,7 +66,8 @@ class BlockingPool {
   std::condition_variable work_cv_;
   BlockingJob* head_ = nullptr;  // FIFO of queued jobs, guarded by lock_
   BlockingJob* tail_ = nullptr;
-  std::size_t idle_ = 0;         // threads waiting for a job, guarded by lock_
+  std::size_t idle_ = 0;         // threads waiting and not yet claimed by a submit, guarded by lock_
+  std::size_t wakeups_ = 0;      // submits that claimed an idle thread it has not seen yet, guarded by lock_
   bool stopping_ = false;        // guarded by lock_
   std::vector<std::thread> running_;  // guarded by lock_
   std::vector<std::thread::id> exited_;  // retired, to be joined; guarded by lock_

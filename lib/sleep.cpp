@@ -20,6 +20,8 @@ void describe_sleep(const void*, std::string& out) { out += "sleep"; }
 void sleep_until_ns(Nanos deadline) {
   if (deadline <= now_ns()) return;
   if (current_fiber() == nullptr) {
+    // Counted active while it sleeps: it comes back by itself (deadlock.hpp, rule 4).
+    PlainCall plain;
     if (deadline == k_never) deadline = now_ns() + (Nanos{1} << 62);  // "forever", in a form timespec holds
     const timespec ts{static_cast<time_t>(deadline / 1'000'000'000), static_cast<long>(deadline % 1'000'000'000)};
     while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {

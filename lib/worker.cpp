@@ -127,6 +127,13 @@ TaskBase* Worker::pop_yielded() {
   if (yielded_.empty()) return nullptr;
   TaskBase* t = yielded_.front();
   yielded_.pop_front();
+  if (!yielded_.empty()) {
+    // Several fibers take turns here: move the others to the deque, where
+    // idle workers can steal them (the FIFO itself is private).
+    for (TaskBase* other : yielded_) deque_.push(other);
+    yielded_.clear();
+    scheduler_.notify_work();
+  }
   return t;
 }
 
