@@ -434,6 +434,32 @@ TEST_CASE("blocking: a call in flight is not a deadlock, and detection works aga
   }
 }
 
+TEST_CASE("blocking: a call in flight holds a deadlock report back until it returns" * doctest::timeout(120)) {
+  for (std::size_t workers : k_worker_counts) {
+    CAPTURE(workers);
+    weft::Channel<int> dead(0, "dead");
+    weft::Runtime rt({.workers = workers});
+    std::atomic<bool> returned{false};
+    bool threw = false, returned_first = false;
+    try {
+      rt.block_on([&] {
+        weft::go([&] {
+          weft::blocking([&] {
+            std::this_thread::sleep_for(200ms);
+            returned = true;
+          });
+        }).detach();
+        dead.recv();  // nobody will ever send: a deadlock, once the call is back
+      });
+    } catch (const weft::Deadlock&) {
+      threw = true;
+      returned_first = returned.load();
+    }
+    CHECK(threw);
+    CHECK(returned_first);
+  }
+}
+
 // ---- maybe_yield ----
 
 TEST_CASE("maybe_yield: a fiber looping on one worker lets a sleeping fiber wake within a few slices" *
