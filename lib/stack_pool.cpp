@@ -1,5 +1,7 @@
 #include "stack_pool.hpp"
 
+#include <new>
+
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -101,12 +103,18 @@ StackPool::StackPool(std::size_t usable_size, std::size_t max_cached, SlabStacks
 
 StackPool::~StackPool() {
   for (Stack s : cache_) release_uncached(s);
+  for (Stack s : retired_) release_uncached(s);
 }
 
 Stack StackPool::acquire() {
   if (!cache_.empty()) {
     Stack s = cache_.back();
     cache_.pop_back();
+    return s;
+  }
+  if (!retired_.empty()) {  // not returned yet: reuse it, no system call
+    Stack s = retired_.back();
+    retired_.pop_back();
     return s;
   }
   if (take_guarded_budget()) {
@@ -122,9 +130,25 @@ Stack StackPool::acquire() {
 void StackPool::release(Stack stack) noexcept {
   if (cache_.size() < max_cached_) {
     cache_.push_back(stack);
-  } else {
-    release_uncached(stack);
+    return;
   }
+  if (retired_.size() < k_max_retired) {
+    try {
+      retired_.push_back(stack);
+      return;
+    } catch (const std::bad_alloc&) {
+      // No room to remember it: return it now.
+    }
+  }
+  release_uncached(stack);
+}
+
+bool StackPool::trim(std::size_t batch) noexcept {
+  for (std::size_t i = 0; i < batch && !retired_.empty(); ++i) {
+    release_uncached(retired_.back());
+    retired_.pop_back();
+  }
+  return !retired_.empty();
 }
 
 void StackPool::release_uncached(Stack stack) noexcept {

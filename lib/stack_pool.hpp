@@ -57,6 +57,10 @@ class SlabStacks {
 
 class StackPool {
  public:
+  // Retired stacks kept at most, per worker (their touched pages stay
+  // resident until trimmed: a few KiB each for most fibers).
+  static constexpr std::size_t k_max_retired = std::size_t{1} << 20;
+
   // usable_size must already be a whole number of pages.
   StackPool(std::size_t usable_size, std::size_t max_cached, SlabStacks& slabs);
   ~StackPool();
@@ -67,8 +71,16 @@ class StackPool {
   // Throws std::system_error if the kernel refuses memory.
   Stack acquire();
 
-  // Back to the cache, or unmapped / returned to the slabs when it is full.
+  // Back to the cache; when it is full, onto the retired list (reused by
+  // acquire() first, returned to the kernel by trim()); past k_max_retired
+  // retired stacks, unmapped / returned to the slabs at once.
   void release(Stack stack) noexcept;
+
+  // Returns up to `batch` retired stacks to the kernel (or the slabs). The
+  // worker calls it when it has nothing to run, so that munmap, which costs
+  // a TLB shoot-down on every core running this process, stays off the
+  // path of running fibers. True if retired stacks remain.
+  bool trim(std::size_t batch) noexcept;
 
   static std::size_t page_size() noexcept;
   static std::size_t round_to_pages(std::size_t bytes) noexcept;
@@ -82,6 +94,7 @@ class StackPool {
   std::size_t max_cached_;
   SlabStacks& slabs_;
   std::vector<Stack> cache_;
+  std::vector<Stack> retired_;  // beyond the cache, waiting for trim()
 };
 
 }  // namespace weft::detail

@@ -77,6 +77,10 @@ void Worker::run() {
     if (due != k_never && due <= now_ns()) heap.fire_due(false);
     if (TaskBase* task = next_task()) {
       run_task(task);
+    } else if (stacks_.trim(k_trim_batch)) {
+      // Nothing to run: return surplus stacks a few at a time, looking for
+      // work and due timers again between batches.
+      continue;
     } else if (!sleep()) {
       break;
     }

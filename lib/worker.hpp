@@ -86,6 +86,7 @@ class Worker {
   static constexpr std::uint32_t k_fifo_interval = 31;
   static constexpr int k_steal_rounds = 2;
   static constexpr std::uint32_t k_work_bit = 1;  // wake_token_: woken for work
+  static constexpr std::size_t k_trim_batch = 8;  // stacks returned per idle pass
 
   void run();
   TaskBase* next_task();

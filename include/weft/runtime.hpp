@@ -55,7 +55,9 @@ class Runtime {
     // least one page). Pages are committed only when touched, and a guard
     // page below each stack turns an overflow into a fault, not corruption.
     std::size_t stack_size = 256 * 1024;
-    // Finished fibers' stacks kept per worker for reuse before unmapping.
+    // Finished fibers' stacks kept per worker for reuse. Stacks beyond it
+    // are reused first as well, and unmapped a few at a time whenever the
+    // worker has nothing to run (and at shutdown), never while fibers wait.
     std::size_t stack_cache = 64;
     // How long a fiber runs before this_fiber::maybe_yield() gives the
     // worker away; must be positive.
