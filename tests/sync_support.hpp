@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -98,5 +99,17 @@ class Actor {
   weft::JoinHandle<void> fiber_;
   std::thread thread_;
 };
+
+// Runs fn through rt.block_on(); the what() of the weft::Deadlock it threw,
+// or nullopt if it returned normally.
+template <class F>
+std::optional<std::string> deadlock_message(weft::Runtime& rt, F fn) {
+  try {
+    rt.block_on(std::move(fn));
+  } catch (const weft::Deadlock& e) {
+    return std::string(e.what());
+  }
+  return std::nullopt;
+}
 
 }  // namespace weft_test

@@ -18,24 +18,13 @@
 #include "support.hpp"
 #include "sync_support.hpp"
 
+using weft_test::deadlock_message;
 using weft_test::k_worker_counts;
 using weft_test::scaled;
 using weft_test::spin_until;
 using weft_test::waiting_receivers;
 
 namespace {
-
-// Runs fn through rt.block_on(); the what() of the weft::Deadlock it threw,
-// or nullopt if it returned normally.
-template <class F>
-std::optional<std::string> deadlock_message(weft::Runtime& rt, F fn) {
-  try {
-    rt.block_on(std::move(fn));
-  } catch (const weft::Deadlock& e) {
-    return std::string(e.what());
-  }
-  return std::nullopt;
-}
 
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;

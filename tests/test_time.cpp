@@ -30,6 +30,7 @@
 
 using weft_test::Actor;
 using weft_test::k_sides;
+using weft_test::deadlock_message;
 using weft_test::k_worker_counts;
 using weft_test::scaled;
 using weft_test::Side;
@@ -100,17 +101,6 @@ std::uint64_t mix(std::uint64_t i) {
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
   return z ^ (z >> 31);
-}
-
-// The weft::Deadlock message block_on(fn) threw, or nullopt if it returned.
-template <class F>
-std::optional<std::string> deadlock_message(weft::Runtime& rt, F fn) {
-  try {
-    rt.block_on(std::move(fn));
-  } catch (const weft::Deadlock& e) {
-    return std::string(e.what());
-  }
-  return std::nullopt;
 }
 
 }  // namespace
