@@ -1,0 +1,54 @@
+// weft-bench: the workloads of BENCHMARKS.md, each beside a plain
+// single-core loop where the workload has one. This header is what every
+// workload file sees: the run settings and the reporter.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace bench {
+
+struct Settings {
+  std::size_t workers = 1;  // for this run (a sweep calls each workload once per count)
+  bool quick = false;       // sizes about 10x smaller
+  std::size_t repeat = 3;   // median of this many runs
+};
+
+// One figure: printed at once in BENCHMARKS.md's line format and kept for
+// --json and --report.
+struct Figure {
+  std::string peer, workload, param, metric;
+  double value;
+};
+
+class Reporter {
+ public:
+  void add(const std::string& peer, const std::string& workload, const std::string& param, const std::string& metric,
+           double value);
+  const std::vector<Figure>& figures() const noexcept { return figures_; }
+
+ private:
+  std::vector<Figure> figures_;
+};
+
+// Fails the whole program (exit code 1) with a message: a wrong answer.
+[[noreturn]] void wrong(const std::string& workload, const std::string& what);
+
+// Median of `repeat` calls of fn (each returns one measurement).
+double median_of(std::size_t repeat, const std::function<double()>& fn);
+
+// "size@workers" for weft lines, "size" for single-core lines.
+std::string param(std::size_t size, std::size_t workers);
+std::string param(std::size_t size);
+
+using Workload = void (*)(const Settings&, Reporter&);
+struct Entry {
+  const char* name;
+  Workload run;
+};
+// Every workload, in BENCHMARKS.md's order.
+const std::vector<Entry>& workloads();
+
+}  // namespace bench

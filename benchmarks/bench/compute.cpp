@@ -1,0 +1,108 @@
+// Workloads "imbalance" and "parsum" (BENCHMARKS.md): CPU-bound work split
+// into fibers, against the same work in one plain loop.
+#include <weft/weft.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+#include "bench.hpp"
+
+namespace bench {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+// A cheap integer hash (splitmix64's finaliser).
+inline std::uint64_t mix(std::uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// One "unit" of imbalance work, about 1 ms on the machine the suite was
+// calibrated on: a fixed number of dependent hashes.
+constexpr std::uint64_t k_unit_hashes = 400'000;
+
+std::uint64_t units(std::uint64_t seed, std::uint64_t count, std::uint64_t hashes_per_unit) {
+  std::uint64_t h = seed;
+  for (std::uint64_t i = 0; i < count * hashes_per_unit; ++i) h = mix(h + i);
+  return h;
+}
+
+std::uint64_t imbalance_units(std::size_t i) { return i % 8 == 0 ? 64 : 1; }
+
+std::uint64_t parsum_serial(std::uint64_t lo, std::uint64_t hi) {
+  std::uint64_t s = 0;
+  for (std::uint64_t i = lo; i < hi; ++i) s += mix(i);
+  return s;
+}
+
+std::uint64_t parsum_fibers(std::uint64_t lo, std::uint64_t hi, std::uint64_t leaf) {
+  if (hi - lo <= leaf) return parsum_serial(lo, hi);
+  const std::uint64_t mid = lo + (hi - lo) / 2;
+  auto left = weft::go([=] { return parsum_fibers(lo, mid, leaf); });
+  const std::uint64_t right = parsum_fibers(mid, hi, leaf);
+  return left.join() + right;
+}
+
+}  // namespace
+
+void imbalance_workload(const Settings& s, Reporter& out) {
+  const std::size_t fibers = 64;
+  const std::uint64_t per_unit = s.quick ? k_unit_hashes / 10 : k_unit_hashes;
+  std::uint64_t expect = 0;
+  const double serial = median_of(s.repeat, [&] {
+    const auto t0 = Clock::now();
+    std::uint64_t x = 0;
+    for (std::size_t i = 0; i < fibers; ++i) x ^= units(i, imbalance_units(i), per_unit);
+    expect = x;
+    return ms_since(t0);
+  });
+  weft::Runtime rt({.workers = s.workers});
+  const double par = median_of(s.repeat, [&] {
+    return rt.block_on([&] {
+      std::vector<weft::JoinHandle<std::uint64_t>> hs;
+      const auto t0 = Clock::now();
+      for (std::size_t i = 0; i < fibers; ++i) {
+        hs.push_back(weft::go([i, per_unit] { return units(i, imbalance_units(i), per_unit); }));
+      }
+      std::uint64_t x = 0;
+      for (auto& h : hs) x ^= h.join();
+      const double ms = ms_since(t0);
+      if (x != expect) wrong("imbalance", "checksum differs from the single-core loop");
+      return ms;
+    });
+  });
+  out.add("weft", "imbalance", param(fibers, s.workers), "ms", par);
+  out.add("single-core", "imbalance", param(fibers), "ms", serial);
+  out.add("weft", "imbalance", param(fibers, s.workers), "speedup", serial / par);
+}
+
+void parsum_workload(const Settings& s, Reporter& out) {
+  const std::uint64_t n = std::uint64_t{1} << (s.quick ? 24 : 28);
+  const std::uint64_t leaf = std::uint64_t{1} << 14;
+  std::uint64_t expect = 0;
+  const double serial = median_of(s.repeat, [&] {
+    const auto t0 = Clock::now();
+    expect = parsum_serial(0, n);
+    return ms_since(t0);
+  });
+  weft::Runtime rt({.workers = s.workers});
+  const double par = median_of(s.repeat, [&] {
+    return rt.block_on([&] {
+      const auto t0 = Clock::now();
+      const std::uint64_t got = parsum_fibers(0, n, leaf);
+      const double ms = ms_since(t0);
+      if (got != expect) wrong("parsum", "sum differs from the single-core loop");
+      return ms;
+    });
+  });
+  out.add("weft", "parsum", param(n, s.workers), "ms", par);
+  out.add("single-core", "parsum", param(n), "ms", serial);
+  out.add("weft", "parsum", param(n, s.workers), "speedup", serial / par);
+}
+
+}  // namespace bench

@@ -1,0 +1,127 @@
+// weft-bench: runs the workloads of BENCHMARKS.md (all, or those named) and
+// prints one line per figure in its format.
+//
+//   weft-bench [--quick] [--workers N | --workers 1,2,4] [--repeat K]
+//              [--json FILE] [workload ...]
+//
+// Exit status: 0, or 1 when a workload computed a wrong answer, or 2 for a
+// bad command line.
+#include <weft/weft.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "bench.hpp"
+
+namespace bench {
+void spawn_workload(const Settings&, Reporter&);
+void fib_workload(const Settings&, Reporter&);
+void skynet_workload(const Settings&, Reporter&);
+void pingpong_workload(const Settings&, Reporter&);
+void parked_workload(const Settings&, Reporter&);
+void timers_workload(const Settings&, Reporter&);
+void idlewait_workload(const Settings&, Reporter&);
+void mutex_workload(const Settings&, Reporter&);
+void imbalance_workload(const Settings&, Reporter&);
+void parsum_workload(const Settings&, Reporter&);
+
+const std::vector<Entry>& workloads() {
+  static const std::vector<Entry> all = {
+      {"spawn", &spawn_workload},         {"fib", &fib_workload},       {"skynet", &skynet_workload},
+      {"pingpong", &pingpong_workload},   {"parked", &parked_workload}, {"timers", &timers_workload},
+      {"idlewait", &idlewait_workload},   {"mutex", &mutex_workload},   {"imbalance", &imbalance_workload},
+      {"parsum", &parsum_workload},
+  };
+  return all;
+}
+}  // namespace bench
+
+namespace {
+
+int usage(const char* argv0, const std::string& why) {
+  std::fprintf(stderr, "weft-bench: %s\nusage: %s [--quick] [--workers N|1,2,4] [--repeat K] [--json FILE] [workload ...]\n",
+               why.c_str(), argv0);
+  return 2;
+}
+
+bool parse_count(const std::string& text, std::size_t& out) {
+  char* end = nullptr;
+  const unsigned long v = std::strtoul(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || v == 0) return false;
+  out = v;
+  return true;
+}
+
+void write_json(const std::string& path, const bench::Reporter& out) {
+  std::ofstream f(path);
+  f << "[\n";
+  const auto& figs = out.figures();
+  for (std::size_t i = 0; i < figs.size(); ++i) {
+    const auto& g = figs[i];
+    f << "  {\"peer\": \"" << g.peer << "\", \"workload\": \"" << g.workload << "\", \"param\": \"" << g.param
+      << "\", \"metric\": \"" << g.metric << "\", \"value\": " << g.value << "}" << (i + 1 < figs.size() ? "," : "")
+      << "\n";
+  }
+  f << "]\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false;
+  bool repeat_given = false;
+  std::size_t repeat = 3;
+  std::vector<std::size_t> worker_counts = {weft::default_worker_count()};
+  std::string json;
+  std::vector<bench::Entry> chosen;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--quick") {
+      quick = true;
+    } else if (arg == "--repeat" && i + 1 < argc) {
+      if (!parse_count(argv[++i], repeat)) return usage(argv[0], "--repeat needs a positive number");
+      repeat_given = true;
+    } else if (arg == "--workers" && i + 1 < argc) {
+      worker_counts.clear();
+      const std::string list = argv[++i];
+      for (std::size_t pos = 0; pos <= list.size();) {
+        std::size_t end = list.find(',', pos);
+        if (end == std::string::npos) end = list.size();
+        std::size_t n = 0;
+        if (!parse_count(list.substr(pos, end - pos), n)) return usage(argv[0], "--workers needs N or a list like 1,2,4");
+        worker_counts.push_back(n);
+        pos = end + 1;
+      }
+    } else if (arg == "--json" && i + 1 < argc) {
+      json = argv[++i];
+    } else {
+      bool found = false;
+      for (const auto& e : bench::workloads()) {
+        if (arg == e.name) {
+          chosen.push_back(e);
+          found = true;
+        }
+      }
+      if (!found) return usage(argv[0], "unknown workload or flag: " + arg);
+    }
+  }
+  if (chosen.empty()) chosen = bench::workloads();
+  if (quick && !repeat_given) repeat = 1;
+
+  bench::Reporter out;
+  for (const auto& e : chosen) {
+    for (std::size_t workers : worker_counts) {
+      bench::Settings s;
+      s.workers = workers;
+      s.quick = quick;
+      s.repeat = repeat;
+      e.run(s, out);
+    }
+  }
+  if (!json.empty()) write_json(json, out);
+  return 0;
+}

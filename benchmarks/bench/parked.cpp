@@ -1,0 +1,90 @@
+// Workload "parked" (BENCHMARKS.md): parked fibers must cost nothing while
+// others work. P fibers each park on a receive from their own channel; a
+// pingpong runs beside them; then each gets its value.
+#include <weft/weft.hpp>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <vector>
+
+#include "bench.hpp"
+
+namespace bench {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+// Resident set size of the process in KiB (/proc/self/statm, field 2).
+double rss_kib() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  unsigned long size = 0, resident = 0;
+  const int got = std::fscanf(f, "%lu %lu", &size, &resident);
+  std::fclose(f);
+  return got == 2 ? static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE)) / 1024.0 : 0;
+}
+
+double pingpong_ns(std::size_t rounds) {
+  weft::Channel<std::size_t> ping, pong;
+  auto echo = weft::go([ping, pong]() mutable {
+    while (auto v = ping.recv()) pong.send(*v + 1);
+  });
+  std::size_t sum = 0;
+  const auto t0 = Clock::now();
+  for (std::size_t i = 0; i < rounds; ++i) {
+    ping.send(i);
+    sum += *pong.recv();
+  }
+  const double ns = std::chrono::duration<double, std::nano>(Clock::now() - t0).count() / static_cast<double>(rounds);
+  ping.close();
+  echo.join();
+  if (sum != rounds * (rounds + 1) / 2) wrong("parked", "pingpong sum");
+  return ns;
+}
+
+}  // namespace
+
+void parked_workload(const Settings& s, Reporter& out) {
+  const std::size_t rounds = s.quick ? 20'000 : 200'000;
+  for (std::size_t parked : {std::size_t{10'000}, std::size_t{100'000}}) {
+    if (s.quick) parked /= 10;
+    weft::Runtime rt({.workers = s.workers});
+    double spawn_ms = 0, release_ms = 0, ns = 0, rss_per = 0;
+    rt.block_on([&] {
+      std::vector<weft::Channel<std::size_t>> chans(parked);
+      std::atomic<std::size_t> received{0}, started{0};
+      weft::WaitGroup wg;
+      wg.add(static_cast<std::int64_t>(parked));
+      const double rss0 = rss_kib();
+      auto t0 = Clock::now();
+      for (std::size_t i = 0; i < parked; ++i) {
+        weft::go([&, i] {
+          // relaxed: a progress count; the main fiber only polls it.
+          started.fetch_add(1, std::memory_order_relaxed);
+          if (auto v = chans[i].recv()) received.fetch_add(*v, std::memory_order_relaxed);
+          wg.done();
+        }).detach();
+      }
+      // Until every one has run up to its receive (each parks right there).
+      while (started.load(std::memory_order_relaxed) != parked) weft::this_fiber::yield();
+      spawn_ms = ms_since(t0);
+      rss_per = (rss_kib() - rss0) / static_cast<double>(parked);
+      ns = pingpong_ns(rounds);
+      t0 = Clock::now();
+      for (std::size_t i = 0; i < parked; ++i) chans[i].send(1);
+      wg.wait();
+      release_ms = ms_since(t0);
+      if (received.load() != parked) wrong("parked", "released " + std::to_string(received.load()));
+    });
+    out.add("weft", "parked", param(parked, s.workers), "spawn_ms", spawn_ms);
+    out.add("weft", "parked", param(parked, s.workers), "ns_per_op", ns);
+    out.add("weft", "parked", param(parked, s.workers), "release_ms", release_ms);
+    out.add("weft", "parked", param(parked, s.workers), "rss_kib_per_parked", rss_per);
+  }
+}
+
+}  // namespace bench

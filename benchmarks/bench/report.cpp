@@ -1,0 +1,34 @@
+// Output of weft-bench: BENCHMARKS.md's line format, medians, wrong answers.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
+#include "bench.hpp"
+
+namespace bench {
+
+void Reporter::add(const std::string& peer, const std::string& workload, const std::string& param,
+                   const std::string& metric, double value) {
+  std::printf("peer=%s workload=%s param=%s metric=%s value=%.1f\n", peer.c_str(), workload.c_str(), param.c_str(),
+              metric.c_str(), value);
+  std::fflush(stdout);
+  figures_.push_back({peer, workload, param, metric, value});
+}
+
+void wrong(const std::string& workload, const std::string& what) {
+  std::fprintf(stderr, "weft-bench: %s: wrong answer: %s\n", workload.c_str(), what.c_str());
+  std::exit(1);
+}
+
+double median_of(std::size_t repeat, const std::function<double()>& fn) {
+  std::vector<double> runs;
+  for (std::size_t i = 0; i < std::max<std::size_t>(repeat, 1); ++i) runs.push_back(fn());
+  std::sort(runs.begin(), runs.end());
+  return runs[runs.size() / 2];
+}
+
+std::string param(std::size_t size, std::size_t workers) { return std::to_string(size) + "@" + std::to_string(workers); }
+
+std::string param(std::size_t size) { return std::to_string(size); }
+
+}  // namespace bench

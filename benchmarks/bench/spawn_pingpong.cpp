@@ -1,0 +1,65 @@
+// Workloads "spawn" and "pingpong" (BENCHMARKS.md): the cost of a fiber and
+// of a rendezvous on an unbuffered channel.
+#include <weft/weft.hpp>
+
+#include <chrono>
+
+#include "bench.hpp"
+
+namespace bench {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double ns_since(Clock::time_point t0) { return std::chrono::duration<double, std::nano>(Clock::now() - t0).count(); }
+}  // namespace
+
+void spawn_workload(const Settings& s, Reporter& out) {
+  const std::size_t n = s.quick ? 100'000 : 1'000'000;
+  weft::Runtime rt({.workers = s.workers});
+  const double ns = median_of(s.repeat, [&] {
+    return rt.block_on([&] {
+      std::atomic<std::size_t> ran{0};
+      weft::WaitGroup wg;
+      wg.add(static_cast<std::int64_t>(n));
+      const auto t0 = Clock::now();
+      for (std::size_t i = 0; i < n; ++i) {
+        weft::go([&] {
+          ran.fetch_add(1, std::memory_order_relaxed);
+          wg.done();
+        }).detach();
+      }
+      wg.wait();
+      const double per = ns_since(t0) / static_cast<double>(n);
+      if (ran.load() != n) wrong("spawn", "ran " + std::to_string(ran.load()) + " of " + std::to_string(n));
+      return per;
+    });
+  });
+  out.add("weft", "spawn", param(n, s.workers), "ns_per_op", ns);
+}
+
+void pingpong_workload(const Settings& s, Reporter& out) {
+  const std::size_t n = s.quick ? 100'000 : 1'000'000;
+  weft::Runtime rt({.workers = s.workers});
+  const double ns = median_of(s.repeat, [&] {
+    return rt.block_on([&] {
+      weft::Channel<std::size_t> ping, pong;
+      auto echo = weft::go([ping, pong]() mutable {
+        while (auto v = ping.recv()) pong.send(*v + 1);
+      });
+      std::size_t sum = 0;
+      const auto t0 = Clock::now();
+      for (std::size_t i = 0; i < n; ++i) {
+        ping.send(i);
+        sum += *pong.recv();
+      }
+      const double per = ns_since(t0) / static_cast<double>(n);
+      ping.close();
+      echo.join();
+      if (sum != n * (n + 1) / 2) wrong("pingpong", "sum " + std::to_string(sum));
+      return per;
+    });
+  });
+  out.add("weft", "pingpong", param(n, s.workers), "ns_per_op", ns);
+}
+
+}  // namespace bench
