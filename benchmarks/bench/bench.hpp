@@ -43,6 +43,10 @@ double median_of(std::size_t repeat, const std::function<double()>& fn);
 std::string param(std::size_t size, std::size_t workers);
 std::string param(std::size_t size);
 
+// --report DIR: DIR/benchmarks.md (table) and DIR/speedup.{svg,png}
+// through gnuplot. False (with a message) if something could not be made.
+bool write_report(const std::string& dir, const Reporter& out, const std::string& command, const std::string& machine);
+
 using Workload = void (*)(const Settings&, Reporter&);
 struct Entry {
   const char* name;

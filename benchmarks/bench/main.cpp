@@ -2,7 +2,7 @@
 // prints one line per figure in its format.
 //
 //   weft-bench [--quick] [--workers N | --workers 1,2,4] [--repeat K]
-//              [--json FILE] [workload ...]
+//              [--json FILE] [--report DIR] [workload ...]
 //
 // Exit status: 0, or 1 when a workload computed a wrong answer, or 2 for a
 // bad command line.
@@ -43,7 +43,7 @@ const std::vector<Entry>& workloads() {
 namespace {
 
 int usage(const char* argv0, const std::string& why) {
-  std::fprintf(stderr, "weft-bench: %s\nusage: %s [--quick] [--workers N|1,2,4] [--repeat K] [--json FILE] [workload ...]\n",
+  std::fprintf(stderr, "weft-bench: %s\nusage: %s [--quick] [--workers N|1,2,4] [--repeat K] [--json FILE] [--report DIR] [workload ...]\n",
                why.c_str(), argv0);
   return 2;
 }
@@ -69,6 +69,19 @@ void write_json(const std::string& path, const bench::Reporter& out) {
   f << "]\n";
 }
 
+// "N cores, <CPU model>" from /proc/cpuinfo.
+std::string machine_description() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line, model = "unknown CPU";
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      model = line.substr(line.find(':') + 2);
+      break;
+    }
+  }
+  return std::to_string(weft::default_worker_count()) + " cores, " + model;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -76,7 +89,7 @@ int main(int argc, char** argv) {
   bool repeat_given = false;
   std::size_t repeat = 3;
   std::vector<std::size_t> worker_counts = {weft::default_worker_count()};
-  std::string json;
+  std::string json, report;
   std::vector<bench::Entry> chosen;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -98,6 +111,8 @@ int main(int argc, char** argv) {
       }
     } else if (arg == "--json" && i + 1 < argc) {
       json = argv[++i];
+    } else if (arg == "--report" && i + 1 < argc) {
+      report = argv[++i];
     } else {
       bool found = false;
       for (const auto& e : bench::workloads()) {
@@ -123,5 +138,15 @@ int main(int argc, char** argv) {
     }
   }
   if (!json.empty()) write_json(json, out);
+  if (!report.empty()) {
+    std::string command;
+    for (int i = 0; i < argc; ++i) {
+      if (i != 0) command += ' ';
+      command += argv[i];
+    }
+    if (!bench::write_report(report, out, command, machine_description())) return 1;
+    std::printf("report: %s/benchmarks.md, %s/speedup.svg, %s/speedup.png\n", report.c_str(), report.c_str(),
+                report.c_str());
+  }
   return 0;
 }
