@@ -23,11 +23,7 @@
 //   sleep_1us       this_fiber::sleep_for(1us): arm, fire, park, wake (per sleep)
 //   maybe_yield     this_fiber::maybe_yield() inside the default 10 ms slice
 //   blocking_call   weft::blocking(f) round trip to the pool with a trivial f
-// and the two time workloads of BENCHMARKS.md:
-//   timers          100,000 fibers sleep until now + d, d pseudo-random in
-//                   [0,100) ms (fixed seed): total ms, lateness p50 / p99 (us)
-//   idlewait        idle runtime; a plain thread receives from timeout(1s):
-//                   process CPU time (ms) during that second
+// The workloads of BENCHMARKS.md are weft-bench's (benchmarks/bench/).
 #include <weft/weft.hpp>
 
 #include <algorithm>
@@ -38,7 +34,6 @@
 #include <functional>
 #include <string>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <vector>
 
 #include "context_switch.hpp"
@@ -90,59 +85,6 @@ double timed(weft::Runtime& rt, std::size_t n, const std::function<void(std::siz
     body(n);
     return std::chrono::duration<double, std::nano>(Clock::now() - t0).count() / static_cast<double>(n);
   });
-}
-
-void report_metric(const char* workload, std::size_t n, std::size_t workers, const char* metric, double v) {
-  std::printf("peer=weft workload=%s param=%zu@%zu metric=%s value=%.1f\n", workload, n, workers, metric, v);
-  std::fflush(stdout);
-}
-
-double process_cpu_ms() {
-  rusage u{};
-  ::getrusage(RUSAGE_SELF, &u);
-  return (u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e3 + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e3;
-}
-
-// BENCHMARKS.md "timers": n fibers, each sleeping until its own start + d.
-void timers_workload(std::size_t n, std::size_t workers) {
-  weft::Runtime rt({.workers = workers});
-  std::vector<double> late(n);
-  const auto t0 = Clock::now();
-  rt.block_on([&] {
-    weft::WaitGroup wg;
-    wg.add(static_cast<std::int64_t>(n));
-    std::uint64_t seed = 0x2545F4914F6CDD1Dull;
-    for (std::size_t i = 0; i < n; ++i) {
-      seed = seed * 6364136223846793005ull + 1442695040888963407ull;  // fixed-seed LCG
-      const auto d = std::chrono::microseconds((seed >> 33) % 100'000);
-      weft::go([&, i, d] {
-        const auto deadline = Clock::now() + d;
-        weft::this_fiber::sleep_until(deadline);
-        const auto woke = Clock::now();
-        if (woke < deadline) std::abort();  // a timer fired early
-        late[i] = std::chrono::duration<double, std::micro>(woke - deadline).count();
-        wg.done();
-      }).detach();
-    }
-    wg.wait();
-  });
-  const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-  if (rt.metrics().armed_timers != 0) std::abort();
-  std::sort(late.begin(), late.end());
-  report_metric("timers", n, workers, "ms", ms);
-  report_metric("timers", n, workers, "late_p50_us", late[n / 2]);
-  report_metric("timers", n, workers, "late_p99_us", late[n * 99 / 100]);
-}
-
-// BENCHMARKS.md "idlewait": what an idle runtime and a sleeping plain thread cost.
-void idlewait_workload(std::size_t workers) {
-  weft::Runtime rt({.workers = workers});
-  rt.block_on([] {});  // started and idle
-  const double cpu0 = process_cpu_ms();
-  const auto t0 = Clock::now();
-  if (weft::timeout(std::chrono::seconds(1)).recv().has_value()) std::abort();
-  if (Clock::now() - t0 < std::chrono::seconds(1)) std::abort();  // closed early
-  report_metric("idlewait", 1000, workers, "cpu_ms", process_cpu_ms() - cpu0);
 }
 
 }  // namespace
@@ -297,7 +239,5 @@ int main(int argc, char** argv) {
     if (rt.metrics().armed_timers != 0) std::abort();  // every select cancelled its timer
   }
 
-  for (std::size_t workers : worker_counts) timers_workload(100'000 / scale, workers);
-  for (std::size_t workers : worker_counts) idlewait_workload(workers);
   return 0;
 }

@@ -47,6 +47,10 @@ std::string param(std::size_t size);
 // through gnuplot. False (with a message) if something could not be made.
 bool write_report(const std::string& dir, const Reporter& out, const std::string& command, const std::string& machine);
 
+// The figures as a Markdown table: a row per workload, size and metric; a
+// column for the single-core loop and one per worker count.
+std::string report_table(const Reporter& out);
+
 using Workload = void (*)(const Settings&, Reporter&);
 struct Entry {
   const char* name;

@@ -144,9 +144,10 @@ int main(int argc, char** argv) {
       if (i != 0) command += ' ';
       command += argv[i];
     }
+    std::printf("\n%s\n", bench::report_table(out).c_str());
     if (!bench::write_report(report, out, command, machine_description())) return 1;
-    std::printf("report: %s/benchmarks.md, %s/speedup.svg, %s/speedup.png\n", report.c_str(), report.c_str(),
-                report.c_str());
+    std::printf("report: %s/benchmarks.md; picture: %s/speedup.svg and %s/speedup.png\n", report.c_str(),
+                report.c_str(), report.c_str());
   }
   return 0;
 }

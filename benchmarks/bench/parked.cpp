@@ -1,6 +1,7 @@
 // Workload "parked" (BENCHMARKS.md): parked fibers must cost nothing while
 // others work. P fibers each park on a receive from their own channel; a
-// pingpong runs beside them; then each gets its value.
+// pingpong runs beside them; then each gets its value. ns_per_op_unparked
+// is the same pingpong in the same runtime before the fibers are spawned.
 #include <weft/weft.hpp>
 
 #include <unistd.h>
@@ -53,8 +54,11 @@ void parked_workload(const Settings& s, Reporter& out) {
   for (std::size_t parked : {std::size_t{10'000}, std::size_t{100'000}}) {
     if (s.quick) parked /= 10;
     weft::Runtime rt({.workers = s.workers});
-    double spawn_ms = 0, release_ms = 0, ns = 0, rss_per = 0;
+    double spawn_ms = 0, release_ms = 0, ns = 0, ns_unparked = 0, rss_per = 0;
     rt.block_on([&] {
+      // The same pingpong in the same runtime before anything is parked: the
+      // baseline that ns_per_op is compared with.
+      ns_unparked = pingpong_ns(rounds);
       std::vector<weft::Channel<std::size_t>> chans(parked);
       std::atomic<std::size_t> received{0}, started{0};
       weft::WaitGroup wg;
@@ -82,6 +86,7 @@ void parked_workload(const Settings& s, Reporter& out) {
     });
     out.add("weft", "parked", param(parked, s.workers), "spawn_ms", spawn_ms);
     out.add("weft", "parked", param(parked, s.workers), "ns_per_op", ns);
+    out.add("weft", "parked", param(parked, s.workers), "ns_per_op_unparked", ns_unparked);
     out.add("weft", "parked", param(parked, s.workers), "release_ms", release_ms);
     out.add("weft", "parked", param(parked, s.workers), "rss_kib_per_parked", rss_per);
   }

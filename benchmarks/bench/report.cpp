@@ -9,8 +9,11 @@ namespace bench {
 
 void Reporter::add(const std::string& peer, const std::string& workload, const std::string& param,
                    const std::string& metric, double value) {
-  std::printf("peer=%s workload=%s param=%s metric=%s value=%.1f\n", peer.c_str(), workload.c_str(), param.c_str(),
-              metric.c_str(), value);
+  // One decimal, as BENCHMARKS.md shows; small values (a speedup below 1)
+  // keep three so that they do not print as 0.0.
+  std::printf(value < 1 ? "peer=%s workload=%s param=%s metric=%s value=%.3f\n"
+                        : "peer=%s workload=%s param=%s metric=%s value=%.1f\n",
+              peer.c_str(), workload.c_str(), param.c_str(), metric.c_str(), value);
   std::fflush(stdout);
   figures_.push_back({peer, workload, param, metric, value});
 }
