@@ -5,7 +5,8 @@
 // of Chase and Lev, SPAA 2005).
 //
 // Who may call what:
-//   push(), pop()           the owner thread only (never concurrently with
+//   push(), pop(),
+//   peek_bottom()           the owner thread only (never concurrently with
 //                           each other: one owner, one thread at a time)
 //   steal(), size_approx()  any thread, concurrently with everything
 // Nothing here blocks or parks; every call finishes in a bounded number of
@@ -105,6 +106,18 @@ class ChaseLevDeque {
       bottom_.store(b + 1, std::memory_order_relaxed);
     }
     return item;
+  }
+
+  // Owner only. The item pop() would return, without taking it; nullptr
+  // when empty. A thief may still take it before the owner's pop(), which
+  // then returns nullptr (never another item: only the owner moves bottom_).
+  T* peek_bottom() const {
+    // relaxed: only the owner writes bottom_ and ring_.
+    const std::int64_t b = bottom_.load(std::memory_order_relaxed);
+    // relaxed: a stale top_ only makes the peek look non-empty; pop() decides.
+    const std::int64_t t = top_.load(std::memory_order_relaxed);
+    if (t >= b) return nullptr;
+    return ring_.load(std::memory_order_relaxed)->get(b - 1);
   }
 
   // Any thread. Takes the oldest item. lost_race means another thief or the

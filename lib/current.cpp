@@ -5,7 +5,9 @@
 namespace weft::detail {
 
 namespace {
-thread_local Worker* t_worker = nullptr;
+// initial-exec: a fixed offset from the thread pointer, no __tls_get_addr call
+// (libweft is linked at startup, where static TLS is always available).
+__attribute__((tls_model("initial-exec"))) thread_local Worker* t_worker = nullptr;
 }
 
 // noinline + compiler barrier: see current.hpp.

@@ -9,6 +9,7 @@
 #include "thread_parker.hpp"
 #include "unhandled.hpp"
 #include "waiter.hpp"
+#include "worker.hpp"
 #include "weft/errors.hpp"
 
 namespace weft::detail {
@@ -67,6 +68,9 @@ void TaskBase::wait_done() { wait_done_until(k_never); }
 
 bool TaskBase::wait_done_until(Nanos deadline) {
   if (done()) return true;
+  // Not started and next on this worker: run it here (inline_join.cpp). Not
+  // for a timed join, which must be able to give up on time.
+  if (deadline == k_never && run_queued_task_inline(this)) return true;
   PlainCall plain;
   Waiter waiter;
   waiter.set_description(&describe_join, this);
@@ -129,10 +133,21 @@ void TaskBase::release_handle(bool observed) noexcept {
   release();
 }
 
+void TaskBase::finish_inline() noexcept {
+  // relaxed, both: the task never left this thread (inline_join.cpp). No
+  // joiner is registered (the caller is the joiner, not parked), and the
+  // runtime's reference was the deque entry the caller popped.
+  done_.store(true, std::memory_order_relaxed);
+  refs_.store(1, std::memory_order_relaxed);
+}
+
 void TaskBase::release() noexcept {
-  // acq_rel: release publishes this side's writes (observed_, error_, the
-  // result); acquire lets the last releaser see the other side's.
-  if (refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  // acquire: the count is 1 only once the other side's acq_rel decrement
+  // happened (or on this thread), so its writes are visible; we are then the
+  // only holder and need no read-modify-write.
+  // acq_rel otherwise: release publishes this side's writes (observed_,
+  // error_, the result); acquire lets the last releaser see the other side's.
+  if (refs_.load(std::memory_order_acquire) != 1 && refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   if (error_ && !observed_ && !cancelled_) report_unhandled(error_);
   delete this;
 }

@@ -53,7 +53,8 @@ void Worker::timer_kick() noexcept {
 
 void Worker::push_local(TaskBase* task) {
   deque_.push(task);
-  scheduler_.notify_work();
+  // A lone worker is awake (it is pushing): nobody else could take the task.
+  if (scheduler_.num_workers() > 1) scheduler_.notify_work();
 }
 
 std::uint64_t Worker::next_random() noexcept {

@@ -81,6 +81,7 @@ class Worker {
   friend void slice_checkpoint(Worker* w) noexcept;
   friend void weft::this_fiber::maybe_yield() noexcept;
   friend void fiber_main(void* arg);
+  friend bool run_queued_task_inline(TaskBase* task) noexcept;
 
   static constexpr std::uint32_t k_injector_interval = 61;
   static constexpr std::uint32_t k_fifo_interval = 31;
@@ -134,6 +135,12 @@ void suspend_current_fiber(SuspendReason why);
 // Parks the running fiber until Waiter-based unpark_fiber() (see fiber.hpp
 // for the handshake).
 void park_current_fiber();
+
+// From a fiber joining `task` (inline_join.cpp): if the task has not started
+// and is the next item of this worker's own deque, takes it and runs it to
+// completion on the calling fiber's stack (task->finish() included); true
+// then. False, changing nothing, in every other case.
+bool run_queued_task_inline(TaskBase* task) noexcept;
 
 // Makes a parked (or parking) fiber runnable again. Called once per park, by
 // whoever won the fiber's Waiter.

@@ -67,6 +67,14 @@ class Runtime {
     std::size_t max_blocking_threads = 128;
     // A blocking-pool thread with nothing to do for this long exits.
     std::chrono::nanoseconds blocking_keep_alive = std::chrono::seconds(10);
+    // JoinHandle::join() from a fiber, of a task that has not started and
+    // is the next one queued on the joiner's worker, runs the task right
+    // there on the joiner's stack (while at least half of that stack is
+    // free) instead of parking until a worker starts it as a fiber of its
+    // own. Fork-join code gets much cheaper; the task then shares the
+    // joiner's fiber (this_fiber::id(), and its parks park the joiner).
+    // Turn it off if a task needs more than half of stack_size.
+    bool inline_join = true;
   };
 
   // A snapshot of counters, for monitoring and tests; each is read

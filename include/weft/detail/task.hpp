@@ -39,6 +39,10 @@ class TaskBase {
   // last time. Wakes the joiner, if any, and drops the runtime's reference.
   void finish() noexcept;
 
+  // As finish(), for a task its joiner ran inline (inline_join.cpp): the
+  // task was never visible to another thread, so no lock and no RMW.
+  void finish_inline() noexcept;
+
   // Handle side: parks the calling fiber (or blocks the calling plain thread)
   // until the task has finished. Throws FiberCancelled if the calling fiber is
   // cancelled at shutdown while it waits.
@@ -65,6 +69,12 @@ class TaskBase {
   // Handle side: gives up the handle's reference. `observed` says whether the
   // outcome was delivered to a joiner (if not, an exception is reported).
   void release_handle(bool observed) noexcept;
+
+  // Tasks come from per-thread free lists by size class, refilled from and
+  // drained to a shared depot a batch at a time (lib/task_memory.cpp).
+  // Any thread; never blocks beyond the depot's short lock.
+  static void* operator new(std::size_t size);
+  static void operator delete(void* p, std::size_t size) noexcept;
 
   Fiber* fiber_ = nullptr;        // attached by the worker that first runs the task
   Scheduler* scheduler_ = nullptr;  // the runtime the task was submitted to

@@ -1,0 +1,150 @@
+// Memory for tasks: TaskBase's operator new/delete.
+//
+// A spawn allocates one task and its end frees it, often on another worker
+// (the thief ran it) or after a plain thread spawned it. malloc's per-thread
+// caches hold only a few blocks per size, so a producer that only allocates
+// and a consumer that only frees both fall through to the shared arena, its
+// lock and its consolidation, on nearly every spawn. Instead:
+//
+//   - sizes up to k_max_small round up to a multiple of 64 bytes (a class);
+//   - each thread keeps a free list per class, no atomics;
+//   - a list that grows past 2 * k_batch hands k_batch blocks to a
+//     process-wide depot (a mutex and a vector of batches per class); a
+//     thread whose list is empty takes a whole batch from the depot, and
+//     only when the depot is empty does it call ::operator new;
+//   - the depot keeps at most k_max_depot_batches per class and frees the
+//     rest; a thread's cache goes to the depot when the thread exits.
+//
+// So the common case is a thread-local pop or push, and the cross-thread
+// flow costs one lock per k_batch tasks. Larger tasks use ::operator new.
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <new>
+#include <vector>
+
+#include "sanitizers.hpp"
+#include "weft/detail/task.hpp"
+
+namespace weft::detail {
+
+namespace {
+
+constexpr std::size_t k_class_bytes = 64;
+constexpr std::size_t k_classes = 8;  // 64 .. 512 bytes
+constexpr std::size_t k_max_small = k_class_bytes * k_classes;
+constexpr std::uint32_t k_batch = 64;
+constexpr std::size_t k_max_depot_batches = 1024;  // per class: 64 Ki blocks
+
+struct FreeBlock {
+  FreeBlock* next;
+};
+
+std::size_t class_of(std::size_t size) noexcept { return (size - 1) / k_class_bytes; }
+std::size_t bytes_of(std::size_t cls) noexcept { return (cls + 1) * k_class_bytes; }
+
+void free_chain(FreeBlock* b, std::size_t cls) noexcept {
+  while (b != nullptr) {
+    FreeBlock* next = b->next;
+    ::operator delete(b, bytes_of(cls));
+    b = next;
+  }
+}
+
+// A chain of blocks and its length.
+struct Batch {
+  FreeBlock* head = nullptr;
+  std::uint32_t size = 0;
+};
+
+// Process-wide: batches per class.
+class Depot {
+ public:
+  Batch take(std::size_t cls) noexcept {
+    std::lock_guard<std::mutex> guard(lock_);
+    auto& batches = batches_[cls];
+    if (batches.empty()) return {};
+    const Batch b = batches.back();
+    batches.pop_back();
+    return b;
+  }
+  // A chain of any length (a full batch, or a departing thread's rest).
+  void give(std::size_t cls, Batch chain) noexcept {
+    {
+      std::lock_guard<std::mutex> guard(lock_);
+      auto& batches = batches_[cls];
+      if (batches.size() < k_max_depot_batches) {
+        try {
+          batches.push_back(chain);
+          return;
+        } catch (const std::bad_alloc&) {
+          // No room to remember it: free it below.
+        }
+      }
+    }
+    free_chain(chain.head, cls);
+  }
+
+ private:
+  std::mutex lock_;
+  std::vector<Batch> batches_[k_classes];
+};
+
+Depot& depot() {
+  static Depot* d = new Depot;  // never destroyed: threads may exit after static destructors ran
+  return *d;
+}
+
+struct ThreadCache {
+  FreeBlock* head[k_classes] = {};
+  std::uint32_t count[k_classes] = {};
+
+  ~ThreadCache() {
+    for (std::size_t c = 0; c < k_classes; ++c) {
+      if (head[c] != nullptr) depot().give(c, Batch{head[c], count[c]});
+    }
+  }
+};
+
+// initial-exec: see current.cpp.
+__attribute__((tls_model("initial-exec"))) thread_local ThreadCache t_cache;
+
+}  // namespace
+
+void* TaskBase::operator new(std::size_t size) {
+  // Sanitizer builds keep malloc, so ASan still sees a task used after free.
+  if (WEFT_ASAN || WEFT_TSAN || size > k_max_small) return ::operator new(size);
+  const std::size_t cls = class_of(size);
+  ThreadCache& c = t_cache;
+  if (c.head[cls] == nullptr) {
+    const Batch b = depot().take(cls);
+    if (b.head == nullptr) return ::operator new(bytes_of(cls));
+    c.head[cls] = b.head;
+    c.count[cls] = b.size;
+  }
+  FreeBlock* b = c.head[cls];
+  c.head[cls] = b->next;
+  --c.count[cls];
+  return b;
+}
+
+void TaskBase::operator delete(void* p, std::size_t size) noexcept {
+  if (WEFT_ASAN || WEFT_TSAN || size > k_max_small) {
+    ::operator delete(p, size);
+    return;
+  }
+  const std::size_t cls = class_of(size);
+  ThreadCache& c = t_cache;
+  auto* b = static_cast<FreeBlock*>(p);
+  b->next = c.head[cls];
+  c.head[cls] = b;
+  if (++c.count[cls] < 2 * k_batch) return;
+  // Keep k_batch here, hand the older k_batch (the tail) to the depot.
+  FreeBlock* last_kept = c.head[cls];
+  for (std::uint32_t i = 1; i < k_batch; ++i) last_kept = last_kept->next;
+  depot().give(cls, Batch{last_kept->next, k_batch});
+  last_kept->next = nullptr;
+  c.count[cls] = k_batch;
+}
+
+}  // namespace weft::detail
