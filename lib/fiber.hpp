@@ -57,9 +57,15 @@ struct Fiber {
   // about 50 us of this fiber's loop (time_slice.cpp). Running worker only.
   std::uint32_t slice_calls_per_read = 256;
   // Registry of live fibers (LiveFibers): intrusive links and the shard.
+  // A fiber is listed from its first park on (only parked fibers are ever
+  // looked for there), so one that never parks costs no registry lock.
+  // live_listed is written by the worker parking the fiber, before the park
+  // is published, and read by the worker finishing it: the queue hand-offs
+  // between them order the accesses.
   Fiber* live_prev = nullptr;
   Fiber* live_next = nullptr;
   std::uint32_t live_shard = 0;
+  bool live_listed = false;
 };
 
 // The fiber's id, assigning one on first use. Any thread.

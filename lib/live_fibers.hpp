@@ -1,10 +1,12 @@
-// LiveFibers: every fiber that has started and not finished, sharded by the
-// worker it started on. Nothing scans it while the runtime works (parked
+// LiveFibers: every fiber that has parked at least once and not finished,
+// sharded by the worker it first parked on (a fiber that never parks is not
+// listed: whoever walks the list looks for parked fibers only). Nothing scans it while the runtime works (parked
 // fibers cost nothing, DESIGN lesson 1); shutdown walks it once all workers
 // are asleep, to cancel the fibers parked forever (and later, deadlock
 // detection walks it to name what each one waits on).
 //
-// Contract: insert() by the worker that owns the shard; remove() by any
+// Contract: insert() by the worker that owns the shard, before the fiber's
+// first park is published; remove() by any
 // worker (a fiber may finish on another worker than it started on);
 // for_each() by any thread. Each shard's SpinLock is held for a few
 // pointer writes; nothing parks or blocks under it.

@@ -162,12 +162,17 @@ void Scheduler::worker_went_idle() {
 Runtime::Metrics Scheduler::metrics() const noexcept {
   Runtime::Metrics m;
   m.workers = workers_.size();
-  m.fibers_alive = live_.count();
   m.armed_timers = timers().armed();
+  // Finished counts first: each finish follows its start, so reading the
+  // starts last cannot make the difference negative.
+  std::uint64_t finished = 0, started = 0;
+  for (const auto& w : workers_) finished += w->fibers_finished();
   for (const auto& w : workers_) {
+    started += w->fibers_started();
     m.steals += w->steals();
     m.parks += w->parks();
   }
+  m.fibers_alive = static_cast<std::size_t>(started - finished);
   m.blocking_threads = blocking_->threads();
   m.blocking_in_flight = blocking_->in_flight();
   return m;

@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <cassert>
 #include <cstdio>
 #include <cstdlib>
@@ -151,10 +152,25 @@ TaskBase* Worker::steal_from_others() {
       const std::size_t victim = (start + i) % n;
       if (victim == index_) continue;
       for (;;) {
-        auto r = scheduler_.worker(victim).steal();
+        Worker& v = scheduler_.worker(victim);
+        auto r = v.steal();
         if (r.status == ChaseLevDeque<TaskBase>::StealStatus::success) {
+          // Take up to half of what is left as well (Go and Tokio steal half):
+          // a producer spawning in a loop would otherwise be robbed one task
+          // per search, each paying the searching transitions on the shared
+          // IdleWorkers word. The extras go to our own deque; we still count
+          // as searching, so next_task()'s end_search() wakes another worker
+          // if needed (I2).
+          std::size_t extra = std::min(v.queued_approx() / 2, k_steal_batch - 1);
+          std::uint64_t taken = 1;
+          while (extra-- > 0) {
+            auto more = v.steal();
+            if (more.status != ChaseLevDeque<TaskBase>::StealStatus::success) break;
+            deque_.push(more.item);
+            ++taken;
+          }
           // relaxed: a statistic, written by this thread only.
-          steals_.store(steals_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+          steals_.store(steals_.load(std::memory_order_relaxed) + taken, std::memory_order_relaxed);
           return r.item;
         }
         if (r.status == ChaseLevDeque<TaskBase>::StealStatus::empty) break;
@@ -254,6 +270,12 @@ void Worker::run_task(TaskBase* task) {
     case SuspendReason::park: {
       // relaxed: a statistic, written by this thread only.
       parks_.store(parks_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      if (!f->live_listed) {
+        // Listed before the park is published below: shutdown and deadlock
+        // reports must find every parked fiber (live_fibers.hpp).
+        scheduler_.live().insert(f, index_);
+        f->live_listed = true;
+      }
       std::uint32_t expected = k_park_running;
       // acq_rel on success: release publishes the saved context to the
       // unparker's acquire exchange in unpark_fiber(). acquire on failure:
@@ -300,12 +322,16 @@ Fiber* Worker::start_fiber(TaskBase* task) {
   f->stack = stack;
   task->fiber_ = f;
   make_context(f->context, stack.lo, block - lo, &fiber_main, f);
-  scheduler_.live().insert(f, index_);
+  // release: single writer; pairs with metrics()' acquire load.
+  fibers_started_.store(fibers_started_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   return f;
 }
 
 void Worker::finish_fiber(Fiber* f) {
-  scheduler_.live().remove(f);
+  if (f->live_listed) scheduler_.live().remove(f);
+  // release: single writer; pairs with metrics()' acquire load. Before
+  // task->finish(), so that a joiner's metrics() no longer counts the fiber.
+  fibers_finished_.store(fibers_finished_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   TaskBase* task = f->task;
   const Stack stack = f->stack;
   release_context(f->context);

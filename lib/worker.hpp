@@ -75,6 +75,10 @@ class Worker {
   // Statistics (Runtime::metrics), any thread, approximate.
   std::uint64_t steals() const noexcept { return steals_.load(std::memory_order_relaxed); }
   std::uint64_t parks() const noexcept { return parks_.load(std::memory_order_relaxed); }
+  // Fibers started / finished on this worker (a fiber may finish elsewhere).
+  // acquire: pairs with the owner's release stores (start_fiber, finish_fiber).
+  std::uint64_t fibers_started() const noexcept { return fibers_started_.load(std::memory_order_acquire); }
+  std::uint64_t fibers_finished() const noexcept { return fibers_finished_.load(std::memory_order_acquire); }
 
  private:
   friend void suspend_current_fiber(SuspendReason why);
@@ -86,6 +90,7 @@ class Worker {
   static constexpr std::uint32_t k_injector_interval = 61;
   static constexpr std::uint32_t k_fifo_interval = 31;
   static constexpr int k_steal_rounds = 2;
+  static constexpr std::size_t k_steal_batch = 32;  // most tasks taken per successful steal
   static constexpr std::uint32_t k_work_bit = 1;  // wake_token_: woken for work
   static constexpr std::size_t k_trim_batch = 8;  // stacks returned per idle pass
 
@@ -124,6 +129,8 @@ class Worker {
   // Single-writer counters (this thread), read relaxed by metrics().
   std::atomic<std::uint64_t> steals_{0};
   std::atomic<std::uint64_t> parks_{0};
+  std::atomic<std::uint64_t> fibers_started_{0};
+  std::atomic<std::uint64_t> fibers_finished_{0};
   std::thread thread_;
 };
 
