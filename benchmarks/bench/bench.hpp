@@ -33,6 +33,15 @@ class Reporter {
   std::vector<Figure> figures_;
 };
 
+// A workload with a single-core loop: weft's ms, the loop's ms and the
+// speedup (loop / weft), in that order.
+void add_against_single_core(Reporter& out, const std::string& workload, std::size_t size, std::size_t workers,
+                             double weft_ms, double single_core_ms);
+
+// From a fiber: two fibers pass a number back and forth over two unbuffered
+// channels n times; ns per round trip. A wrong sum fails `workload`.
+double pingpong_round_trip_ns(std::size_t n, const std::string& workload);
+
 // Fails the whole program (exit code 1) with a message: a wrong answer.
 [[noreturn]] void wrong(const std::string& workload, const std::string& what);
 

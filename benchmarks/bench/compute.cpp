@@ -76,9 +76,7 @@ void imbalance_workload(const Settings& s, Reporter& out) {
       return ms;
     });
   });
-  out.add("weft", "imbalance", param(fibers, s.workers), "ms", par);
-  out.add("single-core", "imbalance", param(fibers), "ms", serial);
-  out.add("weft", "imbalance", param(fibers, s.workers), "speedup", serial / par);
+  add_against_single_core(out, "imbalance", fibers, s.workers, par, serial);
 }
 
 void parsum_workload(const Settings& s, Reporter& out) {
@@ -100,9 +98,7 @@ void parsum_workload(const Settings& s, Reporter& out) {
       return ms;
     });
   });
-  out.add("weft", "parsum", param(n, s.workers), "ms", par);
-  out.add("single-core", "parsum", param(n), "ms", serial);
-  out.add("weft", "parsum", param(n, s.workers), "speedup", serial / par);
+  add_against_single_core(out, "parsum", n, s.workers, par, serial);
 }
 
 }  // namespace bench

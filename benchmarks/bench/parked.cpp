@@ -29,24 +29,6 @@ double rss_kib() {
   return got == 2 ? static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE)) / 1024.0 : 0;
 }
 
-double pingpong_ns(std::size_t rounds) {
-  weft::Channel<std::size_t> ping, pong;
-  auto echo = weft::go([ping, pong]() mutable {
-    while (auto v = ping.recv()) pong.send(*v + 1);
-  });
-  std::size_t sum = 0;
-  const auto t0 = Clock::now();
-  for (std::size_t i = 0; i < rounds; ++i) {
-    ping.send(i);
-    sum += *pong.recv();
-  }
-  const double ns = std::chrono::duration<double, std::nano>(Clock::now() - t0).count() / static_cast<double>(rounds);
-  ping.close();
-  echo.join();
-  if (sum != rounds * (rounds + 1) / 2) wrong("parked", "pingpong sum");
-  return ns;
-}
-
 }  // namespace
 
 void parked_workload(const Settings& s, Reporter& out) {
@@ -58,7 +40,7 @@ void parked_workload(const Settings& s, Reporter& out) {
     rt.block_on([&] {
       // The same pingpong in the same runtime before anything is parked: the
       // baseline that ns_per_op is compared with.
-      ns_unparked = pingpong_ns(rounds);
+      ns_unparked = pingpong_round_trip_ns(rounds, "parked");
       std::vector<weft::Channel<std::size_t>> chans(parked);
       std::atomic<std::size_t> received{0}, started{0};
       weft::WaitGroup wg;
@@ -77,7 +59,7 @@ void parked_workload(const Settings& s, Reporter& out) {
       while (started.load(std::memory_order_relaxed) != parked) weft::this_fiber::yield();
       spawn_ms = ms_since(t0);
       rss_per = (rss_kib() - rss0) / static_cast<double>(parked);
-      ns = pingpong_ns(rounds);
+      ns = pingpong_round_trip_ns(rounds, "parked");
       t0 = Clock::now();
       for (std::size_t i = 0; i < parked; ++i) chans[i].send(1);
       wg.wait();

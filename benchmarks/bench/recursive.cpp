@@ -63,9 +63,7 @@ void fib_workload(const Settings& s, Reporter& out) {
       return ms;
     });
   });
-  out.add("weft", "fib", param(static_cast<std::size_t>(n), s.workers), "ms", weft_ms);
-  out.add("single-core", "fib", param(static_cast<std::size_t>(n)), "ms", serial_ms);
-  out.add("weft", "fib", param(static_cast<std::size_t>(n), s.workers), "speedup", serial_ms / weft_ms);
+  add_against_single_core(out, "fib", static_cast<std::size_t>(n), s.workers, weft_ms, serial_ms);
 }
 
 void skynet_workload(const Settings& s, Reporter& out) {

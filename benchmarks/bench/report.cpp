@@ -18,6 +18,13 @@ void Reporter::add(const std::string& peer, const std::string& workload, const s
   figures_.push_back({peer, workload, param, metric, value});
 }
 
+void add_against_single_core(Reporter& out, const std::string& workload, std::size_t size, std::size_t workers,
+                             double weft_ms, double single_core_ms) {
+  out.add("weft", workload, param(size, workers), "ms", weft_ms);
+  out.add("single-core", workload, param(size), "ms", single_core_ms);
+  out.add("weft", workload, param(size, workers), "speedup", single_core_ms / weft_ms);
+}
+
 void wrong(const std::string& workload, const std::string& what) {
   std::fprintf(stderr, "weft-bench: %s: wrong answer: %s\n", workload.c_str(), what.c_str());
   std::exit(1);

@@ -37,28 +37,29 @@ void spawn_workload(const Settings& s, Reporter& out) {
   out.add("weft", "spawn", param(n, s.workers), "ns_per_op", ns);
 }
 
+double pingpong_round_trip_ns(std::size_t n, const std::string& workload) {
+  weft::Channel<std::size_t> ping, pong;
+  auto echo = weft::go([ping, pong]() mutable {
+    while (auto v = ping.recv()) pong.send(*v + 1);
+  });
+  std::size_t sum = 0;
+  const auto t0 = Clock::now();
+  for (std::size_t i = 0; i < n; ++i) {
+    ping.send(i);
+    sum += *pong.recv();
+  }
+  const double per = ns_since(t0) / static_cast<double>(n);
+  ping.close();
+  echo.join();
+  if (sum != n * (n + 1) / 2) wrong(workload, "pingpong sum " + std::to_string(sum));
+  return per;
+}
+
 void pingpong_workload(const Settings& s, Reporter& out) {
   const std::size_t n = s.quick ? 100'000 : 1'000'000;
   weft::Runtime rt({.workers = s.workers});
-  const double ns = median_of(s.repeat, [&] {
-    return rt.block_on([&] {
-      weft::Channel<std::size_t> ping, pong;
-      auto echo = weft::go([ping, pong]() mutable {
-        while (auto v = ping.recv()) pong.send(*v + 1);
-      });
-      std::size_t sum = 0;
-      const auto t0 = Clock::now();
-      for (std::size_t i = 0; i < n; ++i) {
-        ping.send(i);
-        sum += *pong.recv();
-      }
-      const double per = ns_since(t0) / static_cast<double>(n);
-      ping.close();
-      echo.join();
-      if (sum != n * (n + 1) / 2) wrong("pingpong", "sum " + std::to_string(sum));
-      return per;
-    });
-  });
+  const double ns =
+      median_of(s.repeat, [&] { return rt.block_on([&] { return pingpong_round_trip_ns(n, "pingpong"); }); });
   out.add("weft", "pingpong", param(n, s.workers), "ns_per_op", ns);
 }
 
