@@ -3,12 +3,23 @@
 // workload file sees: the run settings and the reporter.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <string>
 #include <vector>
 
 namespace bench {
+
+using Clock = std::chrono::steady_clock;
+
+// Time since t0 on Clock, in milliseconds / nanoseconds.
+inline double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+inline double ns_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
+}
 
 struct Settings {
   std::size_t workers = 1;  // for this run (a sweep calls each workload once per count)

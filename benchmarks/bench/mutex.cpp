@@ -11,7 +11,6 @@
 namespace bench {
 
 namespace {
-using Clock = std::chrono::steady_clock;
 
 template <class Body>
 double increments_ns(weft::Runtime& rt, std::size_t fibers, std::size_t each, Body body) {

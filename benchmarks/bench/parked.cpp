@@ -16,9 +16,6 @@ namespace bench {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
-
 // Resident set size of the process in KiB (/proc/self/statm, field 2).
 double rss_kib() {
   std::FILE* f = std::fopen("/proc/self/statm", "r");

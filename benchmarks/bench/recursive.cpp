@@ -10,9 +10,6 @@ namespace bench {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
-
 // noinline, and the argument laundered through a volatile at the call site:
 // the compiler must not fold or unroll the single-core loop away.
 __attribute__((noinline)) std::uint64_t fib_serial(int n) {

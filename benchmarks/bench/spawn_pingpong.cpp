@@ -8,11 +8,6 @@
 
 namespace bench {
 
-namespace {
-using Clock = std::chrono::steady_clock;
-double ns_since(Clock::time_point t0) { return std::chrono::duration<double, std::nano>(Clock::now() - t0).count(); }
-}  // namespace
-
 void spawn_workload(const Settings& s, Reporter& out) {
   const std::size_t n = s.quick ? 100'000 : 1'000'000;
   weft::Runtime rt({.workers = s.workers});

@@ -15,8 +15,6 @@ namespace bench {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 double process_cpu_ms() {
   rusage u{};
   ::getrusage(RUSAGE_SELF, &u);
