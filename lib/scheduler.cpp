@@ -6,6 +6,7 @@
 #include "activity.hpp"
 #include "current.hpp"
 #include "fiber.hpp"
+#include "stack_overflow.hpp"
 #include "stack_pool.hpp"
 #include "timer_heap.hpp"
 #include "waiter.hpp"
@@ -54,6 +55,7 @@ Scheduler::Scheduler(const Runtime::Options& options)
       idle_(options.workers),
       live_(options.workers),
       slab_stacks_(StackPool::round_to_pages(options.stack_size)) {
+  install_stack_overflow_handler();
   blocking_ = std::make_unique<BlockingPool>(*this, options_.max_blocking_threads,
                                              static_cast<Nanos>(options_.blocking_keep_alive.count()));
   workers_.reserve(options_.workers);

@@ -66,10 +66,13 @@ Stack SlabStacks::acquire() {
     const std::size_t slab_bytes = usable_size_ * k_slab_stacks;
     void* slab = ::mmap(nullptr, slab_bytes, PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-    if (slab == MAP_FAILED) {
-      throw std::system_error(errno, std::generic_category(), "weft: cannot map a slab of fiber stacks");
+    if (slab == MAP_FAILED) throw StackAllocFailed();
+    try {
+      slabs_.push_back(slab);
+    } catch (const std::bad_alloc&) {
+      ::munmap(slab, slab_bytes);
+      throw StackAllocFailed();
     }
-    slabs_.push_back(slab);
     for (std::size_t i = k_slab_stacks; i-- > 0;) {
       free_.push_back(Stack{static_cast<char*>(slab) + i * usable_size_, usable_size_, false});
     }

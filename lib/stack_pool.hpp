@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <new>
 #include <vector>
 
 namespace weft::detail {
@@ -26,6 +27,16 @@ struct Stack {
   void* lo = nullptr;      // lowest usable byte
   std::size_t size = 0;    // usable bytes
   bool guarded = false;    // has a guard page (else: slab stack with a canary)
+};
+
+// What a task whose fiber cannot get a stack fails with (join() rethrows it
+// as a std::bad_alloc): the kernel refused the mapping (memory, address
+// space or vm.max_map_count exhausted).
+class StackAllocFailed : public std::bad_alloc {
+ public:
+  const char* what() const noexcept override {
+    return "weft: cannot map a fiber stack (out of memory or address space)";
+  }
 };
 
 inline constexpr std::uint64_t k_stack_canary = 0x5745465453544B21ull;  // "WEFTSTK!"
@@ -42,7 +53,7 @@ class SlabStacks {
   SlabStacks(const SlabStacks&) = delete;
   SlabStacks& operator=(const SlabStacks&) = delete;
 
-  // Throws std::system_error when no slab can be mapped.
+  // Throws StackAllocFailed when no slab can be mapped.
   Stack acquire();
   // Returns the stack; its pages are given back to the kernel (MADV_DONTNEED).
   void release(Stack stack) noexcept;
@@ -68,7 +79,7 @@ class StackPool {
   StackPool& operator=(const StackPool&) = delete;
 
   // A cached stack, a new guarded mapping, or a slab stack (see above).
-  // Throws std::system_error if the kernel refuses memory.
+  // Throws StackAllocFailed if the kernel refuses memory.
   Stack acquire();
 
   // Back to the cache; when it is full, onto the retired list (reused by

@@ -17,6 +17,7 @@
 #include "futex.hpp"
 #include "idle_workers.hpp"
 #include "scheduler.hpp"
+#include "stack_overflow.hpp"
 #include "timer_heap.hpp"
 #include "weft/detail/task.hpp"
 
@@ -67,6 +68,7 @@ std::uint64_t Worker::next_random() noexcept {
 }
 
 void Worker::run() {
+  const AltSignalStack signal_stack;  // the overflow handler runs on it
   set_current_worker(this);
   adopt_thread_context(loop_context_);
   std::string name = "weft-w" + std::to_string(index_);

@@ -1,0 +1,96 @@
+// The subprocess of test_stack_overflow.cpp: does one kind of fault, chosen
+// by argv[1], and dies of it (the parent checks how, and what was printed).
+//   overflow        a fiber recurses until it overflows its 64 KiB stack
+//   big-frame       a fiber's frame is larger than the guard page
+//   null-fiber      a fiber writes through a null pointer (not an overflow)
+//   null-thread     the main thread does, with a runtime running
+//   user-handler    the program's own SIGSEGV handler, installed before the
+//                   runtime, gets a fault that is not an overflow
+//   deep-ok         a fiber uses most of its stack without overflowing
+#include <weft/weft.hpp>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+namespace {
+
+// Not a tail call, and the frame stays live: the optimizer cannot flatten it.
+__attribute__((noinline)) int recurse(int depth) {
+  volatile char frame[512];
+  frame[0] = static_cast<char>(depth);
+  if (depth < 0) return 0;  // never: keeps the compiler from calling it infinite
+  return recurse(depth + 1) + frame[0];
+}
+
+__attribute__((noinline)) int big_frame() {
+  volatile char frame[48 * 1024];  // far more than the stack has left
+  frame[0] = 1;
+  return frame[0] + frame[sizeof frame - 1];
+}
+
+// Built with -fstack-clash-protection: the big frame probes each page it
+// allocates, so it hits the guard page instead of jumping over it.
+__attribute__((noinline)) int deep_then_big(int depth) {
+  volatile char frame[512];
+  frame[0] = static_cast<char>(depth);
+  if (depth == 0) return big_frame();
+  return deep_then_big(depth - 1) + frame[0];
+}
+
+__attribute__((noinline)) int use_stack(int depth) {
+  volatile char frame[512];
+  frame[0] = static_cast<char>(depth);
+  if (depth == 0) return frame[0];
+  return use_stack(depth - 1) + frame[0];
+}
+
+__attribute__((noinline)) void write_null(volatile int* p) { *p = 1; }
+
+void user_handler(int) {
+  const char msg[] = "user handler ran\n";
+  (void)!::write(STDERR_FILENO, msg, sizeof msg - 1);
+  ::_exit(42);
+}
+
+weft::Runtime::Options options() {
+  weft::Runtime::Options o;
+  o.workers = 2;
+  o.stack_size = 64 * 1024;
+  o.inline_join = false;
+  return o;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) return 2;
+  const std::string mode = argv[1];
+  if (mode == "user-handler") {
+    struct sigaction sa {};
+    sa.sa_handler = &user_handler;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGSEGV, &sa, nullptr);
+  }
+  weft::Runtime rt(options());
+  if (mode == "overflow") {
+    rt.spawn([] { return recurse(0); }).join();
+  } else if (mode == "big-frame") {
+    rt.spawn([] { return deep_then_big(60); }).join();
+  } else if (mode == "null-fiber" || mode == "user-handler") {
+    rt.spawn([] { write_null(nullptr); }).join();
+  } else if (mode == "null-thread") {
+    write_null(nullptr);
+  } else if (mode == "deep-ok") {
+    const int v = rt.spawn([] { return use_stack(60); }).join();  // about 40 KiB of 64
+    std::printf("deep-ok %d\n", v);
+    return 0;
+  } else {
+    return 2;
+  }
+  std::printf("survived %s\n", mode.c_str());
+  return 3;
+}
