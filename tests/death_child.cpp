@@ -1,5 +1,6 @@
-// The subprocess of test_stack_overflow.cpp: does one kind of fault, chosen
-// by argv[1], and dies of it (the parent checks how, and what was printed).
+// The subprocess of the death tests (test_stack_overflow.cpp,
+// test_misuse.cpp): does one kind of fault or misuse, chosen by argv[1], and
+// dies of it (the parent checks how, and what was printed).
 //   overflow        a fiber recurses until it overflows its 64 KiB stack
 //   big-frame       a fiber's frame is larger than the guard page
 //   null-fiber      a fiber writes through a null pointer (not an overflow)
@@ -7,6 +8,7 @@
 //   user-handler    the program's own SIGSEGV handler, installed before the
 //                   runtime, gets a fault that is not an overflow
 //   deep-ok         a fiber uses most of its stack without overflowing
+//   destroy-from-fiber  a fiber destroys its own runtime
 #include <weft/weft.hpp>
 
 #include <signal.h>
@@ -88,6 +90,9 @@ int main(int argc, char** argv) {
     const int v = rt.spawn([] { return use_stack(60); }).join();  // about 40 KiB of 64
     std::printf("deep-ok %d\n", v);
     return 0;
+  } else if (mode == "destroy-from-fiber") {
+    auto* own = new weft::Runtime(options());
+    own->spawn([own] { delete own; }).join();
   } else {
     return 2;
   }

@@ -1,0 +1,54 @@
+// Death tests: run death_child (tests/death_child.cpp) in a subprocess with
+// one mode and collect how it ended and what it printed.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string>
+
+extern char** environ;
+
+namespace weft_test {
+
+struct Outcome {
+  int status = 0;      // as from waitpid
+  std::string output;  // stdout and stderr together
+};
+
+inline Outcome run_child(const char* mode) {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
+  posix_spawn_file_actions_addclose(&actions, fds[0]);
+  char* argv[] = {const_cast<char*>(WEFT_DEATH_CHILD), const_cast<char*>(mode), nullptr};
+  pid_t pid = 0;
+  const int rc = ::posix_spawn(&pid, WEFT_DEATH_CHILD, &actions, nullptr, argv, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(fds[1]);
+  REQUIRE(rc == 0);
+  Outcome out;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) != 0;) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    out.output.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fds[0]);
+  REQUIRE(::waitpid(pid, &out.status, 0) == pid);
+  return out;
+}
+
+inline bool killed_by(const Outcome& o, int sig) { return WIFSIGNALED(o.status) && WTERMSIG(o.status) == sig; }
+
+}  // namespace weft_test

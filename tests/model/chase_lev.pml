@@ -1,0 +1,330 @@
+/*
+ * chase_lev.pml: the Chase-Lev deque of lib/chase_lev_deque.hpp, with the
+ * batch steal of Worker::steal_from_others (lib/worker.cpp), for spin.
+ *
+ * Processes: one owner and two thieves, on one deque whose ring starts at
+ * capacity 2 (the smallest the constructor allows) and grows.
+ *   owner    NPUSH pushes and NPOP pops in every order, plus (PEEK) one
+ *            peek_bottom() followed by pop(), as run_queued_task_inline
+ *            does, and (SELF_STEAL) one steal() of its own, as pick_task
+ *            does every k_fifo_interval ticks; then pops until pop()
+ *            returns nothing.
+ *   thief    ROUNDS calls of steal_from_others() aimed at this deque: steal
+ *            until success or empty (lost_race retries), and after a success
+ *            up to min(size_approx() / 2, k_steal_batch - 1) more steals.
+ *
+ * Checked, over every interleaving:
+ *   - an item is taken at most once (assert as each item is taken), and
+ *     only items that were pushed are taken (a slot that was never written,
+ *     or a stale one, would show up as 0 or as a second taking);
+ *   - every pushed item is taken exactly once, and the deque is empty, once
+ *     all processes have ended (the final assert in init);
+ *   - I1 of the header: top <= bottom + 1 in every reachable state;
+ *   - peek_bottom() then pop() returns the peeked item or nothing, never
+ *     another item (the claim run_queued_task_inline relies on);
+ *   - every process ends (no invalid end state).
+ *
+ * NOT covered: spin explores sequentially consistent interleavings only.
+ * Each shared access here is one atomic step in one global order, which is
+ * what seq_cst would give. The real code uses weaker orders (relaxed slots,
+ * acquire/release on bottom_, ring_ and in push's load of top_); that they
+ * suffice is argued beside each atomic in chase_lev_deque.hpp and exercised
+ * by tests/test_deque.cpp under ThreadSanitizer, not by this model. Also not
+ * covered: more than NPUSH items, more than two thieves, ring retirement
+ * (rings are never freed, I4, so there is nothing to model).
+ *
+ * Deliberately broken variants (spin -DBROKEN=n), each must be caught:
+ *   1  steal() claims index t with a plain store instead of the CAS
+ *   2  pop() takes the last item without the CAS on top_
+ *   3  pop() loads top_ before it publishes the decremented bottom_
+ *   4  push() grows one item too late (b - t > capacity), so it overwrites
+ *      the slot of the oldest item
+ *   5  steal() loads ring_ before top_ and bottom_ (stale ring after grow)
+ *
+ * The runs of tests/model/check.sh (spin -D values; see that script):
+ *   the defaults: 3 pushes (the ring grows once), a pop, a peek + pop and
+ *   a self-steal by the owner, one steal_from_others() per thief;
+ *   4 pushes, plain pops; 3 pushes, two steal_from_others() per thief.
+ * @verify
+ * @verify NPUSH=4 PEEK=0 SELF_STEAL=0
+ * @verify ROUNDS=2 PEEK=0 SELF_STEAL=0
+ * @broken BROKEN=1 PEEK=0 SELF_STEAL=0 -- assertion violated (taken[
+ * @broken BROKEN=2 PEEK=0 SELF_STEAL=0 -- assertion violated (taken[
+ * @broken BROKEN=3 PEEK=0 SELF_STEAL=0 -- assertion violated (taken[
+ * @broken BROKEN=4 PEEK=0 SELF_STEAL=0 -- assertion violated (taken[
+ * @broken BROKEN=5 PEEK=0 SELF_STEAL=0 -- assertion violated (taken[
+ */
+
+#ifndef NPUSH
+#define NPUSH 3           /* items pushed by the owner */
+#endif
+#ifndef NPOP
+#define NPOP 1            /* pops among the pushes (the drain comes after) */
+#endif
+#ifndef ROUNDS
+#define ROUNDS 1          /* steal_from_others() calls per thief */
+#endif
+#ifndef PEEK
+#define PEEK 1            /* peek_bottom() + pop() by the owner, 0 or 1 */
+#endif
+#ifndef SELF_STEAL
+#define SELF_STEAL 1      /* steal() by the owner, 0 or 1 */
+#endif
+#ifndef BROKEN
+#define BROKEN 0
+#endif
+
+#define BATCH 31          /* Worker::k_steal_batch - 1 */
+
+/* Rings: ring k has capacity CAP0 << k and occupies slots base(k) ..
+ * base(k) + cap(k) - 1 of one flat array; `ring` is the index of the ring
+ * that ring_ points to. Ring 0 is the one the constructor makes. */
+#define CAP0 2
+#define NRINGS 3
+#define cap(k) (CAP0 << (k))
+#define base(k) (CAP0 * ((1 << (k)) - 1))
+#define slot(k, i) slots[base(k) + ((i) & (cap(k) - 1))]
+
+/* steal() results (StealStatus) */
+#define SUCCESS 1
+#define EMPTY 2
+#define LOST 3
+
+short top = 0;            /* top_ */
+short bottom = 0;         /* bottom_ (pop() makes it -1 for a moment) */
+byte ring = 0;            /* ring_ */
+#define NSLOTS 14        /* CAP0 * (2^NRINGS - 1): 2 + 4 + 8 */
+byte slots[NSLOTS];       /* Ring::slots of every ring; item 0 = never written */
+
+byte taken[NPUSH + 1];    /* how many times each item 1 .. NPUSH was taken */
+byte finished = 0;        /* owner and thieves that have ended */
+
+/* I1 of the header, asserted with every write of top_ or bottom_, so that
+ * it holds in every reachable state. */
+#define I1 assert(top <= bottom + 1)
+
+/* Records that item x was taken; x must be a pushed item, taken once. */
+inline took(x) {
+  d_step {
+    assert(x >= 1 && x <= NPUSH);
+    taken[x]++;
+    assert(taken[x] == 1)
+  }
+}
+
+/* ---- the deque, one statement per shared access ---- */
+
+/* ChaseLevDeque::push. `b` and `r` are the owner's own words (nobody else
+ * writes bottom_ or ring_), so reading them is folded into the next step. */
+inline push(item) {
+  d_step { b = bottom; r = ring };
+  t = top;                                         /* acquire */
+#if BROKEN == 4
+  if
+  :: b - t > cap(r) -> grow()
+  :: else -> skip
+  fi;
+#else
+  if
+  :: b - t > cap(r) - 1 -> grow()
+  :: else -> skip
+  fi;
+#endif
+  slot(r, b) = item;                               /* Ring::put, relaxed */
+  d_step { bottom = b + 1; I1; b = 0; t = 0; r = 0 }  /* release */
+}
+
+/* ChaseLevDeque::grow: copies t .. b-1 into a ring twice the size, then
+ * publishes it. The copy is one step: no thief can see the new ring before
+ * `ring = nr`, and nobody but the owner writes slots. */
+inline grow() {
+  d_step {
+    assert(r + 1 < NRINGS);
+    i = t;
+    do
+    :: i < b -> slot(r + 1, i) = slot(r, i); i++
+    :: else -> break
+    od;
+    i = 0
+  }
+  ring = r + 1;                                    /* release */
+  r = r + 1
+}
+
+/* ChaseLevDeque::pop; x = 0 for nullptr. */
+inline pop(x) {
+  d_step { b = bottom - 1; r = ring };
+#if BROKEN == 3
+  t = top;
+  d_step { bottom = b; I1 };
+#else
+  d_step { bottom = b; I1 };                       /* seq_cst */
+  t = top;                                         /* seq_cst */
+#endif
+  if
+  :: t > b ->
+     d_step { bottom = b + 1; I1 };                /* was empty: restore */
+     x = 0
+  :: else ->
+     x = slot(r, b);
+     if
+     :: t == b ->
+#if BROKEN == 2
+        d_step { top = t + 1; I1 };
+#else
+        d_step {                                   /* compare_exchange_strong */
+          if
+          :: top == t -> top = t + 1; I1
+          :: else -> x = 0
+          fi
+        };
+#endif
+        d_step { bottom = b + 1; I1 }
+     :: else -> skip
+     fi
+  fi;
+  d_step { b = 0; t = 0; r = 0 }
+}
+
+/* ChaseLevDeque::peek_bottom; x = 0 for nullptr. */
+inline peek_bottom(x) {
+  b = bottom;
+  t = top;                                         /* relaxed */
+  if
+  :: t >= b -> x = 0
+  :: else -> d_step { r = ring; x = slot(r, b - 1) }
+  fi;
+  d_step { b = 0; t = 0; r = 0 }
+}
+
+/* ChaseLevDeque::steal. The thief's own locals are st, sb, sr. */
+inline steal(res, item) {
+#if BROKEN == 5
+  sr = ring;
+  st = top;
+  sb = bottom;
+#else
+  st = top;                                        /* seq_cst */
+  sb = bottom;                                     /* seq_cst */
+#endif
+  if
+  :: st >= sb -> res = EMPTY; item = 0
+  :: else ->
+#if BROKEN != 5
+     sr = ring;                                    /* acquire */
+#endif
+     item = slot(sr, st);                          /* Ring::get, relaxed */
+#if BROKEN == 1
+     d_step { top = st + 1; I1; res = SUCCESS }
+#else
+     d_step {                                      /* compare_exchange_strong */
+       if
+       :: top == st -> top = st + 1; I1; res = SUCCESS
+       :: else -> res = LOST; item = 0
+       fi
+     }
+#endif
+  fi;
+  d_step { st = 0; sb = 0; sr = 0 }
+}
+
+/* ChaseLevDeque::size_approx */
+inline size_approx(n) {
+  sb = bottom;                                     /* relaxed */
+  st = top;                                        /* relaxed */
+  if
+  :: sb > st -> n = sb - st
+  :: else -> n = 0
+  fi;
+  d_step { st = 0; sb = 0 }
+}
+
+/* ---- the processes ---- */
+
+proctype owner() {
+  short b, t, st, sb;
+  byte r, sr, i, x, p, res;
+  byte pushed = 0, pops = 0, peeks = 0, self_steals = 0;
+
+  do
+  :: pushed < NPUSH -> pushed++; push(pushed)
+  :: pops < NPOP -> pops++; pop(x); if :: x != 0 -> took(x); x = 0 :: else -> skip fi
+  :: peeks < PEEK -> peeks++;
+     peek_bottom(p);
+     pop(x);
+     /* a thief may have taken the peeked item; never another one */
+     assert(p == 0 || x == 0 || x == p);
+     if :: x != 0 -> took(x); x = 0 :: else -> skip fi;
+     p = 0
+  :: self_steals < SELF_STEAL -> self_steals++;
+     steal(res, x);
+     if :: res == SUCCESS -> took(x) :: else -> skip fi;
+     x = 0; res = 0
+  :: else -> break
+  od;
+  /* Drain: once pop() returns nothing the deque stays empty (only the owner
+   * pushes), so every item left has been taken by someone. */
+  do
+  :: pop(x);
+     if
+     :: x == 0 -> break
+     :: else -> took(x); x = 0
+     fi
+  od;
+  finished++
+}
+
+proctype thief() {
+  short st, sb, n;
+  byte sr, res, item, extra, rounds = 0;
+
+  do
+  :: rounds < ROUNDS -> rounds++;
+     /* steal_from_others(), for this one victim */
+     do
+     :: steal(res, item);
+        if
+        :: res == SUCCESS ->
+           took(item);
+           size_approx(n);
+           if
+           :: n / 2 < BATCH -> extra = n / 2
+           :: else -> extra = BATCH
+           fi;
+           n = 0;
+           do
+           :: extra > 0 ->
+              extra--;
+              steal(res, item);
+              if
+              :: res == SUCCESS -> took(item)   /* pushed to the thief's own deque */
+              :: else -> break
+              fi
+           :: else -> break
+           od;
+           extra = 0; item = 0; res = 0;
+           break
+        :: res == EMPTY -> res = 0; break
+        :: res == LOST -> res = 0          /* someone else took it; the next may be ours */
+        fi
+     od
+  :: else -> break
+  od;
+  finished++
+}
+
+init {
+  byte k;
+  atomic {
+    run owner();
+    run thief();
+    run thief()
+  };
+  (finished == 3);
+  assert(top == bottom);
+  k = 1;
+  do
+  :: k <= NPUSH -> assert(taken[k] == 1); k++
+  :: else -> break
+  od
+}

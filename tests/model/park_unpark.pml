@@ -1,0 +1,478 @@
+/*
+ * park_unpark.pml: how a fiber parks on a wait list and is woken, for spin.
+ *
+ * The real code:
+ *   lib/channel_core.cpp  channel_op: under the channel lock, construct a
+ *                         Waiter, set_deadline, enqueue the node, unlock,
+ *                         Waiter::park(); on cancelled / timed_out take the
+ *                         node off the list again under the lock.
+ *                         try_send_locked / claim_first: the waker pops the
+ *                         node and try_claim(notified)s it under the lock,
+ *                         hands the value over, unlocks, then unpark()s.
+ *   lib/waiter.cpp        Waiter::park for a fiber: parked_on under
+ *                         wait_lock, park_current_fiber(), parked_on cleared
+ *                         under wait_lock, cancel_deadline(); fire_deadline:
+ *                         try_claim(timed_out) + unpark(); Waiter::unpark.
+ *   lib/waiter.hpp        try_claim: one CAS pending -> outcome.
+ *   lib/worker.cpp        park_current_fiber (the notified fast path),
+ *                         suspend_current_fiber, run_task (after the switch:
+ *                         CAS running -> parked, or re-queue on notified),
+ *                         unpark_fiber (exchange to notified; schedule if it
+ *                         was parked).
+ *   lib/scheduler.cpp     Scheduler::shutdown: claim f->parked_on as
+ *                         cancelled under wait_lock, unpark after.
+ *   lib/timer_heap.*      a firing timer's callback runs outside the heap
+ *                         lock; cancel() waits for a running callback.
+ *   lib/context_switch.*  the switch itself: one step that saves the
+ *                         fiber's context and leaves its stack.
+ *
+ * Processes:
+ *   fiber      ROUNDS waits in a row on one wait list (the same Fiber, and
+ *              so the same park_state word, every time), each with or
+ *              without a deadline (DEADLINES), and the worker loop that it
+ *              switches to (run_task runs on the same thread right after the
+ *              switch, so it is part of this process).
+ *   waker      a fiber on another worker completing the wait: whenever a
+ *              node is on the list, claim_first + unpark.
+ *   timer      the firer of the waiter's deadline timer.
+ *   canceller  (CANCEL) shutdown's claim through Fiber::parked_on, CANCEL
+ *              attempts at any time. The real shutdown cancels only once
+ *              the runtime is quiescent; racing it with everything else
+ *              checks more than the code needs.
+ *   runner     any worker that pops the fiber from a run queue and resumes
+ *              it (Worker::run_task).
+ *
+ * Checked, over every interleaving:
+ *   - a fiber is resumed only after its context was saved by the switch
+ *     away, never while it runs, and at most once per park (asserts in
+ *     runner); run_task's own assert (park_state == running) holds;
+ *   - each wait is claimed by exactly one party and unpark()ed exactly once
+ *     (assert in unpark); an unparker never finds `notified` already there;
+ *   - nobody touches a waiter after its owner has left the wait: every claim
+ *     and every unpark() asserts that the waiter it found is still the live
+ *     one (the Waiter lifetime rule of waiter.hpp);
+ *   - a notified wait was taken off the list by the waker and sees the value
+ *     it handed over; a timed-out or cancelled one leaves nothing on the list
+ *     and no timer armed or firing;
+ *   - no lost wake-up: every process ends or waits at an end label, so a
+ *     fiber left parked after its waiter was claimed is an invalid end state;
+ *     and at the end every slow-path park was matched by exactly one resume
+ *     and nothing is left queued (final asserts).
+ *
+ * NOT covered: spin explores sequentially consistent interleavings only.
+ * The real park_state, outcome_ and timer state use acq_rel / acquire /
+ * release / relaxed orders; that those suffice is argued beside each atomic
+ * in the code and exercised under ThreadSanitizer, not here. Also not
+ * covered: select's several nodes per waiter (one list here, but the claim
+ * is the same CAS), plain-thread waiters (ThreadParker), more than one
+ * waiting fiber, the deadlock detector and the live-fiber registry.
+ *
+ * Deliberately broken variants (spin -DBROKEN=n), each must be caught:
+ *   1  park is published (running -> parked) before the switch away, as if
+ *      a wait-list lock were released before the switch: a waker's worker
+ *      resumes a fiber whose context is not saved yet
+ *   2  run_task sets parked with a load and a store instead of the CAS: a
+ *      wake-up that lands in between is lost (invalid end state)
+ *   3  try_claim is a load and a store instead of the CAS: two winners
+ *   4  shutdown reads parked_on without wait_lock: it claims a waiter
+ *      whose fiber already left
+ *   5  cancel_deadline does not wait for a running timer callback: the
+ *      callback touches a waiter that is gone
+ *   6  the woken fiber takes its node off the wait list without the list's
+ *      lock: a waker that popped the node claims a waiter that is gone
+ *
+ * EARLY_RETURN (not a run of check.sh): a wait that arms its deadline and
+ * then returns without parking, as TaskBase::wait_done_until,
+ * Mutex::lock_until and WaitGroup::wait_until_ns can. With EARLY_RETURN=1
+ * (the code as it is) spin finds that a deadline firing in that window
+ * leaves `notified` in park_state, so the fiber's next park returns at once
+ * (see docs/design/model_check.md). EARLY_RETURN=2 models one possible fix
+ * and verifies.
+ *
+ * The runs of tests/model/check.sh (spin -D values; see that script): the
+ * defaults (3 waits on one list, each with or without a deadline, 2
+ * cancellation attempts), and a select over two lists with two wakers.
+ * @verify
+ * @verify SELECT=1
+ * @broken BROKEN=1 -- assertion violated (ctx_saved
+ * @broken BROKEN=2 -- invalid end state
+ * @broken BROKEN=3 -- assertion violated (unparks==1)
+ * @broken BROKEN=4 -- assertion violated (gen==g)
+ * @broken BROKEN=5 -- assertion violated (gen==g)
+ * @broken BROKEN=6 -- assertion violated (gen==g)
+ */
+
+#ifndef ROUNDS
+#define ROUNDS 3          /* waits in a row by the one fiber */
+#endif
+#ifndef SELECT
+#define SELECT 0          /* 1: each wait is a select over two lists */
+#endif
+#ifndef DEADLINES
+#define DEADLINES 1       /* 1: each wait may have a deadline */
+#endif
+#ifndef CANCEL
+#define CANCEL 2          /* shutdown's claim attempts */
+#endif
+#ifndef EARLY_RETURN
+#define EARLY_RETURN 0
+#endif
+#ifndef BROKEN
+#define BROKEN 0
+#endif
+
+/* Fiber::park_state */
+#define RUNNING 0
+#define PARKED 1
+#define NOTIFIED 2
+/* Waiter::Outcome */
+#define PENDING 0
+#define O_NOTIFIED 1
+#define O_CANCELLED 2
+#define O_TIMED_OUT 3
+/* Wait lists: one (a channel op) or two (a select over two channels) */
+#if SELECT
+#define NL 2
+#else
+#define NL 1
+#endif
+/* Timer::state */
+#define T_IDLE 0
+#define T_ARMED 1
+#define T_FIRING 2
+
+byte park_state = RUNNING;  /* Fiber::park_state */
+bit wait_lock = 0;          /* Fiber::wait_lock */
+byte parked_on = 0;         /* Fiber::parked_on: the live waiter's number, 0 = nullptr */
+
+byte gen = 0;               /* the waiter alive on the fiber's stack (round number), 0 = none */
+byte outcome = PENDING;     /* Waiter::outcome_ */
+byte timer = T_IDLE;        /* the waiter's DeadlineTimer state */
+
+bit list_lock[NL];          /* each channel's lock */
+bool linked[NL];            /* the waiter's node is on that channel's wait list */
+byte node_gen[NL];          /* which waiter that node belongs to */
+byte value = 0;             /* what a waker handed over (ChanNode::slot/ok/fired) */
+
+/* The switch and the run queues */
+bool on_cpu = true;         /* the fiber runs on some worker */
+bool ctx_saved = false;     /* its context is saved: it may be resumed */
+byte runnable = 0;          /* times it sits in a deque / the injector */
+
+/* Bookkeeping for the asserts */
+byte unparks = 0;           /* unpark() calls for the live waiter */
+byte resumes = 0;           /* resumes of the current park */
+byte slow_parks = 0;        /* parks that switched away */
+byte total_resumes = 0;
+bool fiber_done = false;
+byte finished = 0;          /* wakers, timer and canceller that have ended */
+
+inline lock(l) { atomic { l == 0 -> l = 1 } }
+inline unlock(l) { l = 0 }
+
+/* Waiter::try_claim by someone holding waiter number g. */
+inline try_claim(o, g, won) {
+#if BROKEN == 3
+  d_step { assert(gen == g); won = (outcome == PENDING) };
+  if
+  :: won -> outcome = o
+  :: else -> skip
+  fi
+#else
+  d_step {
+    assert(gen == g);   /* the waiter is still alive */
+    if
+    :: outcome == PENDING -> outcome = o; won = 1
+    :: else -> won = 0
+    fi
+  }
+#endif
+}
+
+/* Waiter::unpark + unpark_fiber, by the winner of waiter number g. */
+inline unpark(g, old) {
+  d_step {
+    assert(gen == g);   /* reads fiber_: the waiter is still alive */
+    unparks++;
+    assert(unparks == 1)
+  };
+  d_step { old = park_state; park_state = NOTIFIED };   /* exchange, acq_rel */
+  if
+  :: old == PARKED ->
+     park_state = RUNNING;                               /* we own the parked fiber */
+     runnable++                                          /* scheduler->schedule(f) */
+  :: else -> assert(old == RUNNING)                      /* still switching: its worker re-queues it */
+  fi;
+  old = 0
+}
+
+/* dequeue_locked: takes the fiber's node of round r off list i, if it is
+ * still there. */
+inline dequeue(i) {
+#if BROKEN != 6
+  lock(list_lock[i]);
+#endif
+  d_step { if :: linked[i] && node_gen[i] == r -> linked[i] = false; node_gen[i] = 0 :: else -> skip fi };
+#if BROKEN != 6
+  unlock(list_lock[i])
+#else
+  skip
+#endif
+}
+
+/* Waiter::cancel_deadline: TimerHeap::cancel disarms an armed timer, or
+ * waits for a running callback to finish. */
+inline cancel_deadline() {
+  if
+  :: armed ->
+     atomic { if :: timer == T_ARMED -> timer = T_IDLE :: else -> skip fi };
+#if BROKEN != 5
+     timer == T_IDLE;                                    /* waits for a running callback */
+#endif
+     armed = 0
+  :: else -> skip
+  fi
+}
+
+/* Waiter::park for a fiber, with park_current_fiber and the part of
+ * Worker::run_task that runs after the switch. Uses the fiber's r, ok and
+ * armed. */
+inline waiter_park() {
+  lock(wait_lock);
+  parked_on = r;
+  unlock(wait_lock);
+  /* park_current_fiber */
+  if
+  :: park_state == NOTIFIED ->                          /* woken before we switched: no switch */
+     park_state = RUNNING
+  :: else ->
+#if BROKEN == 1
+     d_step { if :: park_state == RUNNING -> park_state = PARKED; ok = 1 :: else -> ok = 0 fi };
+     d_step { on_cpu = false; ctx_saved = true };
+#else
+     /* suspend_current_fiber: switch_context to the worker loop */
+     d_step { on_cpu = false; ctx_saved = true };
+     /* Worker::run_task, case park, on the loop after the switch */
+#if BROKEN == 2
+     if
+     :: park_state == RUNNING -> park_state = PARKED; ok = 1
+     :: else -> ok = 0
+     fi;
+#else
+     d_step { if :: park_state == RUNNING -> park_state = PARKED; ok = 1 :: else -> ok = 0 fi };
+#endif
+#endif
+     if
+     :: !ok ->
+        assert(park_state == NOTIFIED);                 /* expected == k_park_notified */
+        park_state = RUNNING;                            /* ours again */
+        runnable++                                       /* push_local(task) */
+     :: else -> skip
+     fi;
+     ok = 0;
+     slow_parks++;
+     on_cpu                                             /* until a worker resumes us */
+  fi;
+  /* resumed (perhaps on another worker): the rest of Waiter::park */
+  lock(wait_lock);
+  parked_on = 0;
+  unlock(wait_lock);
+  cancel_deadline()
+}
+
+proctype fiber() {
+  byte r = 1, out;
+  bit ok, armed;
+
+  do
+  :: r <= ROUNDS ->
+     /* channel_op (select_cases: every lock, in address order): the
+      * operation would block, so queue a node and park */
+     lock(list_lock[0]);
+#if SELECT
+     lock(list_lock[1]);
+#endif
+     d_step { gen = r; outcome = PENDING; unparks = 0; resumes = 0; value = 0 };  /* Waiter waiter; */
+#if DEADLINES
+     if
+     :: d_step { assert(timer == T_IDLE); timer = T_ARMED }; armed = 1  /* set_deadline: before the node is visible */
+     :: skip
+     fi;
+#endif
+#if EARLY_RETURN
+     /* The wait turns out not to be needed after the deadline was armed,
+      * and the function returns without parking: TaskBase::wait_done_until
+      * when add_joiner() fails, Mutex::lock_until when the mutex is free,
+      * WaitGroup::wait_until_ns when the count is zero. ~Waiter cancels the
+      * deadline, but a timer that fired first has claimed the waiter and
+      * unparked the fiber, leaving `notified` in park_state (1: the code
+      * as it is). 2: a possible fix, the owner takes that wake-up itself. */
+     if
+     :: armed ->
+#if SELECT
+        unlock(list_lock[1]);
+#endif
+        unlock(list_lock[0]);
+        cancel_deadline();
+#if EARLY_RETURN == 2
+        if
+        :: outcome != PENDING -> waiter_park()          /* claimed: consume the unpark owed to us */
+        :: else -> skip                                 /* nobody can claim it now: not visible */
+        fi;
+        assert(unparks == (outcome != PENDING));
+#endif
+        d_step { gen = 0; r++ };                        /* ~Waiter */
+        goto next_round
+     :: true -> skip                                    /* or it parks after all */
+     fi;
+#endif
+     d_step { linked[0] = true; node_gen[0] = r };      /* enqueue_locked */
+#if SELECT
+     d_step { linked[1] = true; node_gen[1] = r };
+     unlock(list_lock[1]);
+#endif
+     unlock(list_lock[0]);
+
+     waiter_park();
+
+     d_step { out = outcome; assert(out != PENDING && unparks == 1) };
+     if
+     :: out == O_NOTIFIED -> assert(value == r)        /* the completer set `ok` before waking us */
+     :: else -> assert(value == 0)                     /* nothing was delivered */
+     fi;
+#if SELECT
+     /* select_cases step 4: every node still queued comes off, one lock at a time */
+     dequeue(0);
+     dequeue(1);
+#else
+     if
+     :: out == O_NOTIFIED ->
+        assert(!(linked[0] && node_gen[0] == r))        /* the completer unlinked the node */
+     :: else -> dequeue(0)                              /* channel_op: claimed by shutdown or our deadline */
+     fi;
+#endif
+     d_step { gen = 0; out = 0; r++ };                  /* ~Waiter: the waiter is gone */
+next_round:
+     skip
+  :: else -> break
+  od;
+  fiber_done = true
+}
+
+/* A sender on another worker, on list i: try_send_locked finds our node. */
+proctype waker(byte i) {
+  byte g, old;
+  bit won;
+
+end:
+  do
+  :: linked[i] ->
+     lock(list_lock[i]);
+     if
+     :: linked[i] ->
+        d_step { linked[i] = false; g = node_gen[i]; node_gen[i] = 0 };  /* claim_first: pop_front */
+        try_claim(O_NOTIFIED, g, won);
+        if
+        :: won -> value = g                             /* hand the value over, under the lock */
+        :: else -> skip                                 /* claimed elsewhere: dropped, skipped */
+        fi
+     :: else -> won = 0
+     fi;
+     unlock(list_lock[i]);
+     if
+     :: won -> unpark(g, old)
+     :: else -> skip
+     fi;
+     g = 0; won = 0
+  :: fiber_done -> break
+  od;
+  finished++
+}
+
+/* TimerHeap::fire_due on the waiter's DeadlineTimer, then fire_deadline. */
+proctype timer_firer() {
+  byte g, old;
+  bit won;
+
+end:
+  do
+  :: d_step { timer == T_ARMED -> timer = T_FIRING; g = gen };  /* taken out under the heap lock */
+     try_claim(O_TIMED_OUT, g, won);
+     if
+     :: won -> unpark(g, old)
+     :: else -> skip
+     fi;
+     d_step { assert(timer == T_FIRING); timer = T_IDLE; g = 0; won = 0 }  /* release: last access */
+  :: fiber_done -> break
+  od;
+  finished++
+}
+
+/* Scheduler::shutdown's pass over the live fibers. */
+proctype canceller() {
+  byte g, old, tries = 0;
+  bit won;
+
+end:
+  do
+  :: tries < CANCEL ->
+     tries++;
+#if BROKEN == 4
+     g = parked_on;
+     if
+     :: g != 0 -> try_claim(O_CANCELLED, g, won)
+     :: else -> won = 0
+     fi;
+#else
+     lock(wait_lock);
+     g = parked_on;
+     if
+     :: g != 0 -> try_claim(O_CANCELLED, g, won)
+     :: else -> won = 0
+     fi;
+     unlock(wait_lock);
+#endif
+     if
+     :: won -> unpark(g, old)
+     :: else -> skip
+     fi;
+     g = 0; won = 0
+  :: tries >= CANCEL -> break
+  od;
+  finished++
+}
+
+/* Worker::run_task on whichever worker pops the fiber. */
+proctype runner() {
+end:
+  do
+  :: d_step { runnable > 0 -> runnable-- };
+     d_step {
+       assert(park_state == RUNNING);       /* run_task's assert */
+       assert(ctx_saved && !on_cpu);        /* switched away, and not running elsewhere */
+       assert(resumes == 0);                /* once per park */
+       resumes++;
+       total_resumes++;
+       ctx_saved = false;
+       on_cpu = true                        /* switch_context(loop, f->context) */
+     }
+  od
+}
+
+init {
+  atomic {
+    run fiber();
+    run waker(0);
+#if SELECT
+    run waker(1);
+#endif
+    run timer_firer();
+    run canceller();
+    run runner()
+  };
+  (fiber_done && finished == NL + 2);
+  assert(gen == 0 && parked_on == 0 && !linked[0] && !linked[NL - 1]);
+  assert(timer == T_IDLE);
+  assert(park_state == RUNNING && on_cpu && !ctx_saved);
+  assert(runnable == 0 && slow_parks == total_resumes)
+}
