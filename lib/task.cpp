@@ -71,6 +71,7 @@ bool TaskBase::wait_done_until(Nanos deadline) {
   // Not started and next on this worker: run it here (inline_join.cpp). Not
   // for a timed join, which must be able to give up on time.
   if (deadline == k_never && run_queued_task_inline(this)) return true;
+  if (deadline != k_never && deadline <= now_ns()) return done();  // never arms a timer that has passed
   PlainCall plain;
   Waiter waiter;
   waiter.set_description(&describe_join, this);

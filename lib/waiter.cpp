@@ -13,7 +13,20 @@ namespace weft::detail {
 Waiter::Waiter() noexcept
     : fiber_(current_fiber()), thread_(fiber_ != nullptr ? nullptr : &this_thread_parker()) {}
 
-Waiter::~Waiter() { cancel_deadline(); }
+Waiter::~Waiter() {
+  cancel_deadline();  // returns only once a running deadline callback has ended
+  // A fiber that armed a deadline and then left without parking (what it
+  // waited for turned up before it queued the waiter) may have been claimed
+  // by its timer in between, and that timer's unpark then found the fiber
+  // running and left `notified` in its park_state. Consume that wake-up
+  // here (park_current_fiber returns at once on it; for a claimer that has
+  // not unparked yet, it waits for that unpark), or the fiber's next park,
+  // on some unrelated waiter, would return before that wait had ended.
+  // acquire: pairs with try_claim()'s release.
+  if (fiber_ != nullptr && !parked_ && outcome_.load(std::memory_order_acquire) != Outcome::pending) {
+    park_current_fiber();
+  }
+}
 
 void Waiter::set_deadline(Nanos deadline) {
   deadline_ = deadline;
@@ -55,6 +68,7 @@ Waiter::Outcome Waiter::park() noexcept {
       std::lock_guard<SpinLock> guard(fiber_->wait_lock);
       fiber_->parked_on = this;
     }
+    parked_ = true;
     park_current_fiber();  // returns once unpark_fiber() ran for this wait
     {
       std::lock_guard<SpinLock> guard(fiber_->wait_lock);

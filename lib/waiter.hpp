@@ -54,7 +54,10 @@ class Waiter {
 
   // Binds to the calling fiber, or to the calling plain thread.
   Waiter() noexcept;
-  ~Waiter();  // cancels the deadline's timer if park() did not
+  // Cancels the deadline's timer if park() did not. If the waiter was
+  // claimed but its fiber never parked on it, waits for (and consumes) the
+  // claimer's unpark, so that no wake-up is left over for a later wait.
+  ~Waiter();
   Waiter(const Waiter&) = delete;
   Waiter& operator=(const Waiter&) = delete;
 
@@ -128,6 +131,7 @@ class Waiter {
   std::atomic<Outcome> outcome_{Outcome::pending};
   Nanos deadline_ = k_never;
   bool timer_armed_ = false;  // the owner armed timer_ and has not cancelled it yet
+  bool parked_ = false;       // a fiber owner called park() (and so consumed its wake-up)
   DeadlineTimer timer_;
   DescribeFn describe_ = nullptr;
   const void* describe_ctx_ = nullptr;
