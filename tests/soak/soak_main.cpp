@@ -2,6 +2,7 @@
 // checking invariants as it goes and at the end.
 //
 //   weft-soak [--seconds S] [--seed N] [--round-seconds R] [--rounds K] [--workers W]
+//             [--only SCENARIO,...]
 //
 // The run is a sequence of rounds with seeds N, N+1, ...; each round starts a
 // fresh Runtime with options drawn from its seed (1-4 workers unless
@@ -18,6 +19,7 @@
 // --rounds 1) and aborts; so does a watchdog when no scenario completes for
 // 120 s (600 s under a sanitizer), which catches hangs and lost wake-ups.
 #include <malloc.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <condition_variable>
@@ -65,18 +67,42 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// An assertion inside weft (or any abort) still names the seed to rerun.
+// Async-signal-safe: a relaxed atomic load, write(2), and re-raising.
+void on_abort(int sig) {
+  char buf[96];
+  std::uint64_t v = current_seed();
+  char digits[24];
+  int n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  const char head[] = "weft-soak: aborted in the round with seed ";
+  std::size_t len = 0;
+  for (char c : head) {
+    if (c != '\0') buf[len++] = c;
+  }
+  while (n > 0) buf[len++] = digits[--n];
+  buf[len++] = '\n';
+  (void)!::write(STDERR_FILENO, buf, len);
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
 struct Args {
   double seconds = 30;
   std::uint64_t seed = 1;
   double round_seconds = 5;
   std::uint64_t rounds = 0;  // 0: as many as fit
   std::size_t workers = 0;   // 0: drawn per round
+  std::string only;          // comma-separated scenario names; empty: all
 };
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "weft-soak: %s\nusage: weft-soak [--seconds S] [--seed N] [--round-seconds R] [--rounds K] "
-               "[--workers W]\n",
+               "[--workers W] [--only NAME,...]\n",
                why);
   std::exit(2);
 }
@@ -102,6 +128,8 @@ Args parse(int argc, char** argv) {
       a.round_seconds = positive_number("--round-seconds", value);
     } else if (flag == "--rounds") {
       a.rounds = static_cast<std::uint64_t>(positive_number("--rounds", value));
+    } else if (flag == "--only") {
+      a.only = std::string(",") + value + ",";
     } else if (flag == "--workers") {
       a.workers = static_cast<std::size_t>(positive_number("--workers", value));
       if (a.workers > 1024) usage("--workers must be 1 .. 1024");
@@ -156,19 +184,28 @@ class Watchdog {
 };
 
 struct Weighted {
+  const char* name;
   Scenario run;
   unsigned weight;
 };
 constexpr Weighted k_scenarios[] = {
-    {channel_transfer, 30}, {select_fan_in, 12}, {mutex_counter, 14}, {condvar_queue, 10},
-    {semaphore_bound, 6},   {spawn_tree, 16},    {timers_and_blocking, 12},
+    {"channel_transfer", channel_transfer, 30}, {"select_fan_in", select_fan_in, 12},
+    {"mutex_counter", mutex_counter, 14},       {"condvar_queue", condvar_queue, 10},
+    {"semaphore_bound", semaphore_bound, 6},    {"spawn_tree", spawn_tree, 16},
+    {"timers_and_blocking", timers_and_blocking, 12},
 };
 
-Scenario draw_scenario(Rng& rng) {
+bool chosen(const Weighted& s, const Args& args) {
+  return args.only.empty() || args.only.find(std::string(",") + s.name + ",") != std::string::npos;
+}
+
+Scenario draw_scenario(Rng& rng, const Args& args) {
   unsigned total = 0;
-  for (const auto& s : k_scenarios) total += s.weight;
+  for (const auto& s : k_scenarios) total += chosen(s, args) ? s.weight : 0;
+  if (total == 0) usage("--only names no scenario");
   unsigned pick = static_cast<unsigned>(rng.below(total));
   for (const auto& s : k_scenarios) {
+    if (!chosen(s, args)) continue;
     if (pick < s.weight) return s.run;
     pick -= s.weight;
   }
@@ -212,7 +249,7 @@ void run_round(std::uint64_t seed, double seconds, const Args& args) {
         const std::size_t batch = rng.range(1, 6);
         std::vector<weft::JoinHandle<void>> running;
         for (std::size_t i = 0; i < batch; ++i) {
-          Scenario scenario = draw_scenario(rng);
+          Scenario scenario = draw_scenario(rng, args);
           running.push_back(weft::go([&rt, scenario, sub = rng.next()] {
             Rng mine(sub);
             scenario(rt, mine);
@@ -238,6 +275,7 @@ void run_round(std::uint64_t seed, double seconds, const Args& args) {
 int main(int argc, char** argv) {
   using namespace weft_soak;
   const Args args = parse(argc, argv);
+  ::signal(SIGABRT, &on_abort);
   Watchdog watchdog(std::chrono::seconds(k_sanitized ? 600 : 120));
   const auto start = Clock::now();
   const auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
