@@ -114,8 +114,10 @@ inline took(x) {
 
 /* ---- the deque, one statement per shared access ---- */
 
-/* ChaseLevDeque::push. `b` and `r` are the owner's own words (nobody else
- * writes bottom_ or ring_), so reading them is folded into the next step. */
+/* ChaseLevDeque::push. Nobody but the owner writes bottom_, ring_ or the
+ * slots, so the owner's reads of them are private and are folded together
+ * (here, in pop and in peek_bottom); every access to top_, and every write
+ * others can see, is a step of its own. */
 inline push(item) {
   d_step { b = bottom; r = ring };
   t = top;                                         /* acquire */

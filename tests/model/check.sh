@@ -37,7 +37,7 @@ if [[ $# -lt 1 ]]; then
 fi
 model=$(realpath "$1")
 mode=${2:-all}
-[[ $# -ge 2 ]] && shift 2 || shift 1
+if [[ $# -ge 2 ]]; then shift 2; else shift 1; fi
 
 if ! command -v "$spin" >/dev/null 2>&1; then
   echo "check.sh: spin not found ($spin): apt-get install spin" >&2

@@ -27,13 +27,15 @@
  *                         fiber's context and leaves its stack.
  *
  * Processes:
- *   fiber      ROUNDS waits in a row on one wait list (the same Fiber, and
- *              so the same park_state word, every time), each with or
- *              without a deadline (DEADLINES), and the worker loop that it
- *              switches to (run_task runs on the same thread right after the
- *              switch, so it is part of this process).
- *   waker      a fiber on another worker completing the wait: whenever a
- *              node is on the list, claim_first + unpark.
+ *   fiber      ROUNDS waits in a row on one wait list, or with SELECT on
+ *              two (select_cases: one waiter, a node on each list); the
+ *              same Fiber, and so the same park_state word, every time;
+ *              each wait with or without a deadline (DEADLINES). Also the
+ *              worker loop it switches to: run_task runs on the same thread
+ *              right after the switch, so it is part of this process.
+ *   waker      one per list: a fiber on another worker completing the wait
+ *              (try_send_locked) whenever our node is on its list:
+ *              claim_first, hand the value over, unlock, unpark.
  *   timer      the firer of the waiter's deadline timer.
  *   canceller  (CANCEL) shutdown's claim through Fiber::parked_on, CANCEL
  *              attempts at any time. The real shutdown cancels only once
@@ -63,9 +65,10 @@
  * The real park_state, outcome_ and timer state use acq_rel / acquire /
  * release / relaxed orders; that those suffice is argued beside each atomic
  * in the code and exercised under ThreadSanitizer, not here. Also not
- * covered: select's several nodes per waiter (one list here, but the claim
- * is the same CAS), plain-thread waiters (ThreadParker), more than one
- * waiting fiber, the deadlock detector and the live-fiber registry.
+ * covered: more than one waiting fiber, selects over more than two lists,
+ * what a wait list's owner keeps besides the node (a channel's buffer, a
+ * mutex's state word and hand-off), plain-thread waiters (ThreadParker),
+ * the deadlock detector and the live-fiber registry.
  *
  * Deliberately broken variants (spin -DBROKEN=n), each must be caught:
  *   1  park is published (running -> parked) before the switch away, as if
@@ -81,19 +84,22 @@
  *   6  the woken fiber takes its node off the wait list without the list's
  *      lock: a waker that popped the node claims a waiter that is gone
  *
- * EARLY_RETURN (not a run of check.sh): a wait that arms its deadline and
- * then returns without parking, as TaskBase::wait_done_until,
- * Mutex::lock_until and WaitGroup::wait_until_ns can. With EARLY_RETURN=1
- * (the code as it is) spin finds that a deadline firing in that window
- * leaves `notified` in park_state, so the fiber's next park returns at once
- * (see docs/design/model_check.md). EARLY_RETURN=2 models one possible fix
- * and verifies.
+ * EARLY_RETURN: a wait that arms its deadline and then returns without
+ * parking, as TaskBase::wait_done_until, Mutex::lock_until and
+ * WaitGroup::wait_until_ns can. EARLY_RETURN=1 is the code as it was: spin
+ * finds that a deadline firing in that window leaves `notified` in
+ * park_state, so the fiber's next park returns at once (the bug weft-soak
+ * also found; docs/design/model_check.md). EARLY_RETURN=2 is the fix now in
+ * ~Waiter (lib/waiter.cpp): an owner whose waiter was claimed though it
+ * never parked consumes that wake-up. It verifies; 1 is kept as a broken run.
  *
  * The runs of tests/model/check.sh (spin -D values; see that script): the
  * defaults (3 waits on one list, each with or without a deadline, 2
  * cancellation attempts), and a select over two lists with two wakers.
  * @verify
  * @verify SELECT=1
+ * @verify EARLY_RETURN=2
+ * @broken EARLY_RETURN=1 -- assertion violated (old==0)
  * @broken BROKEN=1 -- assertion violated (ctx_saved
  * @broken BROKEN=2 -- invalid end state
  * @broken BROKEN=3 -- assertion violated (unparks==1)
@@ -201,7 +207,7 @@ inline unpark(g, old) {
   :: old == PARKED ->
      park_state = RUNNING;                               /* we own the parked fiber */
      runnable++                                          /* scheduler->schedule(f) */
-  :: else -> assert(old == RUNNING)                      /* still switching: its worker re-queues it */
+  :: else -> assert(old == RUNNING)                      /* not switched out yet: it sees notified itself */
   fi;
   old = 0
 }
@@ -235,8 +241,8 @@ inline cancel_deadline() {
 }
 
 /* Waiter::park for a fiber, with park_current_fiber and the part of
- * Worker::run_task that runs after the switch. Uses the fiber's r, ok and
- * armed. */
+ * Worker::run_task that runs after the switch. Uses the fiber's r, ok, seen
+ * and armed. */
 inline waiter_park() {
   lock(wait_lock);
   parked_on = r;
@@ -247,29 +253,30 @@ inline waiter_park() {
      park_state = RUNNING
   :: else ->
 #if BROKEN == 1
-     d_step { if :: park_state == RUNNING -> park_state = PARKED; ok = 1 :: else -> ok = 0 fi };
+     d_step { seen = park_state; if :: seen == RUNNING -> park_state = PARKED; ok = 1 :: else -> ok = 0 fi };
      d_step { on_cpu = false; ctx_saved = true };
 #else
      /* suspend_current_fiber: switch_context to the worker loop */
      d_step { on_cpu = false; ctx_saved = true };
      /* Worker::run_task, case park, on the loop after the switch */
 #if BROKEN == 2
+     seen = park_state;
      if
-     :: park_state == RUNNING -> park_state = PARKED; ok = 1
+     :: seen == RUNNING -> park_state = PARKED; ok = 1
      :: else -> ok = 0
      fi;
 #else
-     d_step { if :: park_state == RUNNING -> park_state = PARKED; ok = 1 :: else -> ok = 0 fi };
+     d_step { seen = park_state; if :: seen == RUNNING -> park_state = PARKED; ok = 1 :: else -> ok = 0 fi };
 #endif
 #endif
      if
      :: !ok ->
-        assert(park_state == NOTIFIED);                 /* expected == k_park_notified */
+        assert(seen == NOTIFIED);                       /* expected == k_park_notified */
         park_state = RUNNING;                            /* ours again */
         runnable++                                       /* push_local(task) */
      :: else -> skip
      fi;
-     ok = 0;
+     ok = 0; seen = 0;
      slow_parks++;
      on_cpu                                             /* until a worker resumes us */
   fi;
@@ -281,7 +288,7 @@ inline waiter_park() {
 }
 
 proctype fiber() {
-  byte r = 1, out;
+  byte r = 1, out, seen;
   bit ok, armed;
 
   do
@@ -306,7 +313,7 @@ proctype fiber() {
       * WaitGroup::wait_until_ns when the count is zero. ~Waiter cancels the
       * deadline, but a timer that fired first has claimed the waiter and
       * unparked the fiber, leaving `notified` in park_state (1: the code
-      * as it is). 2: a possible fix, the owner takes that wake-up itself. */
+      * as it was). 2: the fix in ~Waiter, the owner takes that wake-up. */
      if
      :: armed ->
 #if SELECT
@@ -326,9 +333,10 @@ proctype fiber() {
      :: true -> skip                                    /* or it parks after all */
      fi;
 #endif
-     d_step { linked[0] = true; node_gen[0] = r };      /* enqueue_locked */
+     /* enqueue_locked; no node of an earlier wait may be left behind */
+     d_step { assert(!linked[0]); linked[0] = true; node_gen[0] = r };
 #if SELECT
-     d_step { linked[1] = true; node_gen[1] = r };
+     d_step { assert(!linked[1]); linked[1] = true; node_gen[1] = r };
      unlock(list_lock[1]);
 #endif
      unlock(list_lock[0]);
