@@ -3,8 +3,8 @@
 // dies of it (the parent checks how, and what was printed).
 //   overflow        a fiber recurses until it overflows its 64 KiB stack
 //   big-frame       a fiber's frame is larger than the guard page
-//   null-fiber      a fiber writes through a null pointer (not an overflow)
-//   null-thread     the main thread does, with a runtime running
+//   fault-fiber     a fiber writes to a forbidden page (not an overflow)
+//   fault-thread    the main thread does, with a runtime running
 //   user-handler    the program's own SIGSEGV handler, installed before the
 //                   runtime, gets a fault that is not an overflow
 //   deep-ok         a fiber uses most of its stack without overflowing
@@ -12,6 +12,7 @@
 #include <weft/weft.hpp>
 
 #include <signal.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -50,7 +51,13 @@ __attribute__((noinline)) int use_stack(int depth) {
   return use_stack(depth - 1) + frame[0];
 }
 
-__attribute__((noinline)) void write_null(volatile int* p) { *p = 1; }
+// A fault that is not an overflow: a write to a page nobody may touch (not
+// a null pointer, which UBSan would catch before the hardware does).
+__attribute__((noinline)) void write_forbidden() {
+  void* page = ::mmap(nullptr, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (page == MAP_FAILED) std::abort();
+  *static_cast<volatile int*>(page) = 1;
+}
 
 void user_handler(int) {
   const char msg[] = "user handler ran\n";
@@ -82,10 +89,10 @@ int main(int argc, char** argv) {
     rt.spawn([] { return recurse(0); }).join();
   } else if (mode == "big-frame") {
     rt.spawn([] { return deep_then_big(60); }).join();
-  } else if (mode == "null-fiber" || mode == "user-handler") {
-    rt.spawn([] { write_null(nullptr); }).join();
-  } else if (mode == "null-thread") {
-    write_null(nullptr);
+  } else if (mode == "fault-fiber" || mode == "user-handler") {
+    rt.spawn([] { write_forbidden(); }).join();
+  } else if (mode == "fault-thread") {
+    write_forbidden();
   } else if (mode == "deep-ok") {
     const int v = rt.spawn([] { return use_stack(60); }).join();  // about 40 KiB of 64
     std::printf("deep-ok %d\n", v);

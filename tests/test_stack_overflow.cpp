@@ -44,7 +44,7 @@ TEST_CASE("stack overflow: a fiber that uses most of its stack runs normally" * 
 }
 
 TEST_CASE("stack overflow: other faults keep their normal crash behaviour" * doctest::timeout(60)) {
-  for (const char* mode : {"null-fiber", "null-thread"}) {
+  for (const char* mode : {"fault-fiber", "fault-thread"}) {
     CAPTURE(mode);
     const Outcome o = run_child(mode);
     CAPTURE(o.output);
