@@ -230,7 +230,9 @@ class Channel {
     T& operator*() const { return *current_; }
     T* operator->() const { return &*current_; }
     iterator& operator++() {
-      current_ = channel_->recv();
+      // Rebuilt, not assigned: T need not be move-assignable.
+      current_.reset();
+      if (std::optional<T> next = channel_->recv()) current_.emplace(std::move(*next));
       return *this;
     }
     void operator++(int) { ++*this; }
