@@ -2,9 +2,12 @@
 #pragma once
 
 #include <sys/resource.h>
+#include <weft/weft.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <thread>
 
 #ifndef WEFT_STRESS_SCALE
 #define WEFT_STRESS_SCALE 100
@@ -17,6 +20,21 @@ constexpr std::size_t scaled(std::size_t full) {
   std::size_t n = full * WEFT_STRESS_SCALE / 100;
   return n == 0 ? 1 : n;
 }
+
+// Gives way once: yields the fiber inside a fiber, the thread otherwise.
+inline void pause() {
+  if (weft::this_fiber::in_fiber()) {
+    weft::this_fiber::yield();
+  } else {
+    std::this_thread::yield();
+  }
+}
+
+// Counts its own destruction: shows that a cancelled fiber's stack unwound.
+struct CountsDestruction {
+  std::atomic<int>* counter;
+  ~CountsDestruction() { counter->fetch_add(1); }
+};
 
 // Worker counts every concurrency case runs with.
 inline constexpr std::size_t k_worker_counts[] = {1, 2, 4};

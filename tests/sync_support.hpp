@@ -11,6 +11,8 @@
 #include <thread>
 #include <utility>
 
+#include "support.hpp"
+
 namespace weft_test {
 
 // ThreadSanitizer maps about 1 MiB of trace per live fiber: tests that keep
@@ -20,15 +22,6 @@ inline constexpr bool k_thread_sanitizer = true;
 #else
 inline constexpr bool k_thread_sanitizer = false;
 #endif
-
-// Gives way once: yields the fiber inside a fiber, the thread otherwise.
-inline void pause() {
-  if (weft::this_fiber::in_fiber()) {
-    weft::this_fiber::yield();
-  } else {
-    std::this_thread::yield();
-  }
-}
 
 // Spins (giving way each time) until pred() holds, and returns true. The
 // conditions waited for hold within milliseconds unless something is broken;

@@ -21,16 +21,14 @@
 #include "death_test.hpp"
 #include "sanitizers.hpp"
 #include "support.hpp"
+#include "sync_support.hpp"
 
 using namespace std::chrono_literals;
+using weft_test::CountsDestruction;
 using weft_test::k_worker_counts;
+using weft_test::spin_until;
 
 namespace {
-
-struct CountsDestruction {
-  std::atomic<int>* counter;
-  ~CountsDestruction() { counter->fetch_add(1); }
-};
 
 // A value whose copy throws on demand (its move never does, as Channel
 // requires).
@@ -46,18 +44,6 @@ struct Flaky {
   Flaky& operator=(const Flaky&) = default;
   Flaky& operator=(Flaky&&) noexcept = default;
 };
-
-// Spins (yielding) until pred() holds.
-template <class P>
-void until(P pred) {
-  while (!pred()) {
-    if (weft::this_fiber::in_fiber()) {
-      weft::this_fiber::yield();
-    } else {
-      std::this_thread::sleep_for(1ms);
-    }
-  }
-}
 
 std::size_t vm_size_bytes() {
   std::ifstream status("/proc/self/status");
@@ -113,8 +99,7 @@ TEST_CASE("misuse: a fiber whose stack cannot be mapped fails with std::bad_allo
       CHECK_THROWS_AS(h.join(), std::bad_alloc);
     }
     for (int i = 0; i < 5; ++i) rt.spawn([] { return 3; }).detach();
-    const auto give_up = std::chrono::steady_clock::now() + 30s;
-    while (reported.load() < 5 && std::chrono::steady_clock::now() < give_up) std::this_thread::sleep_for(1ms);
+    spin_until([&] { return reported.load() == 5; });
   }
   weft::set_unhandled_exception_handler(previous);
   CHECK(reported.load() == 5);
@@ -142,7 +127,7 @@ TEST_CASE("misuse: a fiber that throws while holding lock_guard<weft::Mutex> rel
       (void)go_on.recv();  // parks holding the lock
       throw std::runtime_error("thrown under the lock");
     });
-    until([&] { return holding.load(); });
+    spin_until([&] { return holding.load(); });
     auto waiter = rt.spawn([&] {
       std::lock_guard<weft::Mutex> hold(m);  // parks until the thrower unwinds
       waiter_got_it.store(true);
@@ -241,7 +226,7 @@ TEST_CASE("misuse: destroying a runtime cancels fibers parked on every kind of w
         std::unique_lock<weft::Mutex> lock(local);
         cv.wait(lock);
       });
-      until([&] { return parked.load() == 8; });
+      spin_until([&] { return parked.load() == 8; });
       std::this_thread::sleep_for(5ms);  // let the last of them park
     }
     CHECK(destroyed.load() == 8);
@@ -282,7 +267,7 @@ TEST_CASE("misuse: destroying a runtime while plain threads are blocked in weft 
         weft::Channel<int> never;
         (void)never.recv();
       }));
-      until([&] { return stage.load() == 1; });
+      spin_until([&] { return stage.load() == 1; });
       // Blocked in recv() on a channel: stays blocked after the runtime is
       // gone (channels belong to no runtime) until the channel is closed.
       receiver = std::thread([&] { received = jobs.recv(); });

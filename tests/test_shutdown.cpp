@@ -11,6 +11,7 @@
 
 #include "support.hpp"
 
+using weft_test::CountsDestruction;
 using weft_test::k_worker_counts;
 using weft_test::scaled;
 
@@ -31,11 +32,6 @@ TEST_CASE("shutdown: runs every fiber still queued, and what they spawn" * docte
     CHECK(ran.load() == 2 * n);
   }
 }
-
-struct CountsDestruction {
-  std::atomic<int>* counter;
-  ~CountsDestruction() { counter->fetch_add(1); }
-};
 
 TEST_CASE("shutdown: fibers parked forever are cancelled, unwound, and report RuntimeStopped" *
           doctest::timeout(120)) {

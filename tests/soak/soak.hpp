@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "../support.hpp"
+
 namespace weft_soak {
 
 // xoshiro-style generator: small, seedable, the same sequence everywhere.
@@ -65,17 +67,10 @@ std::uint64_t current_seed() noexcept;
   } while (0)
 
 // Gives the CPU to others from a fiber or a plain thread.
-inline void pause() {
-  if (weft::this_fiber::in_fiber()) {
-    weft::this_fiber::yield();
-  } else {
-    std::this_thread::yield();
-  }
-}
-
+using weft_test::pause;
 // How big one scenario is: full size in optimized builds, smaller under the
 // sanitizers (meson option stress_scale).
-std::size_t scaled(std::size_t full) noexcept;
+using weft_test::scaled;
 
 // One scenario: runs inside a fiber of `rt`, draws its shape from `rng`,
 // checks its own invariants (fail() on any violation) and returns once

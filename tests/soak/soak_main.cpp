@@ -30,10 +30,6 @@
 #include "sanitizers.hpp"
 #include "soak.hpp"
 
-#ifndef WEFT_STRESS_SCALE
-#define WEFT_STRESS_SCALE 100
-#endif
-
 namespace weft_soak {
 
 namespace {
@@ -56,11 +52,6 @@ void fail(const std::string& what) {
                static_cast<unsigned long long>(current_seed()));
   std::fflush(stderr);
   std::abort();
-}
-
-std::size_t scaled(std::size_t full) noexcept {
-  const std::size_t n = full * WEFT_STRESS_SCALE / 100;
-  return n == 0 ? 1 : n;
 }
 
 namespace {
