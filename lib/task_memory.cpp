@@ -13,10 +13,23 @@
 //     thread whose list is empty takes a whole batch from the depot, and
 //     only when the depot is empty does it call ::operator new;
 //   - the depot keeps at most k_max_depot_batches per class and frees the
-//     rest; a thread's cache goes to the depot when the thread exits.
+//     rest; a thread's cache goes to the depot when the thread exits, and
+//     is retired then: tasks that other thread_local destructors of that
+//     thread allocate or free afterwards use ::operator new/delete directly
+//     (a retired cache must not hand out or take back blocks the depot
+//     already owns);
+//   - over-aligned tasks (alignof > __STDCPP_DEFAULT_NEW_ALIGNMENT__) use
+//     the aligned ::operator new, never the lists.
+//
+// Ownership marks: in builds with assertions, a block on a free list holds
+// k_free_mark in its second word, and an allocated block does not; taking a
+// block that is not marked free, or freeing one that is, asserts. So a
+// block owned twice (two live tasks in one block) stops the program at the
+// second owner instead of corrupting both tasks.
 //
 // So the common case is a thread-local pop or push, and the cross-thread
 // flow costs one lock per k_batch tasks. Larger tasks use ::operator new.
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -38,14 +51,47 @@ constexpr std::size_t k_max_depot_batches = 1024;  // per class: 64 Ki blocks
 
 struct FreeBlock {
   FreeBlock* next;
+  std::uintptr_t mark;  // k_free_mark while on a free list (builds with assertions)
 };
+static_assert(sizeof(FreeBlock) <= k_class_bytes);
+
+constexpr std::uintptr_t k_free_mark = 0x7A5C'F4EE'B10C'0000ull;
+
+// A block leaves a free list for a new task.
+void mark_taken(FreeBlock* b) noexcept {
+  assert(b->mark == k_free_mark && "weft: a task block handed out twice");
+#ifndef NDEBUG
+  b->mark = 0;
+#else
+  (void)b;
+#endif
+}
+
+// A block joins a free list.
+void mark_free(FreeBlock* b) noexcept {
+#ifndef NDEBUG
+  assert(b->mark != k_free_mark && "weft: a task block freed twice");
+  b->mark = k_free_mark;
+#else
+  (void)b;
+#endif
+}
 
 std::size_t class_of(std::size_t size) noexcept { return (size - 1) / k_class_bytes; }
 std::size_t bytes_of(std::size_t cls) noexcept { return (cls + 1) * k_class_bytes; }
 
+// A block from ::operator new, for a class: not marked free (its memory
+// may still hold the mark of a block freed earlier).
+void* fresh_block(std::size_t cls) {
+  auto* b = static_cast<FreeBlock*>(::operator new(bytes_of(cls)));
+  b->mark = 0;
+  return b;
+}
+
 void free_chain(FreeBlock* b, std::size_t cls) noexcept {
   while (b != nullptr) {
     FreeBlock* next = b->next;
+    b->mark = 0;
     ::operator delete(b, bytes_of(cls));
     b = next;
   }
@@ -98,11 +144,15 @@ Depot& depot() {
 struct ThreadCache {
   FreeBlock* head[k_classes] = {};
   std::uint32_t count[k_classes] = {};
+  bool retired = false;  // the thread is exiting: its lists went to the depot
 
   ~ThreadCache() {
     for (std::size_t c = 0; c < k_classes; ++c) {
       if (head[c] != nullptr) depot().give(c, Batch{head[c], count[c]});
+      head[c] = nullptr;
+      count[c] = 0;
     }
+    retired = true;
   }
 };
 
@@ -117,12 +167,14 @@ void* TaskBase::operator new(std::size_t size) {
   const std::size_t cls = class_of(size);
   ThreadCache& c = t_cache;
   if (c.head[cls] == nullptr) {
+    if (c.retired) return fresh_block(cls);
     const Batch b = depot().take(cls);
-    if (b.head == nullptr) return ::operator new(bytes_of(cls));
+    if (b.head == nullptr) return fresh_block(cls);
     c.head[cls] = b.head;
     c.count[cls] = b.size;
   }
   FreeBlock* b = c.head[cls];
+  mark_taken(b);
   c.head[cls] = b->next;
   --c.count[cls];
   return b;
@@ -135,7 +187,13 @@ void TaskBase::operator delete(void* p, std::size_t size) noexcept {
   }
   const std::size_t cls = class_of(size);
   ThreadCache& c = t_cache;
+  if (c.retired) {
+    static_cast<FreeBlock*>(p)->mark = 0;
+    ::operator delete(p, bytes_of(cls));
+    return;
+  }
   auto* b = static_cast<FreeBlock*>(p);
+  mark_free(b);
   b->next = c.head[cls];
   c.head[cls] = b;
   if (++c.count[cls] < 2 * k_batch) return;
@@ -145,6 +203,14 @@ void TaskBase::operator delete(void* p, std::size_t size) noexcept {
   depot().give(cls, Batch{last_kept->next, k_batch});
   last_kept->next = nullptr;
   c.count[cls] = k_batch;
+}
+
+void* TaskBase::operator new(std::size_t size, std::align_val_t align) {
+  return ::operator new(size, align);
+}
+
+void TaskBase::operator delete(void* p, std::size_t size, std::align_val_t align) noexcept {
+  ::operator delete(p, size, align);
 }
 
 }  // namespace weft::detail

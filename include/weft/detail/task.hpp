@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <new>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -71,10 +72,14 @@ class TaskBase {
   void release_handle(bool observed) noexcept;
 
   // Tasks come from per-thread free lists by size class, refilled from and
-  // drained to a shared depot a batch at a time (lib/task_memory.cpp).
-  // Any thread; never blocks beyond the depot's short lock.
+  // drained to a shared depot a batch at a time (lib/task_memory.cpp);
+  // over-aligned tasks (a closure or result with alignas > 16) from the
+  // aligned ::operator new. Any thread; never blocks beyond the depot's
+  // short lock. Throws std::bad_alloc.
   static void* operator new(std::size_t size);
+  static void* operator new(std::size_t size, std::align_val_t align);
   static void operator delete(void* p, std::size_t size) noexcept;
+  static void operator delete(void* p, std::size_t size, std::align_val_t align) noexcept;
 
   Fiber* fiber_ = nullptr;        // attached by the worker that first runs the task
   Scheduler* scheduler_ = nullptr;  // the runtime the task was submitted to
