@@ -7,7 +7,7 @@
 
 #include "current.hpp"
 #include "scheduler.hpp"
-#include "thread_parker.hpp"
+#include "waiter.hpp"
 #include "weft/deadlock.hpp"
 
 namespace weft::detail {
@@ -23,7 +23,7 @@ std::atomic<std::uint64_t> g_word{0};
 
 std::atomic<std::size_t> g_num_watchers{0};  // seq_cst; see signal_watchers()
 std::mutex g_watchers_lock;                   // guards g_watchers
-std::vector<ThreadParker*> g_watchers;
+std::vector<Waiter*> g_watchers;
 
 std::mutex g_runtimes_lock;  // guards g_runtimes; held while checking them
 std::vector<Scheduler*> g_runtimes;
@@ -41,18 +41,18 @@ void bump_epoch() noexcept { g_word.fetch_add(k_epoch_one, std::memory_order_seq
 
 std::uint64_t snapshot() noexcept { return g_word.load(std::memory_order_seq_cst); }
 
-void add_watcher(ThreadParker* parker) {
+void add_watcher(Waiter* waiter) {
   std::lock_guard<std::mutex> guard(g_watchers_lock);
-  g_watchers.push_back(parker);
+  g_watchers.push_back(waiter);
   // seq_cst: the watcher checks the idle state after this increment; a
   // thread that makes the process idle afterwards reads the count (seq_cst)
   // after its own change, so one of the two sees the other.
   g_num_watchers.fetch_add(1, std::memory_order_seq_cst);
 }
 
-void remove_watcher(ThreadParker* parker) noexcept {
+void remove_watcher(Waiter* waiter) noexcept {
   std::lock_guard<std::mutex> guard(g_watchers_lock);
-  auto it = std::find(g_watchers.begin(), g_watchers.end(), parker);
+  auto it = std::find(g_watchers.begin(), g_watchers.end(), waiter);
   if (it != g_watchers.end()) {
     g_watchers.erase(it);
     g_num_watchers.fetch_sub(1, std::memory_order_seq_cst);
@@ -62,7 +62,7 @@ void remove_watcher(ThreadParker* parker) noexcept {
 void signal_watchers() noexcept {
   if (g_num_watchers.load(std::memory_order_seq_cst) == 0) return;
   std::lock_guard<std::mutex> guard(g_watchers_lock);
-  for (ThreadParker* p : g_watchers) p->unpark();
+  for (Waiter* w : g_watchers) w->poke();
 }
 
 void register_scheduler(Scheduler* s) {

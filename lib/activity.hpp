@@ -23,9 +23,11 @@
 // The detector reads the word, checks the runtimes, reads it again, and
 // trusts the idle state only if the word did not change (see deadlock.cpp).
 //
-// Watchers are plain threads waiting in block_on(): they are unparked (a
-// ThreadParker token, no claim) whenever the process may have become idle:
-// active reached 0, or a runtime's last awake worker fell asleep.
+// Watchers are plain threads waiting in block_on(): their waiters are poked
+// (Waiter::poke, no claim) whenever the process may have become idle:
+// active reached 0, or a runtime's last awake worker fell asleep. A watcher
+// removes itself before its waiter dies, and pokes happen under the
+// watchers' lock, so a poke never reaches a dead waiter.
 //
 // Contract: every function is for any thread; none parks or blocks beyond a
 // short internal lock.
@@ -36,7 +38,7 @@
 namespace weft::detail {
 
 class Scheduler;
-class ThreadParker;
+class Waiter;
 
 namespace activity {
 
@@ -49,8 +51,8 @@ void leave() noexcept;       // active - 1; signals watchers when it reaches 0
 void bump_epoch() noexcept;  // epoch + 1
 std::uint64_t snapshot() noexcept;
 
-void add_watcher(ThreadParker* parker);
-void remove_watcher(ThreadParker* parker) noexcept;
+void add_watcher(Waiter* waiter);
+void remove_watcher(Waiter* waiter) noexcept;
 void signal_watchers() noexcept;  // cheap when nobody watches
 
 void register_scheduler(Scheduler* s);

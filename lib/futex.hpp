@@ -23,4 +23,12 @@ void futex_wait_until(std::atomic<std::uint32_t>& word, std::uint32_t expected, 
 // Wakes up to `count` threads blocked in futex_wait on `word`.
 void futex_wake(std::atomic<std::uint32_t>& word, int count) noexcept;
 
+// As futex_wake, on the futex word that was at `address`, for a waker whose
+// last access to that word let its owner go: the word (and the memory
+// around it) may be gone by now. The kernel only compares addresses; an
+// address that is unmapped fails harmlessly (EFAULT), and one reused for
+// another futex word wakes its waiters spuriously, which every futex
+// waiter must absorb anyway.
+void futex_wake_at(const void* address, int count) noexcept;
+
 }  // namespace weft::detail

@@ -6,7 +6,6 @@
 #include "activity.hpp"
 #include "deadlock.hpp"
 #include "fiber.hpp"
-#include "thread_parker.hpp"
 #include "unhandled.hpp"
 #include "waiter.hpp"
 #include "worker.hpp"
@@ -99,29 +98,23 @@ void TaskBase::wait_done_or_deadlock() {
   waiter.set_description(&describe_join, this);
   if (!add_joiner(waiter)) return;
   // Watch for the process going idle, then wait like Waiter::park() does,
-  // re-checking for a deadlock at every signal.
-  ThreadParker& parker = this_thread_parker();
-  activity::add_watcher(&parker);
+  // re-checking for a deadlock at every poke.
+  activity::add_watcher(&waiter);
   struct Unwatch {
-    ThreadParker* p;
-    ~Unwatch() { activity::remove_watcher(p); }
-  } unwatch{&parker};
+    Waiter* w;
+    ~Unwatch() { activity::remove_watcher(w); }
+  } unwatch{&waiter};
   activity::leave();  // idle while waiting; finish() counts us again
-  while (!waiter.thread_unparked()) {
-    if (waiter.outcome() == Waiter::Outcome::pending) {
-      if (std::optional<std::string> report = find_deadlock(*scheduler_)) {
-        if (waiter.try_claim(Waiter::Outcome::cancelled)) {
-          activity::enter();  // nobody will unpark us: count ourselves again
-          {
-            std::lock_guard<SpinLock> guard(join_lock_);
-            if (joiner_ == &waiter) joiner_ = nullptr;
-          }
-          throw Deadlock(*report);
-        }
-        // The task finished meanwhile; its unpark is on the way.
-      }
+  while (!waiter.wait_released_or_poked()) {
+    if (waiter.outcome() != Waiter::Outcome::pending) continue;  // the task finished; its unpark is on the way
+    std::optional<std::string> report = find_deadlock(*scheduler_);
+    if (!report || !waiter.try_claim(Waiter::Outcome::cancelled)) continue;
+    activity::enter();  // nobody will unpark us: count ourselves again
+    {
+      std::lock_guard<SpinLock> guard(join_lock_);
+      if (joiner_ == &waiter) joiner_ = nullptr;
     }
-    parker.park();
+    throw Deadlock(*report);
   }
 }
 

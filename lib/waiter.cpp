@@ -5,13 +5,14 @@
 #include "activity.hpp"
 #include "current.hpp"
 #include "fiber.hpp"
-#include "thread_parker.hpp"
+#include "futex.hpp"
 #include "worker.hpp"
 
 namespace weft::detail {
 
-Waiter::Waiter() noexcept
-    : fiber_(current_fiber()), thread_(fiber_ != nullptr ? nullptr : &this_thread_parker()) {}
+void (*testing::after_thread_release)() noexcept = nullptr;
+
+Waiter::Waiter() noexcept : fiber_(current_fiber()) {}
 
 Waiter::~Waiter() {
   cancel_deadline();  // returns only once a running deadline callback has ended
@@ -54,11 +55,45 @@ void Waiter::unpark() noexcept {
   if (fiber_ != nullptr) {
     unpark_fiber(fiber_);
   } else {
-    ThreadParker* parker = thread_;
     activity::enter();  // on the woken thread's behalf (see waiter.hpp)
-    // Last access to the waiter: the owner may return and free it at once.
-    thread_unparked_.store(true, std::memory_order_release);
-    parker->unpark();
+    const void* word = &thread_word_;
+    // Last access to the waiter: the owner may return, exit and have its
+    // stack unmapped at once. release: publishes the outcome and whatever
+    // the claimer handed over to the owner's acquire load. An RMW, not a
+    // store: a poke may set its bit at the same time.
+    thread_word_.fetch_or(k_released, std::memory_order_release);
+    if (testing::after_thread_release != nullptr) testing::after_thread_release();
+    futex_wake_at(word, 1);  // the address only (futex.hpp)
+  }
+}
+
+void Waiter::poke() noexcept {
+  // relaxed: the bit only makes the owner look again; what it looks at
+  // (activity's counters) has its own ordering. The waiter is alive: it is
+  // registered as a watcher until its owner leaves (activity.hpp).
+  thread_word_.fetch_or(k_poked, std::memory_order_relaxed);
+  futex_wake(thread_word_, 1);
+}
+
+void Waiter::wait_released() noexcept {
+  for (;;) {
+    // acquire: pairs with unpark()'s release RMW.
+    const std::uint32_t w = thread_word_.load(std::memory_order_acquire);
+    if ((w & k_released) != 0) return;
+    futex_wait(thread_word_, w);
+  }
+}
+
+bool Waiter::wait_released_or_poked() noexcept {
+  for (;;) {
+    // acquire: pairs with unpark()'s release RMW.
+    const std::uint32_t w = thread_word_.load(std::memory_order_acquire);
+    if ((w & k_released) != 0) return true;
+    if ((w & k_poked) != 0) {
+      thread_word_.fetch_and(~k_poked, std::memory_order_relaxed);  // relaxed: see poke()
+      return false;
+    }
+    futex_wait(thread_word_, w);
   }
 }
 
@@ -77,9 +112,7 @@ Waiter::Outcome Waiter::park() noexcept {
     cancel_deadline();  // at once: a wait that ended otherwise leaves no timer
   } else if (deadline_ == k_never) {
     activity::leave();  // counted again by whoever wakes us
-    // Tokens may be stale (left by an earlier wait, or a deadlock-watcher
-    // signal): wait for unpark() itself.
-    while (!thread_unparked()) thread_->park();
+    wait_released();
   } else {
     // Timed: we stay active (we will come back by ourselves).
     for (;;) {
@@ -90,11 +123,12 @@ Waiter::Outcome Waiter::park() noexcept {
       if (now_ns() >= deadline_) {
         if (try_claim(Outcome::timed_out)) return Outcome::timed_out;
         // Someone claimed us just before the deadline: it unparks us soon.
-        while (!thread_unparked()) thread_->park();
+        wait_released();
         activity::leave();
         break;
       }
-      thread_->park_until(deadline_);
+      // acquire: pairs with unpark()'s release RMW (rechecked at the top).
+      futex_wait_until(thread_word_, thread_word_.load(std::memory_order_acquire), deadline_);
     }
   }
   // acquire: pairs with try_claim()'s release.

@@ -1,8 +1,8 @@
-// Waiter: THE parking primitive. Every blocking operation in weft (join now;
-// channels, locks and timers next) puts a Waiter on the wait list of the thing
-// it waits for and parks on it. The waiter records who waits: a fiber (woken
-// by pushing it to a worker's deque) or a plain thread (woken through its
-// futex-based ThreadParker).
+// Waiter: THE parking primitive. Every blocking operation in weft (join,
+// channels, select, locks, sleeps) puts a Waiter on the wait list of the
+// thing it waits for and parks on it. The waiter records who waits: a fiber
+// (woken by pushing it to a worker's deque) or a plain thread (woken through
+// a futex on the waiter's own word, thread_word_).
 //
 // One wait, one winner: whoever first claims the waiter (try_claim) decides
 // how the wait ended (notified, cancelled, and later timed out) and must then
@@ -18,6 +18,13 @@
 // Plain threads and deadlock detection (activity.hpp): a plain thread parks
 // only inside a PlainCall; park() stops counting it as active, and unpark()
 // counts it again before waking it, so activity is handed over, never lost.
+//
+// Waking a plain thread touches nothing of the thread's: the waker's last
+// access to the waiter is the RMW that sets k_released in thread_word_, and
+// after it the waker only passes the word's address to FUTEX_WAKE (the
+// thread may already have returned, exited, and had its stack and TLS
+// unmapped; futex_wake_at explains why a stale address is harmless). So a
+// plain thread waits on the word itself, never on thread-local state.
 //
 // Description: what the wait is for ("recv on channel \"jobs\""), for the
 // deadlock report; set by the blocking operation before it parks.
@@ -46,7 +53,6 @@
 namespace weft::detail {
 
 struct Fiber;
-class ThreadParker;
 
 class Waiter {
  public:
@@ -97,10 +103,20 @@ class Waiter {
 
   // Plain-thread waiters: true once unpark() has finished with the waiter,
   // so that the owner may destroy it. A claimed but not yet unparked waiter
-  // must not be destroyed (the winner still reads it), and the owner's
-  // ThreadParker may hold unrelated tokens, so owners wait for this flag,
-  // not for the outcome.
-  bool thread_unparked() const noexcept { return thread_unparked_.load(std::memory_order_acquire); }
+  // must not be destroyed (the winner still reads it), so owners wait for
+  // this, not for the outcome.
+  bool thread_unparked() const noexcept {
+    // acquire: pairs with unpark()'s release RMW.
+    return (thread_word_.load(std::memory_order_acquire) & k_released) != 0;
+  }
+
+  // Plain-thread waiters, for Runtime::block_on's deadlock watch
+  // (activity.hpp's watchers): poke() wakes the owner without ending the
+  // wait (any thread, while the waiter is registered as a watcher);
+  // wait_released_or_poked() blocks the owner until unpark() or a poke and
+  // says which (a poke is consumed; true: unparked).
+  void poke() noexcept;
+  bool wait_released_or_poked() noexcept;
 
   // Any thread; a snapshot.
   Outcome outcome() const noexcept { return outcome_.load(std::memory_order_acquire); }
@@ -126,6 +142,7 @@ class Waiter {
     Waiter* waiter = nullptr;
   };
   static Nanos fire_deadline(Timer* t, Nanos now) noexcept;
+  void wait_released() noexcept;  // plain-thread owner: until unpark() is done with us
   void cancel_deadline() noexcept;
 
   std::atomic<Outcome> outcome_{Outcome::pending};
@@ -136,11 +153,20 @@ class Waiter {
   DescribeFn describe_ = nullptr;
   const void* describe_ctx_ = nullptr;
   Fiber* fiber_;
-  ThreadParker* thread_;
-  // release store by unpark() after its last access to the waiter; acquire
-  // load by the owner (thread_unparked()).
-  std::atomic<bool> thread_unparked_{false};
+  // Plain threads' futex word: k_released, set (release RMW) by unpark()
+  // as its last access to the waiter and read (acquire) by the owner; and
+  // k_poked, set by poke() and cleared by the owner.
+  static constexpr std::uint32_t k_released = 1;
+  static constexpr std::uint32_t k_poked = 2;
+  std::atomic<std::uint32_t> thread_word_{0};
 };
+
+namespace testing {
+// Test seam (tests/test_thread_wakeup.cpp): when set, called by the waker of
+// a plain thread right after the store that lets the thread go, to widen the
+// window in which the thread may return and exit. nullptr in production.
+extern void (*after_thread_release)() noexcept;
+}  // namespace testing
 
 // Appends "<what> 0x..." to out: the description of a wait on an unnamed
 // object, for Waiter::set_description callbacks.

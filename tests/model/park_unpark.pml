@@ -67,7 +67,7 @@
  * in the code and exercised under ThreadSanitizer, not here. Also not
  * covered: more than one waiting fiber, selects over more than two lists,
  * what a wait list's owner keeps besides the node (a channel's buffer, a
- * mutex's state word and hand-off), plain-thread waiters (ThreadParker),
+ * mutex's state word and hand-off), plain-thread waiters (their futex word),
  * the deadlock detector and the live-fiber registry.
  *
  * Deliberately broken variants (spin -DBROKEN=n), each must be caught:
