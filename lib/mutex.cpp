@@ -96,7 +96,14 @@ bool Mutex::lock_until(detail::Nanos deadline) {
     node.waiter = &waiter;
     waiter.set_description(&describe_mutex, this);
     const bool expired = deadline != detail::k_never && detail::now_ns() >= deadline;
-    if (!expired) waiter.set_deadline(deadline);  // may throw: nothing is held yet
+    if (!expired) {
+      try {
+        waiter.set_deadline(deadline);  // may throw std::bad_alloc: nothing is queued yet
+      } catch (...) {
+        if (woken) pass_on_woken();  // unlock counts on the hint's holder: do not leave with it
+        throw;
+      }
+    }
     std::uint32_t s = lock_queue();
     for (;;) {
       if ((s & k_locked) == 0) {
@@ -162,6 +169,23 @@ bool Mutex::lock_until(detail::Nanos deadline) {
     requeue = true;
     starving = waited_long;
   }
+}
+
+void Mutex::pass_on_woken() noexcept {
+  // We hold the k_woken hint, so unlock() woke nobody and counts on us to
+  // take the mutex. Give the hint back; if the mutex is free and someone
+  // waits, wake the oldest waiter in our place, as unlock() would have.
+  std::uint32_t s = lock_queue();
+  MutexNode* wake = nullptr;
+  if ((s & k_locked) == 0) wake = static_cast<MutexNode*>(detail::claim_first(waiters_));
+  for (;;) {
+    std::uint32_t next = (s & ~(k_queue | k_woken)) | (wake != nullptr ? k_woken : 0u);
+    if (waiters_.empty()) next &= ~(k_waiters | k_starving);
+    // A CAS, not a store: with k_locked clear, a spinner may take the mutex
+    // while we hold k_queue (see the top). release: publishes waiters_.
+    if (state_.compare_exchange_weak(s, next, std::memory_order_release, std::memory_order_relaxed)) break;
+  }
+  if (wake != nullptr) wake->waiter->unpark();
 }
 
 void Mutex::unlock_slow() {

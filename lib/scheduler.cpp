@@ -105,17 +105,26 @@ void Scheduler::submit(TaskBase* task) {
   push_injected(task);
 }
 
-void Scheduler::schedule(Fiber* fiber) {
+void Scheduler::schedule(Fiber* fiber) noexcept {
   Worker* w = current_worker();
   if (w != nullptr && &w->scheduler() == this) {
-    w->push_local(fiber->task);  // LIFO: the woken fiber runs next, cache-hot
+    w->push_woken(fiber->task);  // LIFO: the woken fiber runs next, cache-hot
   } else {
     push_injected(fiber->task);
   }
 }
 
-void Scheduler::push_injected(TaskBase* task) {
-  injector_.enqueue(task);
+void Scheduler::push_injected(TaskBase* task) noexcept {
+  // enqueue() returns false when it cannot allocate (a block, or the
+  // calling thread's producer: moodycamel 1.0.3 leaves a thread whose
+  // producer failed to allocate its index unable to enqueue for good).
+  // The global queue never allocates, so the task is queued either way.
+  if (!injector_.enqueue(task)) global_.push(task);
+  notify_work();
+}
+
+void Scheduler::push_global(TaskBase* task) noexcept {
+  global_.push(task);
   notify_work();
 }
 
@@ -124,7 +133,7 @@ TaskBase* Scheduler::pop_injected() {
   return injector_.try_dequeue(task) ? task : nullptr;
 }
 
-void Scheduler::notify_work() {
+void Scheduler::notify_work() noexcept {
   if (auto index = idle_.worker_to_notify()) {
     // The worker is counted awake already; the epoch tells a deadlock
     // detector that read the counters before that increment (activity.hpp).
@@ -146,7 +155,7 @@ bool Scheduler::kick_sleeping_worker() noexcept {
 }
 
 bool Scheduler::has_queued_work() const {
-  if (injector_.size_approx() != 0) return true;
+  if (injector_.size_approx() != 0 || global_.size_approx() != 0) return true;
   for (const auto& w : workers_) {
     if (w->queued_approx() != 0) return true;
   }
@@ -192,7 +201,7 @@ bool Scheduler::quiescent() const {
   // seq_cst loads: each pairs with the seq_cst RMW that changes the count
   // (begin_sleep, ExternalCall) and with the watcher registration.
   return idle_.num_awake() == 0 && external_calls_.load(std::memory_order_seq_cst) == 0 &&
-         blocking_->in_flight() == 0 && injector_.size_approx() == 0;
+         blocking_->in_flight() == 0 && injector_.size_approx() == 0 && global_.size_approx() == 0;
 }
 
 void Scheduler::wait_quiescent() {

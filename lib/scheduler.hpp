@@ -5,7 +5,14 @@
 // Submission paths:
 //   from a fiber (or the loop) of this runtime  -> that worker's deque
 //   from anywhere else                           -> injector_ (moodycamel)
+//   a fiber that yielded                         -> global_ (GlobalQueue)
 // then notify_work(), which wakes one sleeping worker if nobody searches.
+//
+// Allocation failure: a task that the injector cannot take (it could not
+// allocate) goes to global_, which never allocates, and so does a woken
+// fiber whose worker's deque cannot grow: no wake-up is ever lost. Only a
+// spawn onto a worker's own deque that cannot grow fails, with
+// std::bad_alloc to the spawner and nothing queued.
 //
 // Quiescence: the runtime is quiescent when every worker is asleep, no
 // plain-thread call into it is in flight, and the injector is empty. Then
@@ -22,15 +29,26 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <vector>
 
 #include "blocking_pool.hpp"
+#include "global_queue.hpp"
 #include "idle_workers.hpp"
 #include "live_fibers.hpp"
 #include "weft/runtime.hpp"
 #include "worker.hpp"
 
 namespace weft::detail {
+
+// The injector allocates through ::operator new (nothrow), not malloc, so
+// that a program's replaced global allocator (and the fault injector of
+// tests/test_alloc_failure.cpp) sees its allocations too. enqueue() reports
+// an allocation failure by returning false.
+struct InjectorTraits : moodycamel::ConcurrentQueueDefaultTraits {
+  static void* malloc(std::size_t size) { return ::operator new(size, std::nothrow); }
+  static void free(void* ptr) { ::operator delete(ptr); }
+};
 
 class Scheduler {
  public:
@@ -45,18 +63,25 @@ class Scheduler {
   // began.
   void submit(TaskBase* task);
 
-  // Any thread: a parked fiber was unparked; queue it to run. Never throws
-  // except on allocation failure in the injector.
-  void schedule(Fiber* fiber);
+  // Any thread: a parked fiber was unparked; queue it to run. Never fails.
+  void schedule(Fiber* fiber) noexcept;
 
-  // Any thread: injector push + notify_work().
-  void push_injected(TaskBase* task);
+  // Any thread: injector push (global_ when the injector cannot allocate)
+  // + notify_work(). Never fails.
+  void push_injected(TaskBase* task) noexcept;
   // Workers: an item from the injector, or nullptr.
   TaskBase* pop_injected();
 
+  // Any thread, never fails: the shared FIFO (global_queue.hpp), then
+  // notify_work(). For yielded fibers and for runnable tasks that could not
+  // be queued elsewhere.
+  void push_global(TaskBase* task) noexcept;
+  // Workers: the oldest task of the shared FIFO, or nullptr.
+  TaskBase* pop_global() noexcept { return global_.pop(); }
+
   // Any thread, after making work visible: wakes a sleeping worker when
-  // nobody is searching (IdleWorkers).
-  void notify_work();
+  // nobody is searching (IdleWorkers). Never fails.
+  void notify_work() noexcept;
 
   // Workers: is anything queued anywhere? (the last searcher's re-check)
   bool has_queued_work() const;
@@ -110,7 +135,8 @@ class Scheduler {
   void stop_workers() noexcept;
 
   Runtime::Options options_;
-  moodycamel::ConcurrentQueue<TaskBase*> injector_;
+  moodycamel::ConcurrentQueue<TaskBase*, InjectorTraits> injector_;
+  GlobalQueue global_;
   IdleWorkers idle_;
   LiveFibers live_;
   SlabStacks slab_stacks_;  // outlives the workers' pools, which return stacks to it

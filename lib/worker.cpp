@@ -59,6 +59,16 @@ void Worker::push_local(TaskBase* task) {
   if (scheduler_.num_workers() > 1) scheduler_.notify_work();
 }
 
+void Worker::push_woken(TaskBase* task) noexcept {
+  try {
+    deque_.push(task);
+  } catch (...) {  // std::bad_alloc: the ring could not grow
+    scheduler_.push_global(task);
+    return;
+  }
+  if (scheduler_.num_workers() > 1) scheduler_.notify_work();
+}
+
 std::uint64_t Worker::next_random() noexcept {
   // xorshift64: victim choice only needs to be cheap and spread out.
   rng_ ^= rng_ << 13;
@@ -109,7 +119,7 @@ TaskBase* Worker::pick_task() {
   ++tick_;
   if (tick_ % k_injector_interval == 0) {
     if (TaskBase* t = scheduler_.pop_injected()) return t;
-    if (TaskBase* t = pop_yielded()) return t;
+    if (TaskBase* t = scheduler_.pop_global()) return t;
   }
   if (just_yielded_) {
     // Wake-ups from outside (a timer, another runtime) before the yielder.
@@ -122,27 +132,13 @@ TaskBase* Worker::pick_task() {
   }
   if (TaskBase* t = deque_.pop()) return t;
   if (TaskBase* t = scheduler_.pop_injected()) return t;
-  if (TaskBase* t = pop_yielded()) return t;
+  if (TaskBase* t = scheduler_.pop_global()) return t;
   if (!searching_) {
     if (!scheduler_.idle().try_begin_search()) return nullptr;
     searching_ = true;
   }
   if (TaskBase* t = steal_from_others()) return t;
   return scheduler_.pop_injected();
-}
-
-TaskBase* Worker::pop_yielded() {
-  if (yielded_.empty()) return nullptr;
-  TaskBase* t = yielded_.front();
-  yielded_.pop_front();
-  if (!yielded_.empty()) {
-    // Several fibers take turns here: move the others to the deque, where
-    // idle workers can steal them (the FIFO itself is private).
-    for (TaskBase* other : yielded_) deque_.push(other);
-    yielded_.clear();
-    scheduler_.notify_work();
-  }
-  return t;
 }
 
 TaskBase* Worker::steal_from_others() {
@@ -168,7 +164,11 @@ TaskBase* Worker::steal_from_others() {
           while (extra-- > 0) {
             auto more = v.steal();
             if (more.status != ChaseLevDeque<TaskBase>::StealStatus::success) break;
-            deque_.push(more.item);
+            try {
+              deque_.push(more.item);
+            } catch (...) {  // std::bad_alloc: keep it runnable anyway
+              scheduler_.push_global(more.item);
+            }
             ++taken;
           }
           // relaxed: a statistic, written by this thread only.
@@ -261,12 +261,13 @@ void Worker::run_task(TaskBase* task) {
   }
   switch (suspend_reason_) {
     case SuspendReason::yield:
-      // Behind everything runnable here (pick_task), on a FIFO of this
-      // worker's own. Not the injector: moodycamel's queue is FIFO only per
-      // producer, and a fiber yielding in a loop could be dequeued again
-      // ahead of a fiber another thread injected (a timer's wake-up, say),
-      // forever.
-      yielded_.push_back(task);
+      // Behind everything runnable here (pick_task), on the runtime's
+      // shared FIFO, where an idle worker (told by push_global's notify)
+      // takes it if this one goes on to run something long. Not the
+      // injector: moodycamel's queue is FIFO only per producer, and a fiber
+      // yielding in a loop could be dequeued again ahead of a fiber another
+      // thread injected (a timer's wake-up, say), forever.
+      scheduler_.push_global(task);
       just_yielded_ = true;
       break;
     case SuspendReason::park: {
@@ -286,7 +287,7 @@ void Worker::run_task(TaskBase* task) {
                                                  std::memory_order_acquire)) {
         assert(expected == k_park_notified);
         f->park_state.store(k_park_running, std::memory_order_relaxed);  // ours again
-        push_local(task);
+        push_woken(task);
       }
       break;
     }

@@ -1,13 +1,17 @@
 // Worker: one OS thread running the scheduling loop
-//     own deque (LIFO) -> injector -> yielded -> steal from random victims
-//     -> sleep
+//     own deque (LIFO) -> injector -> global queue (yielded fibers)
+//     -> steal from random victims -> sleep
 // and the fibers it finds, one at a time, each until it yields, parks or ends.
 //
+// A fiber that yields goes to the runtime's shared GlobalQueue, not to a
+// queue of this worker's, and the yield notifies an idle worker: when this
+// worker goes on to run a long fiber, another one takes the yielder (Go's
+// Gosched puts the goroutine on its global run queue for the same reason).
+//
 // Fairness: every k_injector_interval-th pick looks at the shared injector
-// and then at the yielded fibers first (Go checks its global queue, where
-// Gosched puts a goroutine, every 61 ticks); right after a yield the
-// injector goes first (a wake-up from outside must not wait behind a fiber
-// yielding in a loop); and every
+// and then at the global queue first (Go checks its global queue every 61
+// ticks); right after a yield the injector goes first (a wake-up from
+// outside must not wait behind a fiber yielding in a loop); and every
 // k_fifo_interval-th pick takes the oldest item of the own deque instead of
 // the newest, so neither a hot pair of fibers ping-ponging at the bottom of
 // the deque nor a busy deque starves anyone.
@@ -22,7 +26,6 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <thread>
 
 #include "chase_lev_deque.hpp"
@@ -54,9 +57,13 @@ class Worker {
   void start();
   void join();
 
-  // Owner thread: queues a runnable task on the own deque and lets an idle
-  // worker know there is work.
+  // Owner thread: queues a new task on the own deque and lets an idle
+  // worker know there is work. Throws std::bad_alloc when the deque cannot
+  // grow (nothing queued).
   void push_local(TaskBase* task);
+  // As push_local, for a task that is already runnable (a woken fiber):
+  // never fails; when the deque cannot grow it goes to the global queue.
+  void push_woken(TaskBase* task) noexcept;
 
   Fiber* current_fiber() const noexcept { return current_; }
   Scheduler& scheduler() const noexcept { return scheduler_; }
@@ -98,7 +105,6 @@ class Worker {
   TaskBase* next_task();
   TaskBase* pick_task();
   TaskBase* steal_from_others();
-  TaskBase* pop_yielded();
   bool sleep();  // false when the runtime is exiting
   void run_task(TaskBase* task);
   Fiber* start_fiber(TaskBase* task);
@@ -115,7 +121,6 @@ class Worker {
   std::uint32_t tick_ = 0;
   bool searching_ = false;         // counted in IdleWorkers' searching
   bool just_yielded_ = false;      // the last fiber yielded: the injector goes first
-  std::deque<TaskBase*> yielded_;  // fibers that yielded here, FIFO; this thread only
   std::uint64_t rng_;
   // Wake-up word: k_work_bit once a waker chose this worker, and
   // TimerHeap::k_kick_bit when the timer heap wants it to look at the

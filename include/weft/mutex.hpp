@@ -124,6 +124,7 @@ class Mutex {
   void lock_slow() { lock_until(detail::k_never); }
   bool lock_until(detail::Nanos deadline);  // the slow path; false: timed out
   void unlock_slow();
+  void pass_on_woken() noexcept;  // a locker gives up the k_woken hint it holds (mutex.cpp)
   std::uint32_t lock_queue() noexcept;  // sets k_queue; returns the state seen
   // By the new holder, right after it got the lock.
   void acquired() noexcept {

@@ -83,6 +83,7 @@ class TaskBase {
 
   Fiber* fiber_ = nullptr;        // attached by the worker that first runs the task
   Scheduler* scheduler_ = nullptr;  // the runtime the task was submitted to
+  TaskBase* queue_next_ = nullptr;  // link in the runtime's GlobalQueue (lib/global_queue.hpp)
 
  protected:
   TaskBase() = default;

@@ -1,0 +1,66 @@
+// GlobalQueue: one runtime's shared FIFO of runnable tasks that no worker's
+// deque holds:
+//   - fibers that yielded (this_fiber::yield, maybe_yield): Go's global run
+//     queue, where Gosched puts a goroutine. Shared, so that an idle worker
+//     can take a yielder whose own worker is busy with a long fiber (a
+//     private per-worker FIFO once left such a fiber waiting for the whole
+//     of the other one);
+//   - the fallback for a runnable task that could not be queued where it
+//     belongs because memory ran out (the injector's enqueue, or a deque's
+//     growth, failed): a wake-up must never be lost, and this queue never
+//     allocates.
+// Intrusive through TaskBase::queue_next_, which only this queue uses (a
+// task sits in at most one queue at a time).
+//
+// Ordering: pushers make the task visible under lock_ and then call
+// Scheduler::notify_work(), whose barrier pairs with a sleeping worker's
+// re-check of size_approx() (IdleWorkers' I2), as for the deques.
+//
+// Contract: any thread; push() and pop() hold a SpinLock for a few
+// instructions; size_approx() never blocks. Nothing parks or allocates.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <mutex>
+
+#include "weft/detail/spin_lock.hpp"
+#include "weft/detail/task.hpp"
+
+namespace weft::detail {
+
+class GlobalQueue {
+ public:
+  void push(TaskBase* task) noexcept {
+    task->queue_next_ = nullptr;
+    std::lock_guard<SpinLock> guard(lock_);
+    if (tail_ != nullptr) tail_->queue_next_ = task; else head_ = task;
+    tail_ = task;
+    // relaxed: written under lock_; readers outside it only estimate (see
+    // the header comment for what orders the idle protocol).
+    size_.store(size_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+
+  // The oldest task, or nullptr. Cheap when empty (no lock).
+  TaskBase* pop() noexcept {
+    if (size_approx() == 0) return nullptr;
+    std::lock_guard<SpinLock> guard(lock_);
+    TaskBase* task = head_;
+    if (task == nullptr) return nullptr;
+    head_ = task->queue_next_;
+    if (head_ == nullptr) tail_ = nullptr;
+    size_.store(size_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);  // relaxed: as in push()
+    return task;
+  }
+
+  // relaxed: an estimate, as ChaseLevDeque::size_approx().
+  std::size_t size_approx() const noexcept { return size_.load(std::memory_order_relaxed); }
+
+ private:
+  SpinLock lock_;                // guards head_, tail_ and the links
+  TaskBase* head_ = nullptr;
+  TaskBase* tail_ = nullptr;
+  std::atomic<std::size_t> size_{0};
+};
+
+}  // namespace weft::detail
