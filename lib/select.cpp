@@ -127,7 +127,12 @@ int select_cases(SelectCase* cases, std::size_t n, bool has_default, bool priori
   Waiter waiter;
   waiter.set_deadline(deadline);  // before any node is visible; may throw (locks release)
   SmallArray<ChanNode> nodes(n);
-  for (std::size_t i = 0; i < n; ++i) {
+  // Queued in the poll order: random for a plain select, so that a later
+  // counterpart on a channel named in several cases meets them in random
+  // order too (Go queues its sudogs in the shuffled order as well); in
+  // argument order for a priority select.
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::uint32_t i = order[k];
     ChanNode& node = nodes[i];
     node.waiter = &waiter;
     node.channel = cases[i].channel;

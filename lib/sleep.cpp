@@ -6,6 +6,7 @@
 #include "activity.hpp"
 #include "current.hpp"
 #include "waiter.hpp"
+#include "worker.hpp"
 #include "weft/errors.hpp"
 #include "weft/this_fiber.hpp"
 
@@ -18,7 +19,14 @@ void describe_sleep(const void*, std::string& out) { out += "sleep"; }
 }  // namespace
 
 void sleep_until_ns(Nanos deadline) {
-  if (deadline <= now_ns()) return;
+  if (deadline <= now_ns()) {
+    // Passed already (a tiny sleep_for, or a deadline computed late): a
+    // fiber still gives the worker away once, so that a loop of short
+    // sleeps never starves the fibers queued behind it (Go's
+    // TestAfterStress). this_fiber.hpp states the rule.
+    if (current_fiber() != nullptr) suspend_current_fiber(SuspendReason::yield);
+    return;
+  }
   if (current_fiber() == nullptr) {
     // Counted active while it sleeps: it comes back by itself (deadlock.hpp, rule 4).
     PlainCall plain;

@@ -40,18 +40,24 @@ std::size_t worker_index();
 // converted through their distance from now). From a fiber: parks it on the
 // process's timer heap (its worker runs other fibers meanwhile) and resumes
 // it at or after the deadline, never before. From a plain thread: sleeps
-// the thread (clock_nanosleep). A deadline that has passed returns at once
-// without yielding (as Go's time.Sleep(0)). Throws weft::FiberCancelled if
-// the runtime shuts down while the fiber sleeps (shutdown does not wait for
+// the thread (clock_nanosleep). The rule for short sleeps: every sleep of a
+// fiber gives the worker to the other runnable fibers at least once, so a
+// deadline that has already passed yields (as yield()) and returns; only
+// sleep_for with a zero or negative duration returns at once without
+// yielding (as Go's time.Sleep(0)). Throws weft::FiberCancelled if the
+// runtime shuts down while the fiber sleeps (shutdown does not wait for
 // sleepers).
 template <class Clock, class Duration>
 void sleep_until(const std::chrono::time_point<Clock, Duration>& deadline) {
   detail::sleep_until_ns(detail::deadline_at(deadline));
 }
 
-// sleep_until(now + d); zero and negative durations return at once.
+// sleep_until(now + d): a positive duration, however short, always gives
+// the worker away at least once; zero and negative durations return at
+// once without yielding.
 template <class Rep, class Period>
 void sleep_for(const std::chrono::duration<Rep, Period>& d) {
+  if (d <= d.zero()) return;
   detail::sleep_until_ns(detail::deadline_after(d));
 }
 

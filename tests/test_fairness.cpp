@@ -1,0 +1,147 @@
+// Fairness: who gets to run, and which case a select commits, when several
+// could. Regression tests for three bugs a port of Go's runtime tests found:
+//  - a fiber that yielded sat on its worker's private FIFO, where an idle
+//    worker could not steal it: it waited for whatever long fiber its worker
+//    ran next (forever, when that fiber spun on a flag the yielder would set);
+//  - a select that parked queued its cases in argument order, so a receiver
+//    arriving later always took the first case (Go's TestPseudoRandomSend);
+//  - sleep_for(1ns) found its deadline passed and returned without giving
+//    up the worker, so a fiber sleeping in a loop starved every other fiber
+//    of a one-worker runtime (Go's TestAfterStress).
+#include <doctest/doctest.h>
+#include <weft/weft.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "support.hpp"
+#include "weft/detail/channel_core.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Spins without yielding until `flag` is set or `limit` has passed; true if
+// the flag was set.
+bool spin_for_flag(const std::atomic<bool>& flag, std::chrono::milliseconds limit) {
+  const auto until = Clock::now() + limit;
+  while (!flag.load()) {
+    if (Clock::now() > until) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("fairness: an idle worker runs a fiber that yielded behind a long-running fiber" *
+          doctest::timeout(120)) {
+  weft::Runtime rt({.workers = 2});
+  int starved = 0;
+  for (int round = 0; round < 10; ++round) {
+    std::atomic<bool> flag{false};
+    bool spinner_saw_flag = false;
+    rt.block_on([&] {
+      // The spinner is queued on this worker; the yield below lets this
+      // worker start it, and it never yields: only the other worker can
+      // run us again, and only if it can find us.
+      auto spinner = weft::go([&] { spinner_saw_flag = spin_for_flag(flag, 1000ms); });
+      weft::this_fiber::yield();
+      flag.store(true);
+      spinner.join();
+    });
+    if (!spinner_saw_flag) ++starved;
+  }
+  CHECK(starved == 0);
+}
+
+TEST_CASE("fairness: a parked select over two sends on one channel commits either case about equally" *
+          doctest::timeout(120)) {
+  // Go's TestPseudoRandomSend: the selecting sender parks first, then the
+  // receiver takes one value; over many rounds both cases must win.
+  for (std::size_t workers : {1, 2}) {
+    CAPTURE(workers);
+    weft::Runtime rt({.workers = workers});
+    constexpr int n = 200;
+    int zeros = 0;
+    rt.block_on([&] {
+      weft::Channel<int> c;
+      auto receiver = weft::go([&] {
+        for (int i = 0; i < n; ++i) {
+          // Wait until the sender's select has parked on c.
+          // Both cases of the sender's current select are queued (a node
+          // of the previous select may linger until its owner removes it).
+          while (weft::detail::channel_waiting_senders(c.core("test")) != 2) weft::this_fiber::yield();
+          if (*c.recv() == 0) ++zeros;
+        }
+      });
+      for (int i = 0; i < n; ++i) {
+        weft::select(weft::on_send(c, 1, [] {}), weft::on_send(c, 0, [] {}));
+      }
+      receiver.join();
+    });
+    CAPTURE(zeros);
+    // Fair coin flips: 200 rounds give 100 +- 7 zeros; 60 .. 140 is > 8 sigma.
+    CHECK(zeros >= 60);
+    CHECK(zeros <= 140);
+  }
+}
+
+TEST_CASE("fairness: a priority select that parks is served in argument order" * doctest::timeout(60)) {
+  weft::Runtime rt({.workers = 2});
+  rt.block_on([&] {
+    weft::Channel<int> c;
+    int first = 0;
+    auto receiver = weft::go([&] {
+      for (int i = 0; i < 50; ++i) {
+        while (weft::detail::channel_waiting_senders(c.core("test")) != 2) weft::this_fiber::yield();
+        if (*c.recv() == 1) ++first;
+      }
+    });
+    for (int i = 0; i < 50; ++i) {
+      weft::select(weft::priority, weft::on_send(c, 1, [] {}), weft::on_send(c, 0, [] {}));
+    }
+    receiver.join();
+    CHECK(first == 50);
+  });
+}
+
+TEST_CASE("fairness: a fiber sleeping in a loop of tiny sleeps lets the others run" * doctest::timeout(60)) {
+  // Go's TestAfterStress on one worker: the sleeper must give the worker up
+  // at every sleep, however short, or the setter never runs.
+  weft::Runtime rt({.workers = 1});
+  bool saw_flag = false;
+  rt.block_on([&] {
+    std::atomic<bool> flag{false};
+    auto sleeper = weft::go([&] {
+      const auto until = Clock::now() + 2s;
+      while (!flag.load() && Clock::now() < until) weft::this_fiber::sleep_for(1ns);
+      saw_flag = flag.load();
+    });
+    weft::this_fiber::yield();  // the sleeper starts looping; we run again only if it gives way
+    flag.store(true);
+    sleeper.join();
+  });
+  CHECK(saw_flag);
+}
+
+TEST_CASE("fairness: sleep_until a time already passed yields too; sleep_for(0) does not park" *
+          doctest::timeout(60)) {
+  weft::Runtime rt({.workers = 1});
+  rt.block_on([&] {
+    std::atomic<bool> other_ran{false};
+    auto other = weft::go([&] { other_ran.store(true); });
+    weft::this_fiber::sleep_until(Clock::now() - 1s);
+    CHECK(other_ran.load());
+    other.join();
+    // A zero or negative duration returns at once (Go's time.Sleep(0)).
+    std::atomic<bool> second_ran{false};
+    auto second = weft::go([&] { second_ran.store(true); });
+    weft::this_fiber::sleep_for(0ns);
+    weft::this_fiber::sleep_for(-5ms);
+    CHECK_FALSE(second_ran.load());
+    second.join();
+  });
+}
