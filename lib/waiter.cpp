@@ -1,5 +1,7 @@
 #include "waiter.hpp"
 
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 
 #include "activity.hpp"
@@ -12,7 +14,18 @@ namespace weft::detail {
 
 void (*testing::after_thread_release)() noexcept = nullptr;
 
-Waiter::Waiter() noexcept : fiber_(current_fiber()) {}
+Waiter::Waiter() noexcept : fiber_(current_fiber()) {
+  if (fiber_ == nullptr && current_worker() != nullptr) {
+    // A worker's scheduler loop, not a fiber: only a destructor of a task
+    // that could not get a stack runs here (worker.cpp, start_fiber). A
+    // wait would block the worker thread itself, which may be the one the
+    // wait needs.
+    std::fputs("weft: a weft wait was called on a worker thread outside any fiber (from the destructor of a "
+               "detached task that could not get a stack); waits need a fiber or a plain thread\n",
+               stderr);
+    std::abort();
+  }
+}
 
 Waiter::~Waiter() {
   cancel_deadline();  // returns only once a running deadline callback has ended

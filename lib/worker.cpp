@@ -299,8 +299,24 @@ void Worker::run_task(TaskBase* task) {
 
 void fiber_main(void* arg) {
   Fiber* f = static_cast<Fiber*>(arg);
-  f->task->run();  // never throws
+  TaskBase* task = f->task;
+  task->run();  // never throws
+  // End the task here, on its own fiber, not in the loop: finish() wakes the
+  // joiner and drops the runtime's reference, and when that was the last
+  // one (a detached task) it frees the task, running the destructors of its
+  // result and exception and, for an exception nobody observed, the
+  // unhandled-exception handler. That is user code, which may use any weft
+  // wait, and a wait needs a fiber.
   Worker* w = current_worker();  // re-read: the fiber may have migrated
+  // Counted finished first, so that a joiner's metrics() no longer counts
+  // the fiber. release: single writer (this worker's thread, which runs
+  // us); pairs with metrics()' acquire load.
+  w->fibers_finished_.store(w->fibers_finished_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  // task->fiber_ and f->task stay as they are: a destructor that parks in
+  // there is woken through them (Scheduler::schedule, run_task). Nobody
+  // reads them once the task is done and this fiber is gone.
+  task->finish();  // may free the task; may park (a destructor that waits)
+  w = current_worker();  // re-read again
   w->suspend_reason_ = SuspendReason::finish;
   exit_to(f->context, w->loop_context_);
 }
@@ -331,17 +347,13 @@ Fiber* Worker::start_fiber(TaskBase* task) {
 }
 
 void Worker::finish_fiber(Fiber* f) {
+  // The task itself was finished on the fiber (fiber_main); only the fiber
+  // is left to dispose of.
   if (f->live_listed) scheduler_.live().remove(f);
-  // release: single writer; pairs with metrics()' acquire load. Before
-  // task->finish(), so that a joiner's metrics() no longer counts the fiber.
-  fibers_finished_.store(fibers_finished_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
-  TaskBase* task = f->task;
   const Stack stack = f->stack;
   release_context(f->context);
   f->~Fiber();
-  task->fiber_ = nullptr;
   stacks_.release(stack);
-  task->finish();  // wakes the joiner; may free the task
 }
 
 void suspend_current_fiber(SuspendReason why) {

@@ -9,14 +9,18 @@
 //                   runtime, gets a fault that is not an overflow
 //   deep-ok         a fiber uses most of its stack without overflowing
 //   destroy-from-fiber  a fiber destroys its own runtime
+//   wait-on-loop    a detached task cannot get a stack, so the scheduler
+//                   loop destroys its closure, whose destructor waits
 #include <weft/weft.hpp>
 
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <string>
 
 namespace {
@@ -65,6 +69,28 @@ void user_handler(int) {
   ::_exit(42);
 }
 
+// VmSize of this process, in bytes.
+std::size_t vm_size_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmSize:", 0) == 0) return std::stoul(line.substr(7)) * 1024;
+  }
+  return 0;
+}
+
+// A closure whose destructor sends on an unbuffered channel (a weft wait).
+struct SendsWhenDestroyed {
+  weft::Channel<int> ch;
+  bool armed = true;
+  SendsWhenDestroyed(weft::Channel<int> c) : ch(std::move(c)) {}
+  SendsWhenDestroyed(SendsWhenDestroyed&& o) noexcept : ch(o.ch), armed(std::exchange(o.armed, false)) {}
+  ~SendsWhenDestroyed() {
+    if (armed) ch.send(1);
+  }
+  void operator()() const {}
+};
+
 weft::Runtime::Options options() {
   weft::Runtime::Options o;
   o.workers = 2;
@@ -97,6 +123,20 @@ int main(int argc, char** argv) {
     const int v = rt.spawn([] { return use_stack(60); }).join();  // about 40 KiB of 64
     std::printf("deep-ok %d\n", v);
     return 0;
+  } else if (mode == "wait-on-loop") {
+    // 1 GiB stacks, none cached, and an address-space limit with room for
+    // malloc only: the task cannot start, and its closure dies on the loop.
+    weft::Runtime big({.workers = 1, .stack_size = std::size_t{1} << 30, .stack_cache = 0});
+    weft::set_unhandled_exception_handler([](std::exception_ptr) {});
+    rlimit tight{};
+    ::getrlimit(RLIMIT_AS, &tight);
+    tight.rlim_cur = vm_size_bytes() + (256u << 20);
+    ::setrlimit(RLIMIT_AS, &tight);
+    weft::Channel<int> ch;
+    ::alarm(20);  // if the worker blocked instead, die of SIGALRM, not hang
+    big.spawn(SendsWhenDestroyed(ch)).detach();
+    ::sleep(5);  // the loop aborts meanwhile
+    std::_Exit(3);
   } else if (mode == "destroy-from-fiber") {
     auto* own = new weft::Runtime(options());
     own->spawn([own] { delete own; }).join();
