@@ -222,11 +222,28 @@ ChannelOpResult channel_op(ChannelCore* c, void* slot, Nanos deadline) {
   }
   // Park: queue a node, release the lock, sleep until someone completes us.
   Waiter waiter;
-  try {
-    waiter.set_deadline(deadline);  // before the node is visible
-  } catch (...) {
+  if (deadline != k_never && waiter.fiber() != nullptr) {
+    // A fiber's deadline is a timer; the timer heap is never touched under
+    // a channel lock (the lock discipline in channel_core.hpp). Unlock, arm,
+    // lock again and retry: the channel may have changed meanwhile.
     c->lock.unlock();
-    throw;
+    waiter.set_deadline(deadline);  // may throw: nothing held, nothing queued
+    c->lock.lock();
+    try {
+      r = IsSend ? c->try_send_locked(slot, &wake) : c->try_recv_locked(slot, &wake);
+    } catch (...) {
+      c->lock.unlock();
+      throw;
+    }
+    if (r != ChannelOpResult::would_block || waiter.outcome() != Waiter::Outcome::pending) {
+      // Done after all, or the deadline fired meanwhile (~Waiter then
+      // consumes the timer's wake-up, after we let go of the lock).
+      c->lock.unlock();
+      if (wake != nullptr) wake->unpark();
+      return r;
+    }
+  } else {
+    waiter.set_deadline(deadline);  // a plain thread times itself: no timer, no allocation
   }
   ChanNode node;
   node.waiter = &waiter;

@@ -19,8 +19,11 @@
 // values of one sender arrive in the order it sent them.
 //
 // Lock discipline: `lock` is held for a few dozen instructions plus one move
-// of T; never while parking, waking (unpark) or allocating more than the
-// buffer's growth. A select holds the locks of all its channels at once,
+// of T; never while parking, waking (unpark), arming a timer, or allocating
+// more than the buffer's growth. A timed operation of a fiber that must wait
+// therefore unlocks, arms its deadline, locks again and retries before it
+// queues (channel_op, select_cases). Builds with assertions check the
+// parking and arming rules (detail/spin_lock.hpp). A select holds the locks of all its channels at once,
 // always in address order, so two selects cannot deadlock each other.
 #pragma once
 

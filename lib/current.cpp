@@ -21,6 +21,16 @@ __attribute__((noinline)) void set_current_worker(Worker* worker) noexcept {
   t_worker = worker;
 }
 
+#ifndef NDEBUG
+// Not inlined, for the reason above: a fiber never holds a SpinLock across a
+// switch, but the caller's code around lock() must not cache the address.
+__attribute__((noinline)) int& spin_locks_held() noexcept {
+  static thread_local int held = 0;
+  asm volatile("" ::: "memory");
+  return held;
+}
+#endif
+
 Fiber* current_fiber() noexcept {
   Worker* w = current_worker();
   return w != nullptr ? w->current_fiber() : nullptr;

@@ -6,8 +6,11 @@
 //  2. Poll the cases in a random permutation (or in order, for priority):
 //     the first one that can complete now does, exactly as a try_send /
 //     try_recv would; unlock; wake its counterpart; done.
-//  3. Nothing ready: with a default case, unlock and return -1. Otherwise
-//     queue one node per case, all pointing at one Waiter, unlock all, park.
+//  3. Nothing ready: with a default case, unlock and return -1. With a
+//     deadline, a fiber unlocks, arms its timer, locks again and polls
+//     again (the timer heap is never touched under a channel lock:
+//     channel_core.hpp's lock discipline). Then it queues one node per
+//     case, all pointing at one Waiter, unlocks all, and parks.
 //     While we hold every lock nobody can complete us, so queuing needs no
 //     claim of our own waiter; afterwards the first party to claim the
 //     waiter (a counterpart on one of the channels, or close) completes
@@ -61,18 +64,22 @@ class SmallArray {
 // Holds the locks of a sorted, de-duplicated set of channels.
 class AllLocks {
  public:
-  AllLocks(ChannelCore** channels, std::size_t n) : channels_(channels), n_(n) {
-    for (std::size_t i = 0; i < n_; ++i) channels_[i]->lock.lock();
-  }
+  AllLocks(ChannelCore** channels, std::size_t n) : channels_(channels), n_(n) { acquire(); }
   ~AllLocks() { release(); }
+  void acquire() noexcept {
+    for (std::size_t i = 0; i < n_; ++i) channels_[i]->lock.lock();
+    held_ = true;
+  }
   void release() noexcept {
+    if (!held_) return;
     for (std::size_t i = n_; i > 0; --i) channels_[i - 1]->lock.unlock();
-    n_ = 0;
+    held_ = false;
   }
 
  private:
   ChannelCore** channels_;
-  std::size_t n_;
+  const std::size_t n_;
+  bool held_ = false;
 };
 
 struct ParkedSelect {
@@ -109,24 +116,41 @@ int select_cases(SelectCase* cases, std::size_t n, bool has_default, bool priori
   std::sort(channels.data(), channels.data() + n);
   const std::size_t distinct = static_cast<std::size_t>(std::unique(channels.data(), channels.data() + n) - channels.data());
 
+  SmallArray<ChanNode> nodes(n);  // before any lock: may allocate (more than k_small cases)
   AllLocks locks(channels.data(), distinct);
-  for (std::size_t k = 0; k < n; ++k) {
-    SelectCase& c = cases[order[k]];
-    Waiter* wake = nullptr;
-    const ChannelOpResult r =
-        c.is_send ? c.channel->try_send_locked(c.slot, &wake) : c.channel->try_recv_locked(c.slot, &wake);
-    if (r == ChannelOpResult::would_block) continue;
-    c.ok = r == ChannelOpResult::done;
-    locks.release();
-    if (wake != nullptr) wake->unpark();
-    return static_cast<int>(order[k]);
-  }
+  // Polls the cases in `order`. The first that completes: release the
+  // locks, wake its counterpart, return its index. None: -1, locks held.
+  auto poll = [&]() -> int {
+    for (std::size_t k = 0; k < n; ++k) {
+      SelectCase& c = cases[order[k]];
+      Waiter* wake = nullptr;
+      const ChannelOpResult r =
+          c.is_send ? c.channel->try_send_locked(c.slot, &wake) : c.channel->try_recv_locked(c.slot, &wake);
+      if (r == ChannelOpResult::would_block) continue;
+      c.ok = r == ChannelOpResult::done;
+      locks.release();
+      if (wake != nullptr) wake->unpark();
+      return static_cast<int>(order[k]);
+    }
+    return -1;
+  };
+  if (const int done = poll(); done >= 0) return done;
   if (has_default) return k_select_default;
   if (deadline != k_never && deadline <= now_ns()) return k_select_timed_out;
 
   Waiter waiter;
-  waiter.set_deadline(deadline);  // before any node is visible; may throw (locks release)
-  SmallArray<ChanNode> nodes(n);
+  if (deadline != k_never && waiter.fiber() != nullptr) {
+    locks.release();
+    waiter.set_deadline(deadline);  // may throw: nothing held, nothing queued
+    locks.acquire();
+    if (const int done = poll(); done >= 0) return done;  // ~Waiter cancels the timer
+    if (waiter.outcome() != Waiter::Outcome::pending) {
+      locks.release();  // before ~Waiter, which may wait for the timer's wake-up
+      return k_select_timed_out;
+    }
+  } else {
+    waiter.set_deadline(deadline);  // a plain thread times itself: no timer, no allocation
+  }
   // Queued in the poll order: random for a plain select, so that a later
   // counterpart on a channel named in several cases meets them in random
   // order too (Go queues its sudogs in the shuffled order as well); in

@@ -17,6 +17,7 @@
 #include <sched.h>
 #include <sys/prctl.h>
 
+#include <cassert>
 #include <cstdio>
 #include <mutex>
 #include <thread>
@@ -139,6 +140,11 @@ void TimerHeap::publish_earliest() noexcept {
 }
 
 void TimerHeap::arm(Timer* t, Nanos deadline) {
+#ifndef NDEBUG
+  // Arming may allocate, take the heap's lock and wake a thread: never
+  // under another lock (channel_core.hpp's lock discipline).
+  assert(spin_locks_held() == 0 && "weft: a timer armed under a SpinLock");
+#endif
   // Counted as activity before anyone can see it armed (and before the
   // arming context stops being active): it will wake someone.
   activity::enter();

@@ -1,5 +1,6 @@
 #include "waiter.hpp"
 
+#include <cassert>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
@@ -111,6 +112,9 @@ bool Waiter::wait_released_or_poked() noexcept {
 }
 
 Waiter::Outcome Waiter::park() noexcept {
+#ifndef NDEBUG
+  assert(spin_locks_held() == 0 && "weft: a wait parked holding a SpinLock");
+#endif
   if (fiber_ != nullptr) {
     {
       std::lock_guard<SpinLock> guard(fiber_->wait_lock);

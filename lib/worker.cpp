@@ -357,6 +357,9 @@ void Worker::finish_fiber(Fiber* f) {
 }
 
 void suspend_current_fiber(SuspendReason why) {
+#ifndef NDEBUG
+  assert(spin_locks_held() == 0 && "weft: a fiber switched out holding a SpinLock");
+#endif
   Worker* w = current_worker();
   Fiber* f = w->current_;
   assert(f != nullptr);
