@@ -59,6 +59,11 @@ double pingpong_round_trip_ns(std::size_t n, const std::string& workload);
 // Median of `repeat` calls of fn (each returns one measurement).
 double median_of(std::size_t repeat, const std::function<double()>& fn);
 
+// v with three significant digits and no exponent ("1.95", "2.04", "0.0390",
+// "12.3"): how a speedup prints in the lines, the --report table and --json.
+// One decimal would print 1.95 and 2.04 both as 2.0.
+std::string three_significant(double v);
+
 // "size@workers" for weft lines, "size" for single-core lines.
 std::string param(std::size_t size, std::size_t workers);
 std::string param(std::size_t size);

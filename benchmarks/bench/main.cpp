@@ -63,8 +63,15 @@ void write_json(const std::string& path, const bench::Reporter& out) {
   for (std::size_t i = 0; i < figs.size(); ++i) {
     const auto& g = figs[i];
     f << "  {\"peer\": \"" << g.peer << "\", \"workload\": \"" << g.workload << "\", \"param\": \"" << g.param
-      << "\", \"metric\": \"" << g.metric << "\", \"value\": " << g.value << "}" << (i + 1 < figs.size() ? "," : "")
-      << "\n";
+      << "\", \"metric\": \"" << g.metric << "\", \"value\": ";
+    // Speedups as the lines print them (bench.hpp); other figures with the
+    // stream's six significant digits.
+    if (g.metric == "speedup") {
+      f << bench::three_significant(g.value);
+    } else {
+      f << g.value;
+    }
+    f << "}" << (i + 1 < figs.size() ? "," : "") << "\n";
   }
   f << "]\n";
 }
