@@ -100,12 +100,15 @@ int main(int argc, char** argv) {
   std::vector<bench::Entry> chosen;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
+    if ((arg == "--repeat" || arg == "--workers" || arg == "--json" || arg == "--report") && i + 1 == argc) {
+      return usage(argv[0], arg + " needs a value");
+    }
     if (arg == "--quick") {
       quick = true;
-    } else if (arg == "--repeat" && i + 1 < argc) {
+    } else if (arg == "--repeat") {
       if (!parse_count(argv[++i], repeat)) return usage(argv[0], "--repeat needs a positive number");
       repeat_given = true;
-    } else if (arg == "--workers" && i + 1 < argc) {
+    } else if (arg == "--workers") {
       worker_counts.clear();
       const std::string list = argv[++i];
       for (std::size_t pos = 0; pos <= list.size();) {
@@ -116,9 +119,9 @@ int main(int argc, char** argv) {
         worker_counts.push_back(n);
         pos = end + 1;
       }
-    } else if (arg == "--json" && i + 1 < argc) {
+    } else if (arg == "--json") {
       json = argv[++i];
-    } else if (arg == "--report" && i + 1 < argc) {
+    } else if (arg == "--report") {
       report = argv[++i];
     } else {
       bool found = false;
