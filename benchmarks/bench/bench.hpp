@@ -74,6 +74,21 @@ double median_of(const std::vector<Run>& runs, double Run::*figure) {
 // One decimal would print 1.95 and 2.04 both as 2.0.
 std::string three_significant(double v);
 
+// What a run of this program in a fresh process ended with: its exit
+// status (minus the signal number if a signal ended it) and everything it
+// wrote to stdout and stderr.
+struct FreshRun {
+  int status = -1;
+  std::string output;
+};
+// Runs this program again (/proc/self/exe) with args in a fresh process and
+// waits for it. Throws std::system_error if it cannot be started.
+FreshRun run_in_fresh_process(const std::vector<std::string>& args);
+
+// The hidden --parked-rss-child P mode (parked.cpp): measures the RSS per
+// parked fiber in this, a fresh process, and prints it for the parent.
+int parked_rss_child(std::size_t parked, std::size_t workers);
+
 // "size@workers" for weft lines, "size" for single-core lines.
 std::string param(std::size_t size, std::size_t workers);
 std::string param(std::size_t size);

@@ -98,9 +98,12 @@ int main(int argc, char** argv) {
   std::vector<std::size_t> worker_counts = {weft::default_worker_count()};
   std::string json, report;
   std::vector<bench::Entry> chosen;
+  std::size_t parked_rss_child = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if ((arg == "--repeat" || arg == "--workers" || arg == "--json" || arg == "--report") && i + 1 == argc) {
+    if ((arg == "--repeat" || arg == "--workers" || arg == "--json" || arg == "--report" ||
+         arg == "--parked-rss-child") &&
+        i + 1 == argc) {
       return usage(argv[0], arg + " needs a value");
     }
     if (arg == "--quick") {
@@ -123,6 +126,12 @@ int main(int argc, char** argv) {
       json = argv[++i];
     } else if (arg == "--report") {
       report = argv[++i];
+    } else if (arg == "--parked-rss-child") {
+      // Not in the usage: how the parked workload measures its memory in a
+      // fresh process (parked.cpp).
+      if (!parse_count(argv[++i], parked_rss_child)) {
+        return usage(argv[0], "--parked-rss-child needs a positive number");
+      }
     } else {
       bool found = false;
       for (const auto& e : bench::workloads()) {
@@ -134,6 +143,7 @@ int main(int argc, char** argv) {
       if (!found) return usage(argv[0], "unknown workload or flag: " + arg);
     }
   }
+  if (parked_rss_child != 0) return bench::parked_rss_child(parked_rss_child, worker_counts.front());
   if (chosen.empty()) chosen = bench::workloads();
   if (quick && !repeat_given) repeat = 1;
 
