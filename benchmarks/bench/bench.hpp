@@ -56,8 +56,38 @@ double pingpong_round_trip_ns(std::size_t n, const std::string& workload);
 // Fails the whole program (exit code 1) with a message: a wrong answer.
 [[noreturn]] void wrong(const std::string& workload, const std::string& what);
 
-// Median of `repeat` calls of fn (each returns one measurement).
+// Median of `repeat` calls of fn (each returns one measurement). fn is
+// called exactly max(repeat, 1) times, one after another.
 double median_of(std::size_t repeat, const std::function<double()>& fn);
+
+// For a workload that measures several figures per run (a struct Run per
+// run): the median of one figure over the runs, taken by median_of above
+// (which hands them back one per call). runs must not be empty.
+template <class Run>
+double median_of(const std::vector<Run>& runs, double Run::*figure) {
+  std::size_t next = 0;
+  return median_of(runs.size(), [&] { return runs[next++].*figure; });
+}
+
+// v with three significant digits and no exponent ("1.95", "2.04", "0.0390",
+// "12.3"): how a speedup prints in the lines, the --report table and --json.
+// One decimal would print 1.95 and 2.04 both as 2.0.
+std::string three_significant(double v);
+
+// What a run of this program in a fresh process ended with: its exit
+// status (minus the signal number if a signal ended it) and everything it
+// wrote to stdout and stderr.
+struct FreshRun {
+  int status = -1;
+  std::string output;
+};
+// Runs this program again (/proc/self/exe) with args in a fresh process and
+// waits for it. Throws std::system_error if it cannot be started.
+FreshRun run_in_fresh_process(const std::vector<std::string>& args);
+
+// The hidden --parked-rss-child P mode (parked.cpp): measures the RSS per
+// parked fiber in this, a fresh process, and prints it for the parent.
+int parked_rss_child(std::size_t parked, std::size_t workers);
 
 // "size@workers" for weft lines, "size" for single-core lines.
 std::string param(std::size_t size, std::size_t workers);

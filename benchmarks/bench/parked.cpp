@@ -2,12 +2,33 @@
 // others work. P fibers each park on a receive from their own channel; a
 // pingpong runs beside them; then each gets its value. ns_per_op_unparked
 // is the same pingpong in the same runtime before the fibers are spawned.
+//
+// Each repetition (--repeat K) is a whole run in a runtime of its own, and
+// each figure is the median over the K runs: the P fibers need P stacks
+// alive at once, and a runtime that has already run them has those stacks
+// cached, so a second run in it would not measure what the first did.
+//
+// rss_kib_per_parked must count everything a parked fiber costs: its stack,
+// its task block, its channel. Two things in a process that has already run
+// fibers hide part of that: the task-block depot (lib/task_memory.cpp: free
+// lists of task memory, per thread and process-wide, that outlive a
+// runtime) hands back blocks whose pages are already resident, and so does
+// malloc for the channels' memory freed earlier. Any earlier spawn warms
+// them: another workload, the smaller P, an earlier repetition, this run's
+// own pingpong. So the RSS figure is measured in a fresh process every time
+// (weft-bench re-executes itself with the hidden flag --parked-rss-child P,
+// see parked_rss_child()), where the baseline is read with the runtime up
+// and before the channels are made, and everything after it is new. The
+// other figures are measured here, as before. Measuring the depot instead
+// would need lib/ to expose it and would still miss malloc's share.
 #include <weft/weft.hpp>
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <vector>
 
 #include "bench.hpp"
@@ -26,48 +47,107 @@ double rss_kib() {
   return got == 2 ? static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE)) / 1024.0 : 0;
 }
 
+struct ParkTimes {
+  double spawn_ms, release_ms;
+};
+
+// From a fiber: spawns one fiber per channel in chans, each parked on a
+// receive from its channel; once every one has run up to its receive, calls
+// while_parked(); then sends each its value and waits for all to end.
+template <class WhileParked>
+ParkTimes park_and_release(std::vector<weft::Channel<std::size_t>>& chans, WhileParked while_parked) {
+  const std::size_t parked = chans.size();
+  std::atomic<std::size_t> received{0}, started{0};
+  weft::WaitGroup wg;
+  wg.add(static_cast<std::int64_t>(parked));
+  ParkTimes times{};
+  auto t0 = Clock::now();
+  for (std::size_t i = 0; i < parked; ++i) {
+    weft::go([&, i] {
+      // relaxed: a progress count; the main fiber only polls it.
+      started.fetch_add(1, std::memory_order_relaxed);
+      if (auto v = chans[i].recv()) received.fetch_add(*v, std::memory_order_relaxed);
+      wg.done();
+    }).detach();
+  }
+  // Until every one has run up to its receive (each parks right there).
+  while (started.load(std::memory_order_relaxed) != parked) weft::this_fiber::yield();
+  times.spawn_ms = ms_since(t0);
+  while_parked();
+  t0 = Clock::now();
+  for (std::size_t i = 0; i < parked; ++i) chans[i].send(1);
+  wg.wait();
+  times.release_ms = ms_since(t0);
+  if (received.load() != parked) wrong("parked", "released " + std::to_string(received.load()));
+  return times;
+}
+
+// One run's figures.
+struct ParkedRun {
+  double spawn_ms, ns_per_op, ns_per_op_unparked, release_ms, rss_kib_per_parked;
+};
+
+// Every figure but rss_kib_per_parked, in a runtime of its own.
+ParkedRun parked_once(std::size_t parked, std::size_t rounds, std::size_t workers) {
+  weft::Runtime rt({.workers = workers});
+  ParkedRun run{};
+  rt.block_on([&] {
+    // The same pingpong in the same runtime before anything is parked: the
+    // baseline that ns_per_op is compared with.
+    run.ns_per_op_unparked = pingpong_round_trip_ns(rounds, "parked");
+    std::vector<weft::Channel<std::size_t>> chans(parked);
+    const ParkTimes times = park_and_release(chans, [&] { run.ns_per_op = pingpong_round_trip_ns(rounds, "parked"); });
+    run.spawn_ms = times.spawn_ms;
+    run.release_ms = times.release_ms;
+  });
+  return run;
+}
+
+// rss_kib_per_parked, measured by a fresh weft-bench process (see the top).
+double rss_kib_per_parked_in_fresh_process(std::size_t parked, std::size_t workers) {
+  const FreshRun child =
+      run_in_fresh_process({"--workers", std::to_string(workers), "--parked-rss-child", std::to_string(parked)});
+  const std::string key = "rss_kib_per_parked=";
+  const auto at = child.output.rfind(key);
+  if (child.status != 0 || at == std::string::npos) {
+    wrong("parked", "the RSS measurement in a fresh process ended with status " + std::to_string(child.status) +
+                        ", output:\n" + child.output);
+  }
+  return std::strtod(child.output.c_str() + at + key.size(), nullptr);
+}
+
 }  // namespace
+
+int parked_rss_child(std::size_t parked, std::size_t workers) {
+  weft::Runtime rt({.workers = workers});
+  const double per = rt.block_on([&] {
+    // The baseline with the runtime up (its threads and this root fiber are
+    // not the parked fibers' cost), before the channels are made (they are).
+    const double rss0 = rss_kib();
+    std::vector<weft::Channel<std::size_t>> chans(parked);
+    double rss_per = 0;
+    park_and_release(chans, [&] { rss_per = (rss_kib() - rss0) / static_cast<double>(parked); });
+    return rss_per;
+  });
+  std::printf("rss_kib_per_parked=%.17g\n", per);
+  return 0;
+}
 
 void parked_workload(const Settings& s, Reporter& out) {
   const std::size_t rounds = s.quick ? 20'000 : 200'000;
   for (std::size_t parked : {std::size_t{10'000}, std::size_t{100'000}}) {
     if (s.quick) parked /= 10;
-    weft::Runtime rt({.workers = s.workers});
-    double spawn_ms = 0, release_ms = 0, ns = 0, ns_unparked = 0, rss_per = 0;
-    rt.block_on([&] {
-      // The same pingpong in the same runtime before anything is parked: the
-      // baseline that ns_per_op is compared with.
-      ns_unparked = pingpong_round_trip_ns(rounds, "parked");
-      std::vector<weft::Channel<std::size_t>> chans(parked);
-      std::atomic<std::size_t> received{0}, started{0};
-      weft::WaitGroup wg;
-      wg.add(static_cast<std::int64_t>(parked));
-      const double rss0 = rss_kib();
-      auto t0 = Clock::now();
-      for (std::size_t i = 0; i < parked; ++i) {
-        weft::go([&, i] {
-          // relaxed: a progress count; the main fiber only polls it.
-          started.fetch_add(1, std::memory_order_relaxed);
-          if (auto v = chans[i].recv()) received.fetch_add(*v, std::memory_order_relaxed);
-          wg.done();
-        }).detach();
-      }
-      // Until every one has run up to its receive (each parks right there).
-      while (started.load(std::memory_order_relaxed) != parked) weft::this_fiber::yield();
-      spawn_ms = ms_since(t0);
-      rss_per = (rss_kib() - rss0) / static_cast<double>(parked);
-      ns = pingpong_round_trip_ns(rounds, "parked");
-      t0 = Clock::now();
-      for (std::size_t i = 0; i < parked; ++i) chans[i].send(1);
-      wg.wait();
-      release_ms = ms_since(t0);
-      if (received.load() != parked) wrong("parked", "released " + std::to_string(received.load()));
-    });
-    out.add("weft", "parked", param(parked, s.workers), "spawn_ms", spawn_ms);
-    out.add("weft", "parked", param(parked, s.workers), "ns_per_op", ns);
-    out.add("weft", "parked", param(parked, s.workers), "ns_per_op_unparked", ns_unparked);
-    out.add("weft", "parked", param(parked, s.workers), "release_ms", release_ms);
-    out.add("weft", "parked", param(parked, s.workers), "rss_kib_per_parked", rss_per);
+    std::vector<ParkedRun> runs;
+    for (std::size_t k = 0; k < std::max<std::size_t>(s.repeat, 1); ++k) {
+      runs.push_back(parked_once(parked, rounds, s.workers));
+      runs.back().rss_kib_per_parked = rss_kib_per_parked_in_fresh_process(parked, s.workers);
+    }
+    const std::string p = param(parked, s.workers);
+    out.add("weft", "parked", p, "spawn_ms", median_of(runs, &ParkedRun::spawn_ms));
+    out.add("weft", "parked", p, "ns_per_op", median_of(runs, &ParkedRun::ns_per_op));
+    out.add("weft", "parked", p, "ns_per_op_unparked", median_of(runs, &ParkedRun::ns_per_op_unparked));
+    out.add("weft", "parked", p, "release_ms", median_of(runs, &ParkedRun::release_ms));
+    out.add("weft", "parked", p, "rss_kib_per_parked", median_of(runs, &ParkedRun::rss_kib_per_parked));
   }
 }
 

@@ -28,7 +28,9 @@ std::pair<std::string, int> split_param(const std::string& param) {
   return {param.substr(0, at), std::atoi(param.c_str() + at + 1)};
 }
 
-std::string format(double v) {
+// Compact cells; speedups with three significant digits (bench.hpp).
+std::string format(const std::string& metric, double v) {
+  if (metric == "speedup") return three_significant(v);
   char buf[32];
   std::snprintf(buf, sizeof buf, v >= 100 ? "%.0f" : v >= 1 ? "%.1f" : "%.3f", v);
   return buf;
@@ -61,10 +63,10 @@ struct Table {
       const auto& by = cells.at(row);
       md << "| " << std::get<0>(row) << " | " << std::get<1>(row) << " | " << std::get<2>(row) << " | ";
       auto single = by.find(0);
-      md << (single == by.end() ? "" : format(single->second)) << " |";
+      md << (single == by.end() ? "" : format(std::get<2>(row), single->second)) << " |";
       for (int w : worker_counts) {
         auto it = by.find(w);
-        md << " " << (it == by.end() ? "" : format(it->second)) << " |";
+        md << " " << (it == by.end() ? "" : format(std::get<2>(row), it->second)) << " |";
       }
       md << "\n";
     }
