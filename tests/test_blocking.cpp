@@ -270,7 +270,7 @@ TEST_CASE("blocking: f may block its thread on weft channels and joins" * doctes
     weft::Channel<int> ch(0, "to the pool");
     auto receiver = rt.spawn([&] { return weft::blocking([&] { return ch.recv().value_or(-1); }); });
     auto sender = rt.spawn([&] {
-      weft::this_fiber::sleep_for(10ms);
+      spin_until([&] { return weft_test::waiting_receivers(ch) == 1; });  // the pool thread is blocked in recv
       ch.send(9);
     });
     CHECK(receiver.join() == 9);

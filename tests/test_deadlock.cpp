@@ -343,6 +343,9 @@ TEST_CASE("deadlock: no report while a fiber of another runtime will still send"
   weft::Channel<int> ch(0, "cross");
   const int rounds = static_cast<int>(scaled(50'000));
   auto h = rt2.spawn([ch, rounds]() mutable {
+    // rt1's fiber parks in recv first; then this one keeps running a while
+    // (the detector must see it) before it sends.
+    spin_until([&] { return waiting_receivers(ch) == 1; });
     for (int i = 0; i < rounds; ++i) weft::this_fiber::yield();
     ch.send(9);
   });
@@ -360,6 +363,9 @@ TEST_CASE("deadlock: no report while a plain thread holding an ExternalWaker sle
     weft::Channel<int> ch(0, "from-thread");
     weft::ExternalWaker waker;
     std::thread t([ch, w = std::move(waker)]() mutable {
+      // The fiber parks in recv first; then this thread stays away a while
+      // (the detector must not give up on it) before it sends.
+      spin_until([&] { return waiting_receivers(ch) == 1; });
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
       ch.send(5);
       weft::ExternalWaker done = std::move(w);  // released once the send is done
