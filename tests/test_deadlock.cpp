@@ -240,13 +240,22 @@ TEST_CASE("deadlock: every kind of wait can be reported" * doctest::timeout(300)
   };
   for (std::size_t workers : k_worker_counts) {
     for (const Kind& kind : kinds) {
-      CAPTURE(workers);
-      CAPTURE(kind.name);
-      weft::Runtime rt({.workers = workers});
-      auto msg = deadlock_message(rt, kind.body);
-      REQUIRE(msg.has_value());
-      CAPTURE(*msg);
-      if (kind.mentions != nullptr) CHECK(msg->find(kind.mentions) != std::string::npos);
+      // The join kind twice: with inline joins the child may run on the
+      // joiner's fiber, which then waits in the child's recv; without them
+      // the joiner really waits in join() and the report says so.
+      const bool is_join = std::string(kind.name).find("join") != std::string::npos;
+      for (bool inline_join : {true, false}) {
+        if (!inline_join && !is_join) continue;
+        CAPTURE(workers);
+        CAPTURE(kind.name);
+        CAPTURE(inline_join);
+        weft::Runtime rt({.workers = workers, .inline_join = inline_join});
+        auto msg = deadlock_message(rt, kind.body);
+        REQUIRE(msg.has_value());
+        CAPTURE(*msg);
+        if (kind.mentions != nullptr) CHECK(msg->find(kind.mentions) != std::string::npos);
+        if (!inline_join) CHECK(msg->find("join of fiber") != std::string::npos);
+      }
     }
   }
 }
@@ -334,6 +343,9 @@ TEST_CASE("deadlock: no report while a fiber of another runtime will still send"
   weft::Channel<int> ch(0, "cross");
   const int rounds = static_cast<int>(scaled(50'000));
   auto h = rt2.spawn([ch, rounds]() mutable {
+    // rt1's fiber parks in recv first; then this one keeps running a while
+    // (the detector must see it) before it sends.
+    spin_until([&] { return waiting_receivers(ch) == 1; });
     for (int i = 0; i < rounds; ++i) weft::this_fiber::yield();
     ch.send(9);
   });
@@ -351,6 +363,9 @@ TEST_CASE("deadlock: no report while a plain thread holding an ExternalWaker sle
     weft::Channel<int> ch(0, "from-thread");
     weft::ExternalWaker waker;
     std::thread t([ch, w = std::move(waker)]() mutable {
+      // The fiber parks in recv first; then this thread stays away a while
+      // (the detector must not give up on it) before it sends.
+      spin_until([&] { return waiting_receivers(ch) == 1; });
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
       ch.send(5);
       weft::ExternalWaker done = std::move(w);  // released once the send is done

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <set>
@@ -16,6 +17,12 @@
 #include "support.hpp"
 
 using weft_test::k_worker_counts;
+
+// Runtime::Options::inline_join on (the default) and off. With it on, a join
+// of a child still queued on the joiner's worker runs the child in place and
+// does not park: tests about parking joins run with it off too, where every
+// such join parks.
+constexpr bool k_inline_modes[] = {true, false};
 
 TEST_CASE("join: returns values from a plain thread") {
   weft::Runtime rt({.workers = 2});
@@ -50,15 +57,21 @@ TEST_CASE("join: move-only results") {
 
 TEST_CASE("join: a fiber joining parks instead of blocking its worker") {
   // One worker: if join blocked the thread, the child could never run.
-  weft::Runtime rt({.workers = 1});
-  int v = rt.block_on([] {
-    auto child = weft::go([] {
-      weft::this_fiber::yield();
-      return 5;
+  // Without inline joins the joiner parks (once: the child only yields);
+  // with them the child runs on the joiner's fiber and nothing parks.
+  for (bool inline_join : k_inline_modes) {
+    CAPTURE(inline_join);
+    weft::Runtime rt({.workers = 1, .inline_join = inline_join});
+    int v = rt.block_on([] {
+      auto child = weft::go([] {
+        weft::this_fiber::yield();
+        return 5;
+      });
+      return child.join();
     });
-    return child.join();
-  });
-  CHECK(v == 5);
+    CHECK(v == 5);
+    CHECK(rt.metrics().parks == (inline_join ? 0u : 1u));
+  }
 }
 
 static int nested(int depth) {
@@ -67,13 +80,30 @@ static int nested(int depth) {
 }
 
 TEST_CASE("join: a chain of 10,000 nested spawn-and-join" * doctest::timeout(300)) {
-  // Every link stays parked until the innermost returns: 10,000 live fibers.
+  // Without inline joins every link parks in its join and stays parked
+  // until the innermost returns: 10,000 live fibers. With them, runs of
+  // links share a fiber (the half-stack rule starts a new one now and then).
   // (Sanitizer builds shrink it: TSan maps ~1 MiB of trace per live fiber.)
   const int depth = static_cast<int>(weft_test::scaled(10'000));
   for (std::size_t workers : k_worker_counts) {
-    CAPTURE(workers);
-    weft::Runtime rt({.workers = workers, .stack_size = 64 * 1024});
-    CHECK(rt.block_on([depth] { return nested(depth); }) == depth);
+    for (bool inline_join : k_inline_modes) {
+      CAPTURE(workers);
+      CAPTURE(inline_join);
+      weft::Runtime rt({.workers = workers, .stack_size = 64 * 1024, .inline_join = inline_join});
+      CHECK(rt.block_on([depth] { return nested(depth); }) == depth);
+      const auto parks = rt.metrics().parks;
+      CAPTURE(parks);
+      if (!inline_join) {
+        if (workers == 1) {
+          // Each link's child can only run once the link has parked.
+          CHECK(parks == static_cast<std::uint64_t>(depth));
+        } else {
+          // A thief may finish a child before its joiner gets to park, but
+          // only a short tail of the chain can: each link waits for all below.
+          CHECK(parks >= static_cast<std::uint64_t>(depth) / 2);
+        }
+      }
+    }
   }
 }
 
@@ -97,33 +127,51 @@ TEST_CASE("join: many plain threads join fibers of one runtime") {
 }
 
 TEST_CASE("join: a fiber parked inside a catch block keeps its exception across a migration") {
-  weft::Runtime rt({.workers = 4});
-  std::vector<weft::JoinHandle<bool>> hs;
-  for (int i = 0; i < 100; ++i) {
-    hs.push_back(rt.spawn([i] {
-      try {
-        throw std::runtime_error("outer " + std::to_string(i));
-      } catch (const std::runtime_error&) {
-        // Park while the exception is being handled; other fibers run and
-        // throw on this thread meanwhile, and we may resume elsewhere.
-        for (int k = 0; k < 5; ++k) {
-          weft::go([] {
-            try {
-              throw 1;
-            } catch (int) {
-            }
-          }).join();
-          weft::this_fiber::yield();
-        }
+  // Without inline joins each of the 500 joins below parks (unless a thief
+  // already finished the child); with them the children run in place and
+  // the fibers only yield.
+  constexpr int k_fibers = 100, k_joins = 5;
+  for (bool inline_join : k_inline_modes) {
+    CAPTURE(inline_join);
+    weft::Runtime rt({.workers = 4, .inline_join = inline_join});
+    std::atomic<int> migrated{0};  // joins that resumed on another worker
+    std::vector<weft::JoinHandle<bool>> hs;
+    for (int i = 0; i < k_fibers; ++i) {
+      hs.push_back(rt.spawn([i, &migrated] {
         try {
-          throw;  // rethrows the exception being handled by this fiber
-        } catch (const std::runtime_error& again) {
-          return std::string(again.what()) == "outer " + std::to_string(i);
+          throw std::runtime_error("outer " + std::to_string(i));
+        } catch (const std::runtime_error&) {
+          // Park while the exception is being handled; other fibers run and
+          // throw on this thread meanwhile, and we may resume elsewhere.
+          for (int k = 0; k < k_joins; ++k) {
+            const std::size_t before = weft::this_fiber::worker_index();
+            weft::go([] {
+              try {
+                throw 1;
+              } catch (int) {
+              }
+            }).join();
+            if (weft::this_fiber::worker_index() != before) migrated.fetch_add(1);
+            weft::this_fiber::yield();
+          }
+          try {
+            throw;  // rethrows the exception being handled by this fiber
+          } catch (const std::runtime_error& again) {
+            return std::string(again.what()) == "outer " + std::to_string(i);
+          }
         }
-      }
-    }));
+      }));
+    }
+    for (auto& h : hs) CHECK(h.join());
+    const auto parks = rt.metrics().parks;
+    MESSAGE("inline_join " << inline_join << ": " << parks << " parks and " << migrated.load() << " migrations in "
+                           << k_fibers * k_joins << " joins");
+    if (!inline_join) {
+      // Most joins parked: a thief finishing a child (a throw and a catch)
+      // before its joiner parks is rare.
+      CHECK(parks >= static_cast<std::uint64_t>(k_fibers * k_joins / 2));
+    }
   }
-  for (auto& h : hs) CHECK(h.join());
 }
 
 TEST_CASE("join: a handle outlives its runtime") {
@@ -150,8 +198,6 @@ TEST_CASE("join: is_finished reports completion without blocking") {
 // at least half of that stack is free); join_for / join_until never do.
 
 namespace {
-
-constexpr bool k_inline_modes[] = {true, false};
 
 long fib_join(int n) {
   if (n < 2) return n;

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <fstream>
 #include <memory>
 #include <mutex>
@@ -127,14 +128,18 @@ TEST_CASE("misuse: a fiber that throws while holding lock_guard<weft::Mutex> rel
       (void)go_on.recv();  // parks holding the lock
       throw std::runtime_error("thrown under the lock");
     });
-    spin_until([&] { return holding.load(); });
+    spin_until([&] { return holding.load() && weft_test::waiting_receivers(go_on) == 1; });
+    const std::uint64_t parks_before = rt.metrics().parks;  // the thrower's park is counted
     auto waiter = rt.spawn([&] {
       std::lock_guard<weft::Mutex> hold(m);  // parks until the thrower unwinds
       waiter_got_it.store(true);
     });
+    spin_until([&] { return rt.metrics().parks > parks_before; });  // the waiter has parked in lock()
     std::thread plain([&] {  // a plain thread queues on the same mutex
       std::lock_guard<weft::Mutex> hold(m);
     });
+    // A plain thread waiting on a Mutex cannot be observed from here; this
+    // gives it time to queue behind the waiter.
     std::this_thread::sleep_for(5ms);
     CHECK_FALSE(waiter_got_it.load());
     go_on.send(1);
@@ -170,7 +175,7 @@ TEST_CASE("misuse: a throwing copy of a value leaves the channel as it was" * do
       // failed sends and gets the next good value.
       weft::Channel<Flaky> rendezvous;
       auto receiver = weft::go([&] { return rendezvous.recv()->v; });
-      weft::this_fiber::sleep_for(2ms);
+      spin_until([&] { return weft_test::waiting_receivers(rendezvous) == 1; });
       CHECK_THROWS_AS(rendezvous.send(bad), std::runtime_error);
       CHECK_THROWS_AS(rendezvous.try_send(bad), std::runtime_error);
       CHECK(rendezvous.send(Flaky(7, false)));
@@ -227,7 +232,7 @@ TEST_CASE("misuse: destroying a runtime cancels fibers parked on every kind of w
         cv.wait(lock);
       });
       spin_until([&] { return parked.load() == 8; });
-      std::this_thread::sleep_for(5ms);  // let the last of them park
+      spin_until([&] { return rt.metrics().parks >= 8; });  // each of them parks once, for good
     }
     CHECK(destroyed.load() == 8);
     for (std::size_t i = 0; i < handles.size(); ++i) {
@@ -286,7 +291,10 @@ TEST_CASE("misuse: destroying a runtime while plain threads are blocked in weft 
         std::lock_guard<weft::Mutex> hold(m);
         locked_after = true;
       });
-      std::this_thread::sleep_for(20ms);  // let the three threads block
+      // The receiver is seen waiting on its channel; a plain thread blocked
+      // in join() or Mutex::lock() cannot be seen, so the other two get time.
+      spin_until([&] { return weft_test::waiting_receivers(jobs) == 1; });
+      std::this_thread::sleep_for(20ms);
     }
     joiner.join();
     locker.join();

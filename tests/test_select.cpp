@@ -466,7 +466,8 @@ TEST_CASE("select: a select parked in a fiber is woken by a plain thread's send"
       return static_cast<int>(idx) * 1000 + got;
     });
     spin_until([&] { return select_started.load(); });
-    // Usually parked by now; the send must work either way.
+    // Parked on both channels before the send, so the send is what wakes it.
+    spin_until([&] { return waiting_receivers(a) == 1 && waiting_receivers(b) == 1; });
     CHECK(a.send(5));
     CHECK(h.join() == 5);
     CHECK(waiting_receivers(b) == 0);

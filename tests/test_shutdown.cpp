@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "support.hpp"
+#include "sync_support.hpp"
 
 using weft_test::CountsDestruction;
 using weft_test::k_worker_counts;
@@ -123,27 +124,87 @@ TEST_CASE("shutdown: concurrent callers all return after the runtime stopped") {
   CHECK(ran.load() == 1000);
 }
 
-TEST_CASE("shutdown: plain threads spawning while it starts either get RuntimeStopped or run") {
-  for (int round = 0; round < 20; ++round) {
+TEST_CASE("shutdown: plain threads spawning while it starts either get RuntimeStopped or run" *
+          doctest::timeout(300)) {
+  // Each round: three plain threads spawn in a loop; shutdown starts once
+  // each has had a spawn accepted, while they keep going, and each stops a
+  // little after its first RuntimeStopped. So in every round both outcomes
+  // happen, with shutdown racing the spawns. Every attempt has its own run
+  // counter: an accepted task runs exactly once (none of them parks, so
+  // none is cancelled), a refused one never runs, and once a thread has been
+  // refused it is refused from then on.
+  constexpr int k_threads = 3;
+  constexpr int k_rounds = 20;
+  constexpr int k_after_refusal = 50;  // attempts after a thread's first refusal
+  const int k_max_attempts = static_cast<int>(weft_test::scaled(1'000'000));  // only if refusal never came
+  enum Outcome : unsigned char { k_not_tried, k_accepted, k_refused };
+  for (int round = 0; round < k_rounds; ++round) {
+    CAPTURE(round);
     auto rt = std::make_unique<weft::Runtime>(weft::Runtime::Options{.workers = 2});
-    std::atomic<int> accepted{0}, refused{0}, ran{0};
+    std::vector<std::vector<Outcome>> outcome(k_threads);
+    std::vector<std::unique_ptr<std::atomic<int>[]>> runs;
+    for (int t = 0; t < k_threads; ++t) {
+      outcome[static_cast<std::size_t>(t)].assign(static_cast<std::size_t>(k_max_attempts), k_not_tried);
+      runs.push_back(std::make_unique<std::atomic<int>[]>(static_cast<std::size_t>(k_max_attempts)));
+    }
+    std::atomic<int> spawning{0};  // threads that have had an attempt accepted
     std::vector<std::thread> ts;
-    for (int t = 0; t < 3; ++t) {
-      ts.emplace_back([&] {
-        for (int i = 0; i < 500; ++i) {
+    for (int t = 0; t < k_threads; ++t) {
+      ts.emplace_back([&, t] {
+        auto& mine = outcome[static_cast<std::size_t>(t)];
+        std::atomic<int>* counters = runs[static_cast<std::size_t>(t)].get();
+        int left_after_refusal = -1;  // attempts still to make; -1: not refused yet
+        for (int i = 0; i < k_max_attempts && left_after_refusal != 0; ++i) {
+          if (left_after_refusal > 0) --left_after_refusal;
           try {
-            rt->spawn([&] { ran.fetch_add(1); });
-            accepted.fetch_add(1);
+            rt->spawn([c = &counters[i]] { c->fetch_add(1, std::memory_order_relaxed); });
+            mine[static_cast<std::size_t>(i)] = k_accepted;
+            if (i == 0) spawning.fetch_add(1);
           } catch (const weft::RuntimeStopped&) {
-            refused.fetch_add(1);
+            mine[static_cast<std::size_t>(i)] = k_refused;
+            if (left_after_refusal < 0) left_after_refusal = k_after_refusal;
           }
         }
       });
     }
+    weft_test::spin_until([&] { return spawning.load() == k_threads; });
     rt->shutdown();
     for (auto& t : ts) t.join();
-    CHECK(ran.load() == accepted.load());  // everything accepted ran; nothing after
-    CHECK(accepted.load() + refused.load() == 1500);
+    int accepted = 0, refused = 0, ran_twice_or_lost = 0, refused_but_ran = 0, accepted_after_refusal = 0;
+    int threads_refused = 0;
+    for (int t = 0; t < k_threads; ++t) {
+      const auto& mine = outcome[static_cast<std::size_t>(t)];
+      const std::atomic<int>* counters = runs[static_cast<std::size_t>(t)].get();
+      bool seen_refusal = false;
+      for (int i = 0; i < k_max_attempts; ++i) {
+        const int ran = counters[i].load();
+        switch (mine[static_cast<std::size_t>(i)]) {
+          case k_accepted:
+            ++accepted;
+            if (ran != 1) ++ran_twice_or_lost;
+            if (seen_refusal) ++accepted_after_refusal;
+            break;
+          case k_refused:
+            ++refused;
+            if (ran != 0) ++refused_but_ran;
+            seen_refusal = true;
+            break;
+          case k_not_tried:
+            if (ran != 0) ++refused_but_ran;
+            break;
+        }
+      }
+      threads_refused += seen_refusal;
+    }
+    CAPTURE(accepted);
+    CAPTURE(refused);
+    CHECK(ran_twice_or_lost == 0);  // every accepted task ran exactly once
+    CHECK(refused_but_ran == 0);    // no refused (or untried) task ever ran
+    CHECK(accepted_after_refusal == 0);
+    // The race happened: every thread had spawns accepted and refused.
+    CHECK(accepted >= k_threads);
+    CHECK(threads_refused == k_threads);
+    CHECK(refused == k_threads * (k_after_refusal + 1));
   }
 }
 

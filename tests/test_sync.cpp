@@ -54,14 +54,15 @@ TEST_CASE("mutex: try_lock succeeds on a free mutex while a woken waiter has not
   // std::lock / std::scoped_lock rely on try_lock: one that fails on a free
   // mutex makes them spin for ever here.
   weft::Runtime rt({.workers = 1});
-  const bool ok = rt.block_on([] {
+  const bool ok = rt.block_on([&rt] {
     weft::Mutex m;
     m.lock();
+    const std::uint64_t parks_before = rt.metrics().parks;
     auto waiter = weft::go([&m] {
       m.lock();
       m.unlock();
     });
-    for (int i = 0; i < 10; ++i) weft::this_fiber::yield();  // the waiter parks in lock()
+    spin_until([&] { return rt.metrics().parks > parks_before; });  // the waiter parks in lock()
     m.unlock();  // frees the mutex and wakes the waiter; it has not run yet
     const bool got = m.try_lock();
     if (got) m.unlock();
@@ -231,12 +232,13 @@ TEST_CASE("mutex: may be destroyed right after its last unlock, while the releas
   for (std::size_t workers : k_worker_counts) {
     CAPTURE(workers);
     weft::Runtime rt({.workers = workers});
-    int deleted = rt.block_on([rounds] {
+    int deleted = rt.block_on([rounds, &rt] {
       int n = 0;
       for (int r = 0; r < rounds; ++r) {
         auto* m = new weft::Mutex;
         m->lock();
         std::atomic<bool> started{false};
+        const std::uint64_t parks_before = rt.metrics().parks;
         auto waiter = weft::go([m, &started] {
           started.store(true);
           m->lock();
@@ -245,7 +247,13 @@ TEST_CASE("mutex: may be destroyed right after its last unlock, while the releas
           return 1;
         });
         while (!started.load()) weft::this_fiber::yield();
-        for (int y = 0; y < r % 4; ++y) weft::this_fiber::yield();  // usually parked by now
+        if (r % 2 == 0) {
+          // Parked in lock(): this unlock must wake it and hand over.
+          spin_until([&] { return rt.metrics().parks > parks_before; });
+        } else {
+          // Any moment: not yet queued, queuing, or parked.
+          for (int y = 0; y < r % 4; ++y) weft::this_fiber::yield();
+        }
         m->unlock();
         n += waiter.join();
       }
@@ -350,16 +358,23 @@ TEST_CASE("condvar: notify_all wakes every waiter on a predicate" * doctest::tim
     weft::CondVar cv;
     bool go = false;
     int passed = 0;
+    int waiting = 0;  // under m
     int done = rt.block_on([&] {
       std::vector<weft::JoinHandle<void>> hs;
       for (int i = 0; i < n; ++i) {
         hs.push_back(weft::go([&] {
           std::unique_lock<weft::Mutex> lk(m);
+          ++waiting;
           cv.wait(lk, [&] { return go; });
           ++passed;
         }));
       }
-      for (int y = 0; y < 10; ++y) weft::this_fiber::yield();
+      // Once `waiting` is full under the lock, every waiter has released the
+      // mutex inside wait(): all of them are on the condition variable.
+      spin_until([&] {
+        std::lock_guard<weft::Mutex> g(m);
+        return waiting == n;
+      });
       {
         std::lock_guard<weft::Mutex> g(m);
         go = true;
@@ -676,6 +691,9 @@ TEST_CASE("semaphore: release(n) lets exactly n waiters through" * doctest::time
       });
     }
     spin_until([&] { return started.load() == k_waiters; });
+    // The fibers have parked in acquire() (one park each); the plain thread
+    // cannot be seen waiting, so it gets the same yields as before.
+    spin_until([&] { return rt.metrics().parks >= k_waiters - 1; });
     for (int y = 0; y < 200; ++y) std::this_thread::yield();
     CHECK(through.load() == 0);
     sem.release(3);

@@ -1054,12 +1054,19 @@ TEST_CASE("time: Mutex try_lock_for gets the lock when it is released while it w
         std::atomic<bool> held{false};
         bool got[3] = {false, false, false};
         long counter = 0;  // guarded by m
+        const std::uint64_t parks_before = rt.metrics().parks;
         Actor holder(rt, holder_side, [&] {
           for (int round = 0; round < 3; ++round) {
             m.lock();
             held = true;
             spin_until([&] { return trying.load() == round; });
-            nap(10ms);  // the waiter is (almost surely) parked by now
+            if (waiter_side == Side::fiber) {
+              // A fiber waiter parks once a round, in its timed lock; nothing
+              // else here parks (the holder does not sleep in this case).
+              spin_until([&] { return rt.metrics().parks >= parks_before + round + 1; });
+            } else {
+              nap(10ms);  // a plain thread's wait cannot be seen: give it time
+            }
             ++counter;
             held = false;
             m.unlock();
@@ -1125,6 +1132,7 @@ TEST_CASE("time: WaitGroup wait_for and wait_until time out while the count is u
         // Done while it waits: for, until (steady), until (system).
         std::atomic<int> waiting{-1};
         bool returned[3] = {false, false, false};
+        const std::uint64_t parks_before = rt.metrics().parks;
         Actor waiter(rt, waiter_side, [&] {
           for (int round = 0; round < 3; ++round) {
             spin_until([&] { return wg.count() == 1; });
@@ -1142,7 +1150,13 @@ TEST_CASE("time: WaitGroup wait_for and wait_until time out while the count is u
               wg.add(1);  // a new round, once every wait of the last one returned
             }
             spin_until([&] { return waiting.load() == round; });
-            nap(10ms);
+            if (waiter_side == Side::fiber) {
+              // A fiber waiter parks once a round, in its timed wait; nothing
+              // else here parks (this side does not sleep in this case).
+              spin_until([&] { return rt.metrics().parks >= parks_before + round + 1; });
+            } else {
+              nap(10ms);  // a plain thread's wait cannot be seen: give it time
+            }
             wg.done();
           }
         });
@@ -1189,6 +1203,7 @@ TEST_CASE("time: JoinHandle join_for and join_until give up while the task runs,
       std::atomic<bool> joining{false};
       bool finished = false;
       int value = -1;
+      const std::uint64_t parks_before = rt.metrics().parks;
       Actor joiner(rt, side, [&] {
         joining = true;
         finished = h.join_for(k_long);
@@ -1198,7 +1213,11 @@ TEST_CASE("time: JoinHandle join_for and join_until give up while the task runs,
         value = h.join();
       });
       spin_until([&] { return joining.load(); });
-      std::this_thread::sleep_for(10ms);
+      if (side == Side::fiber) {
+        spin_until([&] { return rt.metrics().parks > parks_before; });  // parked in join_for
+      } else {
+        std::this_thread::sleep_for(10ms);  // a plain thread's wait cannot be seen: give it time
+      }
       CHECK(gate.send(21));
       joiner.join();
       CHECK(finished);
@@ -1376,7 +1395,8 @@ TEST_CASE("time: fibers sleeping on long timers use almost no CPU" * doctest::ti
   weft::Runtime rt({.workers = 4});
   std::vector<weft::JoinHandle<void>> hs;
   for (int i = 0; i < 100; ++i) hs.push_back(rt.spawn([i] { weft::this_fiber::sleep_for(700ms + i * 1ms); }));
-  std::this_thread::sleep_for(100ms);  // all parked, workers asleep
+  spin_until([&] { return rt.metrics().parks >= 100; });  // all parked
+  std::this_thread::sleep_for(100ms);                       // and the workers asleep
   const auto before = weft_test::process_cpu_time();
   std::this_thread::sleep_for(500ms);
   const auto used = weft_test::process_cpu_time() - before;
@@ -1417,41 +1437,48 @@ TEST_CASE("time: an idle runtime uses almost no CPU, also after timers and a Tic
 
 TEST_CASE("time: block_on of a fiber that sleeps is not a deadlock" * doctest::timeout(120)) {
   for (std::size_t workers : k_worker_counts) {
-    CAPTURE(workers);
-    weft::Runtime rt({.workers = workers});
-    try {
-      CHECK(rt.block_on([] {
-        weft::this_fiber::sleep_for(50ms);
-        return 7;
-      }) == 7);
-      // Every fiber parked: the main one on a join, the other on a sleep.
-      CHECK(rt.block_on([] {
-        auto h = weft::go([] {
+    for (bool inline_join : {true, false}) {
+      CAPTURE(workers);
+      CAPTURE(inline_join);
+      weft::Runtime rt({.workers = workers, .inline_join = inline_join});
+      try {
+        CHECK(rt.block_on([] {
           weft::this_fiber::sleep_for(50ms);
-          return 3;
-        });
-        return h.join();
-      }) == 3);
-      // ... and on a channel that a sleeper sends to once it wakes.
-      CHECK(rt.block_on([] {
-        weft::Channel<int> ch;
-        auto h = weft::go([ch]() mutable {
-          weft::this_fiber::sleep_for(50ms);
-          ch.send(5);
-        });
-        const int v = ch.recv().value_or(-1);
-        h.join();
-        return v;
-      }) == 5);
-      // A Ticker wakes its receiver.
-      CHECK(rt.block_on([] {
-        weft::Ticker t(10ms);
-        int n = 0;
-        for (; n < 3; ++n) t.channel().recv();
-        return n;
-      }) == 3);
-    } catch (const weft::Deadlock& e) {
-      FAIL_CHECK("reported a deadlock while a timer was armed: " << e.what());
+          return 7;
+        }) == 7);
+        // Every fiber parked: the main one on a join, the other on a sleep.
+        // (With inline joins the child may run on the main fiber instead,
+        // which then parks in the sleep itself: one park, not two.)
+        const std::uint64_t parks_before = rt.metrics().parks;
+        CHECK(rt.block_on([] {
+          auto h = weft::go([] {
+            weft::this_fiber::sleep_for(50ms);
+            return 3;
+          });
+          return h.join();
+        }) == 3);
+        if (!inline_join) CHECK(rt.metrics().parks - parks_before == 2);
+        // ... and on a channel that a sleeper sends to once it wakes.
+        CHECK(rt.block_on([] {
+          weft::Channel<int> ch;
+          auto h = weft::go([ch]() mutable {
+            weft::this_fiber::sleep_for(50ms);
+            ch.send(5);
+          });
+          const int v = ch.recv().value_or(-1);
+          h.join();
+          return v;
+        }) == 5);
+        // A Ticker wakes its receiver.
+        CHECK(rt.block_on([] {
+          weft::Ticker t(10ms);
+          int n = 0;
+          for (; n < 3; ++n) t.channel().recv();
+          return n;
+        }) == 3);
+      } catch (const weft::Deadlock& e) {
+        FAIL_CHECK("reported a deadlock while a timer was armed: " << e.what());
+      }
     }
   }
 }
@@ -1619,7 +1646,13 @@ TEST_CASE("time: a plain thread in a timed wait holds a deadlock report back unt
       }
     });
     spin_until([&] { return entering.load(); });
-    std::this_thread::sleep_for(50ms);  // inside its wait by now
+    if (variant == 1) {
+      spin_until([&] { return waiting_receivers(other) == 1; });
+    } else {
+      // A plain thread's sleep cannot be seen; if it has not started yet the
+      // report comes early and the check below fails (it cannot pass wrongly).
+      std::this_thread::sleep_for(50ms);
+    }
     auto msg = deadlock_message(rt, [&] { dead.recv(); });
     const auto reported_at = Clock::now();
     t.join();

@@ -85,6 +85,10 @@ void semaphore_bound(weft::Runtime& rt, Rng& rng);    // soak_sync.cpp
 void spawn_tree(weft::Runtime& rt, Rng& rng);         // soak_tasks.cpp
 void timers_and_blocking(weft::Runtime& rt, Rng& rng);// soak_tasks.cpp
 
+// Channel values (soak_channels.cpp) constructed and not yet destroyed; 0
+// whenever no scenario is running and no channel of one is left.
+std::int64_t live_channel_values() noexcept;
+
 }  // namespace weft_soak
 
 namespace weft_soak {

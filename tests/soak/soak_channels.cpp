@@ -10,6 +10,10 @@
 //   blocking buffers:  |received| = Σ accepted, dropped() = 0,
 //   dropping/sliding:  |received| + dropped() = Σ accepted,
 //   per consumer and producer, the seqs it saw are strictly increasing.
+// Values are counted objects (Value below): once a round's runtime is gone,
+// every one ever constructed has been destroyed exactly once, whether it was
+// received, dropped, left in a closed channel or copied into a select case
+// that lost (soak_main.cpp checks live_channel_values() == 0).
 #include <algorithm>
 #include <optional>
 #include <vector>
@@ -20,7 +24,29 @@ namespace weft_soak {
 namespace {
 
 using namespace std::chrono_literals;
-using Value = std::uint64_t;
+
+// relaxed: a count read only after every party of the round has been joined
+// and the runtime destroyed (joins and thread exits synchronize).
+std::atomic<std::int64_t> g_live_values{0};
+
+// A channel value: the id (producer << 32 | seq) of a message, and one count
+// in g_live_values for as long as the object lives, copies and moved-from
+// objects included. A value the channel code forgot to destroy stays counted;
+// one destroyed twice takes the count below zero.
+class Value {
+ public:
+  Value(std::uint64_t id = 0) noexcept : id_(id) { born(); }  // NOLINT: implicit, like the integer it wraps
+  Value(const Value& other) noexcept : id_(other.id_) { born(); }
+  Value(Value&& other) noexcept : id_(other.id_) { born(); }
+  Value& operator=(const Value&) noexcept = default;
+  Value& operator=(Value&&) noexcept = default;
+  ~Value() { g_live_values.fetch_sub(1, std::memory_order_relaxed); }
+  operator std::uint64_t() const noexcept { return id_; }  // NOLINT: reads as the id
+
+ private:
+  static void born() noexcept { g_live_values.fetch_add(1, std::memory_order_relaxed); }
+  std::uint64_t id_;
+};
 
 struct Kind {
   weft::ChannelBuffer buffer;
@@ -135,6 +161,8 @@ std::uint64_t check_receipts(const std::vector<std::vector<Value>>& receipts, co
 }
 
 }  // namespace
+
+std::int64_t live_channel_values() noexcept { return g_live_values.load(std::memory_order_relaxed); }
 
 void channel_transfer(weft::Runtime&, Rng& rng) {
   const Kind kind = draw_kind(rng);
