@@ -90,43 +90,43 @@ TimerHeap& timers() noexcept {
 }
 
 void TimerHeap::sift_up(std::size_t i) noexcept {
-  Timer* t = heap_[i];
+  const Entry e = heap_[i];
   while (i > 0) {
     const std::size_t parent = (i - 1) / 2;
-    if (!less(t, heap_[parent])) break;
+    if (!less(e, heap_[parent])) break;
     place(heap_[parent], i);
     i = parent;
   }
-  place(t, i);
+  place(e, i);
 }
 
 void TimerHeap::sift_down(std::size_t i) noexcept {
-  Timer* t = heap_[i];
+  const Entry e = heap_[i];
   const std::size_t n = heap_.size();
   for (;;) {
     std::size_t child = 2 * i + 1;
     if (child >= n) break;
     if (child + 1 < n && less(heap_[child + 1], heap_[child])) ++child;
-    if (!less(heap_[child], t)) break;
+    if (!less(heap_[child], e)) break;
     place(heap_[child], i);
     i = child;
   }
-  place(t, i);
+  place(e, i);
 }
 
 void TimerHeap::remove_at(std::size_t i) noexcept {
-  Timer* last = heap_.back();
+  const Entry last = heap_.back();
   heap_.pop_back();
   if (i == heap_.size()) return;  // it was the last one
   place(last, i);
   sift_down(i);
-  sift_up(last->slot);
+  sift_up(last.timer->slot);
 }
 
 void TimerHeap::insert_locked(Timer* t, Nanos deadline) {
   t->deadline = deadline;
   t->seq = next_seq_++;
-  heap_.push_back(t);  // may throw only when the capacity grows
+  heap_.push_back(Entry{deadline, t->seq, t});  // may throw only when the capacity grows
   t->slot = heap_.size() - 1;
   sift_up(t->slot);
   // relaxed: written under lock_; readers of the state take the lock or
@@ -136,7 +136,7 @@ void TimerHeap::insert_locked(Timer* t, Nanos deadline) {
 
 void TimerHeap::publish_earliest() noexcept {
   // release: pairs with earliest()'s acquire.
-  earliest_.store(heap_.empty() ? k_never : heap_[0]->deadline, std::memory_order_release);
+  earliest_.store(heap_.empty() ? k_never : heap_[0].deadline, std::memory_order_release);
 }
 
 void TimerHeap::arm(Timer* t, Nanos deadline) {
@@ -201,13 +201,19 @@ void TimerHeap::fire_due(bool wait) noexcept {
     const Nanos now = now_ns();
     {
       std::lock_guard<SpinLock> guard(lock_);
-      while (n < k_batch && !heap_.empty() && heap_[0]->deadline <= now) {
-        Timer* t = heap_[0];
+      while (n < k_batch && !heap_.empty() && heap_[0].deadline <= now) {
+        Timer* t = heap_[0].timer;
         remove_at(0);
         t->state.store(Timer::k_firing, std::memory_order_relaxed);  // relaxed: under lock_
         batch[n++] = t;
       }
-      if (n != 0) publish_earliest();
+      if (n != 0) {
+        publish_earliest();
+        // Out of the heap: no longer armed (a driver must not claim the
+        // role for timers that are already firing; see armed_). seq_cst:
+        // as every change of armed_.
+        armed_.fetch_sub(n, std::memory_order_seq_cst);
+      }
     }
     for (std::size_t i = 0; i < n; ++i) {
       Timer* t = batch[i];
@@ -220,11 +226,11 @@ void TimerHeap::fire_due(bool wait) noexcept {
           insert_locked(t, next);
           first = t->slot == 0;
           publish_earliest();
+          armed_.fetch_add(1, std::memory_order_seq_cst);  // seq_cst: as in arm()
         }
         if (first) kick();  // a sleeping driver may be waiting for a later one
         continue;
       }
-      armed_.fetch_sub(1, std::memory_order_seq_cst);
       // release: our last access to *t; cancel()'s acquire sees the callback done.
       t->state.store(Timer::k_idle, std::memory_order_release);
       // After the callback has woken its waiter (hand-off rule, activity.hpp).

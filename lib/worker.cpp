@@ -91,7 +91,7 @@ void Worker::run() {
     if (due != k_never && due <= now_ns()) heap.fire_due(false);
     if (TaskBase* task = next_task()) {
       run_task(task);
-    } else if (stacks_.trim(k_trim_batch)) {
+    } else if (quiet_for_a_while(heap) && stacks_.trim(k_trim_batch)) {
       // Nothing to run: return surplus stacks a few at a time, looking for
       // work and due timers again between batches.
       continue;
@@ -100,6 +100,15 @@ void Worker::run() {
     }
   }
   set_current_worker(nullptr);
+}
+
+bool Worker::quiet_for_a_while(const TimerHeap& heap) noexcept {
+  // munmap stalls the whole process for a moment (it takes the address
+  // space's lock for writing and shoots down TLB entries on every core), so
+  // a stack is unmapped only when no timer falls due soon: never between
+  // two of a dense run of timers, where it delayed the next wake-ups.
+  const Nanos due = heap.earliest();
+  return due == k_never || due - now_ns() > k_trim_quiet_ns;
 }
 
 TaskBase* Worker::next_task() {

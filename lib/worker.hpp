@@ -41,6 +41,7 @@ namespace weft::detail {
 
 class Scheduler;
 class TaskBase;
+class TimerHeap;
 struct Fiber;
 
 enum class SuspendReason { yield, park, finish };
@@ -100,8 +101,10 @@ class Worker {
   static constexpr std::size_t k_steal_batch = 32;  // most tasks taken per successful steal
   static constexpr std::uint32_t k_work_bit = 1;  // wake_token_: woken for work
   static constexpr std::size_t k_trim_batch = 8;  // stacks returned per idle pass
+  static constexpr Nanos k_trim_quiet_ns = 2'000'000;  // trim only if no timer is due sooner
 
   void run();
+  bool quiet_for_a_while(const TimerHeap& heap) noexcept;
   TaskBase* next_task();
   TaskBase* pick_task();
   TaskBase* steal_from_others();
