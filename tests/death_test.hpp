@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <initializer_list>
 #include <string>
+#include <vector>
 
 extern char** environ;
 
@@ -21,7 +23,9 @@ struct Outcome {
   std::string output;  // stdout and stderr together
 };
 
-inline Outcome run_child(const char* mode) {
+// Runs `path` with `args` (argv[1..]) and collects how it ended and what it
+// printed.
+inline Outcome run_process(const char* path, std::initializer_list<const char*> args) {
   int fds[2];
   REQUIRE(::pipe(fds) == 0);
   posix_spawn_file_actions_t actions;
@@ -29,9 +33,11 @@ inline Outcome run_child(const char* mode) {
   posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
   posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
   posix_spawn_file_actions_addclose(&actions, fds[0]);
-  char* argv[] = {const_cast<char*>(WEFT_DEATH_CHILD), const_cast<char*>(mode), nullptr};
+  std::vector<char*> argv{const_cast<char*>(path)};
+  for (const char* a : args) argv.push_back(const_cast<char*>(a));
+  argv.push_back(nullptr);
   pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, WEFT_DEATH_CHILD, &actions, nullptr, argv, environ);
+  const int rc = ::posix_spawn(&pid, path, &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   ::close(fds[1]);
   REQUIRE(rc == 0);
@@ -48,6 +54,11 @@ inline Outcome run_child(const char* mode) {
   REQUIRE(::waitpid(pid, &out.status, 0) == pid);
   return out;
 }
+
+#ifdef WEFT_DEATH_CHILD
+// Runs death_child (tests/death_child.cpp) in `mode`.
+inline Outcome run_child(const char* mode) { return run_process(WEFT_DEATH_CHILD, {mode}); }
+#endif
 
 inline bool killed_by(const Outcome& o, int sig) { return WIFSIGNALED(o.status) && WTERMSIG(o.status) == sig; }
 

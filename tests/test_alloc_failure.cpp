@@ -18,9 +18,9 @@
 #include <doctest/doctest.h>
 #include <weft/weft.hpp>
 
+#include "death_test.hpp"
 #include "weft/detail/channel_core.hpp"
 
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,8 +35,6 @@
 #include <vector>
 
 using namespace std::chrono_literals;
-
-extern char** environ;
 
 // ---- the fault-injecting allocator -----------------------------------------
 
@@ -205,35 +203,11 @@ const Scenario k_scenarios[] = {
 
 const char* g_self = nullptr;
 
-// Runs this program with --scenario NAME; its exit status and output.
-int run_scenario(const char* name, std::string& output) {
-  int fds[2];
-  REQUIRE(::pipe(fds) == 0);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
-  posix_spawn_file_actions_addclose(&actions, fds[0]);
-  char* argv[] = {const_cast<char*>(g_self), const_cast<char*>("--scenario"), const_cast<char*>(name), nullptr};
-  pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, g_self, &actions, nullptr, argv, environ);
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(fds[1]);
-  REQUIRE(rc == 0);
-  char buf[4096];
-  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) output.append(buf, static_cast<std::size_t>(n));
-  ::close(fds[0]);
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
-  return status;
-}
-
 void check_scenario(const std::string& name) {
-  std::string output;
-  const int status = run_scenario(name.c_str(), output);
-  INFO("scenario ", name, " printed:\n", output);
-  CHECK(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
+  const weft_test::Outcome o = weft_test::run_process(g_self, {"--scenario", name.c_str()});
+  INFO("scenario ", name, " printed:\n", o.output);
+  CHECK(WIFEXITED(o.status));
+  CHECK(WEXITSTATUS(o.status) == 0);
 }
 
 }  // namespace
