@@ -30,6 +30,7 @@ namespace weft::detail {
 class TaskBase;
 class Scheduler;
 class Waiter;
+class CancelState;
 
 inline constexpr std::uint32_t k_park_running = 0;
 inline constexpr std::uint32_t k_park_parked = 1;
@@ -50,6 +51,17 @@ struct Fiber {
   // waiter cannot vanish during the claim (waiter.hpp's lifetime rule).
   SpinLock wait_lock;
   Waiter* parked_on = nullptr;
+  // The fiber's innermost cancellation scope (cancel_state.hpp), holding a
+  // reference, or nullptr (the root: only shutdown cancels it). Written by
+  // the fiber itself (CancelScope, TaskGroup) and read by it; others find
+  // the fiber through the scope's members list, whose links these are
+  // (guarded by that scope's lock).
+  CancelState* scope = nullptr;
+  Fiber* scope_prev = nullptr;
+  Fiber* scope_next = nullptr;
+  // Nesting depth of ShieldCancel (cancel_state.hpp): while non-zero, the
+  // fiber's waits are not ended by a cancelled scope. The fiber's own.
+  std::uint32_t cancel_shield = 0;
   // Assigned on first request (this_fiber::id, or a deadlock report naming a
   // parked fiber) by a CAS from 0; relaxed: the id is only a number.
   std::atomic<std::uint64_t> id{0};

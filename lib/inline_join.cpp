@@ -32,6 +32,9 @@ bool run_queued_task_inline(TaskBase* task) noexcept {
   if (w == nullptr || w->current_ == nullptr) return false;  // a plain thread or the loop
   if (task->scheduler_ != &w->scheduler_ || !w->scheduler_.options().inline_join) return false;
   if (w->deque_.peek_bottom() != task) return false;
+  // The task must run in the scope it was spawned into; inline, it would
+  // run in the joiner's (usually the same: go() inherits the spawner's).
+  if (task->scope_ != w->current_->scope) return false;
   const Fiber* self = w->current_;
   const auto sp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
   const auto lo = reinterpret_cast<std::uintptr_t>(self->stack.lo);

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "activity.hpp"
+#include "cancel_state.hpp"
 #include "current.hpp"
 #include "fiber.hpp"
 #include "stack_overflow.hpp"
@@ -95,6 +96,14 @@ Scheduler::ExternalCall::~ExternalCall() {
 
 void Scheduler::submit(TaskBase* task) {
   task->scheduler_ = this;
+  if (task->scope_ == nullptr) {
+    // The spawner's scope (a TaskGroup sets its own): cancelling it reaches
+    // the child too.
+    if (CancelState* scope = current_scope()) {
+      scope->retain();
+      task->scope_ = scope;
+    }
+  }
   Worker* w = current_worker();
   if (w != nullptr && &w->scheduler() == this) {
     w->push_local(task);

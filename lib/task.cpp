@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "activity.hpp"
+#include "cancel_state.hpp"
 #include "deadlock.hpp"
 #include "fiber.hpp"
 #include "unhandled.hpp"
@@ -26,6 +27,10 @@ void describe_join(const void* ctx, std::string& out) {
 
 }  // namespace
 
+TaskBase::~TaskBase() {
+  if (scope_ != nullptr) scope_->release();  // never started
+}
+
 void TaskBase::capture_current_exception() noexcept {
   try {
     throw;
@@ -33,6 +38,9 @@ void TaskBase::capture_current_exception() noexcept {
     cancelled_ = true;
     error_ = std::make_exception_ptr(
         RuntimeStopped("weft: the task was cancelled at shutdown while parked with nothing left to wake it"));
+  } catch (const Cancelled&) {
+    cancelled_ = true;  // cancelled, not failed: join() rethrows it, nobody reports it
+    error_ = std::current_exception();
   } catch (...) {
     error_ = std::current_exception();
   }
@@ -83,7 +91,7 @@ bool TaskBase::wait_done_until(Nanos deadline) {
     std::lock_guard<SpinLock> guard(join_lock_);
     if (joiner_ == &waiter) joiner_ = nullptr;
   }
-  if (outcome == Waiter::Outcome::cancelled) throw FiberCancelled{};
+  if (outcome == Waiter::Outcome::cancelled) throw_cancelled();
   return done();
 }
 

@@ -14,6 +14,7 @@
 #include "current.hpp"
 #include "fiber.hpp"
 #include "activity.hpp"
+#include "cancel_state.hpp"
 #include "futex.hpp"
 #include "idle_workers.hpp"
 #include "scheduler.hpp"
@@ -321,6 +322,12 @@ void fiber_main(void* arg) {
   // the fiber. release: single writer (this worker's thread, which runs
   // us); pairs with metrics()' acquire load.
   w->fibers_finished_.store(w->fibers_finished_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  // Leave the scope the fiber started in (CancelScope and TaskGroup restore
+  // it when they end, so it is that one again).
+  if (CancelState* scope = std::exchange(f->scope, nullptr)) {
+    scope->remove_member(f);
+    scope->release();
+  }
   // task->fiber_ and f->task stay as they are: a destructor that parks in
   // there is woken through them (Scheduler::schedule, run_task). Nobody
   // reads them once the task is done and this fiber is gone.
@@ -349,6 +356,11 @@ Fiber* Worker::start_fiber(TaskBase* task) {
   f->scheduler = &scheduler_;
   f->stack = stack;
   task->fiber_ = f;
+  // The task's scope reference passes to the fiber (released at its end).
+  if (CancelState* scope = std::exchange(task->scope_, nullptr)) {
+    f->scope = scope;
+    scope->add_member(f);
+  }
   make_context(f->context, stack.lo, block - lo, &fiber_main, f);
   // release: single writer; pairs with metrics()' acquire load.
   fibers_started_.store(fibers_started_.load(std::memory_order_relaxed) + 1, std::memory_order_release);

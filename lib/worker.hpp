@@ -34,7 +34,7 @@
 #include "weft/detail/deadline.hpp"
 
 namespace weft::this_fiber {
-void maybe_yield() noexcept;
+void maybe_yield();
 }  // namespace weft::this_fiber
 
 namespace weft::detail {
@@ -90,8 +90,8 @@ class Worker {
 
  private:
   friend void suspend_current_fiber(SuspendReason why);
-  friend void slice_checkpoint(Worker* w) noexcept;
-  friend void weft::this_fiber::maybe_yield() noexcept;
+  friend void slice_checkpoint(Worker* w);
+  friend void weft::this_fiber::maybe_yield();
   friend void fiber_main(void* arg);
   friend bool run_queued_task_inline(TaskBase* task) noexcept;
 

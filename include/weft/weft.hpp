@@ -2,6 +2,7 @@
 #pragma once
 
 #include "blocking.hpp"
+#include "cancel.hpp"
 #include "channel.hpp"
 #include "cond_var.hpp"
 #include "deadlock.hpp"

@@ -23,6 +23,7 @@ namespace weft::detail {
 struct Fiber;
 class Scheduler;
 class Waiter;
+class CancelState;
 
 // Lifetime: two references, one held by the runtime until the body has
 // finished and the fiber is gone, one held by the JoinHandle until it joins or
@@ -84,10 +85,14 @@ class TaskBase {
   Fiber* fiber_ = nullptr;        // attached by the worker that first runs the task
   Scheduler* scheduler_ = nullptr;  // the runtime the task was submitted to
   TaskBase* queue_next_ = nullptr;  // link in the runtime's GlobalQueue (lib/global_queue.hpp)
+  // The cancellation scope the task will run in (lib/cancel_state.hpp),
+  // holding a reference until its fiber starts and takes it over; nullptr:
+  // the root. Set by submit() (the spawner's scope) or by a TaskGroup.
+  CancelState* scope_ = nullptr;
 
  protected:
   TaskBase() = default;
-  virtual ~TaskBase() = default;
+  virtual ~TaskBase();
 
   // Called from run()'s catch block: stores the exception in flight, turning
   // FiberCancelled into RuntimeStopped for the joiner.
@@ -106,7 +111,7 @@ class TaskBase {
   SpinLock join_lock_;          // guards joiner_ and the done_ transition
   Waiter* joiner_ = nullptr;    // the one waiter parked in wait_done(), if any
   bool observed_ = false;       // written by the handle before its release
-  bool cancelled_ = false;      // the body was cancelled at shutdown
+  bool cancelled_ = false;      // the body was cancelled (at shutdown, or its scope): never reported
   std::exception_ptr error_;    // written by run() before finish()
 };
 

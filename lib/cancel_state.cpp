@@ -1,0 +1,169 @@
+// CancelState (cancel_state.hpp): the cancellation tree.
+#include "cancel_state.hpp"
+
+#include <mutex>
+#include <new>
+
+#include "current.hpp"
+#include "fiber.hpp"
+#include "waiter.hpp"
+
+namespace weft::detail {
+
+CancelState* CancelState::make(CancelState* parent) {
+  auto* s = new CancelState(parent);
+  if (parent != nullptr) {
+    parent->retain();
+    parent->link_child(s);
+  }
+  return s;
+}
+
+void CancelState::link_child(CancelState* child) noexcept {
+  std::lock_guard<SpinLock> guard(lock_);
+  // Under our lock: a cancel() that set our flag before we took the lock is
+  // seen here (C1), and one that sets it later finds the child linked.
+  // relaxed: ordered by lock_ (cancel_subtree sets the flag, then locks).
+  if (cancelled_.load(std::memory_order_relaxed)) child->cancelled_.store(true, std::memory_order_relaxed);
+  child->next_sibling_ = first_child_;
+  if (first_child_ != nullptr) first_child_->prev_sibling_ = child;
+  first_child_ = child;
+}
+
+void CancelState::unlink_child(CancelState* child) noexcept {
+  std::lock_guard<SpinLock> guard(lock_);
+  if (child->prev_sibling_ != nullptr) child->prev_sibling_->next_sibling_ = child->next_sibling_;
+  else first_child_ = child->next_sibling_;
+  if (child->next_sibling_ != nullptr) child->next_sibling_->prev_sibling_ = child->prev_sibling_;
+  child->prev_sibling_ = child->next_sibling_ = nullptr;
+}
+
+void CancelState::release() noexcept {
+  // acq_rel: the last releaser sees every other holder's writes.
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  if (deadline_armed_) timers().cancel(&deadline_timer_);  // waits for a running callback
+  if (parent_ != nullptr) {
+    parent_->unlink_child(this);
+    parent_->release();
+  }
+  delete this;
+}
+
+void CancelState::add_member(Fiber* f) noexcept {
+  std::lock_guard<SpinLock> guard(lock_);
+  f->scope_prev = nullptr;
+  f->scope_next = first_member_;
+  if (first_member_ != nullptr) first_member_->scope_prev = f;
+  first_member_ = f;
+}
+
+void CancelState::remove_member(Fiber* f) noexcept {
+  std::lock_guard<SpinLock> guard(lock_);
+  if (f->scope_prev != nullptr) f->scope_prev->scope_next = f->scope_next;
+  else first_member_ = f->scope_next;
+  if (f->scope_next != nullptr) f->scope_next->scope_prev = f->scope_prev;
+  f->scope_prev = f->scope_next = nullptr;
+}
+
+void CancelState::cancel_subtree(Waiter*& chain, CancelState*& stops) noexcept {
+  // seq_cst: before the lock below (C1, C2). A node already cancelled has
+  // had its subtree cancelled by whoever set its flag (or is having it).
+  if (cancelled_.exchange(true, std::memory_order_seq_cst)) return;
+  std::lock_guard<SpinLock> guard(lock_);
+  for (Fiber* f = first_member_; f != nullptr; f = f->scope_next) {
+    // Under the fiber's wait_lock (Fiber::parked_on's rule): its waiter
+    // cannot vanish during the claim.
+    std::lock_guard<SpinLock> wait_guard(f->wait_lock);
+    Waiter* w = f->parked_on;
+    if (w != nullptr && w->cancellable() && w->try_claim(Waiter::Outcome::cancelled)) {
+      w->cancel_next_ = chain;
+      chain = w;
+    }
+  }
+  for (CancelState* c = first_child_; c != nullptr; c = c->next_sibling_) c->cancel_subtree(chain, stops);
+  if (stop_source_ != nullptr) {
+    retain();  // kept alive until its stop request has run (cancel())
+    next_stop_ = stops;
+    stops = this;
+  }
+}
+
+void CancelState::cancel() noexcept {
+  Waiter* chain = nullptr;
+  CancelState* stops = nullptr;
+  cancel_subtree(chain, stops);
+  // No lock held from here: waking, and the user's stop callbacks.
+  while (chain != nullptr) {
+    Waiter* next = chain->cancel_next_;  // read before the unpark that may free it
+    chain->unpark();
+    chain = next;
+  }
+  while (stops != nullptr) {
+    CancelState* next = stops->next_stop_;
+    stops->stop_source_->request_stop();  // created before the flag was set: never reassigned
+    stops->release();
+    stops = next;
+  }
+}
+
+Nanos CancelState::DeadlineTimer::fire(Timer* t, Nanos) noexcept {
+  // The node is alive: release() cancels this timer first, which waits for us.
+  static_cast<DeadlineTimer*>(t)->state->cancel();
+  return k_never;
+}
+
+void CancelState::cancel_at(Nanos deadline) {
+  if (deadline == k_never) return;
+  deadline_timer_.state = this;
+  if (deadline <= now_ns()) {
+    cancel();
+    return;
+  }
+  timers().arm(&deadline_timer_, deadline);
+  deadline_armed_ = true;
+}
+
+std::stop_token CancelState::stop_token() {
+  bool already = false;
+  std::stop_token token;
+  {
+    std::lock_guard<SpinLock> guard(lock_);
+    if (stop_source_ == nullptr) {
+      stop_source_ = std::make_unique<std::stop_source>();  // may throw; nothing changed then
+      // Made after the flag was set: cancel() will not request it.
+      already = cancelled_.load(std::memory_order_relaxed);  // relaxed: ordered by lock_
+    }
+    token = stop_source_->get_token();
+  }
+  if (already) stop_source_->request_stop();  // runs no callback yet: nobody has the token
+  return token;
+}
+
+ShieldCancel::ShieldCancel() noexcept : fiber_(current_fiber()) {
+  if (fiber_ != nullptr) ++fiber_->cancel_shield;
+}
+
+ShieldCancel::~ShieldCancel() {
+  // The fiber may have migrated, but the Fiber is the same one.
+  if (fiber_ != nullptr) --fiber_->cancel_shield;
+}
+
+CancelState* current_scope() noexcept {
+  Fiber* f = current_fiber();
+  return f != nullptr ? f->scope : nullptr;
+}
+
+CancelState* switch_scope(CancelState* scope) noexcept {
+  Fiber* f = current_fiber();
+  CancelState* old = f->scope;
+  if (old == scope) return old;
+  if (old != nullptr) old->remove_member(f);
+  if (scope != nullptr) scope->add_member(f);
+  // The fiber reads its own scope; others reach it only through the
+  // members lists, under their locks. A wait after this reads the new
+  // node's flag (C2 holds for it: membership came first).
+  f->scope = scope;
+  return old;
+}
+
+}  // namespace weft::detail

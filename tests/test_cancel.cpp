@@ -1,0 +1,224 @@
+// Cancellation scopes (weft/cancel.hpp): the rule, wait by wait.
+#include <doctest/doctest.h>
+#include <weft/weft.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <stop_token>
+#include <thread>
+#include <vector>
+
+#include "support.hpp"
+#include "weft/detail/channel_core.hpp"
+
+using namespace std::chrono_literals;
+using weft_test::scaled;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Runs `wait` in a fiber inside a CancelScope, cancels the scope once the
+// fiber is parked (`parked` says when), and checks that the wait threw
+// weft::Cancelled promptly.
+template <class Wait, class Parked>
+void cancelled_while_parked(weft::Runtime& rt, Wait wait, Parked parked) {
+  std::atomic<bool> threw{false};
+  std::atomic<bool> returned{false};
+  weft::CancelToken token;
+  std::atomic<bool> ready{false};
+  auto h = rt.spawn([&] {
+    weft::CancelScope scope;
+    token = scope.token();
+    ready.store(true);
+    try {
+      wait();
+      returned.store(true);
+    } catch (const weft::Cancelled&) {
+      threw.store(true);
+    }
+  });
+  while (!ready.load()) std::this_thread::yield();
+  const auto until = Clock::now() + 5s;
+  while (!parked() && Clock::now() < until) std::this_thread::yield();
+  REQUIRE(parked());
+  token.cancel();
+  REQUIRE(h.join_for(5s));
+  h.join();
+  CHECK(threw.load());
+  CHECK_FALSE(returned.load());
+}
+
+}  // namespace
+
+TEST_CASE("cancel: the root scope is never cancelled; a scope's cancel is seen by cancelled() and check_cancelled()" *
+          doctest::timeout(60)) {
+  CHECK_FALSE(weft::this_fiber::cancelled());  // a plain thread
+  CHECK_THROWS_AS(weft::CancelScope(), weft::NotInFiber);
+  weft::Runtime rt({.workers = 2});
+  rt.block_on([] {
+    CHECK_FALSE(weft::this_fiber::cancelled());
+    CHECK_FALSE(weft::this_fiber::cancel_token().cancelled());
+    weft::CancelScope scope;
+    CHECK_FALSE(weft::this_fiber::cancelled());
+    scope.cancel();
+    CHECK(scope.cancelled());
+    CHECK(weft::this_fiber::cancelled());
+    CHECK_THROWS_AS(weft::this_fiber::check_cancelled(), weft::Cancelled);
+    scope.cancel();  // idempotent
+  });
+  rt.block_on([] { CHECK_FALSE(weft::this_fiber::cancelled()); });  // the scope ended with its fiber
+}
+
+TEST_CASE("cancel: every kind of wait parked in a cancelled scope throws weft::Cancelled" * doctest::timeout(120)) {
+  for (std::size_t workers : {1, 2}) {
+    CAPTURE(workers);
+    weft::Runtime rt({.workers = workers});
+    auto parks = [&rt, start = rt.metrics().parks]() mutable {
+      return [&rt, start] { return rt.metrics().parks > start; };
+    };
+    weft::Channel<int> ch;
+    SUBCASE("recv") {
+      cancelled_while_parked(rt, [&] { (void)ch.recv(); }, [&] { return weft::detail::channel_waiting_receivers(ch.core("t")) == 1; });
+    }
+    SUBCASE("send") {
+      cancelled_while_parked(rt, [&] { ch.send(1); }, [&] { return weft::detail::channel_waiting_senders(ch.core("t")) == 1; });
+      CHECK_FALSE(ch.try_recv().has_value());  // nothing was sent
+    }
+    SUBCASE("recv_for") {
+      cancelled_while_parked(rt, [&] { (void)ch.recv_for(10s); }, [&] { return weft::detail::channel_waiting_receivers(ch.core("t")) == 1; });
+    }
+    SUBCASE("select") {
+      weft::Channel<int> other;
+      cancelled_while_parked(
+          rt,
+          [&] {
+            weft::select(weft::on_recv(ch, [](std::optional<int>) {}), weft::on_send(other, 5, [] {}),
+                         weft::after(10s, [] {}));
+          },
+          [&] { return weft::detail::channel_waiting_receivers(ch.core("t")) == 1; });
+      CHECK_FALSE(other.try_recv().has_value());
+    }
+    SUBCASE("sleep") { cancelled_while_parked(rt, [] { weft::this_fiber::sleep_for(10s); }, parks()); }
+    SUBCASE("mutex") {
+      weft::Mutex m;
+      m.lock();
+      cancelled_while_parked(rt, [&] { m.lock(); }, parks());
+      CHECK(m.try_lock() == false);  // still ours, not the cancelled fiber's
+      m.unlock();
+      CHECK(m.try_lock());
+      m.unlock();
+    }
+    SUBCASE("condvar") {
+      weft::Mutex m;
+      weft::CondVar cv;
+      std::atomic<bool> relocked{false};
+      cancelled_while_parked(
+          rt,
+          [&] {
+            std::unique_lock<weft::Mutex> lock(m);
+            try {
+              cv.wait(lock);
+            } catch (const weft::Cancelled&) {
+              relocked.store(lock.owns_lock());  // re-acquired before unwinding
+              throw;
+            }
+          },
+          parks());
+      CHECK(relocked.load());
+    }
+    SUBCASE("wait group") {
+      weft::WaitGroup wg;
+      wg.add(1);
+      cancelled_while_parked(rt, [&] { wg.wait(); }, parks());
+      wg.done();
+    }
+    SUBCASE("semaphore") {
+      weft::Semaphore sem(0);
+      cancelled_while_parked(rt, [&] { sem.acquire(); }, parks());
+      sem.release();
+      CHECK(sem.try_acquire());  // the permit was not taken by the cancelled fiber
+    }
+    SUBCASE("join") {
+      weft::Channel<int> never;
+      auto other = rt.spawn([&] { return never.recv().value_or(-1); });  // root scope: not cancelled
+      cancelled_while_parked(rt, [&] { other.join(); }, parks());
+      never.close();
+      CHECK(other.join() == -1);
+    }
+  }
+}
+
+TEST_CASE("cancel: a wait in a scope already cancelled throws if it would park, and completes if it can" *
+          doctest::timeout(60)) {
+  weft::Runtime rt({.workers = 2});
+  rt.block_on([] {
+    weft::Channel<int> buffered(4);
+    weft::Channel<int> empty;
+    weft::Mutex m;
+    weft::CancelScope scope;
+    scope.cancel();
+    CHECK(buffered.send(1));           // room: completes
+    CHECK(buffered.recv() == std::optional<int>(1));  // a value: completes
+    m.lock();                          // free: completes
+    m.unlock();
+    CHECK_THROWS_AS((void)empty.recv(), weft::Cancelled);
+    CHECK_THROWS_AS(weft::this_fiber::sleep_for(1ms), weft::Cancelled);
+    CHECK_FALSE(empty.try_recv().has_value());  // try_* forms are not affected
+  });
+}
+
+TEST_CASE("cancel: scopes nest; cancelling the outer cancels the inner, not the other way" * doctest::timeout(60)) {
+  weft::Runtime rt({.workers = 2});
+  rt.block_on([] {
+    weft::CancelScope outer;
+    {
+      weft::CancelScope inner;
+      inner.cancel();
+      CHECK(weft::this_fiber::cancelled());
+      CHECK_FALSE(outer.cancelled());
+    }
+    CHECK_FALSE(weft::this_fiber::cancelled());  // back in the outer scope
+    {
+      weft::CancelScope inner;
+      outer.cancel();
+      CHECK(inner.cancelled());
+      weft::CancelScope innermost;  // made after: starts cancelled
+      CHECK(innermost.cancelled());
+    }
+  });
+}
+
+TEST_CASE("cancel: fibers spawned in a scope run in it, and a cancel reaches them while parked" *
+          doctest::timeout(60)) {
+  for (std::size_t workers : weft_test::k_worker_counts) {
+    CAPTURE(workers);
+    weft::Runtime rt({.workers = workers});
+    const std::size_t n = scaled(500);
+    std::atomic<std::size_t> cancelled{0};
+    rt.block_on([&] {
+      weft::Channel<int> never;
+      std::vector<weft::JoinHandle<void>> children;
+      {
+        weft::CancelScope scope;
+        for (std::size_t i = 0; i < n; ++i) {
+          children.push_back(weft::go([&] {
+            CHECK(weft::this_fiber::cancel_token().cancelled() == weft::this_fiber::cancelled());
+            try {
+              (void)never.recv();
+            } catch (const weft::Cancelled&) {
+              cancelled.fetch_add(1);
+              throw;
+            }
+          }));
+        }
+        weft::this_fiber::yield();
+        scope.cancel();
+      }
+      // Out of the scope again: these joins are not cancelled, and each
+      // rethrows its child's weft::Cancelled.
+      for (auto& c : children) CHECK_THROWS_AS(c.join(), weft::Cancelled);
+    });
+    CHECK(cancelled.load() == n);
+  }
+}
