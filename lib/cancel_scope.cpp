@@ -76,9 +76,12 @@ void CancelScope::cancel() noexcept { state_->cancel(); }
 
 bool CancelScope::cancelled() const noexcept { return state_->cancelled(); }
 
-CancelToken CancelScope::token() const noexcept {
-  state_->retain();
-  return CancelToken(state_);
+CancelToken CancelScope::token() const noexcept { return detail::token_of(state_); }
+
+CancelToken detail::token_of(detail::CancelState* state) noexcept {
+  if (state == nullptr) return CancelToken();
+  state->retain();
+  return CancelToken(state);
 }
 
 }  // namespace weft
@@ -94,11 +97,6 @@ void check_cancelled() {
   if (cancelled()) throw Cancelled{};
 }
 
-CancelToken cancel_token() noexcept {
-  detail::CancelState* scope = detail::current_scope();
-  if (scope == nullptr) return CancelToken();
-  scope->retain();
-  return CancelToken(scope);
-}
+CancelToken cancel_token() noexcept { return detail::token_of(detail::current_scope()); }
 
 }  // namespace weft::this_fiber

@@ -5,6 +5,7 @@
 
 #include "activity.hpp"
 #include "cancel_state.hpp"
+#include "weft/detail/group_core.hpp"
 #include "deadlock.hpp"
 #include "fiber.hpp"
 #include "unhandled.hpp"
@@ -58,6 +59,7 @@ void TaskBase::finish() noexcept {
     if (joiner != nullptr && !joiner->try_claim(Waiter::Outcome::notified)) joiner = nullptr;
   }
   if (joiner != nullptr) joiner->unpark();
+  if (group_ != nullptr) group_->child_finished(this);  // after done_: the group may collect us at once
   release();
 }
 

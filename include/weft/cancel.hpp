@@ -36,8 +36,12 @@
 
 namespace weft {
 
+class CancelToken;
+
 namespace detail {
 class CancelState;
+// A token that shares `state` (nullptr: the root's). Defined in the library.
+CancelToken token_of(CancelState* state) noexcept;
 }  // namespace detail
 
 // A handle to a scope's cancellation state (Tokio's CancellationToken):

@@ -160,6 +160,10 @@ class Runtime {
   Metrics metrics() const noexcept;
 
  private:
+  template <class T>
+  friend class TaskGroup;
+  detail::Scheduler* scheduler() const noexcept { return scheduler_.get(); }
+
   std::unique_ptr<detail::Scheduler> scheduler_;
 };
 

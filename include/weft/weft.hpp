@@ -12,6 +12,7 @@
 #include "runtime.hpp"
 #include "select.hpp"
 #include "semaphore.hpp"
+#include "task_group.hpp"
 #include "this_fiber.hpp"
 #include "time.hpp"
 #include "wait_group.hpp"

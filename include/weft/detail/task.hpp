@@ -24,6 +24,7 @@ struct Fiber;
 class Scheduler;
 class Waiter;
 class CancelState;
+class GroupCore;
 
 // Lifetime: two references, one held by the runtime until the body has
 // finished and the fiber is gone, one held by the JoinHandle until it joins or
@@ -89,8 +90,25 @@ class TaskBase {
   // holding a reference until its fiber starts and takes it over; nullptr:
   // the root. Set by submit() (the spawner's scope) or by a TaskGroup.
   CancelState* scope_ = nullptr;
+  // The TaskGroup this task is a child of (group_core.hpp), or nullptr. A
+  // child has no JoinHandle: the group holds the handle's reference and
+  // finish() tells the group instead of waking a joiner.
+  GroupCore* group_ = nullptr;
+
+  // After done(): the task ended with an exception other than a
+  // cancellation (Cancelled, or FiberCancelled at shutdown).
+  bool failed() const noexcept { return error_ != nullptr && !cancelled_; }
+  // After done(): the task ended because it was cancelled.
+  bool was_cancelled() const noexcept { return cancelled_; }
+  // After done(): takes the stored exception out (the failure is then
+  // observed: never reported as unhandled).
+  std::exception_ptr take_error() noexcept {
+    observed_ = true;
+    return std::exchange(error_, nullptr);
+  }
 
  protected:
+  friend class GroupCore;  // deletes a child it could not submit
   TaskBase() = default;
   virtual ~TaskBase();
 
