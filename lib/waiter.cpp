@@ -15,7 +15,7 @@
 
 namespace weft::detail {
 
-void (*testing::after_thread_release)() noexcept = nullptr;
+std::atomic<void (*)() noexcept> testing::after_thread_release{nullptr};
 
 Waiter::Waiter() noexcept : cancellable_(true), fiber_(current_fiber()) {
   if (fiber_ != nullptr && fiber_->cancel_shield != 0) cancellable_ = false;
@@ -85,7 +85,8 @@ void Waiter::unpark() noexcept {
     // the claimer handed over to the owner's acquire load. An RMW, not a
     // store: a poke may set its bit at the same time.
     thread_word_.fetch_or(k_released, std::memory_order_release);
-    if (testing::after_thread_release != nullptr) testing::after_thread_release();
+    // relaxed: see the declaration.
+    if (auto hook = testing::after_thread_release.load(std::memory_order_relaxed)) hook();
     futex_wake_at(word, 1);  // the address only (futex.hpp)
   }
 }

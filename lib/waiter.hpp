@@ -177,7 +177,9 @@ namespace testing {
 // Test seam (tests/test_thread_wakeup.cpp): when set, called by the waker of
 // a plain thread right after the store that lets the thread go, to widen the
 // window in which the thread may return and exit. nullptr in production.
-extern void (*after_thread_release)() noexcept;
+// Atomic: the test sets it while workers wake plain threads. relaxed: the
+// hook synchronizes with the test by itself.
+extern std::atomic<void (*)() noexcept> after_thread_release;
 }  // namespace testing
 
 // Throws weft::Cancelled when the calling fiber's cancellation scope is

@@ -57,7 +57,7 @@ void* receive_once(void* arg) {
 TEST_CASE("thread wake-up: the waker touches nothing of a woken thread that may have exited" *
           doctest::timeout(120)) {
   weft::Runtime rt({.workers = 2});
-  weft::detail::testing::after_thread_release = &wait_for_thread_gone;
+  weft::detail::testing::after_thread_release.store(&wait_for_thread_gone);
   constexpr std::size_t k_stack = 1 << 20;
   for (int round = 0; round < 5; ++round) {
     CAPTURE(round);
@@ -83,5 +83,5 @@ TEST_CASE("thread wake-up: the waker touches nothing of a woken thread that may 
     CHECK(sender.join());
     CHECK(r.got == round);
   }
-  weft::detail::testing::after_thread_release = nullptr;
+  weft::detail::testing::after_thread_release.store(nullptr);
 }
