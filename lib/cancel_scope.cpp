@@ -44,6 +44,7 @@ detail::CancelState* enter_new_scope() {
   if (detail::current_fiber() == nullptr) {
     throw NotInFiber("weft::CancelScope created outside a fiber (from a plain thread)");
   }
+  detail::ensure_own_scope();  // so that cancelling this fiber's task reaches the scope
   return detail::CancelState::make(detail::current_scope());
 }
 
@@ -89,8 +90,8 @@ CancelToken detail::token_of(detail::CancelState* state) noexcept {
 namespace weft::this_fiber {
 
 bool cancelled() noexcept {
-  const detail::CancelState* scope = detail::current_scope();
-  return scope != nullptr && scope->cancelled();
+  const detail::Fiber* f = detail::current_fiber();
+  return f != nullptr && detail::fiber_cancelled(f);
 }
 
 void check_cancelled() {

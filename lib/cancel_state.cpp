@@ -148,6 +148,38 @@ ShieldCancel::~ShieldCancel() {
   if (fiber_ != nullptr) --fiber_->cancel_shield;
 }
 
+bool fiber_cancelled(const Fiber* f) noexcept {
+  return f->aborted.load(std::memory_order_relaxed) || (f->scope != nullptr && f->scope->cancelled());
+}
+
+void ensure_own_scope() {
+  Fiber* f = current_fiber();
+  if (f == nullptr || f->own_scope != nullptr) return;
+  CancelState* own = CancelState::make(f->scope);  // holds its own reference to the old scope
+  CancelState* old = switch_scope(own);
+  {
+    std::lock_guard<SpinLock> guard(f->wait_lock);
+    f->own_scope = own;
+  }
+  // The fiber's reference moves to `own` (made with one, which is now the
+  // fiber's); it drops the one it held on the scope it was spawned in.
+  if (old != nullptr) old->release();
+  // relaxed: the aborter sets the flag and then reads own_scope under
+  // wait_lock; we set own_scope under it and read the flag after.
+  if (f->aborted.load(std::memory_order_relaxed)) own->cancel();
+}
+
+Waiter* abort_fiber(Fiber* f, CancelState*& own) noexcept {
+  // relaxed: published to the fiber by the wait_lock below (and its claim).
+  f->aborted.store(true, std::memory_order_relaxed);
+  std::lock_guard<SpinLock> guard(f->wait_lock);
+  own = f->own_scope;
+  if (own != nullptr) own->retain();
+  Waiter* w = f->parked_on;
+  if (w != nullptr && w->cancellable() && w->try_claim(Waiter::Outcome::cancelled)) return w;
+  return nullptr;
+}
+
 CancelState* current_scope() noexcept {
   Fiber* f = current_fiber();
   return f != nullptr ? f->scope : nullptr;

@@ -137,6 +137,21 @@ class ShieldCancel {
   Fiber* fiber_;
 };
 
+// True when the fiber's waits must end with weft::Cancelled: its scope is
+// cancelled, or its task was (JoinHandle::cancel). The fiber's own view.
+bool fiber_cancelled(const Fiber* f) noexcept;
+
+// On a fiber: gives it a scope of its own (Fiber::own_scope) if it has none
+// yet, so that the scopes and groups it opens are reachable from its task's
+// JoinHandle::cancel(). Nothing on a plain thread. Throws std::bad_alloc.
+void ensure_own_scope();
+
+// TaskBase::request_cancel's part on a started fiber, under the task's
+// join_lock_ (so the fiber is alive): marks it aborted, claims its
+// cancellable wait (returned, to unpark after unlocking) and returns its
+// own scope with a reference (to cancel after unlocking), each or nullptr.
+Waiter* abort_fiber(Fiber* f, CancelState*& own) noexcept;
+
 // The innermost scope of the calling fiber, or nullptr (a plain thread, or
 // a fiber in the root scope). Not inlined (current.hpp's rule).
 CancelState* current_scope() noexcept;

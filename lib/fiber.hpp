@@ -62,6 +62,16 @@ struct Fiber {
   // Nesting depth of ShieldCancel (cancel_state.hpp): while non-zero, the
   // fiber's waits are not ended by a cancelled scope. The fiber's own.
   std::uint32_t cancel_shield = 0;
+  // JoinHandle::cancel() of this fiber's task (TaskBase::request_cancel):
+  // its waits throw weft::Cancelled as if its scope were cancelled. Set
+  // once; relaxed reads by the fiber (the claim of its waiter orders the
+  // wake-up).
+  std::atomic<bool> aborted{false};
+  // The scope this fiber made for itself the first time it opened a
+  // CancelScope or a TaskGroup (ensure_own_scope), so that cancelling its
+  // task reaches them: a child of the scope it was spawned in. Written by
+  // the fiber under wait_lock, read by request_cancel() under wait_lock.
+  CancelState* own_scope = nullptr;
   // Assigned on first request (this_fiber::id, or a deadlock report naming a
   // parked fiber) by a CAS from 0; relaxed: the id is only a number.
   std::atomic<std::uint64_t> id{0};

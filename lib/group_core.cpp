@@ -30,7 +30,18 @@ void describe_group(const void* ctx, std::string& out) {
 
 }  // namespace
 
-GroupCore::GroupCore(Scheduler* scheduler) : scheduler_(scheduler), scope_(CancelState::make(current_scope())) {}
+namespace {
+
+// The scope a new group's scope hangs under: the calling fiber's own (made
+// now if needed, so that cancelling the fiber's task reaches the group).
+CancelState* parent_for_group() {
+  ensure_own_scope();
+  return current_scope();
+}
+
+}  // namespace
+
+GroupCore::GroupCore(Scheduler* scheduler) : scheduler_(scheduler), scope_(CancelState::make(parent_for_group())) {}
 
 GroupCore::~GroupCore() { scope_->release(); }
 

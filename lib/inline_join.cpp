@@ -41,7 +41,7 @@ bool run_queued_task_inline(TaskBase* task) noexcept {
   if (sp < lo || sp - lo < self->stack.size / 2) return false;
   // The bottom item, unless a thief took it since the peek (then nullptr).
   if (w->deque_.pop() != task) return false;
-  if (task->fiber_ != nullptr) {
+  if (task->fiber_.load(std::memory_order_relaxed) != nullptr) {  // relaxed: see TaskBase::fiber_
     // Started, parked and woken again: a runnable fiber, not a fresh task
     // (only this thread pushed it here, after its wake-up made fiber_ visible).
     w->deque_.push(task);

@@ -19,8 +19,8 @@ namespace {
 
 void describe_join(const void* ctx, std::string& out) {
   const auto* task = static_cast<const TaskBase*>(ctx);
-  if (task->fiber_ != nullptr) {
-    out += "join of fiber " + std::to_string(fiber_id(task->fiber_));
+  if (Fiber* f = task->fiber_.load(std::memory_order_relaxed)) {  // relaxed: a description
+    out += "join of fiber " + std::to_string(fiber_id(f));
   } else {
     out += "join of a task that has not started";
   }
@@ -125,6 +125,33 @@ void TaskBase::wait_done_or_deadlock() {
       if (joiner_ == &waiter) joiner_ = nullptr;
     }
     throw Deadlock(*report);
+  }
+}
+
+void TaskBase::capture_cancel_before_start() noexcept {
+  cancelled_ = true;
+  error_ = std::make_exception_ptr(Cancelled{});
+}
+
+// request_cancel() against the fiber's start (Worker::start_fiber):
+//   cancel: cancel_requested_ = true (seq_cst); read fiber_ (seq_cst)
+//   start:  fiber_ = f (seq_cst); read cancel_requested_ (seq_cst)
+// One of them sees the other: either the start marks the fiber aborted, or
+// we do (both is harmless). join_lock_ keeps the fiber alive meanwhile:
+// finish() takes it to set done_, and runs on the fiber.
+void TaskBase::request_cancel() noexcept {
+  Waiter* wake = nullptr;
+  CancelState* own = nullptr;
+  {
+    std::lock_guard<SpinLock> guard(join_lock_);
+    if (done_.load(std::memory_order_relaxed)) return;  // relaxed: changes only under join_lock_
+    cancel_requested_.store(true, std::memory_order_seq_cst);
+    if (Fiber* f = fiber_.load(std::memory_order_seq_cst)) wake = abort_fiber(f, own);
+  }
+  if (wake != nullptr) wake->unpark();
+  if (own != nullptr) {
+    own->cancel();
+    own->release();
   }
 }
 

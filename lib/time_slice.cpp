@@ -37,7 +37,7 @@ void slice_checkpoint(Worker* w) {
     return;
   }
   // Cancellation is observed here, at most K calls (about 50 us) late.
-  if (f->scope != nullptr && f->scope->cancelled()) {
+  if (fiber_cancelled(f)) {
     w->slice_countdown_ = 1;  // look again at the next call if this one is caught
     throw Cancelled{};
   }
@@ -58,7 +58,7 @@ void slice_checkpoint(Worker* w) {
   w->slice_last_read_ = now;
   if (now - w->slice_start_ >= w->scheduler().options().time_slice.count()) {
     suspend_current_fiber(SuspendReason::yield);  // `w` is stale after this
-    if (f->scope != nullptr && f->scope->cancelled()) throw Cancelled{};  // cancelled while it waited its turn
+    if (fiber_cancelled(f)) throw Cancelled{};  // cancelled while it waited its turn
     return;
   }
   w->slice_countdown_ = f->slice_calls_per_read;

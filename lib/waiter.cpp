@@ -47,8 +47,8 @@ Waiter::~Waiter() {
 }
 
 void throw_cancelled() {
-  CancelState* scope = current_scope();
-  if (scope != nullptr && scope->cancelled()) throw Cancelled{};
+  Fiber* f = current_fiber();
+  if (f != nullptr && fiber_cancelled(f)) throw Cancelled{};
   throw FiberCancelled{};
 }
 
@@ -132,7 +132,7 @@ Waiter::Outcome Waiter::park() noexcept {
     }
     // After publishing parked_on (cancel_state.hpp, C2): a scope cancelled
     // before now is seen here, one cancelled later finds the waiter.
-    if (cancellable_ && fiber_->scope != nullptr && fiber_->scope->cancelled() && try_claim(Outcome::cancelled)) {
+    if (cancellable_ && fiber_cancelled(fiber_) && try_claim(Outcome::cancelled)) {
       unpark();  // our own wake-up: park_current_fiber() below returns at once
     }
     parked_ = true;

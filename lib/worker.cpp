@@ -251,7 +251,7 @@ bool Worker::sleep() {
 }
 
 void Worker::run_task(TaskBase* task) {
-  Fiber* f = task->fiber_;
+  Fiber* f = task->fiber_.load(std::memory_order_relaxed);  // relaxed: see TaskBase::fiber_
   if (f == nullptr) {
     f = start_fiber(task);
     if (f == nullptr) return;
@@ -355,7 +355,8 @@ Fiber* Worker::start_fiber(TaskBase* task) {
   f->task = task;
   f->scheduler = &scheduler_;
   f->stack = stack;
-  task->fiber_ = f;
+  task->fiber_.store(f, std::memory_order_seq_cst);  // seq_cst: TaskBase::request_cancel's pairing
+  if (task->cancel_requested()) f->aborted.store(true, std::memory_order_relaxed);  // (the body will not even run)
   // The task's scope reference passes to the fiber (released at its end).
   if (CancelState* scope = std::exchange(task->scope_, nullptr)) {
     f->scope = scope;

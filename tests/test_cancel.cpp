@@ -222,3 +222,70 @@ TEST_CASE("cancel: fibers spawned in a scope run in it, and a cancel reaches the
     CHECK(cancelled.load() == n);
   }
 }
+
+TEST_CASE("cancel: JoinHandle::cancel stops a parked task, a running one at its next wait, an unstarted one before it runs" *
+          doctest::timeout(60)) {
+  for (std::size_t workers : {1, 2}) {
+    CAPTURE(workers);
+    weft::Runtime rt({.workers = workers});
+    rt.block_on([] {
+      weft::Channel<int> never;
+      // Parked.
+      auto parked = weft::go([&] { return never.recv().value_or(-1); });
+      while (weft::detail::channel_waiting_receivers(never.core("t")) == 0) weft::this_fiber::yield();
+      parked.cancel();
+      CHECK_THROWS_AS(parked.join(), weft::Cancelled);
+      // Running a CPU loop: cancelled() turns true; its next wait throws.
+      std::atomic<bool> saw{false};
+      auto busy = weft::go([&] {
+        while (!weft::this_fiber::cancelled()) weft::this_fiber::yield();
+        saw.store(true);
+        weft::this_fiber::sleep_for(10s);
+      });
+      weft::this_fiber::yield();
+      busy.cancel();
+      CHECK_THROWS_AS(busy.join(), weft::Cancelled);
+      CHECK(saw.load());
+      // Not started (queued behind us on one worker): never runs.
+      std::atomic<bool> ran{false};
+      auto unstarted = weft::go([&] { ran.store(true); return 1; });
+      unstarted.cancel();
+      CHECK_THROWS_AS(unstarted.join(), weft::Cancelled);
+      CHECK_FALSE(ran.load());
+      // Finished first: the value stands.
+      auto quick = weft::go([] { return 7; });
+      CHECK(quick.join_for(5s));
+      quick.cancel();
+      CHECK(quick.join() == 7);
+      // Siblings in the same scope are not affected.
+      auto sibling = weft::go([] { weft::this_fiber::sleep_for(1ms); return 3; });
+      CHECK(sibling.join() == 3);
+    });
+  }
+}
+
+TEST_CASE("cancel: JoinHandle::cancel reaches the groups and scopes the task opened" * doctest::timeout(60)) {
+  weft::Runtime rt({.workers = 2});
+  std::atomic<int> children_cancelled{0};
+  rt.block_on([&] {
+    auto h = weft::go([&] {
+      weft::TaskGroup<> g;
+      for (int i = 0; i < 10; ++i) {
+        g.spawn([&] {
+          try {
+            weft::this_fiber::sleep_for(10s);
+          } catch (const weft::Cancelled&) {
+            children_cancelled.fetch_add(1);
+            throw;
+          }
+        });
+      }
+      g.wait();  // shielded: returns once the children are cancelled
+      weft::this_fiber::check_cancelled();
+    });
+    weft::this_fiber::sleep_for(5ms);
+    h.cancel();
+    CHECK_THROWS_AS(h.join(), weft::Cancelled);
+  });
+  CHECK(children_cancelled.load() == 10);
+}

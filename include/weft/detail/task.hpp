@@ -61,6 +61,15 @@ class TaskBase {
   // Handle side, non-blocking.
   bool done() const noexcept { return done_.load(std::memory_order_acquire); }
 
+  // JoinHandle::cancel(), any thread, never blocks: the task's waits throw
+  // weft::Cancelled from now on (the one it is parked in at once), the
+  // scopes and groups it opened are cancelled, and a task that has not
+  // started never runs. Nothing if it is done.
+  void request_cancel() noexcept;
+  // relaxed: a hint read by the task itself; request_cancel() orders the
+  // rest (see task.cpp).
+  bool cancel_requested() const noexcept { return cancel_requested_.load(std::memory_order_relaxed); }
+
   // Handle side, after wait_done(): rethrows the body's exception, if any,
   // moving it out of the task (as take_result() moves the value), so that
   // only the joiner touches the exception object from then on.
@@ -83,7 +92,10 @@ class TaskBase {
   static void operator delete(void* p, std::size_t size) noexcept;
   static void operator delete(void* p, std::size_t size, std::align_val_t align) noexcept;
 
-  Fiber* fiber_ = nullptr;        // attached by the worker that first runs the task
+  // Attached by the worker that first runs the task (seq_cst store, paired
+  // with request_cancel()'s seq_cst load: task.cpp); everyone else reads it
+  // relaxed, ordered by the queue hand-offs that brought them the task.
+  std::atomic<Fiber*> fiber_{nullptr};
   Scheduler* scheduler_ = nullptr;  // the runtime the task was submitted to
   TaskBase* queue_next_ = nullptr;  // link in the runtime's GlobalQueue (lib/global_queue.hpp)
   // The cancellation scope the task will run in (lib/cancel_state.hpp),
@@ -115,6 +127,8 @@ class TaskBase {
   // Called from run()'s catch block: stores the exception in flight, turning
   // FiberCancelled into RuntimeStopped for the joiner.
   void capture_current_exception() noexcept;
+  // run() of a task cancelled before it started: stores weft::Cancelled.
+  void capture_cancel_before_start() noexcept;
 
  private:
   void release() noexcept;
@@ -126,6 +140,9 @@ class TaskBase {
   // done_ is set (release) by finish() under join_lock_; read (acquire) by
   // done() and wait_done() to see the stored value or exception.
   std::atomic<bool> done_{false};
+  // Set (seq_cst) by request_cancel(); see task.cpp for its pairing with
+  // the fiber's start.
+  std::atomic<bool> cancel_requested_{false};
   SpinLock join_lock_;          // guards joiner_ and the done_ transition
   Waiter* joiner_ = nullptr;    // the one waiter parked in wait_done(), if any
   bool observed_ = false;       // written by the handle before its release
@@ -156,6 +173,11 @@ class Task final : public TaskWithResult<R> {
   explicit Task(G&& fn) : fn_(std::in_place, std::forward<G>(fn)) {}
 
   void run() noexcept override {
+    if (this->cancel_requested()) {  // JoinHandle::cancel() before the task started: it never runs
+      this->capture_cancel_before_start();
+      fn_.reset();
+      return;
+    }
     try {
       if constexpr (std::is_void_v<R>) {
         std::invoke(std::move(*fn_));
