@@ -70,10 +70,9 @@ class TaskGroup {
   // Starts fn() as a child: a new fiber in the group's scope. Never parks.
   // Throws RuntimeStopped (the runtime is shutting down, from outside it)
   // or std::bad_alloc; the child then does not run.
-  template <class F>
-    requires std::is_invocable_v<std::decay_t<F>&&>
+  template <Spawnable F>
   void spawn(F&& fn) {
-    using R = std::invoke_result_t<std::decay_t<F>&&>;
+    using R = task_result_t<F>;
     static_assert(std::is_same_v<R, T> || (std::is_void_v<T>),
                   "weft::TaskGroup<T>::spawn: the callable must return T (a TaskGroup<void> takes any callable)");
     if constexpr (std::is_void_v<T> && !std::is_void_v<R>) {
