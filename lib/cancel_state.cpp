@@ -88,10 +88,18 @@ void CancelState::cancel_subtree(Waiter*& chain, CancelState*& stops) noexcept {
   }
 }
 
+namespace {
+// relaxed: a hint to look; what the look finds is read under the queue's lock.
+std::atomic<std::uint64_t> g_cancel_epoch{0};
+}  // namespace
+
+std::uint64_t cancel_epoch() noexcept { return g_cancel_epoch.load(std::memory_order_relaxed); }
+
 void CancelState::cancel() noexcept {
   Waiter* chain = nullptr;
   CancelState* stops = nullptr;
   cancel_subtree(chain, stops);
+  g_cancel_epoch.fetch_add(1, std::memory_order_relaxed);
   // No lock held from here: waking, and the user's stop callbacks.
   while (chain != nullptr) {
     Waiter* next = chain->cancel_next_;  // read before the unpark that may free it
@@ -172,6 +180,7 @@ void ensure_own_scope() {
 Waiter* abort_fiber(Fiber* f, CancelState*& own) noexcept {
   // relaxed: published to the fiber by the wait_lock below (and its claim).
   f->aborted.store(true, std::memory_order_relaxed);
+  g_cancel_epoch.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard<SpinLock> guard(f->wait_lock);
   own = f->own_scope;
   if (own != nullptr) own->retain();

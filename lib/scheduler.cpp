@@ -115,6 +115,13 @@ void Scheduler::submit(TaskBase* task) {
 }
 
 void Scheduler::schedule(Fiber* fiber) noexcept {
+  // A parked fiber: what it wrote (its scope) is visible to us through the
+  // park handshake that handed it to us.
+  if (fiber_cancelled(fiber)) {
+    urgent_.push(fiber->task);
+    notify_work();
+    return;
+  }
   Worker* w = current_worker();
   if (w != nullptr && &w->scheduler() == this) {
     w->push_woken(fiber->task);  // LIFO: the woken fiber runs next, cache-hot
@@ -163,8 +170,21 @@ bool Scheduler::kick_sleeping_worker() noexcept {
   return true;
 }
 
+void Scheduler::promote_cancelled(std::uint64_t epoch) noexcept {
+  std::uint64_t seen = promoted_epoch_.load(std::memory_order_relaxed);
+  // relaxed: only decides which worker does the scan; the scan itself runs
+  // under the queues' locks.
+  if (seen == epoch || !promoted_epoch_.compare_exchange_strong(seen, epoch, std::memory_order_relaxed)) return;
+  global_.move_if(
+      [](TaskBase* t) {
+        Fiber* f = t->fiber_.load(std::memory_order_relaxed);  // queued: its worker handed it over
+        return f != nullptr && fiber_cancelled(f);
+      },
+      urgent_);
+}
+
 bool Scheduler::has_queued_work() const {
-  if (injector_.size_approx() != 0 || global_.size_approx() != 0) return true;
+  if (injector_.size_approx() != 0 || global_.size_approx() != 0 || urgent_.size_approx() != 0) return true;
   for (const auto& w : workers_) {
     if (w->queued_approx() != 0) return true;
   }
@@ -210,7 +230,8 @@ bool Scheduler::quiescent() const {
   // seq_cst loads: each pairs with the seq_cst RMW that changes the count
   // (begin_sleep, ExternalCall) and with the watcher registration.
   return idle_.num_awake() == 0 && external_calls_.load(std::memory_order_seq_cst) == 0 &&
-         blocking_->in_flight() == 0 && injector_.size_approx() == 0 && global_.size_approx() == 0;
+         blocking_->in_flight() == 0 && injector_.size_approx() == 0 && global_.size_approx() == 0 &&
+         urgent_.size_approx() == 0;
 }
 
 void Scheduler::wait_quiescent() {

@@ -79,6 +79,16 @@ class Scheduler {
   // Workers: the oldest task of the shared FIFO, or nullptr.
   TaskBase* pop_global() noexcept { return global_.pop(); }
 
+  // Cancelled work first (issue: a cancelled subtree must unwind ahead of
+  // fresh work). Fibers whose scope or task is cancelled are queued here
+  // when they are woken (schedule) or, after a cancellation, moved here from
+  // the global queue (promote_cancelled); workers look here before
+  // anything else.
+  TaskBase* pop_urgent() noexcept { return urgent_.pop(); }
+  // Workers, when cancel_epoch() moved: moves cancelled fibers waiting in
+  // the global queue (yielded CPU loops) to the urgent queue.
+  void promote_cancelled(std::uint64_t epoch) noexcept;
+
   // Any thread, after making work visible: wakes a sleeping worker when
   // nobody is searching (IdleWorkers). Never fails.
   void notify_work() noexcept;
@@ -137,6 +147,8 @@ class Scheduler {
   Runtime::Options options_;
   moodycamel::ConcurrentQueue<TaskBase*, InjectorTraits> injector_;
   GlobalQueue global_;
+  GlobalQueue urgent_;  // cancelled fibers, run first (pop_urgent)
+  std::atomic<std::uint64_t> promoted_epoch_{0};  // the cancel_epoch() last acted on
   IdleWorkers idle_;
   LiveFibers live_;
   SlabStacks slab_stacks_;  // outlives the workers' pools, which return stacks to it

@@ -127,6 +127,13 @@ TaskBase* Worker::next_task() {
 
 TaskBase* Worker::pick_task() {
   ++tick_;
+  // Cancelled work first: it only unwinds, and it must not wait behind
+  // fresh work (see Scheduler::pop_urgent).
+  if (const std::uint64_t epoch = cancel_epoch(); epoch != seen_cancel_epoch_) {
+    seen_cancel_epoch_ = epoch;
+    scheduler_.promote_cancelled(epoch);
+  }
+  if (TaskBase* t = scheduler_.pop_urgent()) return t;
   if (tick_ % k_injector_interval == 0) {
     if (TaskBase* t = scheduler_.pop_injected()) return t;
     if (TaskBase* t = scheduler_.pop_global()) return t;

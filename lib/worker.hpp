@@ -124,6 +124,7 @@ class Worker {
   std::uint32_t tick_ = 0;
   bool searching_ = false;         // counted in IdleWorkers' searching
   bool just_yielded_ = false;      // the last fiber yielded: the injector goes first
+  std::uint64_t seen_cancel_epoch_ = 0;  // cancel_epoch() when this worker last looked
   std::uint64_t rng_;
   // Wake-up word: k_work_bit once a waker chose this worker, and
   // TimerHeap::k_kick_bit when the timer heap wants it to look at the
