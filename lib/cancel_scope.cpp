@@ -79,6 +79,10 @@ bool CancelScope::cancelled() const noexcept { return state_->cancelled(); }
 
 CancelToken CancelScope::token() const noexcept { return detail::token_of(state_); }
 
+detail::ChannelCore* detail::cancel_done_channel(const CancelToken& token) {
+  return token.state_ != nullptr ? token.state_->done_channel() : nullptr;
+}
+
 CancelToken detail::token_of(detail::CancelState* state) noexcept {
   if (state == nullptr) return CancelToken();
   state->retain();

@@ -3,10 +3,12 @@
 
 #include <mutex>
 #include <new>
+#include <variant>
 
 #include "current.hpp"
 #include "fiber.hpp"
 #include "waiter.hpp"
+#include "weft/detail/channel_core.hpp"
 
 namespace weft::detail {
 
@@ -36,6 +38,27 @@ void CancelState::unlink_child(CancelState* child) noexcept {
   else first_child_ = child->next_sibling_;
   if (child->next_sibling_ != nullptr) child->next_sibling_->prev_sibling_ = child->prev_sibling_;
   child->prev_sibling_ = child->next_sibling_ = nullptr;
+}
+
+CancelState::~CancelState() {
+  if (done_ != nullptr) channel_release(done_);
+}
+
+ChannelCore* CancelState::done_channel() {
+  bool close_now = false;
+  ChannelCore* c;
+  {
+    std::lock_guard<SpinLock> guard(lock_);
+    if (done_ == nullptr) {
+      done_ = channel_create(&elem_ops_for<std::monostate>, ChannelBuffer{}, "cancellation");  // may throw
+      // Made after the flag was set: cancel() will not close it.
+      close_now = cancelled_.load(std::memory_order_relaxed);  // relaxed: ordered by lock_
+    }
+    c = done_;
+    channel_retain(c);
+  }
+  if (close_now) channel_close(c);
+  return c;
 }
 
 void CancelState::release() noexcept {
@@ -81,8 +104,8 @@ void CancelState::cancel_subtree(Waiter*& chain, CancelState*& stops) noexcept {
     }
   }
   for (CancelState* c = first_child_; c != nullptr; c = c->next_sibling_) c->cancel_subtree(chain, stops);
-  if (stop_source_ != nullptr) {
-    retain();  // kept alive until its stop request has run (cancel())
+  if (stop_source_ != nullptr || done_ != nullptr) {
+    retain();  // kept alive until its stop request and close have run (cancel())
     next_stop_ = stops;
     stops = this;
   }
@@ -108,7 +131,10 @@ void CancelState::cancel() noexcept {
   }
   while (stops != nullptr) {
     CancelState* next = stops->next_stop_;
-    stops->stop_source_->request_stop();  // created before the flag was set: never reassigned
+    // Both made before the flag was set (or they would not be listed), and
+    // never reassigned: no lock needed to read them.
+    if (stops->stop_source_ != nullptr) stops->stop_source_->request_stop();
+    if (stops->done_ != nullptr) channel_close(stops->done_);
     stops->release();
     stops = next;
   }

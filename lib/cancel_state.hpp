@@ -50,6 +50,7 @@ namespace weft::detail {
 
 struct Fiber;
 class Waiter;
+class ChannelCore;
 
 class CancelState {
  public:
@@ -85,11 +86,16 @@ class CancelState {
   // first request). Throws std::bad_alloc.
   std::stop_token stop_token();
 
+  // A channel (of std::monostate) that is closed when this node is
+  // cancelled, made on first request, with a reference for the caller: how
+  // select waits for a cancellation (Go's ctx.Done()). Throws std::bad_alloc.
+  ChannelCore* done_channel();
+
   CancelState* parent() const noexcept { return parent_; }
 
  private:
   explicit CancelState(CancelState* parent) noexcept : parent_(parent) {}
-  ~CancelState() = default;
+  ~CancelState();
 
   struct DeadlineTimer : Timer {
     DeadlineTimer() noexcept : Timer(&fire) {}
@@ -117,7 +123,8 @@ class CancelState {
   CancelState* next_sibling_ = nullptr;  // guarded by the parent's lock
   Fiber* first_member_ = nullptr;
   std::unique_ptr<std::stop_source> stop_source_;
-  CancelState* next_stop_ = nullptr;  // cancel()'s list of stop sources to request
+  ChannelCore* done_ = nullptr;       // done_channel(); the node holds a reference
+  CancelState* next_stop_ = nullptr;  // cancel()'s list of nodes to stop and close
 
   DeadlineTimer deadline_timer_;
   bool deadline_armed_ = false;  // by cancel_at (the owner), read by release

@@ -2,9 +2,11 @@
 
 #include <cassert>
 #include <mutex>
+#include <variant>
 
 #include "activity.hpp"
 #include "cancel_state.hpp"
+#include "weft/detail/channel_core.hpp"
 #include "weft/detail/group_core.hpp"
 #include "deadlock.hpp"
 #include "fiber.hpp"
@@ -30,6 +32,7 @@ void describe_join(const void* ctx, std::string& out) {
 
 TaskBase::~TaskBase() {
   if (scope_ != nullptr) scope_->release();  // never started
+  if (done_channel_ != nullptr) channel_release(done_channel_);
 }
 
 void TaskBase::capture_current_exception() noexcept {
@@ -49,8 +52,10 @@ void TaskBase::capture_current_exception() noexcept {
 
 void TaskBase::finish() noexcept {
   Waiter* joiner = nullptr;
+  ChannelCore* done_channel = nullptr;
   {
     std::lock_guard<SpinLock> guard(join_lock_);
+    done_channel = done_channel_;  // closed below: a select on the join wakes
     // release: publishes the result/error_ to done()'s acquire load.
     done_.store(true, std::memory_order_release);
     joiner = std::exchange(joiner_, nullptr);
@@ -59,6 +64,7 @@ void TaskBase::finish() noexcept {
     if (joiner != nullptr && !joiner->try_claim(Waiter::Outcome::notified)) joiner = nullptr;
   }
   if (joiner != nullptr) joiner->unpark();
+  if (done_channel != nullptr) channel_close(done_channel);  // the task holds it until it is freed
   if (group_ != nullptr) group_->child_finished(this);  // after done_: the group may collect us at once
   release();
 }
@@ -170,6 +176,23 @@ void TaskBase::finish_inline() noexcept {
   // runtime's reference was the deque entry the caller popped.
   done_.store(true, std::memory_order_relaxed);
   refs_.store(1, std::memory_order_relaxed);
+  if (done_channel_ != nullptr) channel_close(done_channel_);
+}
+
+ChannelCore* TaskBase::done_channel() {
+  bool close_now = false;
+  ChannelCore* c;
+  {
+    std::lock_guard<SpinLock> guard(join_lock_);
+    if (done_channel_ == nullptr) {
+      done_channel_ = channel_create(&elem_ops_for<std::monostate>, ChannelBuffer{}, "join");  // may throw
+      close_now = done_.load(std::memory_order_relaxed);  // relaxed: changes only under join_lock_
+    }
+    c = done_channel_;
+    channel_retain(c);
+  }
+  if (close_now) channel_close(c);
+  return c;
 }
 
 void TaskBase::release() noexcept {

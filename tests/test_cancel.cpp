@@ -289,3 +289,103 @@ TEST_CASE("cancel: JoinHandle::cancel reaches the groups and scopes the task ope
   });
   CHECK(children_cancelled.load() == 10);
 }
+
+TEST_CASE("cancel: select waits for a join or a cancellation beside channel cases" * doctest::timeout(60)) {
+  for (std::size_t workers : {1, 2}) {
+    CAPTURE(workers);
+    weft::Runtime rt({.workers = workers});
+    rt.block_on([] {
+      weft::Channel<int> never;
+      // A join commits when the task finishes; join() then returns at once.
+      auto child = weft::go([] {
+        weft::this_fiber::sleep_for(5ms);
+        return 42;
+      });
+      bool joined = false;
+      const std::size_t idx = weft::select(weft::on_recv(never, [](std::optional<int>) {}),
+                                           weft::on_join(child, [&] { joined = true; }));
+      CHECK(idx == 1);
+      CHECK(joined);
+      CHECK(child.is_finished());
+      CHECK(child.join() == 42);
+      // A finished task's join case is ready at once.
+      auto done = weft::go([] { return 1; });
+      CHECK(done.join_for(5s));
+      CHECK(weft::select(weft::on_join(done, [] {}), weft::on_default([] {})) == 0);
+      CHECK(done.join() == 1);
+      // A cancellation commits when the scope is cancelled.
+      weft::CancelScope scope;
+      weft::CancelToken token = scope.token();
+      auto canceller = weft::go([token] {
+        weft::this_fiber::sleep_for(5ms);
+        token.cancel();
+      });
+      // Shielded from our own cancellation by nothing: the select is a wait
+      // of ours, and our scope is the one cancelled: it throws instead.
+      CHECK_THROWS_AS(weft::select(weft::on_recv(never, [](std::optional<int>) {}), weft::on_cancel(token, [] {})),
+                      weft::Cancelled);
+      canceller.detach();
+    });
+    rt.block_on([] {
+      // Watching another scope's cancellation from outside it.
+      weft::Channel<weft::CancelToken> handoff(1);
+      auto worker = weft::go([&] {
+        weft::CancelScope scope;
+        CHECK(handoff.send(scope.token()));
+        weft::this_fiber::sleep_for(10s);
+      });
+      const weft::CancelToken token = *handoff.recv();
+      bool seen = false;
+      auto canceller = weft::go([&] { token.cancel(); });
+      weft::select(weft::on_cancel(token, [&] { seen = true; }), weft::after(10s, [] {}));
+      CHECK(seen);
+      canceller.join();
+      CHECK_THROWS_AS(worker.join(), weft::Cancelled);
+      // A token of no scope never fires.
+      CHECK(weft::select(weft::on_cancel(weft::CancelToken(), [] {}), weft::after(1ms, [] {})) == 1);
+    });
+  }
+}
+
+TEST_CASE("cancel: std::stop_token in and out" * doctest::timeout(60)) {
+  weft::Runtime rt({.workers = 2});
+  rt.block_on([] {
+    std::stop_source source;
+    weft::CancelScope scope(source.get_token());
+    std::stop_token out = scope.token().stop_token();
+    bool callback_ran = false;
+    std::stop_callback cb(out, [&] { callback_ran = true; });
+    CHECK_FALSE(weft::this_fiber::cancelled());
+    source.request_stop();
+    CHECK(weft::this_fiber::cancelled());
+    CHECK(out.stop_requested());
+    CHECK(callback_ran);
+    // A stop token asked for after the cancellation is stopped already.
+    weft::CancelScope late;
+    late.cancel();
+    CHECK(late.token().stop_token().stop_requested());
+    // A stop_source already stopped cancels the scope at once.
+    std::stop_source stopped;
+    stopped.request_stop();
+    weft::CancelScope born_cancelled(stopped.get_token());
+    CHECK(born_cancelled.cancelled());
+  });
+}
+
+TEST_CASE("cancel: a deadline scope cancels its waits when it passes" * doctest::timeout(60)) {
+  weft::Runtime rt({.workers = 2});
+  rt.block_on([] {
+    const auto t0 = Clock::now();
+    bool threw = false;
+    try {
+      weft::CancelScope scope(20ms);
+      weft::this_fiber::sleep_for(10s);
+    } catch (const weft::Cancelled&) {
+      threw = true;
+    }
+    CHECK(threw);
+    const auto took = Clock::now() - t0;
+    CHECK(took >= 20ms);
+    CHECK(took < 5s);
+  });
+}

@@ -40,6 +40,8 @@ class CancelToken;
 
 namespace detail {
 class CancelState;
+class ChannelCore;
+ChannelCore* cancel_done_channel(const CancelToken& token);
 // A token that shares `state` (nullptr: the root's). Defined in the library.
 CancelToken token_of(CancelState* state) noexcept;
 }  // namespace detail
@@ -75,6 +77,7 @@ class CancelToken {
   explicit CancelToken(detail::CancelState* state) noexcept : state_(state) {}
 
  private:
+  friend detail::ChannelCore* detail::cancel_done_channel(const CancelToken& token);
   detail::CancelState* state_ = nullptr;
 };
 

@@ -99,6 +99,14 @@ class JoinHandle {
     if (task_ != nullptr) task_->request_cancel();
   }
 
+  // For select's on_join: a channel closed when the task finishes, with a
+  // reference for the caller. Throws like join() for an unattached handle,
+  // std::bad_alloc when memory runs out.
+  detail::ChannelCore* done_channel() {
+    check_attached("on_join");
+    return task_->done_channel();
+  }
+
   // True while the handle can still be joined or detached.
   bool joinable() const noexcept { return task_ != nullptr; }
 

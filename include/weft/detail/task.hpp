@@ -25,6 +25,7 @@ class Scheduler;
 class Waiter;
 class CancelState;
 class GroupCore;
+class ChannelCore;
 
 // Lifetime: two references, one held by the runtime until the body has
 // finished and the fiber is gone, one held by the JoinHandle until it joins or
@@ -69,6 +70,11 @@ class TaskBase {
   // relaxed: a hint read by the task itself; request_cancel() orders the
   // rest (see task.cpp).
   bool cancel_requested() const noexcept { return cancel_requested_.load(std::memory_order_relaxed); }
+
+  // A channel that is closed when the task finishes (made on first
+  // request), with a reference for the caller: how select waits for a join
+  // (select.hpp's on_join). Handle side; throws std::bad_alloc.
+  ChannelCore* done_channel();
 
   // Handle side, after wait_done(): rethrows the body's exception, if any,
   // moving it out of the task (as take_result() moves the value), so that
@@ -145,6 +151,7 @@ class TaskBase {
   std::atomic<bool> cancel_requested_{false};
   SpinLock join_lock_;          // guards joiner_ and the done_ transition
   Waiter* joiner_ = nullptr;    // the one waiter parked in wait_done(), if any
+  ChannelCore* done_channel_ = nullptr;  // done_channel(); guarded by join_lock_, held until ~TaskBase
   bool observed_ = false;       // written by the handle before its release
   bool cancelled_ = false;      // the body was cancelled (at shutdown, or its scope): never reported
   std::exception_ptr error_;    // written by run() before finish()
