@@ -7,6 +7,7 @@
 
 #include "current.hpp"
 #include "fiber.hpp"
+#include "scheduler.hpp"
 #include "waiter.hpp"
 #include "weft/detail/channel_core.hpp"
 
@@ -118,6 +119,8 @@ std::atomic<std::uint64_t> g_cancel_epoch{0};
 
 std::uint64_t cancel_epoch() noexcept { return g_cancel_epoch.load(std::memory_order_relaxed); }
 
+void bump_cancel_epoch() noexcept { g_cancel_epoch.fetch_add(1, std::memory_order_relaxed); }
+
 void CancelState::cancel() noexcept {
   Waiter* chain = nullptr;
   CancelState* stops = nullptr;
@@ -183,7 +186,8 @@ ShieldCancel::~ShieldCancel() {
 }
 
 bool fiber_cancelled(const Fiber* f) noexcept {
-  return f->aborted.load(std::memory_order_relaxed) || (f->scope != nullptr && f->scope->cancelled());
+  return f->aborted.load(std::memory_order_relaxed) || (f->scope != nullptr && f->scope->cancelled()) ||
+         f->scheduler->cancelling_everything();
 }
 
 void ensure_own_scope() {

@@ -148,6 +148,7 @@ class ShieldCancel {
 // value they last acted on to move cancelled fibers that wait in the global
 // queue ahead of fresh work (Scheduler::promote_cancelled).
 std::uint64_t cancel_epoch() noexcept;
+void bump_cancel_epoch() noexcept;
 
 // True when the fiber's waits must end with weft::Cancelled: its scope is
 // cancelled, or its task was (JoinHandle::cancel). The fiber's own view.

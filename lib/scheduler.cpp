@@ -1,5 +1,6 @@
 #include "scheduler.hpp"
 
+#include <chrono>
 #include <stdexcept>
 #include <string>
 
@@ -234,25 +235,63 @@ bool Scheduler::quiescent() const {
          urgent_.size_approx() == 0;
 }
 
-void Scheduler::wait_quiescent() {
+void Scheduler::wait_quiescent() { wait_quiescent_until(k_never); }
+
+bool Scheduler::wait_quiescent_until(Nanos deadline) {
   // Register first, then check under the lock: a worker that falls asleep
   // after our check sees watchers > 0 and notifies under the same lock, so
   // the notification cannot slip between the check and the wait.
   quiescence_watchers_.fetch_add(1, std::memory_order_seq_cst);
+  bool reached;
   {
     std::unique_lock<std::mutex> lock(quiescence_lock_);
-    quiescence_cv_.wait(lock, [this] { return quiescent(); });
+    if (deadline == k_never) {
+      quiescence_cv_.wait(lock, [this] { return quiescent(); });
+      reached = true;
+    } else {
+      const auto until = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(deadline));
+      reached = quiescence_cv_.wait_until(lock, until, [this] { return quiescent(); });
+    }
   }
   quiescence_watchers_.fetch_sub(1, std::memory_order_seq_cst);
+  return reached;
 }
 
-void Scheduler::shutdown() {
+void Scheduler::cancel_everything() noexcept {
+  // From now on every fiber of this runtime counts as cancelled
+  // (fiber_cancelled): running ones throw weft::Cancelled at their next
+  // wait or maybe_yield(), woken ones run first (the urgent queue).
+  // seq_cst: before the scan of the parked fibers below, as a scope's flag
+  // before its members' scan (cancel_state.hpp, C2): a fiber parking
+  // concurrently either sees the flag or is found.
+  cancel_all_.store(true, std::memory_order_seq_cst);
+  bump_cancel_epoch();
+  std::vector<Waiter*> claimed;
+  try {
+    live_.for_each([&](Fiber* f) {
+      std::lock_guard<SpinLock> guard(f->wait_lock);
+      Waiter* w = f->parked_on;
+      // Shielded waits (a group waiting for its cancelled children) end by
+      // themselves once what they wait for unwinds.
+      if (w != nullptr && w->cancellable() && w->try_claim(Waiter::Outcome::cancelled)) claimed.push_back(w);
+    });
+  } catch (...) {
+    // No memory for the list: what was claimed is still woken below; the
+    // rest see the flag at their next wait, and shutdown cancels them.
+  }
+  for (Waiter* w : claimed) w->unpark();
+}
+
+void Scheduler::shutdown() { shutdown_until(k_never); }
+
+void Scheduler::shutdown_until(Nanos grace_deadline) {
   if (on_worker_of(this)) {
     throw std::logic_error("weft::Runtime::shutdown called from a fiber of the same runtime (it would wait for itself)");
   }
   std::lock_guard<std::mutex> guard(shutdown_lock_);
   if (stopped_) return;
   stopping_.store(true, std::memory_order_seq_cst);
+  if (grace_deadline != k_never && !wait_quiescent_until(grace_deadline)) cancel_everything();
   for (;;) {
     wait_quiescent();
     // Quiescent: every live fiber is parked, and nothing in the runtime will

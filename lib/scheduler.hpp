@@ -113,8 +113,13 @@ class Scheduler {
   // Any thread: counters for Runtime::metrics().
   Runtime::Metrics metrics() const noexcept;
 
-  // Plain threads only; see Runtime::shutdown().
+  // Plain threads only; see Runtime::shutdown() and shutdown_for().
   void shutdown();
+  void shutdown_until(Nanos grace_deadline);
+
+  // shutdown_for's grace period ran out: every fiber of the runtime is
+  // cancelled (fiber_cancelled() reads this).
+  bool cancelling_everything() const noexcept { return cancel_all_.load(std::memory_order_relaxed); }
 
   // The blocking pool's last in-flight job finished: shutdown may be waiting.
   void blocking_drained() { signal_quiescence_watchers(); }
@@ -141,6 +146,8 @@ class Scheduler {
 
   bool quiescent() const;
   void wait_quiescent();
+  bool wait_quiescent_until(Nanos deadline);  // false: the deadline came first
+  void cancel_everything() noexcept;
   void signal_quiescence_watchers();
   void stop_workers() noexcept;
 
@@ -161,6 +168,9 @@ class Scheduler {
   // shutdown sees its count and waits for it.
   std::atomic<bool> stopping_{false};
   std::atomic<bool> exiting_{false};  // release by stop_workers, acquire by exiting()
+  // Set once (seq_cst) by cancel_everything(); read relaxed by
+  // fiber_cancelled(), like a scope's flag (same pairing).
+  std::atomic<bool> cancel_all_{false};
   std::atomic<std::size_t> external_calls_{0};
   // Threads waiting for quiescence. seq_cst with num_awake(): a worker that
   // reads 0 here has its sleep ordered before the watcher's check.

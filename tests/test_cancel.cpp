@@ -389,3 +389,32 @@ TEST_CASE("cancel: a deadline scope cancels its waits when it passes" * doctest:
     CHECK(took < 5s);
   });
 }
+
+TEST_CASE("cancel: shutdown_for cancels what is still running after the grace period" * doctest::timeout(60)) {
+  for (std::size_t workers : {1, 2}) {
+    CAPTURE(workers);
+    std::atomic<int> unwound{0};
+    weft::JoinHandle<void> spinner, sleeper, quick;
+    const auto t0 = Clock::now();
+    {
+      weft::Runtime rt({.workers = workers, .time_slice = std::chrono::milliseconds(1)});
+      spinner = rt.spawn([&] {
+        weft_test::CountsDestruction guard{&unwound};
+        for (;;) weft::this_fiber::maybe_yield();  // never ends by itself
+      });
+      sleeper = rt.spawn([&] {
+        weft_test::CountsDestruction guard{&unwound};
+        for (;;) weft::this_fiber::sleep_for(1ms);  // keeps a timer armed: never quiescent
+      });
+      quick = rt.spawn([] { weft::this_fiber::sleep_for(1ms); });
+      rt.shutdown_for(30ms);
+    }
+    const auto took = Clock::now() - t0;
+    CHECK(took >= 30ms);
+    CHECK(took < 5s);
+    CHECK(unwound.load() == 2);
+    CHECK_THROWS_AS(spinner.join(), weft::Cancelled);
+    CHECK_THROWS_AS(sleeper.join(), weft::Cancelled);
+    quick.join();  // it finished within the grace period
+  }
+}

@@ -163,6 +163,19 @@ class Runtime {
   // std::logic_error from a fiber or worker of this runtime.
   void shutdown();
 
+  // As shutdown(), with a grace period: the fibers get `grace` to finish
+  // (steps 1-2 above); whatever is still running or waiting then is
+  // cancelled, as if every fiber's scope were (cancel.hpp): their waits throw
+  // weft::Cancelled, parked ones at once, running ones at their next wait
+  // or maybe_yield(), and they run ahead of other work while they unwind.
+  // Then shutdown() proceeds. A fiber in a loop that never waits and never
+  // calls maybe_yield() still holds its worker until it ends. Same
+  // threading rules as shutdown().
+  template <class Rep, class Period>
+  void shutdown_for(const std::chrono::duration<Rep, Period>& grace) {
+    shutdown_until_ns(detail::deadline_after(grace));
+  }
+
   std::size_t num_workers() const noexcept;
   const Options& options() const noexcept;
 
@@ -170,6 +183,7 @@ class Runtime {
   Metrics metrics() const noexcept;
 
  private:
+  void shutdown_until_ns(detail::Nanos grace_deadline);
   template <class T>
   friend class TaskGroup;
   detail::Scheduler* scheduler() const noexcept { return scheduler_.get(); }
