@@ -418,3 +418,50 @@ TEST_CASE("cancel: shutdown_for cancels what is still running after the grace pe
     quick.join();  // it finished within the grace period
   }
 }
+
+TEST_CASE("cancel: weft::blocking withdraws a job that has not started, and waits for one that has" *
+          doctest::timeout(60)) {
+  weft::Runtime rt({.workers = 2, .max_blocking_threads = 1});
+  rt.block_on([] {
+    std::atomic<bool> release{false};
+    std::atomic<bool> running{false};
+    std::atomic<bool> second_ran{false};
+    // Cancellers run outside the scopes they cancel; they get the tokens
+    // over these channels.
+    weft::Channel<weft::CancelToken> first_token(1), second_token(1);
+    auto canceller = weft::go([&] {
+      weft::CancelToken first = *first_token.recv();
+      while (!running.load()) weft::this_fiber::yield();
+      first.cancel();  // the first call's job is running: its caller must still wait for it
+      weft::CancelToken second = *second_token.recv();
+      weft::this_fiber::sleep_for(2ms);
+      second.cancel();  // the second call's job is queued behind it: withdrawn
+      weft::this_fiber::sleep_for(5ms);
+      release.store(true);
+    });
+    // The pool's one thread runs this job until `release`.
+    auto busy = weft::go([&] {
+      weft::CancelScope scope;
+      CHECK(first_token.send(scope.token()));
+      const int v = weft::blocking([&] {
+        running.store(true);
+        while (!release.load()) std::this_thread::yield();
+        return 7;
+      });
+      CHECK(v == 7);  // completed: the value came back
+      weft::this_fiber::sleep_for(1ms);  // the next wait in the cancelled scope throws
+      return v;
+    });
+    auto queued = weft::go([&] {
+      while (!running.load()) weft::this_fiber::yield();
+      weft::CancelScope scope;
+      CHECK(second_token.send(scope.token()));
+      weft::blocking([&] { second_ran.store(true); });
+    });
+    CHECK_THROWS_AS(queued.join(), weft::Cancelled);
+    CHECK_THROWS_AS(busy.join(), weft::Cancelled);
+    canceller.join();
+    CHECK_FALSE(second_ran.load());
+  });
+  CHECK(rt.metrics().blocking_in_flight == 0);
+}
