@@ -31,6 +31,7 @@ class TaskBase;
 class Scheduler;
 class Waiter;
 class CancelState;
+class FiberLocals;
 
 inline constexpr std::uint32_t k_park_running = 0;
 inline constexpr std::uint32_t k_park_parked = 1;
@@ -72,6 +73,9 @@ struct Fiber {
   // task reaches them: a child of the scope it was spawned in. Written by
   // the fiber under wait_lock, read by request_cancel() under wait_lock.
   CancelState* own_scope = nullptr;
+  // The fiber's FiberLocal values (fiber_local.hpp), made on first use and
+  // destroyed by the fiber when its body has returned. The fiber's own.
+  FiberLocals* locals = nullptr;
   // Assigned on first request (this_fiber::id, or a deadlock report naming a
   // parked fiber) by a CAS from 0; relaxed: the id is only a number.
   std::atomic<std::uint64_t> id{0};

@@ -13,6 +13,7 @@
 
 #include "current.hpp"
 #include "fiber.hpp"
+#include "fiber_local.hpp"
 #include "activity.hpp"
 #include "cancel_state.hpp"
 #include "futex.hpp"
@@ -318,6 +319,8 @@ void fiber_main(void* arg) {
   Fiber* f = static_cast<Fiber*>(arg);
   TaskBase* task = f->task;
   task->run();  // never throws
+  // Its FiberLocal values go with the body, on the fiber (user destructors).
+  destroy_fiber_locals(f);
   // End the task here, on its own fiber, not in the loop: finish() wakes the
   // joiner and drops the runtime's reference, and when that was the last
   // one (a detached task) it frees the task, running the destructors of its
@@ -339,6 +342,7 @@ void fiber_main(void* arg) {
   // there is woken through them (Scheduler::schedule, run_task). Nobody
   // reads them once the task is done and this fiber is gone.
   task->finish();  // may free the task; may park (a destructor that waits)
+  destroy_fiber_locals(f);  // values those destructors may have made
   w = current_worker();  // re-read again
   w->suspend_reason_ = SuspendReason::finish;
   exit_to(f->context, w->loop_context_);

@@ -7,6 +7,7 @@
 #include "cond_var.hpp"
 #include "deadlock.hpp"
 #include "errors.hpp"
+#include "fiber_local.hpp"
 #include "join_handle.hpp"
 #include "mutex.hpp"
 #include "runtime.hpp"
