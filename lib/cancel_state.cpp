@@ -227,14 +227,27 @@ CancelState* current_scope() noexcept {
 CancelState* switch_scope(CancelState* scope) noexcept {
   Fiber* f = current_fiber();
   CancelState* old = f->scope;
-  if (old == scope) return old;
-  if (old != nullptr) old->remove_member(f);
-  if (scope != nullptr) scope->add_member(f);
   // The fiber reads its own scope; others reach it only through the
-  // members lists, under their locks. A wait after this reads the new
-  // node's flag (C2 holds for it: membership came first).
+  // members lists, under their locks, and it joins the new scope's list at
+  // its next park, before that park is published (C2).
   f->scope = scope;
   return old;
+}
+
+void move_scope_membership(Fiber* f) noexcept {
+  leave_scope_members(f);
+  if (CancelState* s = f->scope) {
+    s->retain();  // a members list keeps its scope alive while it lists us
+    s->add_member(f);
+    f->member_of = s;
+  }
+}
+
+void leave_scope_members(Fiber* f) noexcept {
+  if (CancelState* old = std::exchange(f->member_of, nullptr)) {
+    old->remove_member(f);
+    old->release();
+  }
 }
 
 }  // namespace weft::detail

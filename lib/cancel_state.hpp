@@ -42,6 +42,7 @@
 #include <memory>
 #include <stop_token>
 
+#include "fiber.hpp"
 #include "timer_heap.hpp"
 #include "weft/detail/deadline.hpp"
 #include "weft/detail/spin_lock.hpp"
@@ -170,8 +171,20 @@ Waiter* abort_fiber(Fiber* f, CancelState*& own) noexcept;
 CancelState* current_scope() noexcept;
 
 // Makes the calling fiber run in `scope` (which must be a descendant of its
-// current scope, or its previous one when leaving), moving its membership.
-// Returns the scope it ran in before. Fibers only.
+// current scope, or its previous one when leaving). Returns the scope it ran
+// in before. Fibers only; no lock (membership follows at the next park).
 CancelState* switch_scope(CancelState* scope) noexcept;
+
+// Waiter::park, before publishing parked_on: makes `f` a member of its
+// current scope if it is not yet (C2 needs the canceller to find it).
+inline void join_scope_members(Fiber* f) noexcept;
+
+// Leaves whatever members list holds `f` (its end).
+void leave_scope_members(Fiber* f) noexcept;
+void move_scope_membership(Fiber* f) noexcept;  // join_scope_members' slow path
+
+inline void join_scope_members(Fiber* f) noexcept {
+  if (f->member_of != f->scope) move_scope_membership(f);
+}
 
 }  // namespace weft::detail

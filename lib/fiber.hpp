@@ -54,10 +54,14 @@ struct Fiber {
   Waiter* parked_on = nullptr;
   // The fiber's innermost cancellation scope (cancel_state.hpp), holding a
   // reference, or nullptr (the root: only shutdown cancels it). Written by
-  // the fiber itself (CancelScope, TaskGroup) and read by it; others find
-  // the fiber through the scope's members list, whose links these are
-  // (guarded by that scope's lock).
+  // the fiber itself (CancelScope, TaskGroup) and read by it.
   CancelState* scope = nullptr;
+  // The scope whose members list holds the fiber (with a reference), so
+  // that a cancel finds its parked wait: joined lazily, by the fiber's
+  // first cancellable park in `scope` (a fiber that never parks never
+  // touches the scope's lock). The fiber's own; the links are guarded by
+  // that scope's lock.
+  CancelState* member_of = nullptr;
   Fiber* scope_prev = nullptr;
   Fiber* scope_next = nullptr;
   // Nesting depth of ShieldCancel (cancel_state.hpp): while non-zero, the

@@ -134,8 +134,9 @@ void TaskBase::wait_done_or_deadlock() {
   }
 }
 
-void TaskBase::capture_cancel_before_start() noexcept {
+void TaskBase::capture_cancelled() noexcept {
   cancelled_ = true;
+  // No throw: libstdc++ builds the exception object in place.
   error_ = std::make_exception_ptr(Cancelled{});
 }
 

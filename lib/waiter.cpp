@@ -126,6 +126,7 @@ Waiter::Outcome Waiter::park() noexcept {
   assert(spin_locks_held() == 0 && "weft: a wait parked holding a SpinLock");
 #endif
   if (fiber_ != nullptr) {
+    if (cancellable_) join_scope_members(fiber_);  // before parked_on is published (C2)
     {
       std::lock_guard<SpinLock> guard(fiber_->wait_lock);
       fiber_->parked_on = this;

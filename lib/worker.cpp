@@ -107,8 +107,8 @@ void Worker::run() {
 bool Worker::quiet_for_a_while(const TimerHeap& heap) noexcept {
   // munmap stalls the whole process for a moment (it takes the address
   // space's lock for writing and shoots down TLB entries on every core), so
-  // a stack is unmapped only when no timer falls due soon: never between
-  // two of a dense run of timers, where it delayed the next wake-ups.
+  // a stack is unmapped only when no timer falls due soon (never between
+  // two of a dense run of timers, where it delayed the next wake-ups).
   const Nanos due = heap.earliest();
   return due == k_never || due - now_ns() > k_trim_quiet_ns;
 }
@@ -334,10 +334,8 @@ void fiber_main(void* arg) {
   w->fibers_finished_.store(w->fibers_finished_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   // Leave the scope the fiber started in (CancelScope and TaskGroup restore
   // it when they end, so it is that one again).
-  if (CancelState* scope = std::exchange(f->scope, nullptr)) {
-    scope->remove_member(f);
-    scope->release();
-  }
+  leave_scope_members(f);
+  if (CancelState* scope = std::exchange(f->scope, nullptr)) scope->release();
   // task->fiber_ and f->task stay as they are: a destructor that parks in
   // there is woken through them (Scheduler::schedule, run_task). Nobody
   // reads them once the task is done and this fiber is gone.
@@ -369,10 +367,7 @@ Fiber* Worker::start_fiber(TaskBase* task) {
   task->fiber_.store(f, std::memory_order_seq_cst);  // seq_cst: TaskBase::request_cancel's pairing
   if (task->cancel_requested()) f->aborted.store(true, std::memory_order_relaxed);  // (the body will not even run)
   // The task's scope reference passes to the fiber (released at its end).
-  if (CancelState* scope = std::exchange(task->scope_, nullptr)) {
-    f->scope = scope;
-    scope->add_member(f);
-  }
+  f->scope = std::exchange(task->scope_, nullptr);  // joins its members list at its first park
   make_context(f->context, stack.lo, block - lo, &fiber_main, f);
   // release: single writer; pairs with metrics()' acquire load.
   fibers_started_.store(fibers_started_.load(std::memory_order_relaxed) + 1, std::memory_order_release);

@@ -15,6 +15,7 @@
 #include <utility>
 #include <variant>
 
+#include "../errors.hpp"
 #include "deadline.hpp"
 #include "spin_lock.hpp"
 
@@ -133,8 +134,10 @@ class TaskBase {
   // Called from run()'s catch block: stores the exception in flight, turning
   // FiberCancelled into RuntimeStopped for the joiner.
   void capture_current_exception() noexcept;
-  // run() of a task cancelled before it started: stores weft::Cancelled.
-  void capture_cancel_before_start() noexcept;
+  // run() of a task cancelled before it started, or whose body ended with
+  // weft::Cancelled: stores a weft::Cancelled for the joiner.
+  void capture_cancel_before_start() noexcept { capture_cancelled(); }
+  void capture_cancelled() noexcept;
 
  private:
   void release() noexcept;
@@ -191,6 +194,12 @@ class Task final : public TaskWithResult<R> {
       } else {
         this->result_.emplace(std::invoke(std::move(*fn_)));
       }
+    } catch (const Cancelled&) {
+      // Caught by type here rather than classified in
+      // capture_current_exception (which rethrows to look): a cancelled
+      // tree unwinds many fibers at once, and each rethrow is a full
+      // unwind (about a microsecond).
+      this->capture_cancelled();
     } catch (...) {
       this->capture_current_exception();
     }
