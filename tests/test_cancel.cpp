@@ -465,3 +465,69 @@ TEST_CASE("cancel: weft::blocking withdraws a job that has not started, and wait
   });
   CHECK(rt.metrics().blocking_in_flight == 0);
 }
+
+TEST_CASE("cancel: a cancellation racing a send never loses or duplicates the value" * doctest::timeout(120)) {
+  for (std::size_t workers : {1, 2, 4}) {
+    CAPTURE(workers);
+    weft::Runtime rt({.workers = workers});
+    const std::size_t rounds = scaled(2000);
+    std::size_t by_receiver = 0, by_drain = 0, cancelled = 0;
+    rt.block_on([&] {
+      for (std::size_t i = 0; i < rounds; ++i) {
+        weft::Channel<std::size_t> ch;
+        weft::Channel<weft::CancelToken> token_of(1);
+        auto receiver = weft::go([&] {
+          weft::CancelScope scope;
+          CHECK(token_of.send(scope.token()));
+          return ch.recv();  // Cancelled, or the value
+        });
+        const weft::CancelToken token = *token_of.recv();
+        auto sender = weft::go([&, i] { return ch.send(i); });
+        if (i % 2 == 0) weft::this_fiber::yield();
+        token.cancel();
+        std::optional<std::size_t> got;
+        try {
+          got = receiver.join();
+        } catch (const weft::Cancelled&) {
+          ++cancelled;
+        }
+        if (got) {
+          CHECK(*got == i);
+          ++by_receiver;
+          CHECK(sender.join());  // taken: the send completed
+        } else {
+          // The receiver did nothing: the value is still the sender's, and
+          // it goes to whoever receives next.
+          CHECK(ch.recv() == std::optional<std::size_t>(i));
+          ++by_drain;
+          CHECK(sender.join());
+        }
+      }
+    });
+    CHECK(by_receiver + by_drain == rounds);
+    CHECK(cancelled == by_drain);
+    MESSAGE(workers << " workers: " << by_receiver << " received before the cancel, " << by_drain << " after");
+  }
+}
+
+TEST_CASE("cancel: deadlock detection still sees a group whose children can never finish; cancelling it ends the wait" *
+          doctest::timeout(60)) {
+  CHECK_THROWS_AS(weft::Runtime::run({.workers = 2},
+                                     [] {
+                                       weft::Channel<int> never;
+                                       weft::TaskGroup<> g;
+                                       g.spawn([&] { (void)never.recv(); });
+                                       g.wait();  // every fiber parked, nothing can wake one
+                                     }),
+                  weft::Deadlock);
+  const int r = weft::Runtime::run({.workers = 2}, [] {
+    weft::Channel<int> never;
+    weft::TaskGroup<> g;
+    g.spawn([&] { (void)never.recv(); });
+    weft::this_fiber::sleep_for(std::chrono::milliseconds(2));
+    g.cancel();
+    g.wait();
+    return 5;
+  });
+  CHECK(r == 5);
+}

@@ -55,12 +55,16 @@ class TaskGroup {
   ~TaskGroup() {
     if (std::uncaught_exceptions() > uncaught_at_start_) core_.cancel();
     std::exception_ptr lost;
-    try {
-      lost = core_.collect_all();
-    } catch (...) {
-      // Shutdown cancelled the wait: the runtime cancels every child too,
-      // and collects nothing more; nothing is left to report.
-      return;
+    for (;;) {
+      try {
+        lost = core_.collect_all();
+        break;
+      } catch (...) {
+        // Shutdown cancelled this wait (weft::FiberCancelled). It cancels
+        // the children too, and they still report to this group as they
+        // finish: keep waiting for them (shutdown cancels each wait it
+        // finds parked, so this loops once per shutdown pass).
+      }
     }
     if (lost) detail::report_unhandled(lost);
   }
