@@ -105,8 +105,10 @@ void CancelState::cancel_subtree(Waiter*& chain, CancelState*& stops) noexcept {
     }
   }
   for (CancelState* c = first_child_; c != nullptr; c = c->next_sibling_) c->cancel_subtree(chain, stops);
-  if (stop_source_ != nullptr || done_ != nullptr) {
-    retain();  // kept alive until its stop request and close have run (cancel())
+  if ((stop_source_ != nullptr || done_ != nullptr) && try_retain()) {
+    // Kept alive until its stop request and close have run (cancel()). A
+    // node whose last reference is gone (it waits for our lock to unlink
+    // itself) is skipped: nobody can watch it any more.
     next_stop_ = stops;
     stops = this;
   }

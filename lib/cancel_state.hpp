@@ -66,6 +66,15 @@ class CancelState {
   // The last release unlinks the node from its parent, disarms its deadline
   // and frees it.
   void release() noexcept;
+  // A reference unless the last one is already gone (the node is being
+  // destroyed, and blocked unlinking itself from a parent we have locked).
+  bool try_retain() noexcept {
+    std::uint32_t n = refs_.load(std::memory_order_relaxed);
+    // relaxed: as retain(); a zero count never rises again.
+    while (n != 0 && !refs_.compare_exchange_weak(n, n + 1, std::memory_order_relaxed)) {
+    }
+    return n != 0;
+  }
 
   // One relaxed load: a hint that is exact once the canceller's effects are
   // visible (a wait learns it through its claimed Waiter, which is ordered).
