@@ -32,19 +32,20 @@ bool run_queued_task_inline(TaskBase* task) noexcept {
   if (w == nullptr || w->current_ == nullptr) return false;  // a plain thread or the loop
   if (task->scheduler_ != &w->scheduler_ || !w->scheduler_.options().inline_join) return false;
   if (w->deque_.peek_bottom() != task) return false;
-  // The task must run in the scope it was spawned into; inline, it would
-  // run in the joiner's (usually the same: go() inherits the spawner's).
-  if (task->scope_ != w->current_->scope) return false;
   const Fiber* self = w->current_;
   const auto sp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
   const auto lo = reinterpret_cast<std::uintptr_t>(self->stack.lo);
   if (sp < lo || sp - lo < self->stack.size / 2) return false;
   // The bottom item, unless a thief took it since the peek (then nullptr).
   if (w->deque_.pop() != task) return false;
-  if (task->fiber_.load(std::memory_order_relaxed) != nullptr) {  // relaxed: see TaskBase::fiber_
-    // Started, parked and woken again: a runnable fiber, not a fresh task
-    // (only this thread pushed it here, after its wake-up made fiber_ visible).
-    w->deque_.push(task);
+  // Ours now (popped). Not for a fiber that started, parked and was woken
+  // again (a runnable fiber, not a fresh task: only this thread pushed it
+  // here, after its wake-up made fiber_ visible), nor for a task that must
+  // run in another scope than the joiner's (inline, it would run in the
+  // joiner's; go() children usually share it).
+  if (task->fiber_.load(std::memory_order_relaxed) != nullptr ||  // relaxed: see TaskBase::fiber_
+      task->scope_ != self->scope) {
+    w->deque_.push(task);  // back where it was: the slot just freed, no growth
     return false;
   }
   task->run();            // never throws; `w` may be stale after it (the fiber may migrate)
