@@ -25,7 +25,7 @@ Waiter::Waiter() noexcept : cancellable_(true), fiber_(current_fiber()) {
     // wait would block the worker thread itself, which may be the one the
     // wait needs.
     std::fputs("weft: a weft wait was called on a worker thread outside any fiber (from the destructor of a "
-               "detached task that could not get a stack); waits need a fiber or a plain thread\n",
+               "task that could not get a stack); waits need a fiber or a plain thread\n",
                stderr);
     std::abort();
   }

@@ -352,7 +352,10 @@ Fiber* Worker::start_fiber(TaskBase* task) {
     stack = stacks_.acquire();
   } catch (...) {
     // No stack, no fiber: the task ends with the error instead of running.
+    // Its closure dies here, on the loop, whoever drops the last reference
+    // (Waiter's constructor stops the program if a destructor waits).
     task->set_failure(std::current_exception());
+    task->discard_body();
     task->finish();
     return nullptr;
   }

@@ -9,8 +9,8 @@
 //                   runtime, gets a fault that is not an overflow
 //   deep-ok         a fiber uses most of its stack without overflowing
 //   destroy-from-fiber  a fiber destroys its own runtime
-//   wait-on-loop    a detached task cannot get a stack, so the scheduler
-//                   loop destroys its closure, whose destructor waits
+//   wait-on-loop    a task cannot get a stack, so the scheduler loop
+//                   destroys its closure, whose destructor waits
 #include <weft/weft.hpp>
 
 #include <signal.h>
@@ -134,7 +134,12 @@ int main(int argc, char** argv) {
     ::setrlimit(RLIMIT_AS, &tight);
     weft::Channel<int> ch;
     ::alarm(20);  // if the worker blocked instead, die of SIGALRM, not hang
-    big.spawn(SendsWhenDestroyed(ch)).detach();
+    // The handle stays attached: the loop drops the closure when the start
+    // fails, whoever holds the last reference. (It used to die with the
+    // task's last reference, so a handle detached only after the failed
+    // start destroyed it on this plain thread, whose send then blocked: a
+    // CI run under load ended by SIGALRM.)
+    auto handle = big.spawn(SendsWhenDestroyed(ch));
     ::sleep(5);  // the loop aborts meanwhile
     std::_Exit(3);
   } else if (mode == "destroy-from-fiber") {

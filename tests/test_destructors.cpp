@@ -108,10 +108,14 @@ TEST_CASE("destructors: an unobserved exception is reported and destroyed on a f
   CHECK(destroyed_in_fiber.load() >= 20);  // the thrown object; copies made by the runtime count too
 }
 
-// The one place user code still runs on a scheduler loop: a detached task
-// that could not get a stack (the stack could not be mapped) is destroyed
-// there, closure included. A weft wait in that destructor would block the
-// worker; instead it stops the program with a message that says why.
+// The one place user code still runs on a scheduler loop: the closure of a
+// task that could not get a stack (the stack could not be mapped) is
+// destroyed there, at the failed start. A weft wait in that destructor would
+// block the worker; instead it stops the program with a message that says
+// why. Regression: the closure used to die with the task's last reference,
+// so when the spawner detached the handle only after the failed start, the
+// destructor ran on the spawner's plain thread and its send blocked there
+// (the child now keeps its handle: exit 3 after 5 s before the fix).
 // (Sanitizer builds reserve their shadow memory up front, so an
 // address-space limit cannot be used under them.)
 TEST_CASE("destructors: a weft wait on a scheduler loop stops the program with a message" *

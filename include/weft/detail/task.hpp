@@ -40,6 +40,11 @@ class TaskBase {
   // Called once, by the scheduler, on a worker. Never throws.
   virtual void run() noexcept = 0;
 
+  // Destroys the closure without running it (a task that could not get a
+  // stack): on the scheduler loop that failed to start it, at once, not
+  // whenever the last reference goes. Called at most once, instead of run().
+  virtual void discard_body() noexcept = 0;
+
   // Scheduler side: the body is done and the fiber has switched away for the
   // last time. Wakes the joiner, if any, and drops the runtime's reference.
   void finish() noexcept;
@@ -205,6 +210,8 @@ class Task final : public TaskWithResult<R> {
     }
     fn_.reset();  // what the closure captured dies with the body, not with the handle
   }
+
+  void discard_body() noexcept override { fn_.reset(); }
 
  private:
   std::optional<F> fn_;
