@@ -237,12 +237,17 @@ TEST_CASE("cancel: JoinHandle::cancel stops a parked task, a running one at its 
       CHECK_THROWS_AS(parked.join(), weft::Cancelled);
       // Running a CPU loop: cancelled() turns true; its next wait throws.
       std::atomic<bool> saw{false};
+      std::atomic<bool> started{false};
       auto busy = weft::go([&] {
+        started.store(true);
         while (!weft::this_fiber::cancelled()) weft::this_fiber::yield();
         saw.store(true);
         weft::this_fiber::sleep_for(10s);
       });
-      weft::this_fiber::yield();
+      // Running, not merely queued (one yield was not enough on 2 workers:
+      // the other worker ran us again first, and a task cancelled before it
+      // starts never runs, as below).
+      while (!started.load()) weft::this_fiber::yield();
       busy.cancel();
       CHECK_THROWS_AS(busy.join(), weft::Cancelled);
       CHECK(saw.load());
