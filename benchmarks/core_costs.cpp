@@ -169,8 +169,8 @@ int main(int argc, char** argv) {
       weft::Channel<std::size_t> a(1), b(1);
       std::size_t sum = 0;
       for (std::size_t i = 0; i < n; ++i) {
-        a.try_send(1);
-        b.try_send(1);
+        (void)a.try_send(1);
+        (void)b.try_send(1);
         weft::select(weft::on_recv(a, [&](std::optional<std::size_t> v) { sum += *v; }),
                      weft::on_recv(b, [&](std::optional<std::size_t> v) { sum += *v; }));
       }
@@ -209,7 +209,7 @@ int main(int argc, char** argv) {
       weft::Channel<std::size_t> ready(1);
       std::size_t sum = 0;
       for (std::size_t i = 0; i < n; ++i) {
-        ready.try_send(1);
+        (void)ready.try_send(1);
         weft::select(weft::on_recv(ready, [&](std::optional<std::size_t> v) { sum += *v; }),
                      weft::after(std::chrono::seconds(1), [] { std::abort(); }));
       }
@@ -219,7 +219,7 @@ int main(int argc, char** argv) {
       weft::Channel<std::size_t> ready(1);
       std::size_t sum = 0;
       for (std::size_t i = 0; i < n; ++i) {
-        ready.try_send(1);
+        (void)ready.try_send(1);
         weft::select(weft::on_recv(ready, [&](std::optional<std::size_t> v) { sum += *v; }),
                      weft::on_recv(weft::timeout(std::chrono::seconds(1)), [](auto) { std::abort(); }));
       }

@@ -90,10 +90,17 @@ void BlockingPool::thread_main() {
     BlockingJob* job = head_;
     head_ = job->next;
     if (head_ == nullptr) tail_ = nullptr;
+    job->state = BlockingJob::State::running;
     lock.unlock();
-    Waiter* waiter = job->waiter;
     job->run(job->ctx);
-    waiter->notify();  // the job and its fiber's frame may be gone from here on
+    lock.lock();
+    job->state = BlockingJob::State::done;
+    // Claimed under the lock: the caller swaps or abandons its waiter only
+    // under it (withdraw_or_rewait), so this one is alive.
+    Waiter* waiter = job->waiter;
+    const bool won = waiter->try_claim(Waiter::Outcome::notified);
+    lock.unlock();
+    if (won) waiter->unpark();  // the job and its fiber's frame may be gone from here on
     // After the wake-up: the woken fiber's worker is counted awake before
     // this call stops counting (activity.hpp), and shutdown may proceed
     // once the count is 0 (it will then join us in the destructor).
@@ -101,6 +108,37 @@ void BlockingPool::thread_main() {
     activity::leave();
     lock.lock();
   }
+}
+
+bool BlockingPool::withdraw_or_rewait(BlockingJob* job, Waiter* rewait) {
+  bool withdrawn = false;
+  bool done = false;
+  {
+    std::lock_guard<std::mutex> guard(lock_);
+    switch (job->state) {
+      case BlockingJob::State::queued: {
+        BlockingJob* prev = nullptr;
+        for (BlockingJob* j = head_; j != job; j = j->next) prev = j;
+        (prev != nullptr ? prev->next : head_) = job->next;
+        if (tail_ == job) tail_ = prev;
+        withdrawn = true;
+        break;
+      }
+      case BlockingJob::State::running:
+        job->waiter = rewait;
+        break;
+      case BlockingJob::State::done:
+        done = true;  // its thread claimed the old waiter (or failed to): nobody notifies `rewait`
+        break;
+    }
+  }
+  if (withdrawn) {
+    if (in_flight_.fetch_sub(1, std::memory_order_seq_cst) == 1) scheduler_.blocking_drained();
+    activity::leave();
+    return true;
+  }
+  if (done) rewait->notify();  // our own: park() returns at once
+  return false;
 }
 
 namespace {
@@ -128,9 +166,18 @@ void run_blocking(void (*fn)(void* ctx) noexcept, void* ctx) {
     activity::leave();
     throw;
   }
-  // Never cancelled: shutdown waits until no blocking call is in flight
-  // (the job writes into this frame), so this always ends notified.
-  waiter.park();
+  // Shutdown never cancels this wait: it waits until no blocking call is in
+  // flight. A cancelled scope does (cancel.hpp): a job no thread has
+  // started is withdrawn and the call throws weft::Cancelled; a job already
+  // running may use this frame, so we wait for it, shielded, and return its
+  // result (it completed: a cancelled call never also completes).
+  if (waiter.park() == Waiter::Outcome::notified) return;
+  Waiter rewait;
+  rewait.set_description(&describe_blocking, nullptr);
+  rewait.set_cancellable(false);
+  BlockingPool& pool = current_worker()->scheduler().blocking_pool();  // re-read: we may have migrated
+  if (pool.withdraw_or_rewait(&job, &rewait)) throw_cancelled();
+  rewait.park();
 }
 
 }  // namespace weft::detail

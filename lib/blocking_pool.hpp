@@ -31,9 +31,14 @@ class Scheduler;
 class Waiter;
 
 struct BlockingJob {
+  enum class State { queued, running, done };
   void (*run)(void* ctx) noexcept = nullptr;  // must not throw: it stores the outcome in ctx
   void* ctx = nullptr;
-  Waiter* waiter = nullptr;  // notified once run() returned; the job may be gone after that
+  // Claimed (notified) by the pool thread once run() returned, under the
+  // pool's lock, and unparked after; the job may be gone after that. The
+  // caller may swap it (withdraw_or_rewait) under the same lock.
+  Waiter* waiter = nullptr;
+  State state = State::queued;  // guarded by the pool's lock
   BlockingJob* next = nullptr;
 };
 
@@ -51,6 +56,13 @@ class BlockingPool {
   // std::system_error when no thread exists and none can be started (the
   // job is then not queued and nothing was counted).
   void submit(BlockingJob* job);
+
+  // The caller's wait for `job` was cancelled (its scope): takes the job off
+  // the queue if no thread has started it (true: it will never run), else
+  // makes `rewait` the waiter the pool thread notifies when it is done
+  // (false: the caller must park on `rewait`, shielded; if the job is done
+  // already, `rewait` is notified here). Never blocks beyond the lock.
+  bool withdraw_or_rewait(BlockingJob* job, Waiter* rewait);
 
   std::size_t threads() const noexcept { return num_threads_.load(std::memory_order_relaxed); }
   std::size_t in_flight() const noexcept { return in_flight_.load(std::memory_order_seq_cst); }

@@ -260,7 +260,7 @@ ChannelOpResult channel_op(ChannelCore* c, void* slot, Nanos deadline) {
     c->lock.lock();
     c->dequeue_locked(&node);
     c->lock.unlock();
-    if (outcome == Waiter::Outcome::cancelled) throw FiberCancelled{};
+    if (outcome == Waiter::Outcome::cancelled) throw_cancelled();
     return ChannelOpResult::would_block;
   }
   // Completed: the completer unlinked the node and set `ok` before waking us.

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "activity.hpp"
+#include "cancel_state.hpp"
 #include "waiter.hpp"
 #include "weft/cond_var.hpp"
 #include "weft/errors.hpp"
@@ -44,10 +45,14 @@ std::cv_status CondVar::wait_until_ns(std::unique_lock<Mutex>& lock, detail::Nan
     waiters_.remove(&node);
   }
   // Re-acquire before returning or unwinding, as std::condition_variable
-  // does. If this lock() is itself cancelled, `lock` stays unlocked (it
-  // knows it), and that FiberCancelled propagates instead.
-  lock.lock();
-  if (outcome == detail::Waiter::Outcome::cancelled) throw FiberCancelled{};
+  // does, even in a cancelled scope (the caller's lock_guard-style code
+  // counts on holding it). Only shutdown can still cancel this lock(): then
+  // `lock` stays unlocked (it knows it), and FiberCancelled propagates.
+  {
+    detail::ShieldCancel shield;
+    lock.lock();
+  }
+  if (outcome == detail::Waiter::Outcome::cancelled) detail::throw_cancelled();
   return outcome == detail::Waiter::Outcome::timed_out ? std::cv_status::timeout : std::cv_status::no_timeout;
 }
 

@@ -30,6 +30,8 @@ namespace weft::detail {
 class TaskBase;
 class Scheduler;
 class Waiter;
+class CancelState;
+class FiberLocals;
 
 inline constexpr std::uint32_t k_park_running = 0;
 inline constexpr std::uint32_t k_park_parked = 1;
@@ -50,6 +52,34 @@ struct Fiber {
   // waiter cannot vanish during the claim (waiter.hpp's lifetime rule).
   SpinLock wait_lock;
   Waiter* parked_on = nullptr;
+  // The fiber's innermost cancellation scope (cancel_state.hpp), holding a
+  // reference, or nullptr (the root: only shutdown cancels it). Written by
+  // the fiber itself (CancelScope, TaskGroup) and read by it.
+  CancelState* scope = nullptr;
+  // The scope whose members list holds the fiber (with a reference), so
+  // that a cancel finds its parked wait: joined lazily, by the fiber's
+  // first cancellable park in `scope` (a fiber that never parks never
+  // touches the scope's lock). The fiber's own; the links are guarded by
+  // that scope's lock.
+  CancelState* member_of = nullptr;
+  Fiber* scope_prev = nullptr;
+  Fiber* scope_next = nullptr;
+  // Nesting depth of ShieldCancel (cancel_state.hpp): while non-zero, the
+  // fiber's waits are not ended by a cancelled scope. The fiber's own.
+  std::uint32_t cancel_shield = 0;
+  // JoinHandle::cancel() of this fiber's task (TaskBase::request_cancel):
+  // its waits throw weft::Cancelled as if its scope were cancelled. Set
+  // once; relaxed reads by the fiber (the claim of its waiter orders the
+  // wake-up).
+  std::atomic<bool> aborted{false};
+  // The scope this fiber made for itself the first time it opened a
+  // CancelScope or a TaskGroup (ensure_own_scope), so that cancelling its
+  // task reaches them: a child of the scope it was spawned in. Written by
+  // the fiber under wait_lock, read by request_cancel() under wait_lock.
+  CancelState* own_scope = nullptr;
+  // The fiber's FiberLocal values (fiber_local.hpp), made on first use and
+  // destroyed by the fiber when its body has returned. The fiber's own.
+  FiberLocals* locals = nullptr;
   // Assigned on first request (this_fiber::id, or a deadlock report naming a
   // parked fiber) by a CAS from 0; relaxed: the id is only a number.
   std::atomic<std::uint64_t> id{0};

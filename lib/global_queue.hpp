@@ -56,6 +56,39 @@ class GlobalQueue {
   // relaxed: an estimate, as ChaseLevDeque::size_approx().
   std::size_t size_approx() const noexcept { return size_.load(std::memory_order_relaxed); }
 
+  // Moves every task for which pred(task) holds to `into`, keeping the
+  // order of both. O(length), under this queue's lock (then `into`'s).
+  template <class Pred>
+  void move_if(Pred pred, GlobalQueue& into) noexcept {
+    TaskBase* moved_head = nullptr;
+    TaskBase* moved_tail = nullptr;
+    std::size_t moved = 0;
+    {
+      std::lock_guard<SpinLock> guard(lock_);
+      TaskBase* prev = nullptr;
+      for (TaskBase* t = head_; t != nullptr;) {
+        TaskBase* next = t->queue_next_;
+        if (pred(t)) {
+          (prev != nullptr ? prev->queue_next_ : head_) = next;
+          if (tail_ == t) tail_ = prev;
+          t->queue_next_ = nullptr;
+          (moved_tail != nullptr ? moved_tail->queue_next_ : moved_head) = t;
+          moved_tail = t;
+          ++moved;
+        } else {
+          prev = t;
+        }
+        t = next;
+      }
+      size_.store(size_.load(std::memory_order_relaxed) - moved, std::memory_order_relaxed);  // relaxed: as push()
+    }
+    if (moved == 0) return;
+    std::lock_guard<SpinLock> guard(into.lock_);
+    if (into.tail_ != nullptr) into.tail_->queue_next_ = moved_head; else into.head_ = moved_head;
+    into.tail_ = moved_tail;
+    into.size_.store(into.size_.load(std::memory_order_relaxed) + moved, std::memory_order_relaxed);
+  }
+
  private:
   SpinLock lock_;                // guards head_, tail_ and the links
   TaskBase* head_ = nullptr;

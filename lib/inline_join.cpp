@@ -38,10 +38,14 @@ bool run_queued_task_inline(TaskBase* task) noexcept {
   if (sp < lo || sp - lo < self->stack.size / 2) return false;
   // The bottom item, unless a thief took it since the peek (then nullptr).
   if (w->deque_.pop() != task) return false;
-  if (task->fiber_ != nullptr) {
-    // Started, parked and woken again: a runnable fiber, not a fresh task
-    // (only this thread pushed it here, after its wake-up made fiber_ visible).
-    w->deque_.push(task);
+  // Ours now (popped). Not for a fiber that started, parked and was woken
+  // again (a runnable fiber, not a fresh task: only this thread pushed it
+  // here, after its wake-up made fiber_ visible), nor for a task that must
+  // run in another scope than the joiner's (inline, it would run in the
+  // joiner's; go() children usually share it).
+  if (task->fiber_.load(std::memory_order_relaxed) != nullptr ||  // relaxed: see TaskBase::fiber_
+      task->scope_ != self->scope) {
+    w->deque_.push(task);  // back where it was: the slot just freed, no growth
     return false;
   }
   task->run();            // never throws; `w` may be stale after it (the fiber may migrate)

@@ -149,7 +149,7 @@ bool Mutex::lock_until(detail::Nanos deadline) {
       // to hand off to). release: publishes waiters_. fetch_and: the mutex
       // may be free and spinners may change the word meanwhile.
       state_.fetch_and(~(k_queue | (waiters_.empty() ? (k_waiters | k_starving) : 0u)), std::memory_order_release);
-      if (outcome == detail::Waiter::Outcome::cancelled) throw FiberCancelled{};
+      if (outcome == detail::Waiter::Outcome::cancelled) detail::throw_cancelled();
       return false;
     }
     const bool waited_long = Clock::now() - since > k_starvation_threshold;

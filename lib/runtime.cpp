@@ -31,6 +31,8 @@ Runtime::~Runtime() {
 
 void Runtime::shutdown() { scheduler_->shutdown(); }
 
+void Runtime::shutdown_until_ns(detail::Nanos grace_deadline) { scheduler_->shutdown_until(grace_deadline); }
+
 std::size_t Runtime::num_workers() const noexcept { return scheduler_->num_workers(); }
 
 const Runtime::Options& Runtime::options() const noexcept { return scheduler_->options(); }

@@ -1,9 +1,11 @@
 #include "scheduler.hpp"
 
+#include <chrono>
 #include <stdexcept>
 #include <string>
 
 #include "activity.hpp"
+#include "cancel_state.hpp"
 #include "current.hpp"
 #include "fiber.hpp"
 #include "stack_overflow.hpp"
@@ -95,6 +97,14 @@ Scheduler::ExternalCall::~ExternalCall() {
 
 void Scheduler::submit(TaskBase* task) {
   task->scheduler_ = this;
+  if (task->scope_ == nullptr) {
+    // The spawner's scope (a TaskGroup sets its own): cancelling it reaches
+    // the child too.
+    if (CancelState* scope = current_scope()) {
+      scope->retain();
+      task->scope_ = scope;
+    }
+  }
   Worker* w = current_worker();
   if (w != nullptr && &w->scheduler() == this) {
     w->push_local(task);
@@ -106,6 +116,13 @@ void Scheduler::submit(TaskBase* task) {
 }
 
 void Scheduler::schedule(Fiber* fiber) noexcept {
+  // A parked fiber: what it wrote (its scope) is visible to us through the
+  // park handshake that handed it to us.
+  if (fiber_cancelled(fiber)) {
+    urgent_.push(fiber->task);
+    notify_work();
+    return;
+  }
   Worker* w = current_worker();
   if (w != nullptr && &w->scheduler() == this) {
     w->push_woken(fiber->task);  // LIFO: the woken fiber runs next, cache-hot
@@ -154,8 +171,21 @@ bool Scheduler::kick_sleeping_worker() noexcept {
   return true;
 }
 
+void Scheduler::promote_cancelled(std::uint64_t epoch) noexcept {
+  std::uint64_t seen = promoted_epoch_.load(std::memory_order_relaxed);
+  // relaxed: only decides which worker does the scan; the scan itself runs
+  // under the queues' locks.
+  if (seen == epoch || !promoted_epoch_.compare_exchange_strong(seen, epoch, std::memory_order_relaxed)) return;
+  global_.move_if(
+      [](TaskBase* t) {
+        Fiber* f = t->fiber_.load(std::memory_order_relaxed);  // queued: its worker handed it over
+        return f != nullptr && fiber_cancelled(f);
+      },
+      urgent_);
+}
+
 bool Scheduler::has_queued_work() const {
-  if (injector_.size_approx() != 0 || global_.size_approx() != 0) return true;
+  if (injector_.size_approx() != 0 || global_.size_approx() != 0 || urgent_.size_approx() != 0) return true;
   for (const auto& w : workers_) {
     if (w->queued_approx() != 0) return true;
   }
@@ -201,28 +231,67 @@ bool Scheduler::quiescent() const {
   // seq_cst loads: each pairs with the seq_cst RMW that changes the count
   // (begin_sleep, ExternalCall) and with the watcher registration.
   return idle_.num_awake() == 0 && external_calls_.load(std::memory_order_seq_cst) == 0 &&
-         blocking_->in_flight() == 0 && injector_.size_approx() == 0 && global_.size_approx() == 0;
+         blocking_->in_flight() == 0 && injector_.size_approx() == 0 && global_.size_approx() == 0 &&
+         urgent_.size_approx() == 0;
 }
 
-void Scheduler::wait_quiescent() {
+void Scheduler::wait_quiescent() { wait_quiescent_until(k_never); }
+
+bool Scheduler::wait_quiescent_until(Nanos deadline) {
   // Register first, then check under the lock: a worker that falls asleep
   // after our check sees watchers > 0 and notifies under the same lock, so
   // the notification cannot slip between the check and the wait.
   quiescence_watchers_.fetch_add(1, std::memory_order_seq_cst);
+  bool reached;
   {
     std::unique_lock<std::mutex> lock(quiescence_lock_);
-    quiescence_cv_.wait(lock, [this] { return quiescent(); });
+    if (deadline == k_never) {
+      quiescence_cv_.wait(lock, [this] { return quiescent(); });
+      reached = true;
+    } else {
+      const auto until = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(deadline));
+      reached = quiescence_cv_.wait_until(lock, until, [this] { return quiescent(); });
+    }
   }
   quiescence_watchers_.fetch_sub(1, std::memory_order_seq_cst);
+  return reached;
 }
 
-void Scheduler::shutdown() {
+void Scheduler::cancel_everything() noexcept {
+  // From now on every fiber of this runtime counts as cancelled
+  // (fiber_cancelled): running ones throw weft::Cancelled at their next
+  // wait or maybe_yield(), woken ones run first (the urgent queue).
+  // seq_cst: before the scan of the parked fibers below, as a scope's flag
+  // before its members' scan (cancel_state.hpp, C2): a fiber parking
+  // concurrently either sees the flag or is found.
+  cancel_all_.store(true, std::memory_order_seq_cst);
+  bump_cancel_epoch();
+  std::vector<Waiter*> claimed;
+  try {
+    live_.for_each([&](Fiber* f) {
+      std::lock_guard<SpinLock> guard(f->wait_lock);
+      Waiter* w = f->parked_on;
+      // Shielded waits (a group waiting for its cancelled children) end by
+      // themselves once what they wait for unwinds.
+      if (w != nullptr && w->cancellable() && w->try_claim(Waiter::Outcome::cancelled)) claimed.push_back(w);
+    });
+  } catch (...) {
+    // No memory for the list: what was claimed is still woken below; the
+    // rest see the flag at their next wait, and shutdown cancels them.
+  }
+  for (Waiter* w : claimed) w->unpark();
+}
+
+void Scheduler::shutdown() { shutdown_until(k_never); }
+
+void Scheduler::shutdown_until(Nanos grace_deadline) {
   if (on_worker_of(this)) {
     throw std::logic_error("weft::Runtime::shutdown called from a fiber of the same runtime (it would wait for itself)");
   }
   std::lock_guard<std::mutex> guard(shutdown_lock_);
   if (stopped_) return;
   stopping_.store(true, std::memory_order_seq_cst);
+  if (grace_deadline != k_never && !wait_quiescent_until(grace_deadline)) cancel_everything();
   for (;;) {
     wait_quiescent();
     // Quiescent: every live fiber is parked, and nothing in the runtime will

@@ -79,6 +79,16 @@ class Scheduler {
   // Workers: the oldest task of the shared FIFO, or nullptr.
   TaskBase* pop_global() noexcept { return global_.pop(); }
 
+  // Cancelled work first (issue: a cancelled subtree must unwind ahead of
+  // fresh work). Fibers whose scope or task is cancelled are queued here
+  // when they are woken (schedule) or, after a cancellation, moved here from
+  // the global queue (promote_cancelled); workers look here before
+  // anything else.
+  TaskBase* pop_urgent() noexcept { return urgent_.pop(); }
+  // Workers, when cancel_epoch() moved: moves cancelled fibers waiting in
+  // the global queue (yielded CPU loops) to the urgent queue.
+  void promote_cancelled(std::uint64_t epoch) noexcept;
+
   // Any thread, after making work visible: wakes a sleeping worker when
   // nobody is searching (IdleWorkers). Never fails.
   void notify_work() noexcept;
@@ -103,8 +113,13 @@ class Scheduler {
   // Any thread: counters for Runtime::metrics().
   Runtime::Metrics metrics() const noexcept;
 
-  // Plain threads only; see Runtime::shutdown().
+  // Plain threads only; see Runtime::shutdown() and shutdown_for().
   void shutdown();
+  void shutdown_until(Nanos grace_deadline);
+
+  // shutdown_for's grace period ran out: every fiber of the runtime is
+  // cancelled (fiber_cancelled() reads this).
+  bool cancelling_everything() const noexcept { return cancel_all_.load(std::memory_order_relaxed); }
 
   // The blocking pool's last in-flight job finished: shutdown may be waiting.
   void blocking_drained() { signal_quiescence_watchers(); }
@@ -131,12 +146,16 @@ class Scheduler {
 
   bool quiescent() const;
   void wait_quiescent();
+  bool wait_quiescent_until(Nanos deadline);  // false: the deadline came first
+  void cancel_everything() noexcept;
   void signal_quiescence_watchers();
   void stop_workers() noexcept;
 
   Runtime::Options options_;
   moodycamel::ConcurrentQueue<TaskBase*, InjectorTraits> injector_;
   GlobalQueue global_;
+  GlobalQueue urgent_;  // cancelled fibers, run first (pop_urgent)
+  std::atomic<std::uint64_t> promoted_epoch_{0};  // the cancel_epoch() last acted on
   IdleWorkers idle_;
   LiveFibers live_;
   SlabStacks slab_stacks_;  // outlives the workers' pools, which return stacks to it
@@ -149,6 +168,9 @@ class Scheduler {
   // shutdown sees its count and waits for it.
   std::atomic<bool> stopping_{false};
   std::atomic<bool> exiting_{false};  // release by stop_workers, acquire by exiting()
+  // Set once (seq_cst) by cancel_everything(); read relaxed by
+  // fiber_cancelled(), like a scope's flag (same pairing).
+  std::atomic<bool> cancel_all_{false};
   std::atomic<std::size_t> external_calls_{0};
   // Threads waiting for quiescence. seq_cst with num_awake(): a worker that
   // reads 0 here has its sleep ordered before the watcher's check.

@@ -176,7 +176,7 @@ int select_cases(SelectCase* cases, std::size_t n, bool has_default, bool priori
     node.channel->dequeue_locked(&node);  // no-op if a completer or close took it off
     if (node.fired) fired = static_cast<int>(i);
   }
-  if (outcome == Waiter::Outcome::cancelled) throw FiberCancelled{};
+  if (outcome == Waiter::Outcome::cancelled) throw_cancelled();
   if (outcome == Waiter::Outcome::timed_out) return k_select_timed_out;
   cases[fired].ok = nodes[fired].ok;
   return fired;

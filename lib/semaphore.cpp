@@ -45,7 +45,7 @@ void Semaphore::acquire() {
   if (waiter.park() == detail::Waiter::Outcome::cancelled) {
     std::lock_guard<detail::SpinLock> guard(lock_);
     waiters_.remove(&node);
-    throw FiberCancelled{};
+    detail::throw_cancelled();
   }
   // release() gave us its permit along with the claim.
 }

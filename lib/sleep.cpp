@@ -41,11 +41,11 @@ void sleep_until_ns(Nanos deadline) {
   if (deadline == k_never) {
     // Nothing will ever wake it: park with no timer, so deadlock detection
     // sees a fiber that can only be cancelled.
-    if (waiter.park() == Waiter::Outcome::cancelled) throw FiberCancelled{};
+    if (waiter.park() == Waiter::Outcome::cancelled) throw_cancelled();
     return;
   }
   waiter.set_deadline(deadline);
-  if (waiter.park() == Waiter::Outcome::cancelled) throw FiberCancelled{};
+  if (waiter.park() == Waiter::Outcome::cancelled) throw_cancelled();
 }
 
 }  // namespace weft::detail

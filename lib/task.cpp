@@ -2,8 +2,12 @@
 
 #include <cassert>
 #include <mutex>
+#include <variant>
 
 #include "activity.hpp"
+#include "cancel_state.hpp"
+#include "weft/detail/channel_core.hpp"
+#include "weft/detail/group_core.hpp"
 #include "deadlock.hpp"
 #include "fiber.hpp"
 #include "unhandled.hpp"
@@ -17,14 +21,19 @@ namespace {
 
 void describe_join(const void* ctx, std::string& out) {
   const auto* task = static_cast<const TaskBase*>(ctx);
-  if (task->fiber_ != nullptr) {
-    out += "join of fiber " + std::to_string(fiber_id(task->fiber_));
+  if (Fiber* f = task->fiber_.load(std::memory_order_relaxed)) {  // relaxed: a description
+    out += "join of fiber " + std::to_string(fiber_id(f));
   } else {
     out += "join of a task that has not started";
   }
 }
 
 }  // namespace
+
+TaskBase::~TaskBase() {
+  if (scope_ != nullptr) scope_->release();  // never started
+  if (done_channel_ != nullptr) channel_release(done_channel_);
+}
 
 void TaskBase::capture_current_exception() noexcept {
   try {
@@ -33,6 +42,9 @@ void TaskBase::capture_current_exception() noexcept {
     cancelled_ = true;
     error_ = std::make_exception_ptr(
         RuntimeStopped("weft: the task was cancelled at shutdown while parked with nothing left to wake it"));
+  } catch (const Cancelled&) {
+    cancelled_ = true;  // cancelled, not failed: join() rethrows it, nobody reports it
+    error_ = std::current_exception();
   } catch (...) {
     error_ = std::current_exception();
   }
@@ -40,8 +52,10 @@ void TaskBase::capture_current_exception() noexcept {
 
 void TaskBase::finish() noexcept {
   Waiter* joiner = nullptr;
+  ChannelCore* done_channel = nullptr;
   {
     std::lock_guard<SpinLock> guard(join_lock_);
+    done_channel = done_channel_;  // closed below: a select on the join wakes
     // release: publishes the result/error_ to done()'s acquire load.
     done_.store(true, std::memory_order_release);
     joiner = std::exchange(joiner_, nullptr);
@@ -50,6 +64,8 @@ void TaskBase::finish() noexcept {
     if (joiner != nullptr && !joiner->try_claim(Waiter::Outcome::notified)) joiner = nullptr;
   }
   if (joiner != nullptr) joiner->unpark();
+  if (done_channel != nullptr) channel_close(done_channel);  // the task holds it until it is freed
+  if (group_ != nullptr) group_->child_finished(this);  // after done_: the group may collect us at once
   release();
 }
 
@@ -83,7 +99,7 @@ bool TaskBase::wait_done_until(Nanos deadline) {
     std::lock_guard<SpinLock> guard(join_lock_);
     if (joiner_ == &waiter) joiner_ = nullptr;
   }
-  if (outcome == Waiter::Outcome::cancelled) throw FiberCancelled{};
+  if (outcome == Waiter::Outcome::cancelled) throw_cancelled();
   return done();
 }
 
@@ -118,6 +134,34 @@ void TaskBase::wait_done_or_deadlock() {
   }
 }
 
+void TaskBase::capture_cancelled() noexcept {
+  cancelled_ = true;
+  // No throw: libstdc++ builds the exception object in place.
+  error_ = std::make_exception_ptr(Cancelled{});
+}
+
+// request_cancel() against the fiber's start (Worker::start_fiber):
+//   cancel: cancel_requested_ = true (seq_cst); read fiber_ (seq_cst)
+//   start:  fiber_ = f (seq_cst); read cancel_requested_ (seq_cst)
+// One of them sees the other: either the start marks the fiber aborted, or
+// we do (both is harmless). join_lock_ keeps the fiber alive meanwhile:
+// finish() takes it to set done_, and runs on the fiber.
+void TaskBase::request_cancel() noexcept {
+  Waiter* wake = nullptr;
+  CancelState* own = nullptr;
+  {
+    std::lock_guard<SpinLock> guard(join_lock_);
+    if (done_.load(std::memory_order_relaxed)) return;  // relaxed: changes only under join_lock_
+    cancel_requested_.store(true, std::memory_order_seq_cst);
+    if (Fiber* f = fiber_.load(std::memory_order_seq_cst)) wake = abort_fiber(f, own);
+  }
+  if (wake != nullptr) wake->unpark();
+  if (own != nullptr) {
+    own->cancel();
+    own->release();
+  }
+}
+
 void TaskBase::rethrow_if_failed() {
   if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
 }
@@ -133,6 +177,23 @@ void TaskBase::finish_inline() noexcept {
   // runtime's reference was the deque entry the caller popped.
   done_.store(true, std::memory_order_relaxed);
   refs_.store(1, std::memory_order_relaxed);
+  if (done_channel_ != nullptr) channel_close(done_channel_);
+}
+
+ChannelCore* TaskBase::done_channel() {
+  bool close_now = false;
+  ChannelCore* c;
+  {
+    std::lock_guard<SpinLock> guard(join_lock_);
+    if (done_channel_ == nullptr) {
+      done_channel_ = channel_create(&elem_ops_for<std::monostate>, ChannelBuffer{}, "join");  // may throw
+      close_now = done_.load(std::memory_order_relaxed);  // relaxed: changes only under join_lock_
+    }
+    c = done_channel_;
+    channel_retain(c);
+  }
+  if (close_now) channel_close(c);
+  return c;
 }
 
 void TaskBase::release() noexcept {

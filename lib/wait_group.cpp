@@ -122,7 +122,7 @@ bool WaitGroup::wait_until_ns(detail::Nanos deadline) {
   // With the queue empty nobody needs waking: clear k_waiters too. release:
   // publishes waiters_. fetch_and: add() may change the counter meanwhile.
   state_.fetch_and(~(k_queue | (waiters_.empty() ? k_waiters : 0)), std::memory_order_release);
-  if (outcome == detail::Waiter::Outcome::cancelled) throw FiberCancelled{};
+  if (outcome == detail::Waiter::Outcome::cancelled) detail::throw_cancelled();
   return false;
 }
 

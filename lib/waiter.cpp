@@ -6,16 +6,19 @@
 #include <mutex>
 
 #include "activity.hpp"
+#include "cancel_state.hpp"
 #include "current.hpp"
 #include "fiber.hpp"
 #include "futex.hpp"
+#include "weft/errors.hpp"
 #include "worker.hpp"
 
 namespace weft::detail {
 
 std::atomic<void (*)() noexcept> testing::after_thread_release{nullptr};
 
-Waiter::Waiter() noexcept : fiber_(current_fiber()) {
+Waiter::Waiter() noexcept : cancellable_(true), fiber_(current_fiber()) {
+  if (fiber_ != nullptr && fiber_->cancel_shield != 0) cancellable_ = false;
   if (fiber_ == nullptr && current_worker() != nullptr) {
     // A worker's scheduler loop, not a fiber: only a destructor of a task
     // that could not get a stack runs here (worker.cpp, start_fiber). A
@@ -41,6 +44,12 @@ Waiter::~Waiter() {
   if (fiber_ != nullptr && !parked_ && outcome_.load(std::memory_order_acquire) != Outcome::pending) {
     park_current_fiber();
   }
+}
+
+void throw_cancelled() {
+  Fiber* f = current_fiber();
+  if (f != nullptr && fiber_cancelled(f)) throw Cancelled{};
+  throw FiberCancelled{};
 }
 
 void Waiter::set_deadline(Nanos deadline) {
@@ -117,9 +126,15 @@ Waiter::Outcome Waiter::park() noexcept {
   assert(spin_locks_held() == 0 && "weft: a wait parked holding a SpinLock");
 #endif
   if (fiber_ != nullptr) {
+    if (cancellable_) join_scope_members(fiber_);  // before parked_on is published (C2)
     {
       std::lock_guard<SpinLock> guard(fiber_->wait_lock);
       fiber_->parked_on = this;
+    }
+    // After publishing parked_on (cancel_state.hpp, C2): a scope cancelled
+    // before now is seen here, one cancelled later finds the waiter.
+    if (cancellable_ && fiber_cancelled(fiber_) && try_claim(Outcome::cancelled)) {
+      unpark();  // our own wake-up: park_current_fiber() below returns at once
     }
     parked_ = true;
     park_current_fiber();  // returns once unpark_fiber() ran for this wait

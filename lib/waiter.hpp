@@ -121,6 +121,17 @@ class Waiter {
   // Any thread; a snapshot.
   Outcome outcome() const noexcept { return outcome_.load(std::memory_order_acquire); }
 
+  // Whether cancelling the owner fiber's scope ends this wait (the default).
+  // A wait that must finish even in a cancelled scope (a TaskGroup waiting
+  // for its cancelled children to unwind) turns it off before parking.
+  // Shutdown cancels every wait regardless.
+  bool cancellable() const noexcept { return cancellable_; }
+  void set_cancellable(bool on) noexcept { cancellable_ = on; }
+
+  // CancelState::cancel() chains the waiters it claimed through this link,
+  // to wake them after releasing its locks.
+  Waiter* cancel_next_ = nullptr;
+
   // The fiber that waits, or nullptr for a plain thread.
   Fiber* fiber() const noexcept { return fiber_; }
 
@@ -149,6 +160,7 @@ class Waiter {
   Nanos deadline_ = k_never;
   bool timer_armed_ = false;  // the owner armed timer_ and has not cancelled it yet
   bool parked_ = false;       // a fiber owner called park() (and so consumed its wake-up)
+  bool cancellable_;          // see cancellable(); false under ShieldCancel
   DeadlineTimer timer_;
   DescribeFn describe_ = nullptr;
   const void* describe_ctx_ = nullptr;
@@ -169,6 +181,11 @@ namespace testing {
 // hook synchronizes with the test by itself.
 extern std::atomic<void (*)() noexcept> after_thread_release;
 }  // namespace testing
+
+// Throws weft::Cancelled when the calling fiber's cancellation scope is
+// cancelled, else weft::FiberCancelled (shutdown cancelled the wait): what
+// a wait throws after park() returned Outcome::cancelled.
+[[noreturn]] void throw_cancelled();
 
 // Appends "<what> 0x..." to out: the description of a wait on an unnamed
 // object, for Waiter::set_description callbacks.

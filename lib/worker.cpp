@@ -13,7 +13,9 @@
 
 #include "current.hpp"
 #include "fiber.hpp"
+#include "fiber_local.hpp"
 #include "activity.hpp"
+#include "cancel_state.hpp"
 #include "futex.hpp"
 #include "idle_workers.hpp"
 #include "scheduler.hpp"
@@ -105,8 +107,8 @@ void Worker::run() {
 bool Worker::quiet_for_a_while(const TimerHeap& heap) noexcept {
   // munmap stalls the whole process for a moment (it takes the address
   // space's lock for writing and shoots down TLB entries on every core), so
-  // a stack is unmapped only when no timer falls due soon: never between
-  // two of a dense run of timers, where it delayed the next wake-ups.
+  // a stack is unmapped only when no timer falls due soon (never between
+  // two of a dense run of timers, where it delayed the next wake-ups).
   const Nanos due = heap.earliest();
   return due == k_never || due - now_ns() > k_trim_quiet_ns;
 }
@@ -126,6 +128,13 @@ TaskBase* Worker::next_task() {
 
 TaskBase* Worker::pick_task() {
   ++tick_;
+  // Cancelled work first: it only unwinds, and it must not wait behind
+  // fresh work (see Scheduler::pop_urgent).
+  if (const std::uint64_t epoch = cancel_epoch(); epoch != seen_cancel_epoch_) {
+    seen_cancel_epoch_ = epoch;
+    scheduler_.promote_cancelled(epoch);
+  }
+  if (TaskBase* t = scheduler_.pop_urgent()) return t;
   if (tick_ % k_injector_interval == 0) {
     if (TaskBase* t = scheduler_.pop_injected()) return t;
     if (TaskBase* t = scheduler_.pop_global()) return t;
@@ -250,7 +259,7 @@ bool Worker::sleep() {
 }
 
 void Worker::run_task(TaskBase* task) {
-  Fiber* f = task->fiber_;
+  Fiber* f = task->fiber_.load(std::memory_order_relaxed);  // relaxed: see TaskBase::fiber_
   if (f == nullptr) {
     f = start_fiber(task);
     if (f == nullptr) return;
@@ -310,6 +319,8 @@ void fiber_main(void* arg) {
   Fiber* f = static_cast<Fiber*>(arg);
   TaskBase* task = f->task;
   task->run();  // never throws
+  // Its FiberLocal values go with the body, on the fiber (user destructors).
+  destroy_fiber_locals(f);
   // End the task here, on its own fiber, not in the loop: finish() wakes the
   // joiner and drops the runtime's reference, and when that was the last
   // one (a detached task) it frees the task, running the destructors of its
@@ -321,10 +332,15 @@ void fiber_main(void* arg) {
   // the fiber. release: single writer (this worker's thread, which runs
   // us); pairs with metrics()' acquire load.
   w->fibers_finished_.store(w->fibers_finished_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  // Leave the scope the fiber started in (CancelScope and TaskGroup restore
+  // it when they end, so it is that one again).
+  leave_scope_members(f);
+  if (CancelState* scope = std::exchange(f->scope, nullptr)) scope->release();
   // task->fiber_ and f->task stay as they are: a destructor that parks in
   // there is woken through them (Scheduler::schedule, run_task). Nobody
   // reads them once the task is done and this fiber is gone.
   task->finish();  // may free the task; may park (a destructor that waits)
+  destroy_fiber_locals(f);  // values those destructors may have made
   w = current_worker();  // re-read again
   w->suspend_reason_ = SuspendReason::finish;
   exit_to(f->context, w->loop_context_);
@@ -351,7 +367,10 @@ Fiber* Worker::start_fiber(TaskBase* task) {
   f->task = task;
   f->scheduler = &scheduler_;
   f->stack = stack;
-  task->fiber_ = f;
+  task->fiber_.store(f, std::memory_order_seq_cst);  // seq_cst: TaskBase::request_cancel's pairing
+  if (task->cancel_requested()) f->aborted.store(true, std::memory_order_relaxed);  // (the body will not even run)
+  // The task's scope reference passes to the fiber (released at its end).
+  f->scope = std::exchange(task->scope_, nullptr);  // joins its members list at its first park
   make_context(f->context, stack.lo, block - lo, &fiber_main, f);
   // release: single writer; pairs with metrics()' acquire load.
   fibers_started_.store(fibers_started_.load(std::memory_order_relaxed) + 1, std::memory_order_release);

@@ -34,7 +34,7 @@
 #include "weft/detail/deadline.hpp"
 
 namespace weft::this_fiber {
-void maybe_yield() noexcept;
+void maybe_yield();
 }  // namespace weft::this_fiber
 
 namespace weft::detail {
@@ -90,8 +90,8 @@ class Worker {
 
  private:
   friend void suspend_current_fiber(SuspendReason why);
-  friend void slice_checkpoint(Worker* w) noexcept;
-  friend void weft::this_fiber::maybe_yield() noexcept;
+  friend void slice_checkpoint(Worker* w);
+  friend void weft::this_fiber::maybe_yield();
   friend void fiber_main(void* arg);
   friend bool run_queued_task_inline(TaskBase* task) noexcept;
 
@@ -124,6 +124,7 @@ class Worker {
   std::uint32_t tick_ = 0;
   bool searching_ = false;         // counted in IdleWorkers' searching
   bool just_yielded_ = false;      // the last fiber yielded: the injector goes first
+  std::uint64_t seen_cancel_epoch_ = 0;  // cancel_epoch() when this worker last looked
   std::uint64_t rng_;
   // Wake-up word: k_work_bit once a waker chose this worker, and
   // TimerHeap::k_kick_bit when the timer heap wants it to look at the

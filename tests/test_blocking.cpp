@@ -544,7 +544,7 @@ TEST_CASE("maybe_yield: the time slice sets how often a looping fiber gives the 
 
 TEST_CASE("maybe_yield: does nothing on a plain thread, and just returns in a fiber with nothing else to run" *
           doctest::timeout(60)) {
-  static_assert(noexcept(weft::this_fiber::maybe_yield()));
+  // maybe_yield may throw weft::Cancelled (test_cancel.cpp), never anything else.
   for (int i = 0; i < 1'000'000; ++i) weft::this_fiber::maybe_yield();  // no runtime at all
   weft::Runtime rt({.workers = 1, .time_slice = 1ms});
   for (int i = 0; i < 1'000'000; ++i) weft::this_fiber::maybe_yield();  // a runtime, but not in it

@@ -32,8 +32,8 @@ struct RandomChoiceCounts {
 // 10,000 selects between two buffered channels that always hold a value.
 RandomChoiceCounts random_choice_rounds() {
   weft::Channel<int> a(1, "a"), b(1, "b");
-  a.try_send(1);
-  b.try_send(2);
+  CHECK(a.try_send(1));
+  CHECK(b.try_send(2));
   RandomChoiceCounts c;
   for (int round = 0; round < 10'000; ++round) {
     int handler = -1;
@@ -86,9 +86,11 @@ TEST_CASE("select: priority mode always takes the first ready case") {
     weft::Channel<int> a(1), b(1), c(1);
     int not_first = 0, wrong = 0;
     for (int round = 0; round < 1'000; ++round) {
-      a.try_send(1);
-      b.try_send(2);
-      c.try_send(3);
+      // Top each channel up: after the first round only `a` has room (the
+      // select takes from `a` alone), so the other sends may find it full.
+      CHECK(a.try_send(1));
+      (void)b.try_send(2);
+      (void)c.try_send(3);
       const std::size_t idx =
           weft::select(weft::priority, weft::on_recv(a, [&](std::optional<int> v) { wrong += v != 1; }),
                        weft::on_recv(b, [&](std::optional<int>) { ++wrong; }),
@@ -100,8 +102,8 @@ TEST_CASE("select: priority mode always takes the first ready case") {
     }
     int second = 0;
     for (int round = 0; round < 1'000; ++round) {
-      b.try_send(2);
-      c.try_send(3);
+      (void)b.try_send(2);  // may still be full from the rounds above
+      (void)c.try_send(3);  // full after the first round, as above
       const std::size_t idx =
           weft::select(weft::priority, weft::on_recv(a, [&](std::optional<int>) { ++wrong; }),
                        weft::on_recv(b, [&](std::optional<int> v) { wrong += v != 2; }),
@@ -109,7 +111,7 @@ TEST_CASE("select: priority mode always takes the first ready case") {
       second += idx == 1;
     }
     // A ready case wins over the default, also in priority mode.
-    a.try_send(1);
+    CHECK(a.try_send(1));
     bool default_ran = false;
     const std::size_t with_default =
         weft::select(weft::priority, weft::on_default([&] { default_ran = true; }),
@@ -125,7 +127,7 @@ TEST_CASE("select: the default case runs when nothing is ready, and takes nothin
   auto body = [] {
     int failures = 0;
     weft::Channel<int> empty(2), unbuffered, full(1);
-    full.try_send(5);
+    CHECK(full.try_send(5));
     bool recv_ran = false, send_ran = false, default_ran = false;
     const std::size_t idx = weft::select(weft::on_recv(empty, [&](std::optional<int>) { recv_ran = true; }),
                                          weft::on_recv(unbuffered, [&](std::optional<int>) { recv_ran = true; }),
@@ -150,7 +152,7 @@ TEST_CASE("select: the default case runs when nothing is ready, and takes nothin
     int only = 0;
     failures += weft::select(weft::on_default([&] { ++only; })) != 0 || only != 1;
     // A ready case wins over the default.
-    empty.try_send(3);
+    CHECK(empty.try_send(3));
     default_ran = false;
     int got = 0;
     const std::size_t ready = weft::select(weft::on_recv(empty, [&](std::optional<int> v) { got = v.value_or(-1); }),
@@ -246,7 +248,7 @@ TEST_CASE("select: send cases deliver to a buffer, to a parked receiver, and rep
   // A dropping buffer's send case is always ready.
   {
     weft::Channel<int> drop(weft::dropping(1));
-    drop.try_send(1);
+    CHECK(drop.try_send(1));
     bool default_ran = false;
     CHECK(weft::select(weft::on_send(drop, 2), weft::on_default([&] { default_ran = true; })) == 0);
     CHECK_FALSE(default_ran);
@@ -285,7 +287,7 @@ TEST_CASE("select: a send case that does not commit destroys its value and deliv
   auto token = std::make_shared<int>(5);
   weft::Channel<std::shared_ptr<int>> out(0, "out");  // nobody receives: never ready
   weft::Channel<int> in(1, "in");
-  in.try_send(1);
+  CHECK(in.try_send(1));
   int got = 0;
   const std::size_t idx = weft::select(weft::on_send(out, token),
                                        weft::on_recv(in, [&](std::optional<int> v) { got = v.value_or(-1); }));
@@ -384,7 +386,7 @@ TEST_CASE("select: a receive case on a closed channel gets nullopt" * doctest::t
   // A closed channel still delivers what it buffered first.
   {
     weft::Channel<int> ch(2);
-    ch.try_send(4);
+    CHECK(ch.try_send(4));
     ch.close();
     std::optional<int> first, second;
     weft::select(weft::on_recv(ch, [&](std::optional<int> v) { first = v; }));
@@ -476,7 +478,7 @@ TEST_CASE("select: a select parked in a fiber is woken by a plain thread's send"
 
 TEST_CASE("select: the same channel in two cases commits once" * doctest::timeout(120)) {
   weft::Channel<int> ch(2);
-  ch.try_send(1);
+  CHECK(ch.try_send(1));
   int handlers = 0;
   weft::select(weft::on_recv(ch, [&](std::optional<int>) { ++handlers; }),
                weft::on_recv(ch, [&](std::optional<int>) { ++handlers; }));

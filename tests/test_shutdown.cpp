@@ -26,8 +26,8 @@ TEST_CASE("shutdown: runs every fiber still queued, and what they spawn" * docte
       rt.spawn([&] {
         ran.fetch_add(1, std::memory_order_relaxed);
         weft::this_fiber::yield();
-        weft::go([&] { ran.fetch_add(1, std::memory_order_relaxed); });  // spawning while draining is allowed
-      });  // handle dropped: detached
+        weft::go([&] { ran.fetch_add(1, std::memory_order_relaxed); }).detach();  // spawning while draining is allowed
+      }).detach();
     }
     rt.shutdown();
     CHECK(ran.load() == 2 * n);
@@ -105,7 +105,7 @@ TEST_CASE("shutdown: spawning afterwards throws RuntimeStopped; shutdown is idem
   weft::Runtime other({.workers = 1});
   bool threw = other.block_on([&] {
     try {
-      rt.spawn([] {});
+      rt.spawn([] {}).detach();
     } catch (const weft::RuntimeStopped&) {
       return true;
     }
@@ -117,7 +117,7 @@ TEST_CASE("shutdown: spawning afterwards throws RuntimeStopped; shutdown is idem
 TEST_CASE("shutdown: concurrent callers all return after the runtime stopped") {
   weft::Runtime rt({.workers = 2});
   std::atomic<int> ran{0};
-  for (int i = 0; i < 1000; ++i) rt.spawn([&] { ran.fetch_add(1); });
+  for (int i = 0; i < 1000; ++i) rt.spawn([&] { ran.fetch_add(1); }).detach();
   std::vector<std::thread> ts;
   for (int i = 0; i < 4; ++i) ts.emplace_back([&] { rt.shutdown(); });
   for (auto& t : ts) t.join();
@@ -157,7 +157,7 @@ TEST_CASE("shutdown: plain threads spawning while it starts either get RuntimeSt
         for (int i = 0; i < k_max_attempts && left_after_refusal != 0; ++i) {
           if (left_after_refusal > 0) --left_after_refusal;
           try {
-            rt->spawn([c = &counters[i]] { c->fetch_add(1, std::memory_order_relaxed); });
+            rt->spawn([c = &counters[i]] { c->fetch_add(1, std::memory_order_relaxed); }).detach();
             mine[static_cast<std::size_t>(i)] = k_accepted;
             if (i == 0) spawning.fetch_add(1);
           } catch (const weft::RuntimeStopped&) {

@@ -461,7 +461,7 @@ TEST_CASE("waitgroup: wait returns after every done(), not before" * doctest::ti
           results[static_cast<std::size_t>(i)] = i + 1;
           finished.fetch_add(1);
           wg.done();
-        });  // detached
+        }).detach();  // detached
       }
       wg.wait();
       for (int r : results) sum_at_wait += r;
@@ -490,7 +490,7 @@ TEST_CASE("waitgroup: may be destroyed as soon as wait() returns" * doctest::tim
           weft::go([w = wg.get(), f = flags.get(), k] {
             f[k] = 1;
             w->done();
-          });  // detached: they must not touch *w after done() lets wait() return
+          }).detach();  // detached: they must not touch *w after done() lets wait() return
         }
         wg->wait();
         ok += flags[0] + flags[1] + flags[2] == 3;
@@ -534,7 +534,7 @@ TEST_CASE("waitgroup: a wait racing the last done() is always woken" * doctest::
           weft::go([&wg, r] {
             if (r % 8 == 0) weft::this_fiber::yield();
             wg.done();
-          });  // detached; wg may go as soon as wait() returns
+          }).detach();  // detached; wg may go as soon as wait() returns
           wg.wait();
         }
         return r;

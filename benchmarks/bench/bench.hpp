@@ -74,6 +74,12 @@ double median_of(const std::vector<Run>& runs, double Run::*figure) {
 // One decimal would print 1.95 and 2.04 both as 2.0.
 std::string three_significant(double v);
 
+// Metrics that are ratios (a speedup, scope_cost's *_ratio): they print
+// with three significant digits.
+inline bool is_ratio(const std::string& metric) {
+  return metric == "speedup" || (metric.size() > 6 && metric.compare(metric.size() - 6, 6, "_ratio") == 0);
+}
+
 // What a run of this program in a fresh process ended with: its exit
 // status (minus the signal number if a signal ended it) and everything it
 // wrote to stdout and stderr.

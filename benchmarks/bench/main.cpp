@@ -29,6 +29,9 @@ void idlewait_workload(const Settings&, Reporter&);
 void mutex_workload(const Settings&, Reporter&);
 void imbalance_workload(const Settings&, Reporter&);
 void parsum_workload(const Settings&, Reporter&);
+void cancel_workload(const Settings&, Reporter&);
+void cancel_loaded_workload(const Settings&, Reporter&);
+void scope_cost_workload(const Settings&, Reporter&);
 
 const std::vector<Entry>& workloads() {
   static const std::vector<Entry> all = {
@@ -43,6 +46,9 @@ const std::vector<Entry>& workloads() {
       {"mutex", &mutex_workload},
       {"imbalance", &imbalance_workload},
       {"parsum", &parsum_workload},
+      {"cancel", &cancel_workload},
+      {"cancel_loaded", &cancel_loaded_workload},
+      {"scope_cost", &scope_cost_workload},
   };
   return all;
 }
@@ -74,7 +80,7 @@ void write_json(const std::string& path, const bench::Reporter& out) {
       << "\", \"metric\": \"" << g.metric << "\", \"value\": ";
     // Speedups as the lines print them (bench.hpp); other figures with the
     // stream's six significant digits.
-    if (g.metric == "speedup") {
+    if (bench::is_ratio(g.metric)) {
       f << bench::three_significant(g.value);
     } else {
       f << g.value;

@@ -14,7 +14,7 @@ void Reporter::add(const std::string& peer, const std::string& workload, const s
   // they do not print as 0.0. Speedups are compared with each other (1.95
   // against 2.04), so they keep three significant digits.
   char text[32];
-  if (metric == "speedup") {
+  if (is_ratio(metric)) {
     std::snprintf(text, sizeof text, "%s", three_significant(value).c_str());
   } else {
     std::snprintf(text, sizeof text, value < 1 ? "%.3f" : "%.1f", value);

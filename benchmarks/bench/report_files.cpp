@@ -30,7 +30,7 @@ std::pair<std::string, int> split_param(const std::string& param) {
 
 // Compact cells; speedups with three significant digits (bench.hpp).
 std::string format(const std::string& metric, double v) {
-  if (metric == "speedup") return three_significant(v);
+  if (is_ratio(metric)) return three_significant(v);
   char buf[32];
   std::snprintf(buf, sizeof buf, v >= 100 ? "%.0f" : v >= 1 ? "%.1f" : "%.3f", v);
   return buf;

@@ -179,8 +179,8 @@ class Channel {
   // buffer accepted it (`value` moved from); false if that would need
   // waiting, or the channel is closed (`value` untouched; is_closed() read
   // afterwards tells the two apart: a closed channel never reopens).
-  bool try_send(T&& value) { return send_impl(&value, false) == detail::ChannelOpResult::done; }
-  bool try_send(const T& value)
+  [[nodiscard]] bool try_send(T&& value) { return send_impl(&value, false) == detail::ChannelOpResult::done; }
+  [[nodiscard]] bool try_send(const T& value)
     requires std::is_copy_constructible_v<T>
   {
     T copy(value);
@@ -192,7 +192,7 @@ class Channel {
   // those apart, read is_closed() *before* the call: if it was already
   // closed, nullopt means drained for good (a value sent just before a
   // close may still be buffered after it).
-  std::optional<T> try_recv() {
+  [[nodiscard]] std::optional<T> try_recv() {
     std::optional<T> out;
     recv_impl(&out, false);
     return out;

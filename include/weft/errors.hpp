@@ -46,11 +46,29 @@ class FiberCancelled {
   const char* what() const noexcept { return "weft::FiberCancelled: runtime shutting down"; }
 };
 
+// Thrown out of a wait of a fiber whose cancellation scope (a CancelScope,
+// a TaskGroup, a JoinHandle::cancel()) was cancelled: by any call that would
+// park the fiber (channel operations, select, sleeps, locks, condition
+// variables, wait groups, semaphores, joins, weft::blocking), as soon as the
+// scope is cancelled while it waits, or at once when it was cancelled
+// before; and by this_fiber::check_cancelled() and maybe_yield(). An
+// operation that throws it did nothing (sent nothing, took nothing, holds
+// no lock); one that completed returns normally. Like FiberCancelled it does
+// not derive from std::exception, so that `catch (const std::exception&)`
+// lets it pass on its way out of the cancelled work. A task that ends with
+// it is cancelled, not failed: join() rethrows it, a TaskGroup does not
+// count it as an error, and the unhandled-exception handler never sees it.
+class Cancelled {
+ public:
+  const char* what() const noexcept { return "weft::Cancelled: the fiber's cancellation scope was cancelled"; }
+};
+
 // Called with the exception that escaped a task whose JoinHandle was dropped
 // (detached) without join(): at the task's end if it was already detached,
 // else when the handle is dropped. Tasks cancelled at shutdown are not
 // reported. The handler may run on any thread, concurrently with itself;
-// exceptions it throws are caught and printed. The default prints
+// exceptions it throws are caught and printed. Tasks that ended with
+// weft::Cancelled are not reported either. The default prints
 // "weft: unhandled exception in a detached fiber: <what()>" to stderr.
 using UnhandledExceptionHandler = std::function<void(std::exception_ptr)>;
 

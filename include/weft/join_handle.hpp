@@ -85,6 +85,28 @@ class JoinHandle {
     std::exchange(task_, nullptr)->release_handle(false);
   }
 
+  // Cancels the task (Tokio's JoinHandle::abort): from now on every wait of
+  // its fiber throws weft::Cancelled (the one it is parked in, at once),
+  // this_fiber::cancelled() is true in it, and the CancelScopes and
+  // TaskGroups it opened are cancelled with their fibers. A task that has
+  // not started yet never runs. Fibers it started with go() outside scopes
+  // of its own run in the scope it was spawned in, and keep running (as
+  // Tokio's abort leaves tasks the aborted one spawned). The handle stays
+  // attached: join() then returns the value if the task finished first, or
+  // throws weft::Cancelled. Does nothing on a finished task or an
+  // unattached handle. Never parks or blocks.
+  void cancel() noexcept {
+    if (task_ != nullptr) task_->request_cancel();
+  }
+
+  // For select's on_join: a channel closed when the task finishes, with a
+  // reference for the caller. Throws like join() for an unattached handle,
+  // std::bad_alloc when memory runs out.
+  detail::ChannelCore* done_channel() {
+    check_attached("on_join");
+    return task_->done_channel();
+  }
+
   // True while the handle can still be joined or detached.
   bool joinable() const noexcept { return task_ != nullptr; }
 

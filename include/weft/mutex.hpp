@@ -66,18 +66,18 @@ class Mutex {
   // A timeout of zero or less is try_lock() with a short spin. Satisfies
   // TimedLockable (std::unique_lock's try_lock_for works).
   template <class Rep, class Period>
-  bool try_lock_for(const std::chrono::duration<Rep, Period>& timeout) {
+  [[nodiscard]] bool try_lock_for(const std::chrono::duration<Rep, Period>& timeout) {
     return try_lock() || lock_until(detail::deadline_after(timeout));
   }
   template <class Clock, class Duration>
-  bool try_lock_until(const std::chrono::time_point<Clock, Duration>& deadline) {
+  [[nodiscard]] bool try_lock_until(const std::chrono::time_point<Clock, Duration>& deadline) {
     return try_lock() || lock_until(detail::deadline_at(deadline));
   }
 
   // Acquires the lock if it is free now (even if waiters are queued: like a
   // spinning lock() in normal mode, it may overtake them). Never parks or
   // blocks. std::lock and std::scoped_lock rely on it.
-  bool try_lock() noexcept {
+  [[nodiscard]] bool try_lock() noexcept {
     // relaxed: the CAS below is what acquires.
     std::uint32_t s = state_.load(std::memory_order_relaxed);
     while ((s & k_locked) == 0) {

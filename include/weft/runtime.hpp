@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
+#include <concepts>
 #include <type_traits>
 #include <utility>
 
@@ -21,8 +22,16 @@ std::size_t default_worker_count() noexcept;
 template <class F>
 using task_result_t = std::invoke_result_t<std::decay_t<F>>;
 
-namespace detail {
+// What spawn(), go() and TaskGroup::spawn() accept: a callable that can be
+// moved into the task and called with no arguments, returning a value (or
+// void), not a reference. A call with anything else fails to compile with
+// this concept named in the error.
 template <class F>
+concept Spawnable = std::move_constructible<std::decay_t<F>> && std::is_invocable_v<std::decay_t<F>> &&
+                    !std::is_reference_v<std::invoke_result_t<std::decay_t<F>>>;
+
+namespace detail {
+template <Spawnable F>
 JoinHandle<task_result_t<F>> spawn_on(Scheduler* scheduler, F&& fn) {
   using R = task_result_t<F>;
   static_assert(!std::is_reference_v<R>,
@@ -103,8 +112,9 @@ class Runtime {
   // Runs fn() as a new fiber and returns its handle. Never blocks or parks.
   // Throws weft::RuntimeStopped once shutdown() has begun, except from fibers
   // of this runtime, which may keep spawning while shutdown drains them.
-  template <class F>
-  JoinHandle<task_result_t<F>> spawn(F&& fn) {
+  // [[nodiscard]]: dropping the handle detaches the task; say detach().
+  template <Spawnable F>
+  [[nodiscard]] JoinHandle<task_result_t<F>> spawn(F&& fn) {
     return detail::spawn_on(scheduler_.get(), std::forward<F>(fn));
   }
 
@@ -153,6 +163,19 @@ class Runtime {
   // std::logic_error from a fiber or worker of this runtime.
   void shutdown();
 
+  // As shutdown(), with a grace period: the fibers get `grace` to finish
+  // (steps 1-2 above); whatever is still running or waiting then is
+  // cancelled, as if every fiber's scope were (cancel.hpp): their waits throw
+  // weft::Cancelled, parked ones at once, running ones at their next wait
+  // or maybe_yield(), and they run ahead of other work while they unwind.
+  // Then shutdown() proceeds. A fiber in a loop that never waits and never
+  // calls maybe_yield() still holds its worker until it ends. Same
+  // threading rules as shutdown().
+  template <class Rep, class Period>
+  void shutdown_for(const std::chrono::duration<Rep, Period>& grace) {
+    shutdown_until_ns(detail::deadline_after(grace));
+  }
+
   std::size_t num_workers() const noexcept;
   const Options& options() const noexcept;
 
@@ -160,14 +183,20 @@ class Runtime {
   Metrics metrics() const noexcept;
 
  private:
+  void shutdown_until_ns(detail::Nanos grace_deadline);
+  template <class T>
+  friend class TaskGroup;
+  detail::Scheduler* scheduler() const noexcept { return scheduler_.get(); }
+
   std::unique_ptr<detail::Scheduler> scheduler_;
 };
 
 // Spawns fn() on the runtime of the calling fiber, on the calling worker's
 // own deque (other workers steal it if they are idle). The calling fiber keeps
 // running. Never blocks. Throws weft::NotInFiber from a plain thread.
-template <class F>
-JoinHandle<task_result_t<F>> go(F&& fn) {
+// [[nodiscard]]: dropping the handle detaches the task; say detach().
+template <Spawnable F>
+[[nodiscard]] JoinHandle<task_result_t<F>> go(F&& fn) {
   return detail::spawn_on(detail::current_scheduler_or_throw("weft::go"), std::forward<F>(fn));
 }
 

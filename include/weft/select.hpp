@@ -38,9 +38,12 @@
 #include <optional>
 #include <type_traits>
 #include <utility>
+#include <variant>
 
+#include "cancel.hpp"
 #include "channel.hpp"
 #include "detail/channel_core.hpp"
+#include "join_handle.hpp"
 
 namespace weft {
 
@@ -125,6 +128,59 @@ class DefaultCase {
  private:
   F handler_;
 };
+
+// An event case: commits once an event has happened: a task finished
+// (on_join) or a cancellation scope was cancelled (on_cancel). Underneath
+// it is a receive on a channel the event closes (Go's ctx.Done()), so it
+// combines with every other case and with after() and on_default.
+template <class F>
+class DoneCase {
+  static_assert(std::is_invocable_v<F&>, "weft::on_join / on_cancel: the handler takes no arguments");
+
+ public:
+  static constexpr bool is_default = false;
+  static constexpr bool is_after = false;
+  // Adopts a reference to `core`.
+  DoneCase(detail::ChannelCore* core, F handler) noexcept : core_(core), handler_(std::move(handler)) {}
+  DoneCase(DoneCase&& other) noexcept : core_(std::exchange(other.core_, nullptr)), handler_(std::move(other.handler_)) {}
+  DoneCase(const DoneCase&) = delete;
+  DoneCase& operator=(const DoneCase&) = delete;
+  DoneCase& operator=(DoneCase&&) = delete;
+  ~DoneCase() {
+    if (core_ != nullptr) detail::channel_release(core_);
+  }
+  void fill(detail::SelectCase& c) { c = {core_, &slot_, false, false}; }
+  void fire(const detail::SelectCase&) { handler_(); }
+
+ private:
+  detail::ChannelCore* core_;
+  std::optional<std::monostate> slot_;
+  F handler_;
+};
+
+namespace detail {
+// A channel that nobody closes: on_cancel of a token of no scope.
+inline ChannelCore* never_closed_channel() {
+  return channel_create(&elem_ops_for<std::monostate>, ChannelBuffer{}, "never");
+}
+ChannelCore* cancel_done_channel(const CancelToken& token);  // lib/cancel_scope.cpp; nullptr: no scope
+}  // namespace detail
+
+// Commits once the task of `handle` has finished (value or exception): then
+// handle.join() returns at once. The handle must be attached (else
+// std::logic_error) and outlive the select. Throws std::bad_alloc.
+template <class T, class F>
+DoneCase<std::decay_t<F>> on_join(JoinHandle<T>& handle, F&& handler) {
+  return DoneCase<std::decay_t<F>>(handle.done_channel(), std::forward<F>(handler));
+}
+
+// Commits once the scope of `token` is cancelled (never, for a token of no
+// scope). Throws std::bad_alloc.
+template <class F>
+DoneCase<std::decay_t<F>> on_cancel(const CancelToken& token, F&& handler) {
+  detail::ChannelCore* core = detail::cancel_done_channel(token);
+  return DoneCase<std::decay_t<F>>(core != nullptr ? core : detail::never_closed_channel(), std::forward<F>(handler));
+}
 
 namespace detail {
 struct NoHandler {

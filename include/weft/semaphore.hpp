@@ -27,7 +27,7 @@ class Semaphore {
   void acquire();
   // Takes one permit if one is available now and nobody is queued. Never
   // parks or blocks.
-  bool try_acquire() noexcept;
+  [[nodiscard]] bool try_acquire() noexcept;
   // Returns n permits (default 1), waking up to n waiters. Throws
   // std::invalid_argument if n is negative. Never parks or blocks.
   void release(std::ptrdiff_t n = 1);

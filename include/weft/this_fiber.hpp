@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "cancel.hpp"
 #include "detail/deadline.hpp"
 
 namespace weft {
@@ -61,15 +62,30 @@ void sleep_for(const std::chrono::duration<Rep, Period>& d) {
   detail::sleep_until_ns(detail::deadline_after(d));
 }
 
+// True once the calling fiber's cancellation scope (cancel.hpp) is
+// cancelled; false on a plain thread and in the root scope. One relaxed
+// load and a call: cheap enough for the inner loop of CPU work. Never
+// blocks.
+bool cancelled() noexcept;
+
+// Throws weft::Cancelled if cancelled(). Never blocks.
+void check_cancelled();
+
+// A token of the calling fiber's current scope (one that is never
+// cancelled in the root scope or on a plain thread). Never blocks.
+CancelToken cancel_token() noexcept;
+
 // A checkpoint for long CPU loops (lesson 5 of the design): returns at once
 // while the calling fiber's time slice (Runtime::Options::time_slice,
 // default 10 ms) lasts, and yields (as yield()) once it is spent, so that
 // other fibers, and the timers they wait on, get the worker. Cheap: it
 // counts calls and reads the clock only every K calls, with K recalibrated
 // at each read from the measured time per call so that the clock is read
-// about every 50 us. The slice restarts whenever the fiber resumes. Does
-// nothing on a plain thread. Never throws, never parks.
-void maybe_yield() noexcept;
+// about every 50 us. The slice restarts whenever the fiber resumes. It also
+// observes cancellation: at each clock read (about every 50 us of the loop)
+// and after each yield it throws weft::Cancelled if the fiber's scope was
+// cancelled. Does nothing on a plain thread. Never parks.
+void maybe_yield();
 
 }  // namespace this_fiber
 }  // namespace weft

@@ -41,6 +41,19 @@
  *              attempts at any time. The real shutdown cancels only once
  *              the runtime is quiescent; racing it with everything else
  *              checks more than the code needs.
+ *   scope      (SCOPE) the cancellation of the fiber's scope
+ *              (lib/cancel_state.cpp, CancelState::cancel_subtree): sets
+ *              the scope's flag, then under the scope's lock walks its
+ *              members and, under each member's wait_lock, claims its
+ *              parked_on. The fiber's side (Waiter::park): it joins the
+ *              members list at its first park in the scope, publishes
+ *              parked_on under wait_lock, then reads the flag and, if set,
+ *              claims its own waiter and unparks itself (C2 of
+ *              cancel_state.hpp). With SCOPE=1 the fiber waits on a list
+ *              nobody completes and no deadline fires, so only the
+ *              cancellation can end its waits: a lost one leaves the fiber
+ *              parked for ever (an invalid end state), and every wait
+ *              after the cancellation must end cancelled.
  *   runner     any worker that pops the fiber from a run queue and resumes
  *              it (Worker::run_task).
  *
@@ -83,6 +96,10 @@
  *      callback touches a waiter that is gone
  *   6  the woken fiber takes its node off the wait list without the list's
  *      lock: a waker that popped the node claims a waiter that is gone
+ *   7  (SCOPE) the fiber reads its scope's flag before it publishes
+ *      parked_on: a cancellation between the two is lost
+ *   8  (SCOPE) the fiber joins the scope's members list only after it read
+ *      the flag: the canceller's walk can miss it
  *
  * EARLY_RETURN: a wait that arms its deadline and then returns without
  * parking, as TaskBase::wait_done_until, Mutex::lock_until and
@@ -106,6 +123,10 @@
  * @broken BROKEN=4 -- assertion violated (gen==g)
  * @broken BROKEN=5 -- assertion violated (gen==g)
  * @broken BROKEN=6 -- assertion violated (gen==g)
+ * @verify SCOPE=1
+ * @verify SCOPE=1 SELECT=1
+ * @broken SCOPE=1 BROKEN=7 -- invalid end state
+ * @broken SCOPE=1 BROKEN=8 -- invalid end state
  */
 
 #ifndef ROUNDS
@@ -125,6 +146,13 @@
 #endif
 #ifndef BROKEN
 #define BROKEN 0
+#endif
+#ifndef SCOPE
+#define SCOPE 0           /* 1: a scope canceller instead of wakers, timer and shutdown */
+#endif
+#if SCOPE
+#undef DEADLINES
+#define DEADLINES 0
 #endif
 
 /* Fiber::park_state */
@@ -172,6 +200,12 @@ byte slow_parks = 0;        /* parks that switched away */
 byte total_resumes = 0;
 bool fiber_done = false;
 byte finished = 0;          /* wakers, timer and canceller that have ended */
+
+/* The fiber's cancellation scope (SCOPE) */
+bit scope_flag = 0;         /* CancelState::cancelled_ */
+bit scope_lock = 0;         /* CancelState::lock_ */
+bit member = 0;             /* the fiber is on the scope's members list */
+bool cancelled_before = false;  /* the flag was set before this wait began */
 
 inline lock(l) { atomic { l == 0 -> l = 1 } }
 inline unlock(l) { l = 0 }
@@ -244,9 +278,43 @@ inline cancel_deadline() {
  * Worker::run_task that runs after the switch. Uses the fiber's r, ok, seen
  * and armed. */
 inline waiter_park() {
+#if SCOPE
+#if BROKEN != 8
+  /* join_scope_members: at the first park in the scope, before parked_on */
+  if
+  :: !member -> lock(scope_lock); member = 1; unlock(scope_lock)
+  :: else -> skip
+  fi;
+#endif
+#if BROKEN == 7
+  seen = scope_flag;                                     /* read too early */
+#endif
+#endif
   lock(wait_lock);
   parked_on = r;
   unlock(wait_lock);
+#if SCOPE
+#if BROKEN != 7
+  seen = scope_flag;                                     /* after publishing parked_on (C2) */
+#endif
+#if BROKEN == 8
+  if
+  :: !member -> lock(scope_lock); member = 1; unlock(scope_lock)
+  :: else -> skip
+  fi;
+#endif
+  if
+  :: seen ->
+     try_claim(O_CANCELLED, r, ok);
+     if
+     :: ok -> unpark(r, seen)                            /* our own wake-up: no switch below */
+     :: else -> skip
+     fi;
+     ok = 0
+  :: else -> skip
+  fi;
+  seen = 0;
+#endif
   /* park_current_fiber */
   if
   :: park_state == NOTIFIED ->                          /* woken before we switched: no switch */
@@ -299,7 +367,7 @@ proctype fiber() {
 #if SELECT
      lock(list_lock[1]);
 #endif
-     d_step { gen = r; outcome = PENDING; unparks = 0; resumes = 0; value = 0 };  /* Waiter waiter; */
+     d_step { gen = r; outcome = PENDING; unparks = 0; resumes = 0; value = 0; cancelled_before = scope_flag };  /* Waiter waiter; */
 #if DEADLINES
      if
      :: d_step { assert(timer == T_IDLE); timer = T_ARMED }; armed = 1  /* set_deadline: before the node is visible */
@@ -344,6 +412,9 @@ proctype fiber() {
      waiter_park();
 
      d_step { out = outcome; assert(out != PENDING && unparks == 1) };
+#if SCOPE
+     assert(!cancelled_before || out == O_CANCELLED);  /* nothing else can end it */
+#endif
      if
      :: out == O_NOTIFIED -> assert(value == r)        /* the completer set `ok` before waking us */
      :: else -> assert(value == 0)                     /* nothing was delivered */
@@ -450,6 +521,32 @@ end:
   finished++
 }
 
+/* CancelState::cancel on the fiber's scope: flag, then the members' waits. */
+proctype scope_canceller() {
+  byte g, old;
+  bit won;
+
+  scope_flag = 1;                                        /* exchange, seq_cst */
+  lock(scope_lock);
+  if
+  :: member ->
+     lock(wait_lock);
+     g = parked_on;
+     if
+     :: g != 0 -> try_claim(O_CANCELLED, g, won)
+     :: else -> won = 0
+     fi;
+     unlock(wait_lock)
+  :: else -> won = 0
+  fi;
+  unlock(scope_lock);
+  if
+  :: won -> unpark(g, old)                               /* after every lock */
+  :: else -> skip
+  fi;
+  finished++
+}
+
 /* Worker::run_task on whichever worker pops the fiber. */
 proctype runner() {
 end:
@@ -468,6 +565,14 @@ end:
 }
 
 init {
+#if SCOPE
+  atomic {
+    run fiber();
+    run scope_canceller();
+    run runner()
+  };
+  (fiber_done && finished == 1);
+#else
   atomic {
     run fiber();
     run waker(0);
@@ -479,6 +584,7 @@ init {
     run runner()
   };
   (fiber_done && finished == NL + 2);
+#endif
   assert(gen == 0 && parked_on == 0 && !linked[0] && !linked[NL - 1]);
   assert(timer == T_IDLE);
   assert(park_state == RUNNING && on_cpu && !ctx_saved);

@@ -84,6 +84,7 @@ void condvar_queue(weft::Runtime& rt, Rng& rng);      // soak_sync.cpp
 void semaphore_bound(weft::Runtime& rt, Rng& rng);    // soak_sync.cpp
 void spawn_tree(weft::Runtime& rt, Rng& rng);         // soak_tasks.cpp
 void timers_and_blocking(weft::Runtime& rt, Rng& rng);// soak_tasks.cpp
+void cancel_transfer(weft::Runtime& rt, Rng& rng);    // soak_cancel.cpp
 
 // Channel values (soak_channels.cpp) constructed and not yet destroyed; 0
 // whenever no scenario is running and no channel of one is left.

@@ -184,7 +184,7 @@ constexpr Weighted k_scenarios[] = {
     {"channel_transfer", channel_transfer, 30}, {"select_fan_in", select_fan_in, 12},
     {"mutex_counter", mutex_counter, 14},       {"condvar_queue", condvar_queue, 10},
     {"semaphore_bound", semaphore_bound, 6},    {"spawn_tree", spawn_tree, 16},
-    {"timers_and_blocking", timers_and_blocking, 12},
+    {"timers_and_blocking", timers_and_blocking, 12}, {"cancel_transfer", cancel_transfer, 12},
 };
 
 bool chosen(const Weighted& s, const Args& args) {

@@ -15,6 +15,7 @@
 #include <utility>
 #include <variant>
 
+#include "../errors.hpp"
 #include "deadline.hpp"
 #include "spin_lock.hpp"
 
@@ -23,6 +24,9 @@ namespace weft::detail {
 struct Fiber;
 class Scheduler;
 class Waiter;
+class CancelState;
+class GroupCore;
+class ChannelCore;
 
 // Lifetime: two references, one held by the runtime until the body has
 // finished and the fiber is gone, one held by the JoinHandle until it joins or
@@ -64,6 +68,20 @@ class TaskBase {
   // Handle side, non-blocking.
   bool done() const noexcept { return done_.load(std::memory_order_acquire); }
 
+  // JoinHandle::cancel(), any thread, never blocks: the task's waits throw
+  // weft::Cancelled from now on (the one it is parked in at once), the
+  // scopes and groups it opened are cancelled, and a task that has not
+  // started never runs. Nothing if it is done.
+  void request_cancel() noexcept;
+  // relaxed: a hint read by the task itself; request_cancel() orders the
+  // rest (see task.cpp).
+  bool cancel_requested() const noexcept { return cancel_requested_.load(std::memory_order_relaxed); }
+
+  // A channel that is closed when the task finishes (made on first
+  // request), with a reference for the caller: how select waits for a join
+  // (select.hpp's on_join). Handle side; throws std::bad_alloc.
+  ChannelCore* done_channel();
+
   // Handle side, after wait_done(): rethrows the body's exception, if any,
   // moving it out of the task (as take_result() moves the value), so that
   // only the joiner touches the exception object from then on.
@@ -86,17 +104,45 @@ class TaskBase {
   static void operator delete(void* p, std::size_t size) noexcept;
   static void operator delete(void* p, std::size_t size, std::align_val_t align) noexcept;
 
-  Fiber* fiber_ = nullptr;        // attached by the worker that first runs the task
+  // Attached by the worker that first runs the task (seq_cst store, paired
+  // with request_cancel()'s seq_cst load: task.cpp); everyone else reads it
+  // relaxed, ordered by the queue hand-offs that brought them the task.
+  std::atomic<Fiber*> fiber_{nullptr};
   Scheduler* scheduler_ = nullptr;  // the runtime the task was submitted to
   TaskBase* queue_next_ = nullptr;  // link in the runtime's GlobalQueue (lib/global_queue.hpp)
+  // The cancellation scope the task will run in (lib/cancel_state.hpp),
+  // holding a reference until its fiber starts and takes it over; nullptr:
+  // the root. Set by submit() (the spawner's scope) or by a TaskGroup.
+  CancelState* scope_ = nullptr;
+  // The TaskGroup this task is a child of (group_core.hpp), or nullptr. A
+  // child has no JoinHandle: the group holds the handle's reference and
+  // finish() tells the group instead of waking a joiner.
+  GroupCore* group_ = nullptr;
+
+  // After done(): the task ended with an exception other than a
+  // cancellation (Cancelled, or FiberCancelled at shutdown).
+  bool failed() const noexcept { return error_ != nullptr && !cancelled_; }
+  // After done(): the task ended because it was cancelled.
+  bool was_cancelled() const noexcept { return cancelled_; }
+  // After done(): takes the stored exception out (the failure is then
+  // observed: never reported as unhandled).
+  std::exception_ptr take_error() noexcept {
+    observed_ = true;
+    return std::exchange(error_, nullptr);
+  }
 
  protected:
+  friend class GroupCore;  // deletes a child it could not submit
   TaskBase() = default;
-  virtual ~TaskBase() = default;
+  virtual ~TaskBase();
 
   // Called from run()'s catch block: stores the exception in flight, turning
   // FiberCancelled into RuntimeStopped for the joiner.
   void capture_current_exception() noexcept;
+  // run() of a task cancelled before it started, or whose body ended with
+  // weft::Cancelled: stores a weft::Cancelled for the joiner.
+  void capture_cancel_before_start() noexcept { capture_cancelled(); }
+  void capture_cancelled() noexcept;
 
  private:
   void release() noexcept;
@@ -108,10 +154,14 @@ class TaskBase {
   // done_ is set (release) by finish() under join_lock_; read (acquire) by
   // done() and wait_done() to see the stored value or exception.
   std::atomic<bool> done_{false};
+  // Set (seq_cst) by request_cancel(); see task.cpp for its pairing with
+  // the fiber's start.
+  std::atomic<bool> cancel_requested_{false};
   SpinLock join_lock_;          // guards joiner_ and the done_ transition
   Waiter* joiner_ = nullptr;    // the one waiter parked in wait_done(), if any
+  ChannelCore* done_channel_ = nullptr;  // done_channel(); guarded by join_lock_, held until ~TaskBase
   bool observed_ = false;       // written by the handle before its release
-  bool cancelled_ = false;      // the body was cancelled at shutdown
+  bool cancelled_ = false;      // the body was cancelled (at shutdown, or its scope): never reported
   std::exception_ptr error_;    // written by run() before finish()
 };
 
@@ -138,12 +188,23 @@ class Task final : public TaskWithResult<R> {
   explicit Task(G&& fn) : fn_(std::in_place, std::forward<G>(fn)) {}
 
   void run() noexcept override {
+    if (this->cancel_requested()) {  // JoinHandle::cancel() before the task started: it never runs
+      this->capture_cancel_before_start();
+      fn_.reset();
+      return;
+    }
     try {
       if constexpr (std::is_void_v<R>) {
         std::invoke(std::move(*fn_));
       } else {
         this->result_.emplace(std::invoke(std::move(*fn_)));
       }
+    } catch (const Cancelled&) {
+      // Caught by type here rather than classified in
+      // capture_current_exception (which rethrows to look): a cancelled
+      // tree unwinds many fibers at once, and each rethrow is a full
+      // unwind (about a microsecond).
+      this->capture_cancelled();
     } catch (...) {
       this->capture_current_exception();
     }

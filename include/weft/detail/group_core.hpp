@@ -1,0 +1,75 @@
+// GroupCore: the untyped state of a weft::TaskGroup (task_group.hpp): its
+// cancellation scope, the count of children still running, the children
+// that finished and were not collected yet (in completion order), the
+// first failure, and the one owner waiting. lib/group_core.cpp has the
+// protocol.
+//
+// Internal: users see it only through TaskGroup.
+#pragma once
+
+#include <cstddef>
+#include <exception>
+
+#include "deadline.hpp"
+#include "spin_lock.hpp"
+#include "task.hpp"
+
+namespace weft::detail {
+
+class CancelState;
+class Scheduler;
+class Waiter;
+
+// Hands an exception nobody will see to the unhandled-exception handler
+// (errors.hpp). Defined in the library.
+void report_unhandled(std::exception_ptr error) noexcept;
+
+class GroupCore {
+ public:
+  // A group on `scheduler`, whose scope is a child of the calling fiber's
+  // current scope (a root on a plain thread). Throws std::bad_alloc.
+  explicit GroupCore(Scheduler* scheduler);
+  // All children must have been collected (collect_all).
+  ~GroupCore();
+  GroupCore(const GroupCore&) = delete;
+  GroupCore& operator=(const GroupCore&) = delete;
+
+  // Owner: submits `task` as a child (it runs in the group's scope and is
+  // collected here, never joined through a handle). Throws what submit()
+  // throws (RuntimeStopped, std::bad_alloc), with the task deleted.
+  void spawn(TaskBase* task);
+
+  // Owner: waits until a child has finished and is not collected yet, and
+  // returns it (its handle reference passes to the caller: release it with
+  // TaskBase::release_handle), or nullptr once no child is left. Parks the
+  // calling fiber (blocks a plain thread); never cancelled (shielded), since
+  // the group's children are cancelled with the owner's scope and finish.
+  TaskBase* next_finished();
+
+  // Owner: collects every child (waiting for those still running), and
+  // returns the first failure among them (by completion order), or null.
+  // Cancelled children are not failures. Shielded, as next_finished().
+  std::exception_ptr collect_all();
+
+  // Any thread.
+  void cancel() noexcept;
+  bool cancelled() const noexcept;
+  CancelState* scope() const noexcept { return scope_; }
+  std::size_t pending() const noexcept;  // spawned and not collected yet
+
+  // Scheduler side (TaskBase::finish, on the child's fiber): the child is
+  // done. Cancels the group on its first failure, and wakes the owner.
+  void child_finished(TaskBase* task) noexcept;
+
+ private:
+  Scheduler* const scheduler_;
+  CancelState* const scope_;
+  mutable SpinLock lock_;          // guards everything below
+  std::size_t running_ = 0;        // submitted and not finished
+  std::size_t uncollected_ = 0;    // submitted and not collected
+  TaskBase* done_head_ = nullptr;  // finished, not collected; FIFO through queue_next_
+  TaskBase* done_tail_ = nullptr;
+  Waiter* owner_ = nullptr;        // the owner parked for a child to finish
+};
+
+}  // namespace weft::detail

@@ -1,0 +1,542 @@
+// Cancellation scopes (weft/cancel.hpp): the rule, wait by wait.
+#include <doctest/doctest.h>
+#include <weft/weft.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <stop_token>
+#include <thread>
+#include <vector>
+
+#include "support.hpp"
+#include "weft/detail/channel_core.hpp"
+
+using namespace std::chrono_literals;
+using weft_test::scaled;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Runs `wait` in a fiber inside a CancelScope, cancels the scope once the
+// fiber is parked (`parked` says when), and checks that the wait threw
+// weft::Cancelled promptly.
+template <class Wait, class Parked>
+void cancelled_while_parked(weft::Runtime& rt, Wait wait, Parked parked) {
+  std::atomic<bool> threw{false};
+  std::atomic<bool> returned{false};
+  weft::CancelToken token;
+  std::atomic<bool> ready{false};
+  auto h = rt.spawn([&] {
+    weft::CancelScope scope;
+    token = scope.token();
+    ready.store(true);
+    try {
+      wait();
+      returned.store(true);
+    } catch (const weft::Cancelled&) {
+      threw.store(true);
+    }
+  });
+  while (!ready.load()) std::this_thread::yield();
+  const auto until = Clock::now() + 5s;
+  while (!parked() && Clock::now() < until) std::this_thread::yield();
+  REQUIRE(parked());
+  token.cancel();
+  REQUIRE(h.join_for(5s));
+  h.join();
+  CHECK(threw.load());
+  CHECK_FALSE(returned.load());
+}
+
+}  // namespace
+
+TEST_CASE("cancel: the root scope is never cancelled; a scope's cancel is seen by cancelled() and check_cancelled()" *
+          doctest::timeout(60)) {
+  CHECK_FALSE(weft::this_fiber::cancelled());  // a plain thread
+  CHECK_THROWS_AS(weft::CancelScope(), weft::NotInFiber);
+  weft::Runtime rt({.workers = 2});
+  rt.block_on([] {
+    CHECK_FALSE(weft::this_fiber::cancelled());
+    CHECK_FALSE(weft::this_fiber::cancel_token().cancelled());
+    weft::CancelScope scope;
+    CHECK_FALSE(weft::this_fiber::cancelled());
+    scope.cancel();
+    CHECK(scope.cancelled());
+    CHECK(weft::this_fiber::cancelled());
+    CHECK_THROWS_AS(weft::this_fiber::check_cancelled(), weft::Cancelled);
+    scope.cancel();  // idempotent
+  });
+  rt.block_on([] { CHECK_FALSE(weft::this_fiber::cancelled()); });  // the scope ended with its fiber
+}
+
+TEST_CASE("cancel: every kind of wait parked in a cancelled scope throws weft::Cancelled" * doctest::timeout(120)) {
+  for (std::size_t workers : {1, 2}) {
+    CAPTURE(workers);
+    weft::Runtime rt({.workers = workers});
+    auto parks = [&rt, start = rt.metrics().parks]() mutable {
+      return [&rt, start] { return rt.metrics().parks > start; };
+    };
+    weft::Channel<int> ch;
+    SUBCASE("recv") {
+      cancelled_while_parked(rt, [&] { (void)ch.recv(); }, [&] { return weft::detail::channel_waiting_receivers(ch.core("t")) == 1; });
+    }
+    SUBCASE("send") {
+      cancelled_while_parked(rt, [&] { ch.send(1); }, [&] { return weft::detail::channel_waiting_senders(ch.core("t")) == 1; });
+      CHECK_FALSE(ch.try_recv().has_value());  // nothing was sent
+    }
+    SUBCASE("recv_for") {
+      cancelled_while_parked(rt, [&] { (void)ch.recv_for(10s); }, [&] { return weft::detail::channel_waiting_receivers(ch.core("t")) == 1; });
+    }
+    SUBCASE("select") {
+      weft::Channel<int> other;
+      cancelled_while_parked(
+          rt,
+          [&] {
+            weft::select(weft::on_recv(ch, [](std::optional<int>) {}), weft::on_send(other, 5, [] {}),
+                         weft::after(10s, [] {}));
+          },
+          [&] { return weft::detail::channel_waiting_receivers(ch.core("t")) == 1; });
+      CHECK_FALSE(other.try_recv().has_value());
+    }
+    SUBCASE("sleep") { cancelled_while_parked(rt, [] { weft::this_fiber::sleep_for(10s); }, parks()); }
+    SUBCASE("mutex") {
+      weft::Mutex m;
+      m.lock();
+      cancelled_while_parked(rt, [&] { m.lock(); }, parks());
+      CHECK(m.try_lock() == false);  // still ours, not the cancelled fiber's
+      m.unlock();
+      CHECK(m.try_lock());
+      m.unlock();
+    }
+    SUBCASE("condvar") {
+      weft::Mutex m;
+      weft::CondVar cv;
+      std::atomic<bool> relocked{false};
+      cancelled_while_parked(
+          rt,
+          [&] {
+            std::unique_lock<weft::Mutex> lock(m);
+            try {
+              cv.wait(lock);
+            } catch (const weft::Cancelled&) {
+              relocked.store(lock.owns_lock());  // re-acquired before unwinding
+              throw;
+            }
+          },
+          parks());
+      CHECK(relocked.load());
+    }
+    SUBCASE("wait group") {
+      weft::WaitGroup wg;
+      wg.add(1);
+      cancelled_while_parked(rt, [&] { wg.wait(); }, parks());
+      wg.done();
+    }
+    SUBCASE("semaphore") {
+      weft::Semaphore sem(0);
+      cancelled_while_parked(rt, [&] { sem.acquire(); }, parks());
+      sem.release();
+      CHECK(sem.try_acquire());  // the permit was not taken by the cancelled fiber
+    }
+    SUBCASE("join") {
+      weft::Channel<int> never;
+      auto other = rt.spawn([&] { return never.recv().value_or(-1); });  // root scope: not cancelled
+      cancelled_while_parked(rt, [&] { other.join(); }, parks());
+      never.close();
+      CHECK(other.join() == -1);
+    }
+  }
+}
+
+TEST_CASE("cancel: a wait in a scope already cancelled throws if it would park, and completes if it can" *
+          doctest::timeout(60)) {
+  weft::Runtime rt({.workers = 2});
+  rt.block_on([] {
+    weft::Channel<int> buffered(4);
+    weft::Channel<int> empty;
+    weft::Mutex m;
+    weft::CancelScope scope;
+    scope.cancel();
+    CHECK(buffered.send(1));           // room: completes
+    CHECK(buffered.recv() == std::optional<int>(1));  // a value: completes
+    m.lock();                          // free: completes
+    m.unlock();
+    CHECK_THROWS_AS((void)empty.recv(), weft::Cancelled);
+    CHECK_THROWS_AS(weft::this_fiber::sleep_for(1ms), weft::Cancelled);
+    CHECK_FALSE(empty.try_recv().has_value());  // try_* forms are not affected
+  });
+}
+
+TEST_CASE("cancel: scopes nest; cancelling the outer cancels the inner, not the other way" * doctest::timeout(60)) {
+  weft::Runtime rt({.workers = 2});
+  rt.block_on([] {
+    weft::CancelScope outer;
+    {
+      weft::CancelScope inner;
+      inner.cancel();
+      CHECK(weft::this_fiber::cancelled());
+      CHECK_FALSE(outer.cancelled());
+    }
+    CHECK_FALSE(weft::this_fiber::cancelled());  // back in the outer scope
+    {
+      weft::CancelScope inner;
+      outer.cancel();
+      CHECK(inner.cancelled());
+      weft::CancelScope innermost;  // made after: starts cancelled
+      CHECK(innermost.cancelled());
+    }
+  });
+}
+
+TEST_CASE("cancel: fibers spawned in a scope run in it, and a cancel reaches them while parked" *
+          doctest::timeout(60)) {
+  for (std::size_t workers : weft_test::k_worker_counts) {
+    CAPTURE(workers);
+    weft::Runtime rt({.workers = workers});
+    const std::size_t n = scaled(500);
+    std::atomic<std::size_t> cancelled{0};
+    rt.block_on([&] {
+      weft::Channel<int> never;
+      std::vector<weft::JoinHandle<void>> children;
+      {
+        weft::CancelScope scope;
+        for (std::size_t i = 0; i < n; ++i) {
+          children.push_back(weft::go([&] {
+            CHECK(weft::this_fiber::cancel_token().cancelled() == weft::this_fiber::cancelled());
+            try {
+              (void)never.recv();
+            } catch (const weft::Cancelled&) {
+              cancelled.fetch_add(1);
+              throw;
+            }
+          }));
+        }
+        weft::this_fiber::yield();
+        scope.cancel();
+      }
+      // Out of the scope again: these joins are not cancelled, and each
+      // rethrows its child's weft::Cancelled.
+      for (auto& c : children) CHECK_THROWS_AS(c.join(), weft::Cancelled);
+    });
+    CHECK(cancelled.load() == n);
+  }
+}
+
+TEST_CASE("cancel: JoinHandle::cancel stops a parked task, a running one at its next wait, an unstarted one before it runs" *
+          doctest::timeout(60)) {
+  for (std::size_t workers : {1, 2}) {
+    CAPTURE(workers);
+    weft::Runtime rt({.workers = workers});
+    rt.block_on([] {
+      weft::Channel<int> never;
+      // Parked.
+      auto parked = weft::go([&] { return never.recv().value_or(-1); });
+      while (weft::detail::channel_waiting_receivers(never.core("t")) == 0) weft::this_fiber::yield();
+      parked.cancel();
+      CHECK_THROWS_AS(parked.join(), weft::Cancelled);
+      // Running a CPU loop: cancelled() turns true; its next wait throws.
+      std::atomic<bool> saw{false};
+      std::atomic<bool> started{false};
+      auto busy = weft::go([&] {
+        started.store(true);
+        while (!weft::this_fiber::cancelled()) weft::this_fiber::yield();
+        saw.store(true);
+        weft::this_fiber::sleep_for(10s);
+      });
+      // Running, not merely queued (one yield was not enough on 2 workers:
+      // the other worker ran us again first, and a task cancelled before it
+      // starts never runs, as below).
+      while (!started.load()) weft::this_fiber::yield();
+      busy.cancel();
+      CHECK_THROWS_AS(busy.join(), weft::Cancelled);
+      CHECK(saw.load());
+      // Not started (queued behind us on one worker): never runs.
+      std::atomic<bool> ran{false};
+      auto unstarted = weft::go([&] { ran.store(true); return 1; });
+      unstarted.cancel();
+      CHECK_THROWS_AS(unstarted.join(), weft::Cancelled);
+      CHECK_FALSE(ran.load());
+      // Finished first: the value stands.
+      auto quick = weft::go([] { return 7; });
+      CHECK(quick.join_for(5s));
+      quick.cancel();
+      CHECK(quick.join() == 7);
+      // Siblings in the same scope are not affected.
+      auto sibling = weft::go([] { weft::this_fiber::sleep_for(1ms); return 3; });
+      CHECK(sibling.join() == 3);
+    });
+  }
+}
+
+TEST_CASE("cancel: JoinHandle::cancel reaches the groups and scopes the task opened" * doctest::timeout(60)) {
+  weft::Runtime rt({.workers = 2});
+  std::atomic<int> children_cancelled{0};
+  rt.block_on([&] {
+    auto h = weft::go([&] {
+      weft::TaskGroup<> g;
+      for (int i = 0; i < 10; ++i) {
+        g.spawn([&] {
+          try {
+            weft::this_fiber::sleep_for(10s);
+          } catch (const weft::Cancelled&) {
+            children_cancelled.fetch_add(1);
+            throw;
+          }
+        });
+      }
+      g.wait();  // shielded: returns once the children are cancelled
+      weft::this_fiber::check_cancelled();
+    });
+    weft::this_fiber::sleep_for(5ms);
+    h.cancel();
+    CHECK_THROWS_AS(h.join(), weft::Cancelled);
+  });
+  CHECK(children_cancelled.load() == 10);
+}
+
+TEST_CASE("cancel: select waits for a join or a cancellation beside channel cases" * doctest::timeout(60)) {
+  for (std::size_t workers : {1, 2}) {
+    CAPTURE(workers);
+    weft::Runtime rt({.workers = workers});
+    rt.block_on([] {
+      weft::Channel<int> never;
+      // A join commits when the task finishes; join() then returns at once.
+      auto child = weft::go([] {
+        weft::this_fiber::sleep_for(5ms);
+        return 42;
+      });
+      bool joined = false;
+      const std::size_t idx = weft::select(weft::on_recv(never, [](std::optional<int>) {}),
+                                           weft::on_join(child, [&] { joined = true; }));
+      CHECK(idx == 1);
+      CHECK(joined);
+      CHECK(child.is_finished());
+      CHECK(child.join() == 42);
+      // A finished task's join case is ready at once.
+      auto done = weft::go([] { return 1; });
+      CHECK(done.join_for(5s));
+      CHECK(weft::select(weft::on_join(done, [] {}), weft::on_default([] {})) == 0);
+      CHECK(done.join() == 1);
+      // A cancellation commits when the scope is cancelled.
+      weft::CancelScope scope;
+      weft::CancelToken token = scope.token();
+      auto canceller = weft::go([token] {
+        weft::this_fiber::sleep_for(5ms);
+        token.cancel();
+      });
+      // Shielded from our own cancellation by nothing: the select is a wait
+      // of ours, and our scope is the one cancelled: it throws instead.
+      CHECK_THROWS_AS(weft::select(weft::on_recv(never, [](std::optional<int>) {}), weft::on_cancel(token, [] {})),
+                      weft::Cancelled);
+      canceller.detach();
+    });
+    rt.block_on([] {
+      // Watching another scope's cancellation from outside it.
+      weft::Channel<weft::CancelToken> handoff(1);
+      auto worker = weft::go([&] {
+        weft::CancelScope scope;
+        CHECK(handoff.send(scope.token()));
+        weft::this_fiber::sleep_for(10s);
+      });
+      const weft::CancelToken token = *handoff.recv();
+      bool seen = false;
+      auto canceller = weft::go([&] { token.cancel(); });
+      weft::select(weft::on_cancel(token, [&] { seen = true; }), weft::after(10s, [] {}));
+      CHECK(seen);
+      canceller.join();
+      CHECK_THROWS_AS(worker.join(), weft::Cancelled);
+      // A token of no scope never fires.
+      CHECK(weft::select(weft::on_cancel(weft::CancelToken(), [] {}), weft::after(1ms, [] {})) == 1);
+    });
+  }
+}
+
+TEST_CASE("cancel: std::stop_token in and out" * doctest::timeout(60)) {
+  weft::Runtime rt({.workers = 2});
+  rt.block_on([] {
+    std::stop_source source;
+    weft::CancelScope scope(source.get_token());
+    std::stop_token out = scope.token().stop_token();
+    bool callback_ran = false;
+    std::stop_callback cb(out, [&] { callback_ran = true; });
+    CHECK_FALSE(weft::this_fiber::cancelled());
+    source.request_stop();
+    CHECK(weft::this_fiber::cancelled());
+    CHECK(out.stop_requested());
+    CHECK(callback_ran);
+    // A stop token asked for after the cancellation is stopped already.
+    weft::CancelScope late;
+    late.cancel();
+    CHECK(late.token().stop_token().stop_requested());
+    // A stop_source already stopped cancels the scope at once.
+    std::stop_source stopped;
+    stopped.request_stop();
+    weft::CancelScope born_cancelled(stopped.get_token());
+    CHECK(born_cancelled.cancelled());
+  });
+}
+
+TEST_CASE("cancel: a deadline scope cancels its waits when it passes" * doctest::timeout(60)) {
+  weft::Runtime rt({.workers = 2});
+  rt.block_on([] {
+    const auto t0 = Clock::now();
+    bool threw = false;
+    try {
+      weft::CancelScope scope(20ms);
+      weft::this_fiber::sleep_for(10s);
+    } catch (const weft::Cancelled&) {
+      threw = true;
+    }
+    CHECK(threw);
+    const auto took = Clock::now() - t0;
+    CHECK(took >= 20ms);
+    CHECK(took < 5s);
+  });
+}
+
+TEST_CASE("cancel: shutdown_for cancels what is still running after the grace period" * doctest::timeout(60)) {
+  for (std::size_t workers : {1, 2}) {
+    CAPTURE(workers);
+    std::atomic<int> unwound{0};
+    weft::JoinHandle<void> spinner, sleeper, quick;
+    const auto t0 = Clock::now();
+    {
+      weft::Runtime rt({.workers = workers, .time_slice = std::chrono::milliseconds(1)});
+      spinner = rt.spawn([&] {
+        weft_test::CountsDestruction guard{&unwound};
+        for (;;) weft::this_fiber::maybe_yield();  // never ends by itself
+      });
+      sleeper = rt.spawn([&] {
+        weft_test::CountsDestruction guard{&unwound};
+        for (;;) weft::this_fiber::sleep_for(1ms);  // keeps a timer armed: never quiescent
+      });
+      quick = rt.spawn([] { weft::this_fiber::sleep_for(1ms); });
+      rt.shutdown_for(30ms);
+    }
+    const auto took = Clock::now() - t0;
+    CHECK(took >= 30ms);
+    CHECK(took < 5s);
+    CHECK(unwound.load() == 2);
+    CHECK_THROWS_AS(spinner.join(), weft::Cancelled);
+    CHECK_THROWS_AS(sleeper.join(), weft::Cancelled);
+    quick.join();  // it finished within the grace period
+  }
+}
+
+TEST_CASE("cancel: weft::blocking withdraws a job that has not started, and waits for one that has" *
+          doctest::timeout(60)) {
+  weft::Runtime rt({.workers = 2, .max_blocking_threads = 1});
+  rt.block_on([] {
+    std::atomic<bool> release{false};
+    std::atomic<bool> running{false};
+    std::atomic<bool> second_ran{false};
+    // Cancellers run outside the scopes they cancel; they get the tokens
+    // over these channels.
+    weft::Channel<weft::CancelToken> first_token(1), second_token(1);
+    auto canceller = weft::go([&] {
+      weft::CancelToken first = *first_token.recv();
+      while (!running.load()) weft::this_fiber::yield();
+      first.cancel();  // the first call's job is running: its caller must still wait for it
+      weft::CancelToken second = *second_token.recv();
+      weft::this_fiber::sleep_for(2ms);
+      second.cancel();  // the second call's job is queued behind it: withdrawn
+      weft::this_fiber::sleep_for(5ms);
+      release.store(true);
+    });
+    // The pool's one thread runs this job until `release`.
+    auto busy = weft::go([&] {
+      weft::CancelScope scope;
+      CHECK(first_token.send(scope.token()));
+      const int v = weft::blocking([&] {
+        running.store(true);
+        while (!release.load()) std::this_thread::yield();
+        return 7;
+      });
+      CHECK(v == 7);  // completed: the value came back
+      weft::this_fiber::sleep_for(1ms);  // the next wait in the cancelled scope throws
+      return v;
+    });
+    auto queued = weft::go([&] {
+      while (!running.load()) weft::this_fiber::yield();
+      weft::CancelScope scope;
+      CHECK(second_token.send(scope.token()));
+      weft::blocking([&] { second_ran.store(true); });
+    });
+    CHECK_THROWS_AS(queued.join(), weft::Cancelled);
+    CHECK_THROWS_AS(busy.join(), weft::Cancelled);
+    canceller.join();
+    CHECK_FALSE(second_ran.load());
+  });
+  // Nothing left counted in flight (the withdrawn job uncounted). The pool
+  // thread stops counting its job just after it wakes the caller, so give
+  // it a moment (CI's opt run read 1 here once).
+  for (int i = 0; i < 5000 && rt.metrics().blocking_in_flight != 0; ++i) std::this_thread::sleep_for(1ms);
+  CHECK(rt.metrics().blocking_in_flight == 0);
+}
+
+TEST_CASE("cancel: a cancellation racing a send never loses or duplicates the value" * doctest::timeout(120)) {
+  for (std::size_t workers : {1, 2, 4}) {
+    CAPTURE(workers);
+    weft::Runtime rt({.workers = workers});
+    const std::size_t rounds = scaled(2000);
+    std::size_t by_receiver = 0, by_drain = 0, cancelled = 0;
+    rt.block_on([&] {
+      for (std::size_t i = 0; i < rounds; ++i) {
+        weft::Channel<std::size_t> ch;
+        weft::Channel<weft::CancelToken> token_of(1);
+        auto receiver = weft::go([&] {
+          weft::CancelScope scope;
+          CHECK(token_of.send(scope.token()));
+          return ch.recv();  // Cancelled, or the value
+        });
+        const weft::CancelToken token = *token_of.recv();
+        auto sender = weft::go([&, i] { return ch.send(i); });
+        if (i % 2 == 0) weft::this_fiber::yield();
+        token.cancel();
+        std::optional<std::size_t> got;
+        try {
+          got = receiver.join();
+        } catch (const weft::Cancelled&) {
+          ++cancelled;
+        }
+        if (got) {
+          CHECK(*got == i);
+          ++by_receiver;
+          CHECK(sender.join());  // taken: the send completed
+        } else {
+          // The receiver did nothing: the value is still the sender's, and
+          // it goes to whoever receives next.
+          CHECK(ch.recv() == std::optional<std::size_t>(i));
+          ++by_drain;
+          CHECK(sender.join());
+        }
+      }
+    });
+    CHECK(by_receiver + by_drain == rounds);
+    CHECK(cancelled == by_drain);
+    MESSAGE(workers << " workers: " << by_receiver << " received before the cancel, " << by_drain << " after");
+  }
+}
+
+TEST_CASE("cancel: deadlock detection still sees a group whose children can never finish; cancelling it ends the wait" *
+          doctest::timeout(60)) {
+  CHECK_THROWS_AS(weft::Runtime::run({.workers = 2},
+                                     [] {
+                                       weft::Channel<int> never;
+                                       weft::TaskGroup<> g;
+                                       g.spawn([&] { (void)never.recv(); });
+                                       g.wait();  // every fiber parked, nothing can wake one
+                                     }),
+                  weft::Deadlock);
+  const int r = weft::Runtime::run({.workers = 2}, [] {
+    weft::Channel<int> never;
+    weft::TaskGroup<> g;
+    g.spawn([&] { (void)never.recv(); });
+    weft::this_fiber::sleep_for(std::chrono::milliseconds(2));
+    g.cancel();
+    g.wait();
+    return 5;
+  });
+  CHECK(r == 5);
+}
