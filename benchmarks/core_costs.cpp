@@ -36,7 +36,7 @@
 #include <sys/mman.h>
 #include <vector>
 
-#include "context_switch.hpp"
+#include "scheduling/context_switch.hpp"
 
 namespace {
 

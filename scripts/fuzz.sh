@@ -9,7 +9,7 @@
 # libclang-rt-14-dev from scripts/debian-packages.txt.
 #
 # -fsized-deallocation: clang 14 does not enable it by default, and
-# lib/task_memory.cpp calls the sized ::operator delete(void*, size_t).
+# lib/scheduling/task_memory.cpp calls the sized ::operator delete(void*, size_t).
 #
 # Environment: FUZZ_CXX (default clang++-14), FUZZ_BUILD (default build-fuzz),
 # FUZZ_JOBS (ninja -j, default: ninja's own), FUZZ_KEEP=1 keeps the scratch

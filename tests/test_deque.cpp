@@ -7,7 +7,7 @@
 #include <thread>
 #include <vector>
 
-#include "chase_lev_deque.hpp"
+#include "scheduling/chase_lev_deque.hpp"
 #include "support.hpp"
 
 using weft::detail::ChaseLevDeque;

@@ -13,7 +13,7 @@
 #include <stdexcept>
 
 #include "death_test.hpp"
-#include "sanitizers.hpp"
+#include "diagnostics/sanitizers.hpp"
 #include "support.hpp"
 
 using namespace std::chrono_literals;

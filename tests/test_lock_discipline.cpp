@@ -1,4 +1,4 @@
-// Lock discipline (lib/channel_core.hpp, detail/spin_lock.hpp): no weft
+// Lock discipline (lib/channels/channel_core.hpp, detail/spin_lock.hpp): no weft
 // SpinLock is held while a fiber switches out, a thread blocks, or a timer
 // is armed. Builds with assertions count the SpinLocks each thread holds and
 // assert at those three places, so every test checks the discipline; this

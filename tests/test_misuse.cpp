@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "death_test.hpp"
-#include "sanitizers.hpp"
+#include "diagnostics/sanitizers.hpp"
 #include "support.hpp"
 #include "sync_support.hpp"
 

@@ -179,7 +179,7 @@ TEST_CASE("this_fiber: worker_index is within range") {
   CHECK(idx < 3);
 }
 
-// ---- Task memory (lib/task_memory.cpp) --------------------------------------
+// ---- Task memory (lib/scheduling/task_memory.cpp) --------------------------------------
 //
 // Tasks come from per-thread free lists by size class (up to 512 bytes) with
 // a shared depot; larger ones from ::operator new. These cases mix closure

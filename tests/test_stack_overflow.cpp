@@ -8,7 +8,7 @@
 #include <string>
 
 #include "death_test.hpp"
-#include "sanitizers.hpp"
+#include "diagnostics/sanitizers.hpp"
 
 using weft_test::killed_by;
 using weft_test::Outcome;

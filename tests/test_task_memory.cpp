@@ -1,4 +1,4 @@
-// Task memory (lib/task_memory.cpp): the per-thread free lists that tasks are
+// Task memory (lib/scheduling/task_memory.cpp): the per-thread free lists that tasks are
 // carved from. Two bugs found by review, each with its regression test:
 //  - a thread's cache, handed to the shared depot by its thread-local
 //    destructor, stayed usable: a task spawned or freed later on that thread

@@ -7,7 +7,7 @@
 // that write.
 //
 // The window is a few instructions wide, so the test widens it through a
-// test seam in lib/waiter.hpp: a hook the waker calls right after the store
+// test seam in lib/sync/waiter.hpp: a hook the waker calls right after the store
 // that lets the thread go. The hook waits until the woken thread has exited
 // and its stack (with its TLS: glibc places the TLS of a thread with a
 // caller-provided stack inside that stack) has been unmapped. Any access the
@@ -23,7 +23,7 @@
 #include <thread>
 
 #include "support.hpp"
-#include "waiter.hpp"
+#include "sync/waiter.hpp"
 #include "weft/detail/channel_core.hpp"
 
 using namespace std::chrono_literals;

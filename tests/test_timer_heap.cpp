@@ -1,4 +1,4 @@
-// TimerHeap (lib/timer_heap.hpp), tested directly: the driver hand-off.
+// TimerHeap (lib/time/timer_heap.hpp), tested directly: the driver hand-off.
 // Regression test: a timer taken out of the heap to fire still counted as
 // armed while its callback ran, though the heap already published "no
 // deadline". A sleeping worker then claimed the driver role, found no
@@ -11,7 +11,7 @@
 #include <chrono>
 #include <thread>
 
-#include "timer_heap.hpp"
+#include "time/timer_heap.hpp"
 
 namespace {
 

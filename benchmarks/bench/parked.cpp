@@ -10,7 +10,7 @@
 //
 // rss_kib_per_parked must count everything a parked fiber costs: its stack,
 // its task block, its channel. Two things in a process that has already run
-// fibers hide part of that: the task-block depot (lib/task_memory.cpp: free
+// fibers hide part of that: the task-block depot (lib/scheduling/task_memory.cpp: free
 // lists of task memory, per thread and process-wide, that outlive a
 // runtime) hands back blocks whose pages are already resident, and so does
 // malloc for the channels' memory freed earlier. Any earlier spawn warms

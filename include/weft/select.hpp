@@ -163,7 +163,7 @@ namespace detail {
 inline ChannelCore* never_closed_channel() {
   return channel_create(&elem_ops_for<std::monostate>, ChannelBuffer{}, "never");
 }
-ChannelCore* cancel_done_channel(const CancelToken& token);  // lib/cancel_scope.cpp; nullptr: no scope
+ChannelCore* cancel_done_channel(const CancelToken& token);  // lib/structured/cancel_scope.cpp; nullptr: no scope
 }  // namespace detail
 
 // Commits once the task of `handle` has finished (value or exception): then

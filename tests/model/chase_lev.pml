@@ -1,6 +1,6 @@
 /*
- * chase_lev.pml: the Chase-Lev deque of lib/chase_lev_deque.hpp, with the
- * batch steal of Worker::steal_from_others (lib/worker.cpp), for spin.
+ * chase_lev.pml: the Chase-Lev deque of lib/scheduling/chase_lev_deque.hpp, with the
+ * batch steal of Worker::steal_from_others (lib/scheduling/worker.cpp), for spin.
  *
  * Processes: one owner and two thieves, on one deque whose ring starts at
  * capacity 2 (the smallest the constructor allows) and grows.

@@ -2,28 +2,28 @@
  * park_unpark.pml: how a fiber parks on a wait list and is woken, for spin.
  *
  * The real code:
- *   lib/channel_core.cpp  channel_op: under the channel lock, construct a
+ *   lib/channels/channel_core.cpp  channel_op: under the channel lock, construct a
  *                         Waiter, set_deadline, enqueue the node, unlock,
  *                         Waiter::park(); on cancelled / timed_out take the
  *                         node off the list again under the lock.
  *                         try_send_locked / claim_first: the waker pops the
  *                         node and try_claim(notified)s it under the lock,
  *                         hands the value over, unlocks, then unpark()s.
- *   lib/waiter.cpp        Waiter::park for a fiber: parked_on under
+ *   lib/sync/waiter.cpp        Waiter::park for a fiber: parked_on under
  *                         wait_lock, park_current_fiber(), parked_on cleared
  *                         under wait_lock, cancel_deadline(); fire_deadline:
  *                         try_claim(timed_out) + unpark(); Waiter::unpark.
- *   lib/waiter.hpp        try_claim: one CAS pending -> outcome.
- *   lib/worker.cpp        park_current_fiber (the notified fast path),
+ *   lib/sync/waiter.hpp        try_claim: one CAS pending -> outcome.
+ *   lib/scheduling/worker.cpp        park_current_fiber (the notified fast path),
  *                         suspend_current_fiber, run_task (after the switch:
  *                         CAS running -> parked, or re-queue on notified),
  *                         unpark_fiber (exchange to notified; schedule if it
  *                         was parked).
- *   lib/scheduler.cpp     Scheduler::shutdown: claim f->parked_on as
+ *   lib/scheduling/scheduler.cpp     Scheduler::shutdown: claim f->parked_on as
  *                         cancelled under wait_lock, unpark after.
- *   lib/timer_heap.*      a firing timer's callback runs outside the heap
+ *   lib/time/timer_heap.*      a firing timer's callback runs outside the heap
  *                         lock; cancel() waits for a running callback.
- *   lib/context_switch.*  the switch itself: one step that saves the
+ *   lib/scheduling/context_switch.*  the switch itself: one step that saves the
  *                         fiber's context and leaves its stack.
  *
  * Processes:
@@ -42,7 +42,7 @@
  *              the runtime is quiescent; racing it with everything else
  *              checks more than the code needs.
  *   scope      (SCOPE) the cancellation of the fiber's scope
- *              (lib/cancel_state.cpp, CancelState::cancel_subtree): sets
+ *              (lib/structured/cancel_state.cpp, CancelState::cancel_subtree): sets
  *              the scope's flag, then under the scope's lock walks its
  *              members and, under each member's wait_lock, claims its
  *              parked_on. The fiber's side (Waiter::park): it joins the
@@ -107,7 +107,7 @@
  * finds that a deadline firing in that window leaves `notified` in
  * park_state, so the fiber's next park returns at once (the bug weft-soak
  * also found; docs/design/model_check.md). EARLY_RETURN=2 is the fix now in
- * ~Waiter (lib/waiter.cpp): an owner whose waiter was claimed though it
+ * ~Waiter (lib/sync/waiter.cpp): an owner whose waiter was claimed though it
  * never parked consumes that wake-up. It verifies; 1 is kept as a broken run.
  *
  * The runs of tests/model/check.sh (spin -D values; see that script): the

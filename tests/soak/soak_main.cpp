@@ -28,7 +28,7 @@
 #include <fstream>
 #include <mutex>
 
-#include "sanitizers.hpp"
+#include "diagnostics/sanitizers.hpp"
 #include "soak.hpp"
 
 namespace weft_soak {

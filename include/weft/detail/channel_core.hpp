@@ -1,5 +1,5 @@
 // The type-erased core of weft::Channel<T>: one non-template implementation
-// of buffering, rendezvous, close and select (lib/channel_core.cpp), driven
+// of buffering, rendezvous, close and select (lib/channels/channel_core.cpp), driven
 // by a small table of operations on T. Channel<T> is only a typed handle
 // around it, and select can wait on channels of different element types.
 //

@@ -1,7 +1,7 @@
 // GroupCore: the untyped state of a weft::TaskGroup (task_group.hpp): its
 // cancellation scope, the count of children still running, the children
 // that finished and were not collected yet (in completion order), the
-// first failure, and the one owner waiting. lib/group_core.cpp has the
+// first failure, and the one owner waiting. lib/structured/group_core.cpp has the
 // protocol.
 //
 // Internal: users see it only through TaskGroup.

@@ -95,7 +95,7 @@ class TaskBase {
   void release_handle(bool observed) noexcept;
 
   // Tasks come from per-thread free lists by size class, refilled from and
-  // drained to a shared depot a batch at a time (lib/task_memory.cpp);
+  // drained to a shared depot a batch at a time (lib/scheduling/task_memory.cpp);
   // over-aligned tasks (a closure or result with alignas > 16) from the
   // aligned ::operator new. Any thread; never blocks beyond the depot's
   // short lock. Throws std::bad_alloc.
@@ -109,8 +109,8 @@ class TaskBase {
   // relaxed, ordered by the queue hand-offs that brought them the task.
   std::atomic<Fiber*> fiber_{nullptr};
   Scheduler* scheduler_ = nullptr;  // the runtime the task was submitted to
-  TaskBase* queue_next_ = nullptr;  // link in the runtime's GlobalQueue (lib/global_queue.hpp)
-  // The cancellation scope the task will run in (lib/cancel_state.hpp),
+  TaskBase* queue_next_ = nullptr;  // link in the runtime's GlobalQueue (lib/scheduling/global_queue.hpp)
+  // The cancellation scope the task will run in (lib/structured/cancel_state.hpp),
   // holding a reference until its fiber starts and takes it over; nullptr:
   // the root. Set by submit() (the spawner's scope) or by a TaskGroup.
   CancelState* scope_ = nullptr;

@@ -3,7 +3,7 @@
 // variable's, a wait group's, a semaphore's waiters).
 //
 // A node lives on the waiting fiber's or thread's stack and points at its
-// Waiter (lib/waiter.hpp). Queuing never allocates. A node is on at most one
+// Waiter (lib/sync/waiter.hpp). Queuing never allocates. A node is on at most one
 // list; `linked` says whether it still is, so that both the party that wakes
 // it (pop_front) and its owner after waking (remove) may take it off, in
 // either order, without a double unlink.

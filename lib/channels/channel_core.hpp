@@ -1,0 +1,110 @@
+// ChannelCore: the shared state behind every Channel<T> handle, type-erased
+// (weft/detail/channel_core.hpp has the typed side and the entry points).
+//
+// Structure (Go's hchan): a ring buffer of up to `capacity` values, a FIFO
+// of parked receivers and one of parked senders, a closed flag, all under
+// one SpinLock. A parked party is a ChanNode on its own stack that points at
+// its Waiter and at its value: a sender's T, or a receiver's empty
+// std::optional<T>. Whoever completes a parked party moves the value
+// directly between the two (no extra copy through the buffer), after
+// winning the claim on its Waiter.
+//
+// Invariants, under `lock`, for live nodes (nodes whose waiter is still
+// unclaimed; a select may leave claimed "stale" nodes behind until it takes
+// them off, and whoever meets one first just drops it):
+//   R  receivers parked  => count == 0              (else they'd take a value)
+//   S  senders parked    => count == capacity and policy == block
+//   C  closed            => no receivers and no senders parked
+// FIFO: receivers are served in arrival order, and so are senders, so the
+// values of one sender arrive in the order it sent them.
+//
+// Lock discipline: `lock` is held for a few dozen instructions plus one move
+// of T; never while parking, waking (unpark), arming a timer, or allocating
+// more than the buffer's growth. A timed operation of a fiber that must wait
+// therefore unlocks, arms its deadline, locks again and retries before it
+// queues (channel_op, select_cases). Builds with assertions check the
+// parking and arming rules (detail/spin_lock.hpp). A select holds the locks of all its channels at once,
+// always in address order, so two selects cannot deadlock each other.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "time/timer_heap.hpp"
+#include "weft/detail/channel_core.hpp"
+#include "weft/detail/spin_lock.hpp"
+#include "weft/detail/wait_list.hpp"
+
+namespace weft::detail {
+
+// A parked send or receive (or one case of a parked select).
+struct ChanNode : WaitNode {
+  ChannelCore* channel = nullptr;
+  void* slot = nullptr;  // sender: the T to send; receiver: std::optional<T> to fill
+  bool is_send = false;
+  bool ok = false;       // written by the completer: value moved (true) or channel closed (false)
+  bool fired = false;    // written by the completer: this node is the one that completed
+};
+
+class ChannelCore {
+ public:
+  ChannelCore(const ElemOps* ops, ChannelBuffer buffer, std::string name);
+  ~ChannelCore();  // destroys the values still buffered
+  ChannelCore(const ChannelCore&) = delete;
+  ChannelCore& operator=(const ChannelCore&) = delete;
+
+  // With `lock` held. Complete a send/receive now if possible, never park.
+  // On `done` with a parked counterpart, *to_wake is its claimed waiter,
+  // which the caller must unpark() after releasing the lock. May throw
+  // std::bad_alloc (buffer growth), leaving everything unchanged.
+  ChannelOpResult try_send_locked(void* src, Waiter** to_wake);
+  ChannelOpResult try_recv_locked(void* dst, Waiter** to_wake);
+
+  // With `lock` held: closes; returns the claimed waiters' nodes, chained
+  // through `next`, to be unparked after the lock is released.
+  WaitNode* close_locked() noexcept;
+
+  void enqueue_locked(ChanNode* node) noexcept { (node->is_send ? senders_ : receivers_).push_back(node); }
+  void dequeue_locked(ChanNode* node) noexcept { (node->is_send ? senders_ : receivers_).remove(node); }
+
+  // Appends `channel "name" (0x...)` to out.
+  void describe(std::string& out) const;
+
+  mutable SpinLock lock;
+  std::atomic<std::uint32_t> refs{1};  // handles; acq_rel decrement frees (channel_release)
+
+  // The rest is guarded by `lock`.
+  const ElemOps* const ops;
+  const std::size_t capacity;
+  const BufferPolicy policy;
+  const std::string name;
+  bool closed = false;
+  std::uint64_t dropped = 0;
+  WaitList receivers_;
+  WaitList senders_;
+  std::size_t count = 0;  // values buffered
+
+  // weft::timeout's timer (channel_close_at); cancelled by the destructor.
+  struct CloseTimer : Timer {
+    CloseTimer() noexcept : Timer(&fire_close) {}
+    static Nanos fire_close(Timer* t, Nanos now) noexcept;
+    ChannelCore* core = nullptr;
+    bool armed_once = false;  // set by channel_close_at, before arming
+  };
+  CloseTimer close_timer;
+
+ private:
+  void* slot_at(std::size_t i) const noexcept { return buf_ + ((head_ + i) & (slots_ - 1)) * stride_; }
+  void push_value(void* src);  // count < capacity; may grow (bad_alloc)
+  void pop_value_into(void* dst) noexcept;  // count > 0; dst: std::optional<T>*
+  void grow();
+
+  const std::size_t stride_;
+  unsigned char* buf_ = nullptr;
+  std::size_t slots_ = 0;  // allocated slots, a power of two (or 0)
+  std::size_t head_ = 0;
+};
+
+}  // namespace weft::detail

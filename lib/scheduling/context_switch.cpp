@@ -1,0 +1,135 @@
+#include "scheduling/context_switch.hpp"
+
+#include <boost/context/detail/fcontext.hpp>
+#include <cxxabi.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "diagnostics/sanitizers.hpp"
+
+#if WEFT_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if WEFT_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
+namespace weft::detail {
+namespace {
+
+namespace bctx = boost::context::detail;
+
+// What a switch hands to the context it lands in: who switched (so the
+// lander can save the switcher's handle) and the target.
+struct SwitchRecord {
+  ExecContext* from;
+  ExecContext* to;
+};
+
+// libstdc++'s per-thread exception-handling globals (cxxabi's opaque
+// __cxa_eh_globals): the list of caught exceptions and the uncaught count.
+struct EhGlobals {
+  void* caught;
+  unsigned int uncaught;
+};
+
+// __cxa_get_globals is declared __attribute__((const)); calling it from a
+// non-inlined function keeps the compiler from reusing one thread's answer
+// on another thread after a switch.
+__attribute__((noinline)) EhGlobals* eh_globals() noexcept {
+  return reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals());
+}
+
+// Runs on the switching side, just before the jump.
+inline void before_switch(ExecContext& from, ExecContext& to, bool from_dies) noexcept {
+  EhGlobals* eh = eh_globals();
+  from.eh_caught = eh->caught;
+  from.eh_uncaught = eh->uncaught;
+  eh->caught = to.eh_caught;
+  eh->uncaught = to.eh_uncaught;
+#if WEFT_ASAN
+  // A dying context passes no save slot, so ASan frees its fake stack.
+  __sanitizer_start_switch_fiber(from_dies ? nullptr : &from.asan_fake_stack, to.stack_lo, to.stack_size);
+#else
+  (void)from_dies;
+#endif
+#if WEFT_TSAN
+  // Last thing before the jump: TSan attributes what follows to `to`.
+  // Flag 0 = synchronize, so the switch itself orders the two contexts.
+  __tsan_switch_to_fiber(to.tsan_fiber, 0);
+#endif
+}
+
+// Runs in the context that was just resumed (`self`); `rec` says who switched.
+inline void after_switch(bctx::transfer_t t, ExecContext& self) noexcept {
+  auto* rec = static_cast<SwitchRecord*>(t.data);
+  rec->from->fctx = t.fctx;  // the switcher is now suspended: save its handle
+#if WEFT_ASAN
+  // Also learns the switcher's stack bounds: how a thread's own stack gets
+  // known before anyone switches back to it.
+  __sanitizer_finish_switch_fiber(self.asan_fake_stack, &rec->from->stack_lo, &rec->from->stack_size);
+#else
+  (void)self;
+#endif
+}
+
+[[noreturn]] void trampoline(bctx::transfer_t t) noexcept {
+  auto* rec = static_cast<SwitchRecord*>(t.data);
+  ExecContext* self = rec->to;
+  after_switch(t, *self);
+  self->entry(self->entry_arg);
+  std::fputs("weft: a fiber entry returned instead of calling exit_to\n", stderr);
+  std::abort();
+}
+
+}  // namespace
+
+void make_context(ExecContext& ctx, void* stack_lo, std::size_t size, void (*entry)(void*), void* arg) {
+  ctx = ExecContext{};
+  ctx.entry = entry;
+  ctx.entry_arg = arg;
+  ctx.stack_lo = stack_lo;
+  ctx.stack_size = size;
+  void* stack_top = static_cast<char*>(stack_lo) + size;  // stacks grow down
+  ctx.fctx = bctx::make_fcontext(stack_top, size, &trampoline);
+#if WEFT_TSAN
+  ctx.tsan_fiber = __tsan_create_fiber(0);
+#endif
+}
+
+void adopt_thread_context(ExecContext& ctx) {
+  ctx = ExecContext{};
+#if WEFT_TSAN
+  ctx.tsan_fiber = __tsan_get_current_fiber();
+#endif
+}
+
+void switch_context(ExecContext& from, ExecContext& to) {
+  SwitchRecord rec{&from, &to};
+  before_switch(from, to, false);
+  bctx::transfer_t t = bctx::jump_fcontext(to.fctx, &rec);
+  after_switch(t, from);
+}
+
+void exit_to(ExecContext& from, ExecContext& to) {
+  SwitchRecord rec{&from, &to};  // read by `to` before this stack is reused
+  before_switch(from, to, true);
+  bctx::jump_fcontext(to.fctx, &rec);
+  std::fputs("weft: a finished fiber was resumed\n", stderr);
+  std::abort();
+}
+
+void release_context(ExecContext& ctx) {
+#if WEFT_TSAN
+  if (ctx.tsan_fiber != nullptr) __tsan_destroy_fiber(ctx.tsan_fiber);
+#endif
+#if WEFT_ASAN
+  // Frames abandoned by the final switch leave redzones poisoned.
+  if (ctx.stack_lo != nullptr) __asan_unpoison_memory_region(ctx.stack_lo, ctx.stack_size);
+#endif
+  ctx = ExecContext{};
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,104 @@
+// Fiber: the control block of a task that has started running. It lives at
+// the top of the fiber's own stack, so a started task costs no allocation
+// beyond its stack, and a not-yet-started task has neither.
+//
+// States (asserted by the worker at each transition):
+//   running   on exactly one worker, which set Worker::current_ to it
+//   parked    switched out; referenced only by the Waiter it parked on
+//             (and the worker's registry of live fibers, for shutdown)
+//   runnable  in a worker's deque or the injector after a yield or a wake-up
+//   finished  switched out for the last time; the stack returns to a pool
+//
+// park_state is the park/unpark handshake (see waiter.hpp): the fiber parks
+// by switching to its worker, and only after the switch, when the context is
+// saved, does the worker try running -> parked. An unparker that finds
+// `parked` schedules the fiber; one that finds `running` leaves `notified`
+// behind, and the worker's CAS then fails and re-queues the fiber itself.
+// So a fiber is never resumed before its context has been saved, and a
+// wake-up that races with parking is never lost.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "scheduling/context_switch.hpp"
+#include "scheduling/stack_pool.hpp"
+#include "weft/detail/spin_lock.hpp"
+
+namespace weft::detail {
+
+class TaskBase;
+class Scheduler;
+class Waiter;
+class CancelState;
+class FiberLocals;
+
+inline constexpr std::uint32_t k_park_running = 0;
+inline constexpr std::uint32_t k_park_parked = 1;
+inline constexpr std::uint32_t k_park_notified = 2;
+
+struct Fiber {
+  TaskBase* task = nullptr;
+  Scheduler* scheduler = nullptr;
+  ExecContext context;
+  Stack stack;
+  // See the header comment. Written by the owning worker (running->parked,
+  // reset to running) and by one unparker per park (exchange to notified).
+  std::atomic<std::uint32_t> park_state{k_park_running};
+  // The waiter this fiber is parked on, for shutdown's cancellation and for
+  // diagnostics; guarded by wait_lock. Someone who reaches a waiter through
+  // its fiber (not through a wait list) claims it under wait_lock, and the
+  // fiber clears parked_on under wait_lock before its wait returns, so the
+  // waiter cannot vanish during the claim (waiter.hpp's lifetime rule).
+  SpinLock wait_lock;
+  Waiter* parked_on = nullptr;
+  // The fiber's innermost cancellation scope (cancel_state.hpp), holding a
+  // reference, or nullptr (the root: only shutdown cancels it). Written by
+  // the fiber itself (CancelScope, TaskGroup) and read by it.
+  CancelState* scope = nullptr;
+  // The scope whose members list holds the fiber (with a reference), so
+  // that a cancel finds its parked wait: joined lazily, by the fiber's
+  // first cancellable park in `scope` (a fiber that never parks never
+  // touches the scope's lock). The fiber's own; the links are guarded by
+  // that scope's lock.
+  CancelState* member_of = nullptr;
+  Fiber* scope_prev = nullptr;
+  Fiber* scope_next = nullptr;
+  // Nesting depth of ShieldCancel (cancel_state.hpp): while non-zero, the
+  // fiber's waits are not ended by a cancelled scope. The fiber's own.
+  std::uint32_t cancel_shield = 0;
+  // JoinHandle::cancel() of this fiber's task (TaskBase::request_cancel):
+  // its waits throw weft::Cancelled as if its scope were cancelled. Set
+  // once; relaxed reads by the fiber (the claim of its waiter orders the
+  // wake-up).
+  std::atomic<bool> aborted{false};
+  // The scope this fiber made for itself the first time it opened a
+  // CancelScope or a TaskGroup (ensure_own_scope), so that cancelling its
+  // task reaches them: a child of the scope it was spawned in. Written by
+  // the fiber under wait_lock, read by request_cancel() under wait_lock.
+  CancelState* own_scope = nullptr;
+  // The fiber's FiberLocal values (fiber_local.hpp), made on first use and
+  // destroyed by the fiber when its body has returned. The fiber's own.
+  FiberLocals* locals = nullptr;
+  // Assigned on first request (this_fiber::id, or a deadlock report naming a
+  // parked fiber) by a CAS from 0; relaxed: the id is only a number.
+  std::atomic<std::uint64_t> id{0};
+  // this_fiber::maybe_yield(): calls between two clock reads, calibrated to
+  // about 50 us of this fiber's loop (time_slice.cpp). Running worker only.
+  std::uint32_t slice_calls_per_read = 256;
+  // Registry of live fibers (LiveFibers): intrusive links and the shard.
+  // A fiber is listed from its first park on (only parked fibers are ever
+  // looked for there), so one that never parks costs no registry lock.
+  // live_listed is written by the worker parking the fiber, before the park
+  // is published, and read by the worker finishing it: the queue hand-offs
+  // between them order the accesses.
+  Fiber* live_prev = nullptr;
+  Fiber* live_next = nullptr;
+  std::uint32_t live_shard = 0;
+  bool live_listed = false;
+};
+
+// The fiber's id, assigning one on first use. Any thread.
+std::uint64_t fiber_id(Fiber* f) noexcept;
+
+}  // namespace weft::detail

@@ -1,0 +1,56 @@
+// join() of a task that has not started yet, from a fiber of the worker that
+// holds it at the bottom of its deque: the joiner runs the task itself, on
+// its own stack, instead of parking while the worker pops the task, gives it
+// a stack of its own, runs it, and wakes the joiner again. The task would
+// have run next on this worker anyway (the owner pops the bottom first), so
+// only the order of two fibers that could not run at the same time changes:
+// the joiner waits for the task in both cases.
+//
+// Fork-join code (fib, parsum, skynet-style trees joined by handles) spawns
+// a child, works, then joins the child; most children are still queued at
+// the join, and running them here costs a call instead of a stack, two
+// context switches, a park and an unpark (Cilk and TBB run such children
+// inline for the same reason).
+//
+// What the task sees: it runs on the joiner's fiber, so this_fiber::id() is
+// the joiner's, and if it parks, the joiner's fiber parks. Limits: only when
+// Runtime::Options::inline_join is on (the default), for an untimed join,
+// and while at least half of the joiner's stack is free below this frame, so
+// that a chain of inlined joins cannot use more than half of a stack.
+#include <cstdint>
+
+#include "scheduling/current.hpp"
+#include "scheduling/fiber.hpp"
+#include "scheduling/scheduler.hpp"
+#include "weft/detail/task.hpp"
+#include "scheduling/worker.hpp"
+
+namespace weft::detail {
+
+bool run_queued_task_inline(TaskBase* task) noexcept {
+  Worker* w = current_worker();
+  if (w == nullptr || w->current_ == nullptr) return false;  // a plain thread or the loop
+  if (task->scheduler_ != &w->scheduler_ || !w->scheduler_.options().inline_join) return false;
+  if (w->deque_.peek_bottom() != task) return false;
+  const Fiber* self = w->current_;
+  const auto sp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  const auto lo = reinterpret_cast<std::uintptr_t>(self->stack.lo);
+  if (sp < lo || sp - lo < self->stack.size / 2) return false;
+  // The bottom item, unless a thief took it since the peek (then nullptr).
+  if (w->deque_.pop() != task) return false;
+  // Ours now (popped). Not for a fiber that started, parked and was woken
+  // again (a runnable fiber, not a fresh task: only this thread pushed it
+  // here, after its wake-up made fiber_ visible), nor for a task that must
+  // run in another scope than the joiner's (inline, it would run in the
+  // joiner's; go() children usually share it).
+  if (task->fiber_.load(std::memory_order_relaxed) != nullptr ||  // relaxed: see TaskBase::fiber_
+      task->scope_ != self->scope) {
+    w->deque_.push(task);  // back where it was: the slot just freed, no growth
+    return false;
+  }
+  task->run();            // never throws; `w` may be stale after it (the fiber may migrate)
+  task->finish_inline();  // done; the runtime's reference was the deque entry
+  return true;
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,184 @@
+// Scheduler: the state one Runtime shares among its workers: the workers, the
+// injection queue for work coming from outside, the idle protocol, the
+// registry of live fibers, and shutdown.
+//
+// Submission paths:
+//   from a fiber (or the loop) of this runtime  -> that worker's deque
+//   from anywhere else                           -> injector_ (moodycamel)
+//   a fiber that yielded                         -> global_ (GlobalQueue)
+// then notify_work(), which wakes one sleeping worker if nobody searches.
+//
+// Allocation failure: a task that the injector cannot take (it could not
+// allocate) goes to global_, which never allocates, and so does a woken
+// fiber whose worker's deque cannot grow: no wake-up is ever lost. Only a
+// spawn onto a worker's own deque that cannot grow fails, with
+// std::bad_alloc to the spawner and nothing queued.
+//
+// Quiescence: the runtime is quiescent when every worker is asleep, no
+// plain-thread call into it is in flight, and the injector is empty. Then
+// every live fiber is parked, and nothing inside the runtime can wake one.
+// Shutdown waits for that state; the last worker to fall asleep signals it.
+//
+// Contract: submit(), schedule(), push_injected(), notify_work() from any
+// thread; the rest as noted.
+#pragma once
+
+#include <atomic>
+#include <concurrentqueue/concurrentqueue.h>
+#include <condition_variable>
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <vector>
+
+#include "scheduling/blocking_pool.hpp"
+#include "scheduling/global_queue.hpp"
+#include "scheduling/idle_workers.hpp"
+#include "scheduling/live_fibers.hpp"
+#include "weft/runtime.hpp"
+#include "scheduling/worker.hpp"
+
+namespace weft::detail {
+
+// The injector allocates through ::operator new (nothrow), not malloc, so
+// that a program's replaced global allocator (and the fault injector of
+// tests/test_alloc_failure.cpp) sees its allocations too. enqueue() reports
+// an allocation failure by returning false.
+struct InjectorTraits : moodycamel::ConcurrentQueueDefaultTraits {
+  static void* malloc(std::size_t size) { return ::operator new(size, std::nothrow); }
+  static void free(void* ptr) { ::operator delete(ptr); }
+};
+
+class Scheduler {
+ public:
+  // Validates options (std::invalid_argument) and starts the workers.
+  explicit Scheduler(const Runtime::Options& options);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Any thread: queues a new task (see the header comment for the path).
+  // Throws RuntimeStopped when a caller from outside submits after shutdown
+  // began.
+  void submit(TaskBase* task);
+
+  // Any thread: a parked fiber was unparked; queue it to run. Never fails.
+  void schedule(Fiber* fiber) noexcept;
+
+  // Any thread: injector push (global_ when the injector cannot allocate)
+  // + notify_work(). Never fails.
+  void push_injected(TaskBase* task) noexcept;
+  // Workers: an item from the injector, or nullptr.
+  TaskBase* pop_injected();
+
+  // Any thread, never fails: the shared FIFO (global_queue.hpp), then
+  // notify_work(). For yielded fibers and for runnable tasks that could not
+  // be queued elsewhere.
+  void push_global(TaskBase* task) noexcept;
+  // Workers: the oldest task of the shared FIFO, or nullptr.
+  TaskBase* pop_global() noexcept { return global_.pop(); }
+
+  // Cancelled work first (issue: a cancelled subtree must unwind ahead of
+  // fresh work). Fibers whose scope or task is cancelled are queued here
+  // when they are woken (schedule) or, after a cancellation, moved here from
+  // the global queue (promote_cancelled); workers look here before
+  // anything else.
+  TaskBase* pop_urgent() noexcept { return urgent_.pop(); }
+  // Workers, when cancel_epoch() moved: moves cancelled fibers waiting in
+  // the global queue (yielded CPU loops) to the urgent queue.
+  void promote_cancelled(std::uint64_t epoch) noexcept;
+
+  // Any thread, after making work visible: wakes a sleeping worker when
+  // nobody is searching (IdleWorkers). Never fails.
+  void notify_work() noexcept;
+
+  // Workers: is anything queued anywhere? (the last searcher's re-check)
+  bool has_queued_work() const;
+
+  // Workers, just after going to sleep: signals a shutdown waiting for
+  // quiescence, and deadlock watchers (activity.hpp) when it was the last.
+  void worker_went_idle();
+
+  // Any thread: every worker asleep and nothing queued (deadlock detection;
+  // meaningful only together with activity.hpp's epoch check).
+  bool idle_and_empty() const;
+
+  // Timer heap: kicks a sleeping worker so that it takes the timer driver
+  // role; false if none sleeps. Under activity's registry lock.
+  bool kick_sleeping_worker() noexcept;
+
+  bool exiting() const noexcept { return exiting_.load(std::memory_order_acquire); }
+
+  // Any thread: counters for Runtime::metrics().
+  Runtime::Metrics metrics() const noexcept;
+
+  // Plain threads only; see Runtime::shutdown() and shutdown_for().
+  void shutdown();
+  void shutdown_until(Nanos grace_deadline);
+
+  // shutdown_for's grace period ran out: every fiber of the runtime is
+  // cancelled (fiber_cancelled() reads this).
+  bool cancelling_everything() const noexcept { return cancel_all_.load(std::memory_order_relaxed); }
+
+  // The blocking pool's last in-flight job finished: shutdown may be waiting.
+  void blocking_drained() { signal_quiescence_watchers(); }
+  BlockingPool& blocking_pool() noexcept { return *blocking_; }
+  const BlockingPool& blocking_pool() const noexcept { return *blocking_; }
+
+  IdleWorkers& idle() noexcept { return idle_; }
+  LiveFibers& live() noexcept { return live_; }
+  Worker& worker(std::size_t i) noexcept { return *workers_[i]; }
+  std::size_t num_workers() const noexcept { return workers_.size(); }
+  const Runtime::Options& options() const noexcept { return options_; }
+
+ private:
+  // Counts a call from outside the runtime (a plain thread, or a fiber of
+  // another runtime) while it may still queue work, so that quiescence is not
+  // declared under its feet. Throws RuntimeStopped once stopping.
+  class ExternalCall {
+   public:
+    ExternalCall(Scheduler& s, const char* what);
+    ~ExternalCall();
+   private:
+    Scheduler& s_;
+  };
+
+  bool quiescent() const;
+  void wait_quiescent();
+  bool wait_quiescent_until(Nanos deadline);  // false: the deadline came first
+  void cancel_everything() noexcept;
+  void signal_quiescence_watchers();
+  void stop_workers() noexcept;
+
+  Runtime::Options options_;
+  moodycamel::ConcurrentQueue<TaskBase*, InjectorTraits> injector_;
+  GlobalQueue global_;
+  GlobalQueue urgent_;  // cancelled fibers, run first (pop_urgent)
+  std::atomic<std::uint64_t> promoted_epoch_{0};  // the cancel_epoch() last acted on
+  IdleWorkers idle_;
+  LiveFibers live_;
+  SlabStacks slab_stacks_;  // outlives the workers' pools, which return stacks to it
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<BlockingPool> blocking_;  // joined before the workers are destroyed
+
+  // stopping_: set once (seq_cst) by shutdown(); read (seq_cst) by
+  // ExternalCall after its increment of external_calls_. The pair is a
+  // Dekker pattern: either the caller sees stopping_ and backs out, or
+  // shutdown sees its count and waits for it.
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> exiting_{false};  // release by stop_workers, acquire by exiting()
+  // Set once (seq_cst) by cancel_everything(); read relaxed by
+  // fiber_cancelled(), like a scope's flag (same pairing).
+  std::atomic<bool> cancel_all_{false};
+  std::atomic<std::size_t> external_calls_{0};
+  // Threads waiting for quiescence. seq_cst with num_awake(): a worker that
+  // reads 0 here has its sleep ordered before the watcher's check.
+  std::atomic<std::size_t> quiescence_watchers_{0};
+  std::mutex quiescence_lock_;
+  std::condition_variable quiescence_cv_;
+  std::mutex shutdown_lock_;  // serialises shutdown() callers
+  bool stopped_ = false;      // guarded by shutdown_lock_
+};
+
+}  // namespace weft::detail

@@ -1,0 +1,210 @@
+#include "weft/detail/task.hpp"
+
+#include <cassert>
+#include <mutex>
+#include <variant>
+
+#include "diagnostics/activity.hpp"
+#include "structured/cancel_state.hpp"
+#include "weft/detail/channel_core.hpp"
+#include "weft/detail/group_core.hpp"
+#include "diagnostics/deadlock.hpp"
+#include "scheduling/fiber.hpp"
+#include "diagnostics/unhandled.hpp"
+#include "sync/waiter.hpp"
+#include "scheduling/worker.hpp"
+#include "weft/errors.hpp"
+
+namespace weft::detail {
+
+namespace {
+
+void describe_join(const void* ctx, std::string& out) {
+  const auto* task = static_cast<const TaskBase*>(ctx);
+  if (Fiber* f = task->fiber_.load(std::memory_order_relaxed)) {  // relaxed: a description
+    out += "join of fiber " + std::to_string(fiber_id(f));
+  } else {
+    out += "join of a task that has not started";
+  }
+}
+
+}  // namespace
+
+TaskBase::~TaskBase() {
+  if (scope_ != nullptr) scope_->release();  // never started
+  if (done_channel_ != nullptr) channel_release(done_channel_);
+}
+
+void TaskBase::capture_current_exception() noexcept {
+  try {
+    throw;
+  } catch (const FiberCancelled&) {
+    cancelled_ = true;
+    error_ = std::make_exception_ptr(
+        RuntimeStopped("weft: the task was cancelled at shutdown while parked with nothing left to wake it"));
+  } catch (const Cancelled&) {
+    cancelled_ = true;  // cancelled, not failed: join() rethrows it, nobody reports it
+    error_ = std::current_exception();
+  } catch (...) {
+    error_ = std::current_exception();
+  }
+}
+
+void TaskBase::finish() noexcept {
+  Waiter* joiner = nullptr;
+  ChannelCore* done_channel = nullptr;
+  {
+    std::lock_guard<SpinLock> guard(join_lock_);
+    done_channel = done_channel_;  // closed below: a select on the join wakes
+    // release: publishes the result/error_ to done()'s acquire load.
+    done_.store(true, std::memory_order_release);
+    joiner = std::exchange(joiner_, nullptr);
+    // Claim under the lock (waiter.hpp's lifetime rule): once the joiner can
+    // take the lock again, we no longer touch its waiter except to unpark it.
+    if (joiner != nullptr && !joiner->try_claim(Waiter::Outcome::notified)) joiner = nullptr;
+  }
+  if (joiner != nullptr) joiner->unpark();
+  if (done_channel != nullptr) channel_close(done_channel);  // the task holds it until it is freed
+  if (group_ != nullptr) group_->child_finished(this);  // after done_: the group may collect us at once
+  release();
+}
+
+bool TaskBase::add_joiner(Waiter& waiter) {
+  std::lock_guard<SpinLock> guard(join_lock_);
+  // relaxed: done_ only changes under join_lock_, which we hold.
+  if (done_.load(std::memory_order_relaxed)) return false;
+  // One handle, one joiner at a time (JoinHandle's contract).
+  assert(joiner_ == nullptr && "a JoinHandle was joined from two places at once");
+  joiner_ = &waiter;
+  return true;
+}
+
+void TaskBase::wait_done() { wait_done_until(k_never); }
+
+bool TaskBase::wait_done_until(Nanos deadline) {
+  if (done()) return true;
+  // Not started and next on this worker: run it here (inline_join.cpp). Not
+  // for a timed join, which must be able to give up on time.
+  if (deadline == k_never && run_queued_task_inline(this)) return true;
+  if (deadline != k_never && deadline <= now_ns()) return done();  // never arms a timer that has passed
+  PlainCall plain;
+  Waiter waiter;
+  waiter.set_description(&describe_join, this);
+  waiter.set_deadline(deadline);  // before the waiter is visible; may throw
+  if (!add_joiner(waiter)) return true;
+  const Waiter::Outcome outcome = waiter.park();
+  if (outcome == Waiter::Outcome::notified) return true;
+  {
+    // Cancelled or timed out: finish() did not claim us; unregister.
+    std::lock_guard<SpinLock> guard(join_lock_);
+    if (joiner_ == &waiter) joiner_ = nullptr;
+  }
+  if (outcome == Waiter::Outcome::cancelled) throw_cancelled();
+  return done();
+}
+
+void TaskBase::wait_done_or_deadlock() {
+  if (done()) return;
+  if (!on_plain_thread()) {
+    wait_done();
+    return;
+  }
+  PlainCall plain;
+  Waiter waiter;
+  waiter.set_description(&describe_join, this);
+  if (!add_joiner(waiter)) return;
+  // Watch for the process going idle, then wait like Waiter::park() does,
+  // re-checking for a deadlock at every poke.
+  activity::add_watcher(&waiter);
+  struct Unwatch {
+    Waiter* w;
+    ~Unwatch() { activity::remove_watcher(w); }
+  } unwatch{&waiter};
+  activity::leave();  // idle while waiting; finish() counts us again
+  while (!waiter.wait_released_or_poked()) {
+    if (waiter.outcome() != Waiter::Outcome::pending) continue;  // the task finished; its unpark is on the way
+    std::optional<std::string> report = find_deadlock(*scheduler_);
+    if (!report || !waiter.try_claim(Waiter::Outcome::cancelled)) continue;
+    activity::enter();  // nobody will unpark us: count ourselves again
+    {
+      std::lock_guard<SpinLock> guard(join_lock_);
+      if (joiner_ == &waiter) joiner_ = nullptr;
+    }
+    throw Deadlock(*report);
+  }
+}
+
+void TaskBase::capture_cancelled() noexcept {
+  cancelled_ = true;
+  // No throw: libstdc++ builds the exception object in place.
+  error_ = std::make_exception_ptr(Cancelled{});
+}
+
+// request_cancel() against the fiber's start (Worker::start_fiber):
+//   cancel: cancel_requested_ = true (seq_cst); read fiber_ (seq_cst)
+//   start:  fiber_ = f (seq_cst); read cancel_requested_ (seq_cst)
+// One of them sees the other: either the start marks the fiber aborted, or
+// we do (both is harmless). join_lock_ keeps the fiber alive meanwhile:
+// finish() takes it to set done_, and runs on the fiber.
+void TaskBase::request_cancel() noexcept {
+  Waiter* wake = nullptr;
+  CancelState* own = nullptr;
+  {
+    std::lock_guard<SpinLock> guard(join_lock_);
+    if (done_.load(std::memory_order_relaxed)) return;  // relaxed: changes only under join_lock_
+    cancel_requested_.store(true, std::memory_order_seq_cst);
+    if (Fiber* f = fiber_.load(std::memory_order_seq_cst)) wake = abort_fiber(f, own);
+  }
+  if (wake != nullptr) wake->unpark();
+  if (own != nullptr) {
+    own->cancel();
+    own->release();
+  }
+}
+
+void TaskBase::rethrow_if_failed() {
+  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+}
+
+void TaskBase::release_handle(bool observed) noexcept {
+  observed_ = observed;
+  release();
+}
+
+void TaskBase::finish_inline() noexcept {
+  // relaxed, both: the task never left this thread (inline_join.cpp). No
+  // joiner is registered (the caller is the joiner, not parked), and the
+  // runtime's reference was the deque entry the caller popped.
+  done_.store(true, std::memory_order_relaxed);
+  refs_.store(1, std::memory_order_relaxed);
+  if (done_channel_ != nullptr) channel_close(done_channel_);
+}
+
+ChannelCore* TaskBase::done_channel() {
+  bool close_now = false;
+  ChannelCore* c;
+  {
+    std::lock_guard<SpinLock> guard(join_lock_);
+    if (done_channel_ == nullptr) {
+      done_channel_ = channel_create(&elem_ops_for<std::monostate>, ChannelBuffer{}, "join");  // may throw
+      close_now = done_.load(std::memory_order_relaxed);  // relaxed: changes only under join_lock_
+    }
+    c = done_channel_;
+    channel_retain(c);
+  }
+  if (close_now) channel_close(c);
+  return c;
+}
+
+void TaskBase::release() noexcept {
+  // acquire: the count is 1 only once the other side's acq_rel decrement
+  // happened (or on this thread), so its writes are visible; we are then the
+  // only holder and need no read-modify-write.
+  // acq_rel otherwise: release publishes this side's writes (observed_,
+  // error_, the result); acquire lets the last releaser see the other side's.
+  if (refs_.load(std::memory_order_acquire) != 1 && refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  if (error_ && !observed_ && !cancelled_) report_unhandled(error_);
+  delete this;
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,216 @@
+// Memory for tasks: TaskBase's operator new/delete.
+//
+// A spawn allocates one task and its end frees it, often on another worker
+// (the thief ran it) or after a plain thread spawned it. malloc's per-thread
+// caches hold only a few blocks per size, so a producer that only allocates
+// and a consumer that only frees both fall through to the shared arena, its
+// lock and its consolidation, on nearly every spawn. Instead:
+//
+//   - sizes up to k_max_small round up to a multiple of 64 bytes (a class);
+//   - each thread keeps a free list per class, no atomics;
+//   - a list that grows past 2 * k_batch hands k_batch blocks to a
+//     process-wide depot (a mutex and a vector of batches per class); a
+//     thread whose list is empty takes a whole batch from the depot, and
+//     only when the depot is empty does it call ::operator new;
+//   - the depot keeps at most k_max_depot_batches per class and frees the
+//     rest; a thread's cache goes to the depot when the thread exits, and
+//     is retired then: tasks that other thread_local destructors of that
+//     thread allocate or free afterwards use ::operator new/delete directly
+//     (a retired cache must not hand out or take back blocks the depot
+//     already owns);
+//   - over-aligned tasks (alignof > __STDCPP_DEFAULT_NEW_ALIGNMENT__) use
+//     the aligned ::operator new, never the lists.
+//
+// Ownership marks: in builds with assertions, a block on a free list holds
+// k_free_mark in its second word, and an allocated block does not; taking a
+// block that is not marked free, or freeing one that is, asserts. So a
+// block owned twice (two live tasks in one block) stops the program at the
+// second owner instead of corrupting both tasks.
+//
+// So the common case is a thread-local pop or push, and the cross-thread
+// flow costs one lock per k_batch tasks. Larger tasks use ::operator new.
+#include <cassert>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <new>
+#include <vector>
+
+#include "diagnostics/sanitizers.hpp"
+#include "weft/detail/task.hpp"
+
+namespace weft::detail {
+
+namespace {
+
+constexpr std::size_t k_class_bytes = 64;
+constexpr std::size_t k_classes = 8;  // 64 .. 512 bytes
+constexpr std::size_t k_max_small = k_class_bytes * k_classes;
+constexpr std::uint32_t k_batch = 64;
+constexpr std::size_t k_max_depot_batches = 1024;  // per class: 64 Ki blocks
+
+struct FreeBlock {
+  FreeBlock* next;
+  std::uintptr_t mark;  // k_free_mark while on a free list (builds with assertions)
+};
+static_assert(sizeof(FreeBlock) <= k_class_bytes);
+
+constexpr std::uintptr_t k_free_mark = 0x7A5C'F4EE'B10C'0000ull;
+
+// A block leaves a free list for a new task.
+void mark_taken(FreeBlock* b) noexcept {
+  assert(b->mark == k_free_mark && "weft: a task block handed out twice");
+#ifndef NDEBUG
+  b->mark = 0;
+#else
+  (void)b;
+#endif
+}
+
+// A block joins a free list.
+void mark_free(FreeBlock* b) noexcept {
+#ifndef NDEBUG
+  assert(b->mark != k_free_mark && "weft: a task block freed twice");
+  b->mark = k_free_mark;
+#else
+  (void)b;
+#endif
+}
+
+std::size_t class_of(std::size_t size) noexcept { return (size - 1) / k_class_bytes; }
+std::size_t bytes_of(std::size_t cls) noexcept { return (cls + 1) * k_class_bytes; }
+
+// A block from ::operator new, for a class: not marked free (its memory
+// may still hold the mark of a block freed earlier).
+void* fresh_block(std::size_t cls) {
+  auto* b = static_cast<FreeBlock*>(::operator new(bytes_of(cls)));
+  b->mark = 0;
+  return b;
+}
+
+void free_chain(FreeBlock* b, std::size_t cls) noexcept {
+  while (b != nullptr) {
+    FreeBlock* next = b->next;
+    b->mark = 0;
+    ::operator delete(b, bytes_of(cls));
+    b = next;
+  }
+}
+
+// A chain of blocks and its length.
+struct Batch {
+  FreeBlock* head = nullptr;
+  std::uint32_t size = 0;
+};
+
+// Process-wide: batches per class.
+class Depot {
+ public:
+  Batch take(std::size_t cls) noexcept {
+    std::lock_guard<std::mutex> guard(lock_);
+    auto& batches = batches_[cls];
+    if (batches.empty()) return {};
+    const Batch b = batches.back();
+    batches.pop_back();
+    return b;
+  }
+  // A chain of any length (a full batch, or a departing thread's rest).
+  void give(std::size_t cls, Batch chain) noexcept {
+    {
+      std::lock_guard<std::mutex> guard(lock_);
+      auto& batches = batches_[cls];
+      if (batches.size() < k_max_depot_batches) {
+        try {
+          batches.push_back(chain);
+          return;
+        } catch (const std::bad_alloc&) {
+          // No room to remember it: free it below.
+        }
+      }
+    }
+    free_chain(chain.head, cls);
+  }
+
+ private:
+  std::mutex lock_;
+  std::vector<Batch> batches_[k_classes];
+};
+
+Depot& depot() {
+  static Depot* d = new Depot;  // never destroyed: threads may exit after static destructors ran
+  return *d;
+}
+
+struct ThreadCache {
+  FreeBlock* head[k_classes] = {};
+  std::uint32_t count[k_classes] = {};
+  bool retired = false;  // the thread is exiting: its lists went to the depot
+
+  ~ThreadCache() {
+    for (std::size_t c = 0; c < k_classes; ++c) {
+      if (head[c] != nullptr) depot().give(c, Batch{head[c], count[c]});
+      head[c] = nullptr;
+      count[c] = 0;
+    }
+    retired = true;
+  }
+};
+
+// initial-exec: see current.cpp.
+__attribute__((tls_model("initial-exec"))) thread_local ThreadCache t_cache;
+
+}  // namespace
+
+void* TaskBase::operator new(std::size_t size) {
+  // Sanitizer builds keep malloc, so ASan still sees a task used after free.
+  if (WEFT_ASAN || WEFT_TSAN || size > k_max_small) return ::operator new(size);
+  const std::size_t cls = class_of(size);
+  ThreadCache& c = t_cache;
+  if (c.head[cls] == nullptr) {
+    if (c.retired) return fresh_block(cls);
+    const Batch b = depot().take(cls);
+    if (b.head == nullptr) return fresh_block(cls);
+    c.head[cls] = b.head;
+    c.count[cls] = b.size;
+  }
+  FreeBlock* b = c.head[cls];
+  mark_taken(b);
+  c.head[cls] = b->next;
+  --c.count[cls];
+  return b;
+}
+
+void TaskBase::operator delete(void* p, std::size_t size) noexcept {
+  if (WEFT_ASAN || WEFT_TSAN || size > k_max_small) {
+    ::operator delete(p, size);
+    return;
+  }
+  const std::size_t cls = class_of(size);
+  ThreadCache& c = t_cache;
+  if (c.retired) {
+    static_cast<FreeBlock*>(p)->mark = 0;
+    ::operator delete(p, bytes_of(cls));
+    return;
+  }
+  auto* b = static_cast<FreeBlock*>(p);
+  mark_free(b);
+  b->next = c.head[cls];
+  c.head[cls] = b;
+  if (++c.count[cls] < 2 * k_batch) return;
+  // Keep k_batch here, hand the older k_batch (the tail) to the depot.
+  FreeBlock* last_kept = c.head[cls];
+  for (std::uint32_t i = 1; i < k_batch; ++i) last_kept = last_kept->next;
+  depot().give(cls, Batch{last_kept->next, k_batch});
+  last_kept->next = nullptr;
+  c.count[cls] = k_batch;
+}
+
+void* TaskBase::operator new(std::size_t size, std::align_val_t align) {
+  return ::operator new(size, align);
+}
+
+void TaskBase::operator delete(void* p, std::size_t size, std::align_val_t align) noexcept {
+  ::operator delete(p, size, align);
+}
+
+}  // namespace weft::detail

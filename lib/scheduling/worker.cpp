@@ -1,0 +1,424 @@
+#include "scheduling/worker.hpp"
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <cassert>
+#include <cstdio>
+#include <cstdlib>
+#include <cstdint>
+#include <exception>
+#include <new>
+#include <string>
+
+#include "scheduling/current.hpp"
+#include "scheduling/fiber.hpp"
+#include "structured/fiber_local.hpp"
+#include "diagnostics/activity.hpp"
+#include "structured/cancel_state.hpp"
+#include "sync/futex.hpp"
+#include "scheduling/idle_workers.hpp"
+#include "scheduling/scheduler.hpp"
+#include "diagnostics/stack_overflow.hpp"
+#include "time/timer_heap.hpp"
+#include "weft/detail/task.hpp"
+
+namespace weft::detail {
+
+Worker::Worker(Scheduler& scheduler, std::size_t index, std::size_t stack_size, std::size_t stack_cache,
+               SlabStacks& slabs)
+    : scheduler_(scheduler),
+      index_(index),
+      stacks_(stack_size, stack_cache, slabs),
+      rng_(0x9E3779B97F4A7C15ull * (index + 1)) {}
+
+Worker::~Worker() { assert(!thread_.joinable()); }
+
+void Worker::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::wake() noexcept {
+  // release: pairs with sleep()'s acquire exchange. fetch_or: a timer kick
+  // may be pending in the same word.
+  wake_token_.fetch_or(k_work_bit, std::memory_order_release);
+  futex_wake(wake_token_, 1);
+}
+
+void Worker::timer_kick() noexcept {
+  // release: pairs with sleep()'s acquire exchange.
+  wake_token_.fetch_or(TimerHeap::k_kick_bit, std::memory_order_release);
+  futex_wake(wake_token_, 1);
+}
+
+void Worker::push_local(TaskBase* task) {
+  deque_.push(task);
+  // A lone worker is awake (it is pushing): nobody else could take the task.
+  if (scheduler_.num_workers() > 1) scheduler_.notify_work();
+}
+
+void Worker::push_woken(TaskBase* task) noexcept {
+  try {
+    deque_.push(task);
+  } catch (...) {  // std::bad_alloc: the ring could not grow
+    scheduler_.push_global(task);
+    return;
+  }
+  if (scheduler_.num_workers() > 1) scheduler_.notify_work();
+}
+
+std::uint64_t Worker::next_random() noexcept {
+  // xorshift64: victim choice only needs to be cheap and spread out.
+  rng_ ^= rng_ << 13;
+  rng_ ^= rng_ >> 7;
+  rng_ ^= rng_ << 17;
+  return rng_;
+}
+
+void Worker::run() {
+  const AltSignalStack signal_stack;  // the overflow handler runs on it
+  set_current_worker(this);
+  adopt_thread_context(loop_context_);
+  std::string name = "weft-w" + std::to_string(index_);
+  pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+  set_precise_timer_slack();
+  TimerHeap& heap = timers();
+  for (;;) {
+    // Due timers first (one relaxed-cost load while none is armed).
+    const Nanos due = heap.earliest();
+    if (due != k_never && due <= now_ns()) heap.fire_due(false);
+    if (TaskBase* task = next_task()) {
+      run_task(task);
+    } else if (quiet_for_a_while(heap) && stacks_.trim(k_trim_batch)) {
+      // Nothing to run: return surplus stacks a few at a time, looking for
+      // work and due timers again between batches.
+      continue;
+    } else if (!sleep()) {
+      break;
+    }
+  }
+  set_current_worker(nullptr);
+}
+
+bool Worker::quiet_for_a_while(const TimerHeap& heap) noexcept {
+  // munmap stalls the whole process for a moment (it takes the address
+  // space's lock for writing and shoots down TLB entries on every core), so
+  // a stack is unmapped only when no timer falls due soon (never between
+  // two of a dense run of timers, where it delayed the next wake-ups).
+  const Nanos due = heap.earliest();
+  return due == k_never || due - now_ns() > k_trim_quiet_ns;
+}
+
+TaskBase* Worker::next_task() {
+  TaskBase* t = pick_task();
+  if (t != nullptr && searching_) {
+    // Found work, by whatever path (a woken worker counts as searching and
+    // often finds its work in the injector): stop searching, so producers
+    // wake someone else again. The last searcher to find work wakes the next
+    // one, since there may be more (Go's resetspinning).
+    searching_ = false;
+    if (scheduler_.idle().end_search()) scheduler_.notify_work();
+  }
+  return t;
+}
+
+TaskBase* Worker::pick_task() {
+  ++tick_;
+  // Cancelled work first: it only unwinds, and it must not wait behind
+  // fresh work (see Scheduler::pop_urgent).
+  if (const std::uint64_t epoch = cancel_epoch(); epoch != seen_cancel_epoch_) {
+    seen_cancel_epoch_ = epoch;
+    scheduler_.promote_cancelled(epoch);
+  }
+  if (TaskBase* t = scheduler_.pop_urgent()) return t;
+  if (tick_ % k_injector_interval == 0) {
+    if (TaskBase* t = scheduler_.pop_injected()) return t;
+    if (TaskBase* t = scheduler_.pop_global()) return t;
+  }
+  if (just_yielded_) {
+    // Wake-ups from outside (a timer, another runtime) before the yielder.
+    just_yielded_ = false;
+    if (TaskBase* t = scheduler_.pop_injected()) return t;
+  }
+  if (tick_ % k_fifo_interval == 0) {
+    // The owner may steal from its own deque: it is not in push/pop now.
+    if (TaskBase* t = deque_.steal().item) return t;
+  }
+  if (TaskBase* t = deque_.pop()) return t;
+  if (TaskBase* t = scheduler_.pop_injected()) return t;
+  if (TaskBase* t = scheduler_.pop_global()) return t;
+  if (!searching_) {
+    if (!scheduler_.idle().try_begin_search()) return nullptr;
+    searching_ = true;
+  }
+  if (TaskBase* t = steal_from_others()) return t;
+  return scheduler_.pop_injected();
+}
+
+TaskBase* Worker::steal_from_others() {
+  const std::size_t n = scheduler_.num_workers();
+  if (n < 2) return nullptr;
+  for (int round = 0; round < k_steal_rounds; ++round) {
+    const std::size_t start = next_random() % n;
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t victim = (start + i) % n;
+      if (victim == index_) continue;
+      for (;;) {
+        Worker& v = scheduler_.worker(victim);
+        auto r = v.steal();
+        if (r.status == ChaseLevDeque<TaskBase>::StealStatus::success) {
+          // Take up to half of what is left as well (Go and Tokio steal half):
+          // a producer spawning in a loop would otherwise be robbed one task
+          // per search, each paying the searching transitions on the shared
+          // IdleWorkers word. The extras go to our own deque; we still count
+          // as searching, so next_task()'s end_search() wakes another worker
+          // if needed (I2).
+          std::size_t extra = std::min(v.queued_approx() / 2, k_steal_batch - 1);
+          std::uint64_t taken = 1;
+          while (extra-- > 0) {
+            auto more = v.steal();
+            if (more.status != ChaseLevDeque<TaskBase>::StealStatus::success) break;
+            try {
+              deque_.push(more.item);
+            } catch (...) {  // std::bad_alloc: keep it runnable anyway
+              scheduler_.push_global(more.item);
+            }
+            ++taken;
+          }
+          // relaxed: a statistic, written by this thread only.
+          steals_.store(steals_.load(std::memory_order_relaxed) + taken, std::memory_order_relaxed);
+          return r.item;
+        }
+        if (r.status == ChaseLevDeque<TaskBase>::StealStatus::empty) break;
+        // lost_race: someone else took that item; the next may be ours.
+      }
+    }
+  }
+  return nullptr;
+}
+
+bool Worker::sleep() {
+  scheduler_.idle().begin_sleep(index_, searching_);
+  searching_ = false;
+  // See IdleWorkers (I2): every worker re-checks every queue after its
+  // decrement, since a producer may have skipped waking anyone because it
+  // saw a searcher, or saw every worker awake (this one, not searching,
+  // about to sleep). If it finds work it notifies, which may pick this very
+  // worker (the newest sleeper), whose wait below then returns at once.
+  if (scheduler_.has_queued_work()) scheduler_.notify_work();
+  scheduler_.worker_went_idle();
+  TimerHeap& heap = timers();
+  bool driving = false;  // we sleep until the earliest deadline (timer_heap.hpp)
+  for (;;) {
+    if (scheduler_.exiting()) {
+      if (driving) heap.release_driver(&wake_token_);
+      return false;
+    }
+    // acquire: pairs with wake()'s and timer_kick()'s release.
+    const std::uint32_t bits = wake_token_.exchange(0, std::memory_order_acquire);
+    if ((bits & k_work_bit) != 0) {
+      if (driving) {
+        heap.release_driver(&wake_token_);  // hands the role on if timers remain
+      } else if ((bits & TimerHeap::k_kick_bit) != 0) {
+        heap.kick();  // the kick was for us, and we are leaving: pass it on
+      }
+      searching_ = true;  // the waker counted us as searching
+      return true;
+    }
+    if (!driving) driving = heap.try_claim_driver(&wake_token_);
+    if (!driving) {
+      futex_wait(wake_token_, 0);
+      continue;
+    }
+    const Nanos deadline = heap.earliest();
+    if (deadline == k_never) {  // everything was cancelled or fired elsewhere
+      heap.release_driver(&wake_token_);
+      driving = false;
+      continue;
+    }
+    if (now_ns() < deadline) {
+      futex_wait_until(wake_token_, 0, deadline);
+      continue;
+    }
+    // Due: get up by ourselves and fire.
+    if (!scheduler_.idle().wake_self(index_)) {
+      futex_wait(wake_token_, 0);  // a waker took us already; its token comes
+      continue;
+    }
+    // Counted awake again: tell deadlock detection (activity.hpp).
+    activity::bump_epoch();
+    heap.fire_due(true);
+    // We may now run a long fiber: someone else drives (kicked if needed).
+    heap.release_driver(&wake_token_);
+    return true;
+  }
+}
+
+void Worker::run_task(TaskBase* task) {
+  Fiber* f = task->fiber_.load(std::memory_order_relaxed);  // relaxed: see TaskBase::fiber_
+  if (f == nullptr) {
+    f = start_fiber(task);
+    if (f == nullptr) return;
+  }
+  assert(f->park_state.load(std::memory_order_relaxed) == k_park_running);
+  current_ = f;
+  slice_countdown_ = f->slice_calls_per_read;  // a fresh slice (time_slice.cpp)
+  slice_start_ = 0;
+  switch_context(loop_context_, f->context);
+  // The fiber switched out and its context is saved (switch_context saved it
+  // before returning here). Only now may anyone else resume it.
+  current_ = nullptr;
+  if (!stack_canary_intact(f->stack)) {
+    std::fprintf(stderr, "weft: fiber stack overflow: a fiber overran its %zu-byte stack (unguarded slab stack)\n",
+                 f->stack.size);
+    std::abort();
+  }
+  switch (suspend_reason_) {
+    case SuspendReason::yield:
+      // Behind everything runnable here (pick_task), on the runtime's
+      // shared FIFO, where an idle worker (told by push_global's notify)
+      // takes it if this one goes on to run something long. Not the
+      // injector: moodycamel's queue is FIFO only per producer, and a fiber
+      // yielding in a loop could be dequeued again ahead of a fiber another
+      // thread injected (a timer's wake-up, say), forever.
+      scheduler_.push_global(task);
+      just_yielded_ = true;
+      break;
+    case SuspendReason::park: {
+      // relaxed: a statistic, written by this thread only.
+      parks_.store(parks_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      if (!f->live_listed) {
+        // Listed before the park is published below: shutdown and deadlock
+        // reports must find every parked fiber (live_fibers.hpp).
+        scheduler_.live().insert(f, index_);
+        f->live_listed = true;
+      }
+      std::uint32_t expected = k_park_running;
+      // acq_rel on success: release publishes the saved context to the
+      // unparker's acquire exchange in unpark_fiber(). acquire on failure:
+      // pairs with that exchange's release (the fiber was already notified).
+      if (!f->park_state.compare_exchange_strong(expected, k_park_parked, std::memory_order_acq_rel,
+                                                 std::memory_order_acquire)) {
+        assert(expected == k_park_notified);
+        f->park_state.store(k_park_running, std::memory_order_relaxed);  // ours again
+        push_woken(task);
+      }
+      break;
+    }
+    case SuspendReason::finish:
+      finish_fiber(f);
+      break;
+  }
+}
+
+void fiber_main(void* arg) {
+  Fiber* f = static_cast<Fiber*>(arg);
+  TaskBase* task = f->task;
+  task->run();  // never throws
+  // Its FiberLocal values go with the body, on the fiber (user destructors).
+  destroy_fiber_locals(f);
+  // End the task here, on its own fiber, not in the loop: finish() wakes the
+  // joiner and drops the runtime's reference, and when that was the last
+  // one (a detached task) it frees the task, running the destructors of its
+  // result and exception and, for an exception nobody observed, the
+  // unhandled-exception handler. That is user code, which may use any weft
+  // wait, and a wait needs a fiber.
+  Worker* w = current_worker();  // re-read: the fiber may have migrated
+  // Counted finished first, so that a joiner's metrics() no longer counts
+  // the fiber. release: single writer (this worker's thread, which runs
+  // us); pairs with metrics()' acquire load.
+  w->fibers_finished_.store(w->fibers_finished_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  // Leave the scope the fiber started in (CancelScope and TaskGroup restore
+  // it when they end, so it is that one again).
+  leave_scope_members(f);
+  if (CancelState* scope = std::exchange(f->scope, nullptr)) scope->release();
+  // task->fiber_ and f->task stay as they are: a destructor that parks in
+  // there is woken through them (Scheduler::schedule, run_task). Nobody
+  // reads them once the task is done and this fiber is gone.
+  task->finish();  // may free the task; may park (a destructor that waits)
+  destroy_fiber_locals(f);  // values those destructors may have made
+  w = current_worker();  // re-read again
+  w->suspend_reason_ = SuspendReason::finish;
+  exit_to(f->context, w->loop_context_);
+}
+
+Fiber* Worker::start_fiber(TaskBase* task) {
+  Stack stack;
+  try {
+    stack = stacks_.acquire();
+  } catch (...) {
+    // No stack, no fiber: the task ends with the error instead of running.
+    // Its closure dies here, on the loop, whoever drops the last reference
+    // (Waiter's constructor stops the program if a destructor waits).
+    task->set_failure(std::current_exception());
+    task->discard_body();
+    task->finish();
+    return nullptr;
+  }
+  // The control block sits at the top of the stack, cache-line aligned; the
+  // fiber's frames grow down from just below it.
+  const auto lo = reinterpret_cast<std::uintptr_t>(stack.lo);
+  const auto block = (lo + stack.size - sizeof(Fiber)) & ~std::uintptr_t{63};
+  Fiber* f = new (reinterpret_cast<void*>(block)) Fiber{};
+  f->task = task;
+  f->scheduler = &scheduler_;
+  f->stack = stack;
+  task->fiber_.store(f, std::memory_order_seq_cst);  // seq_cst: TaskBase::request_cancel's pairing
+  if (task->cancel_requested()) f->aborted.store(true, std::memory_order_relaxed);  // (the body will not even run)
+  // The task's scope reference passes to the fiber (released at its end).
+  f->scope = std::exchange(task->scope_, nullptr);  // joins its members list at its first park
+  make_context(f->context, stack.lo, block - lo, &fiber_main, f);
+  // release: single writer; pairs with metrics()' acquire load.
+  fibers_started_.store(fibers_started_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  return f;
+}
+
+void Worker::finish_fiber(Fiber* f) {
+  // The task itself was finished on the fiber (fiber_main); only the fiber
+  // is left to dispose of.
+  if (f->live_listed) scheduler_.live().remove(f);
+  const Stack stack = f->stack;
+  release_context(f->context);
+  f->~Fiber();
+  stacks_.release(stack);
+}
+
+void suspend_current_fiber(SuspendReason why) {
+#ifndef NDEBUG
+  assert(spin_locks_held() == 0 && "weft: a fiber switched out holding a SpinLock");
+#endif
+  Worker* w = current_worker();
+  Fiber* f = w->current_;
+  assert(f != nullptr);
+  w->suspend_reason_ = why;
+  switch_context(f->context, w->loop_context_);
+  // Resumed, perhaps by another worker: `w` is stale from here on.
+}
+
+void park_current_fiber() {
+  Fiber* f = current_fiber();
+  // acquire: pairs with unpark_fiber()'s exchange; a wake-up that came before
+  // we switched out lets us skip the switch.
+  if (f->park_state.load(std::memory_order_acquire) == k_park_notified) {
+    f->park_state.store(k_park_running, std::memory_order_relaxed);
+    return;
+  }
+  suspend_current_fiber(SuspendReason::park);
+}
+
+void unpark_fiber(Fiber* f) noexcept {
+  // acq_rel: acquire pairs with the worker's release CAS running->parked (the
+  // saved context is visible before we queue the fiber); release publishes
+  // what the waker wrote to the fiber (and to the worker, if the CAS fails).
+  if (f->park_state.exchange(k_park_notified, std::memory_order_acq_rel) == k_park_parked) {
+    // We own the parked fiber now; the push below publishes this store.
+    f->park_state.store(k_park_running, std::memory_order_relaxed);
+    f->scheduler->schedule(f);
+  }
+}
+
+}  // namespace weft::detail

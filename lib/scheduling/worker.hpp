@@ -1,0 +1,165 @@
+// Worker: one OS thread running the scheduling loop
+//     own deque (LIFO) -> injector -> global queue (yielded fibers)
+//     -> steal from random victims -> sleep
+// and the fibers it finds, one at a time, each until it yields, parks or ends.
+//
+// A fiber that yields goes to the runtime's shared GlobalQueue, not to a
+// queue of this worker's, and the yield notifies an idle worker: when this
+// worker goes on to run a long fiber, another one takes the yielder (Go's
+// Gosched puts the goroutine on its global run queue for the same reason).
+//
+// Fairness: every k_injector_interval-th pick looks at the shared injector
+// and then at the global queue first (Go checks its global queue every 61
+// ticks); right after a yield the injector goes first (a wake-up from
+// outside must not wait behind a fiber yielding in a loop); and every
+// k_fifo_interval-th pick takes the oldest item of the own deque instead of
+// the newest, so neither a hot pair of fibers ping-ponging at the bottom of
+// the deque nor a busy deque starves anyone.
+//
+// Contract: the loop and every private member belong to the worker's
+// thread. Fibers call back into their current worker only through
+// suspend_current_fiber(), which re-reads current_worker() every time (a
+// fiber may resume on another worker). steal(), queued_approx() and wake()
+// are for any thread.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <thread>
+
+#include "scheduling/chase_lev_deque.hpp"
+#include "scheduling/context_switch.hpp"
+#include "scheduling/stack_pool.hpp"
+#include "weft/detail/deadline.hpp"
+
+namespace weft::this_fiber {
+void maybe_yield();
+}  // namespace weft::this_fiber
+
+namespace weft::detail {
+
+class Scheduler;
+class TaskBase;
+class TimerHeap;
+struct Fiber;
+
+enum class SuspendReason { yield, park, finish };
+
+class Worker {
+ public:
+  Worker(Scheduler& scheduler, std::size_t index, std::size_t stack_size, std::size_t stack_cache,
+         SlabStacks& slabs);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Starts / joins the OS thread (by the Scheduler).
+  void start();
+  void join();
+
+  // Owner thread: queues a new task on the own deque and lets an idle
+  // worker know there is work. Throws std::bad_alloc when the deque cannot
+  // grow (nothing queued).
+  void push_local(TaskBase* task);
+  // As push_local, for a task that is already runnable (a woken fiber):
+  // never fails; when the deque cannot grow it goes to the global queue.
+  void push_woken(TaskBase* task) noexcept;
+
+  Fiber* current_fiber() const noexcept { return current_; }
+  Scheduler& scheduler() const noexcept { return scheduler_; }
+  std::size_t index() const noexcept { return index_; }
+
+  // Any thread.
+  ChaseLevDeque<TaskBase>::StealResult steal() { return deque_.steal(); }
+  std::size_t queued_approx() const { return deque_.size_approx(); }
+  // Gives the sleeping worker its wake-up token (it was already removed from
+  // the sleepers by IdleWorkers), or makes its next sleep return at once.
+  void wake() noexcept;
+  // Timer heap: makes a sleeping worker look at the timers (take the driver
+  // role, or re-arm its timed sleep) without counting it awake.
+  void timer_kick() noexcept;
+
+  // Statistics (Runtime::metrics), any thread, approximate.
+  std::uint64_t steals() const noexcept { return steals_.load(std::memory_order_relaxed); }
+  std::uint64_t parks() const noexcept { return parks_.load(std::memory_order_relaxed); }
+  // Fibers started / finished on this worker (a fiber may finish elsewhere).
+  // acquire: pairs with the owner's release stores (start_fiber, finish_fiber).
+  std::uint64_t fibers_started() const noexcept { return fibers_started_.load(std::memory_order_acquire); }
+  std::uint64_t fibers_finished() const noexcept { return fibers_finished_.load(std::memory_order_acquire); }
+
+ private:
+  friend void suspend_current_fiber(SuspendReason why);
+  friend void slice_checkpoint(Worker* w);
+  friend void weft::this_fiber::maybe_yield();
+  friend void fiber_main(void* arg);
+  friend bool run_queued_task_inline(TaskBase* task) noexcept;
+
+  static constexpr std::uint32_t k_injector_interval = 61;
+  static constexpr std::uint32_t k_fifo_interval = 31;
+  static constexpr int k_steal_rounds = 2;
+  static constexpr std::size_t k_steal_batch = 32;  // most tasks taken per successful steal
+  static constexpr std::uint32_t k_work_bit = 1;  // wake_token_: woken for work
+  static constexpr std::size_t k_trim_batch = 8;  // stacks returned per idle pass
+  static constexpr Nanos k_trim_quiet_ns = 2'000'000;  // trim only if no timer is due sooner
+
+  void run();
+  bool quiet_for_a_while(const TimerHeap& heap) noexcept;
+  TaskBase* next_task();
+  TaskBase* pick_task();
+  TaskBase* steal_from_others();
+  bool sleep();  // false when the runtime is exiting
+  void run_task(TaskBase* task);
+  Fiber* start_fiber(TaskBase* task);
+  void finish_fiber(Fiber* fiber);
+  std::uint64_t next_random() noexcept;
+
+  Scheduler& scheduler_;
+  const std::size_t index_;
+  ChaseLevDeque<TaskBase> deque_;
+  StackPool stacks_;
+  ExecContext loop_context_;       // this thread's own stack, running run()
+  Fiber* current_ = nullptr;       // the fiber running now, if any
+  SuspendReason suspend_reason_ = SuspendReason::yield;  // set by the fiber before it switches out
+  std::uint32_t tick_ = 0;
+  bool searching_ = false;         // counted in IdleWorkers' searching
+  bool just_yielded_ = false;      // the last fiber yielded: the injector goes first
+  std::uint64_t seen_cancel_epoch_ = 0;  // cancel_epoch() when this worker last looked
+  std::uint64_t rng_;
+  // Wake-up word: k_work_bit once a waker chose this worker, and
+  // TimerHeap::k_kick_bit when the timer heap wants it to look at the
+  // timers. exchange(0, acquire) in sleep() pairs with the release fetch_or
+  // in wake() and timer_kick(). Also this worker's futex word as timer driver.
+  std::atomic<std::uint32_t> wake_token_{0};
+  // Time slice of the running fiber (time_slice.cpp); this thread only.
+  std::uint32_t slice_countdown_ = 1;  // maybe_yield() calls before the next clock read
+  Nanos slice_start_ = 0;              // 0: no read yet since the fiber resumed
+  Nanos slice_last_read_ = 0;
+  // Single-writer counters (this thread), read relaxed by metrics().
+  std::atomic<std::uint64_t> steals_{0};
+  std::atomic<std::uint64_t> parks_{0};
+  std::atomic<std::uint64_t> fibers_started_{0};
+  std::atomic<std::uint64_t> fibers_finished_{0};
+  std::thread thread_;
+};
+
+// On a fiber's stack: switches from the running fiber to the loop of the
+// worker running it, telling the loop why. Returns when the fiber is resumed,
+// possibly on another worker.
+void suspend_current_fiber(SuspendReason why);
+
+// Parks the running fiber until Waiter-based unpark_fiber() (see fiber.hpp
+// for the handshake).
+void park_current_fiber();
+
+// From a fiber joining `task` (inline_join.cpp): if the task has not started
+// and is the next item of this worker's own deque, takes it and runs it to
+// completion on the calling fiber's stack (task->finish() included); true
+// then. False, changing nothing, in every other case.
+bool run_queued_task_inline(TaskBase* task) noexcept;
+
+// Makes a parked (or parking) fiber runnable again. Called once per park, by
+// whoever won the fiber's Waiter.
+void unpark_fiber(Fiber* fiber) noexcept;
+
+}  // namespace weft::detail
