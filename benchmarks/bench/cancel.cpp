@@ -191,13 +191,17 @@ void scope_cost_workload(const Settings& s, Reporter& out) {
       return pingpong_round_trip_ns(trips, "scope_cost");
     });
   };
-  // Alternate, so that drift on a shared machine hits both alike.
+  // Alternate, so that drift on a shared machine hits both alike, and swap
+  // which goes first every other round (ABBA): a run that follows another
+  // inherits its cached stacks and tasks, which favoured the second one.
   std::vector<double> plain_spawn, scoped_spawn, plain_pp, scoped_pp;
   for (std::size_t r = 0; r < std::max<std::size_t>(s.repeat, 1); ++r) {
-    plain_spawn.push_back(spawn_ns(false));
-    scoped_spawn.push_back(spawn_ns(true));
-    plain_pp.push_back(pingpong_ns(false));
-    scoped_pp.push_back(pingpong_ns(true));
+    for (bool scoped : {r % 2 == 1, r % 2 == 0}) {
+      (scoped ? scoped_spawn : plain_spawn).push_back(spawn_ns(scoped));
+    }
+    for (bool scoped : {r % 2 == 1, r % 2 == 0}) {
+      (scoped ? scoped_pp : plain_pp).push_back(pingpong_ns(scoped));
+    }
   }
   const double ps = percentile(plain_spawn, 0.5), ss = percentile(scoped_spawn, 0.5);
   const double pp = percentile(plain_pp, 0.5), sp = percentile(scoped_pp, 0.5);
