@@ -49,6 +49,10 @@ class Reporter {
 void add_against_single_core(Reporter& out, const std::string& workload, std::size_t size, std::size_t workers,
                              double weft_ms, double single_core_ms);
 
+// From a fiber: spawns n detached fibers that each count themselves and
+// waits for them; ns per spawn. A wrong count fails `workload`.
+double spawn_round_ns(std::size_t n, const std::string& workload);
+
 // From a fiber: two fibers pass a number back and forth over two unbuffered
 // channels n times; ns per round trip. A wrong sum fails `workload`.
 double pingpong_round_trip_ns(std::size_t n, const std::string& workload);

@@ -168,20 +168,7 @@ void scope_cost_workload(const Settings& s, Reporter& out) {
     return rt.block_on([&] {
       std::optional<weft::CancelScope> scope;
       if (scoped) scope.emplace();
-      std::atomic<std::size_t> ran{0};
-      weft::WaitGroup wg;
-      wg.add(static_cast<std::int64_t>(spawns));
-      const auto t0 = Clock::now();
-      for (std::size_t i = 0; i < spawns; ++i) {
-        weft::go([&] {
-          ran.fetch_add(1, std::memory_order_relaxed);
-          wg.done();
-        }).detach();
-      }
-      wg.wait();
-      const double per = ns_since(t0) / static_cast<double>(spawns);
-      if (ran.load() != spawns) wrong("scope_cost", "ran " + std::to_string(ran.load()));
-      return per;
+      return spawn_round_ns(spawns, "scope_cost");
     });
   };
   auto pingpong_ns = [&](bool scoped) {

@@ -12,24 +12,26 @@ void spawn_workload(const Settings& s, Reporter& out) {
   const std::size_t n = s.quick ? 100'000 : 1'000'000;
   weft::Runtime rt({.workers = s.workers});
   const double ns = median_of(s.repeat, [&] {
-    return rt.block_on([&] {
-      std::atomic<std::size_t> ran{0};
-      weft::WaitGroup wg;
-      wg.add(static_cast<std::int64_t>(n));
-      const auto t0 = Clock::now();
-      for (std::size_t i = 0; i < n; ++i) {
-        weft::go([&] {
-          ran.fetch_add(1, std::memory_order_relaxed);
-          wg.done();
-        }).detach();
-      }
-      wg.wait();
-      const double per = ns_since(t0) / static_cast<double>(n);
-      if (ran.load() != n) wrong("spawn", "ran " + std::to_string(ran.load()) + " of " + std::to_string(n));
-      return per;
-    });
+    return rt.block_on([&] { return spawn_round_ns(n, "spawn"); });
   });
   out.add("weft", "spawn", param(n, s.workers), "ns_per_op", ns);
+}
+
+double spawn_round_ns(std::size_t n, const std::string& workload) {
+  std::atomic<std::size_t> ran{0};
+  weft::WaitGroup wg;
+  wg.add(static_cast<std::int64_t>(n));
+  const auto t0 = Clock::now();
+  for (std::size_t i = 0; i < n; ++i) {
+    weft::go([&] {
+      ran.fetch_add(1, std::memory_order_relaxed);
+      wg.done();
+    }).detach();
+  }
+  wg.wait();
+  const double per = ns_since(t0) / static_cast<double>(n);
+  if (ran.load() != n) wrong(workload, "ran " + std::to_string(ran.load()) + " of " + std::to_string(n));
+  return per;
 }
 
 double pingpong_round_trip_ns(std::size_t n, const std::string& workload) {
