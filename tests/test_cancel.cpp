@@ -223,6 +223,73 @@ TEST_CASE("cancel: fibers spawned in a scope run in it, and a cancel reaches the
   }
 }
 
+// A spawner takes its children's references on its scope in batches
+// (spawn credits) and gives back what it did not use when it leaves the
+// scope or ends. Children that outlive the scope object, spawners that leave
+// mid-batch, nested scopes entered and left between spawns: every child is
+// still in its scope (the cancel reaches it), and every scope is freed (the
+// ASan build's leak check; a reference given back twice would be a
+// use-after-free there).
+TEST_CASE("cancel: spawn credits: children outlive their scope, spawners leave it mid-batch, nothing leaks" *
+          doctest::timeout(60)) {
+  for (std::size_t workers : weft_test::k_worker_counts) {
+    CAPTURE(workers);
+    weft::Runtime rt({.workers = workers});
+    const std::size_t n = scaled(300);  // not a multiple of the batch
+    std::atomic<std::size_t> cancelled{0};
+    std::atomic<std::size_t> finished{0};
+    rt.block_on([&] {
+      weft::Channel<int> never;
+      weft::WaitGroup wg;
+      auto child = [&] {
+        try {
+          (void)never.recv();
+        } catch (const weft::Cancelled&) {
+          cancelled.fetch_add(1);
+        }
+        finished.fetch_add(1);
+        wg.done();
+      };
+      weft::CancelToken outer_token, inner_token;
+      {
+        weft::CancelScope outer;
+        outer_token = outer.token();
+        for (std::size_t i = 0; i < n; ++i) {
+          wg.add(1);
+          weft::go(child).detach();
+          if (i % 97 == 5) {
+            // Leave the outer scope's batch half used: an inner scope, its
+            // own spawns, then back.
+            weft::CancelScope inner;
+            inner_token = inner.token();
+            for (int k = 0; k < 3; ++k) {
+              wg.add(1);
+              weft::go(child).detach();
+            }
+          }
+        }
+        // A spawner that ends mid-batch with credits left.
+        wg.add(1);
+        weft::go([&] {
+          for (int k = 0; k < 10; ++k) {
+            wg.add(1);
+            weft::go(child).detach();
+          }
+          wg.done();
+        }).detach();
+      }  // the scope object ends; its children live on in it
+      weft::this_fiber::sleep_for(2ms);
+      CHECK(finished.load() == 0);
+      outer_token.cancel();  // reaches the inner scopes' children too
+      wg.wait();
+      CHECK(inner_token.cancelled());
+    });
+    const std::size_t inner_children = 3 * ((n - 6) / 97 + 1);
+    CHECK(cancelled.load() == n + inner_children + 10);
+    CHECK(finished.load() == n + inner_children + 10);
+  }
+}
+
 TEST_CASE("cancel: JoinHandle::cancel stops a parked task, a running one at its next wait, an unstarted one before it runs" *
           doctest::timeout(60)) {
   for (std::size_t workers : {1, 2}) {

@@ -56,6 +56,11 @@ struct Fiber {
   // reference, or nullptr (the root: only shutdown cancels it). Written by
   // the fiber itself (CancelScope, TaskGroup) and read by it.
   CancelState* scope = nullptr;
+  // References on `scope` taken ahead for the children this fiber spawns
+  // (spawn_reference in cancel_state.hpp): one atomic add per batch instead
+  // of one per spawn. Given back when the fiber leaves `scope` or ends. The
+  // fiber's own.
+  std::uint32_t scope_credits = 0;
   // The scope whose members list holds the fiber (with a reference), so
   // that a cancel finds its parked wait: joined lazily, by the fiber's
   // first cancellable park in `scope` (a fiber that never parks never

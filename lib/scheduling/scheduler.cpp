@@ -100,10 +100,8 @@ void Scheduler::submit(TaskBase* task) {
   if (task->scope_ == nullptr) {
     // The spawner's scope (a TaskGroup sets its own): cancelling it reaches
     // the child too.
-    if (CancelState* scope = current_scope()) {
-      scope->retain();
-      task->scope_ = scope;
-    }
+    Fiber* f = current_fiber();
+    if (f != nullptr && f->scope != nullptr) task->scope_ = spawn_reference(f);
   }
   Worker* w = current_worker();
   if (w != nullptr && &w->scheduler() == this) {

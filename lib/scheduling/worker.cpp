@@ -335,7 +335,8 @@ void fiber_main(void* arg) {
   // Leave the scope the fiber started in (CancelScope and TaskGroup restore
   // it when they end, so it is that one again).
   leave_scope_members(f);
-  if (CancelState* scope = std::exchange(f->scope, nullptr)) scope->release();
+  // Its reference and its unused spawn credits, in one subtraction.
+  if (CancelState* scope = std::exchange(f->scope, nullptr)) scope->release(1 + std::exchange(f->scope_credits, 0));
   // task->fiber_ and f->task stay as they are: a destructor that parks in
   // there is woken through them (Scheduler::schedule, run_task). Nobody
   // reads them once the task is done and this fiber is gone.

@@ -62,9 +62,9 @@ ChannelCore* CancelState::done_channel() {
   return c;
 }
 
-void CancelState::release() noexcept {
+void CancelState::release(std::uint32_t n) noexcept {
   // acq_rel: the last releaser sees every other holder's writes.
-  if (refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  if (refs_.fetch_sub(n, std::memory_order_acq_rel) != n) return;
   if (deadline_armed_) timers().cancel(&deadline_timer_);  // waits for a running callback
   if (parent_ != nullptr) {
     parent_->unlink_child(this);
@@ -229,6 +229,8 @@ CancelState* current_scope() noexcept {
 CancelState* switch_scope(CancelState* scope) noexcept {
   Fiber* f = current_fiber();
   CancelState* old = f->scope;
+  // Credits are references on the scope we leave: give them back.
+  if (f->scope_credits != 0) old->release(std::exchange(f->scope_credits, 0));
   // The fiber reads its own scope; others reach it only through the
   // members lists, under their locks, and it joins the new scope's list at
   // its next park, before that park is published (C2).

@@ -59,13 +59,13 @@ class CancelState {
   // Cancelled from the start if the parent is. Throws std::bad_alloc.
   static CancelState* make(CancelState* parent);
 
-  void retain() noexcept {
-    // relaxed: a new reference is made from an existing one.
-    refs_.fetch_add(1, std::memory_order_relaxed);
+  void retain(std::uint32_t n = 1) noexcept {
+    // relaxed: new references are made from an existing one.
+    refs_.fetch_add(n, std::memory_order_relaxed);
   }
-  // The last release unlinks the node from its parent, disarms its deadline
-  // and frees it.
-  void release() noexcept;
+  // Drops `n` references. The last release unlinks the node from its
+  // parent, disarms its deadline and frees it.
+  void release(std::uint32_t n = 1) noexcept;
   // A reference unless the last one is already gone (the node is being
   // destroyed, and blocked unlinking itself from a parent we have locked).
   bool try_retain() noexcept {
@@ -194,6 +194,20 @@ void move_scope_membership(Fiber* f) noexcept;  // join_scope_members' slow path
 
 inline void join_scope_members(Fiber* f) noexcept {
   if (f->member_of != f->scope) move_scope_membership(f);
+}
+
+// A reference on the scope of `f` (not null) for a child it spawns, from
+// the fiber's credits: a spawner in a scope pays one atomic add per
+// k_spawn_credits children, not one per child (the add stalled behind the
+// stores that built the new task: half of a scope's cost on spawn).
+inline constexpr std::uint32_t k_spawn_credits = 64;
+inline CancelState* spawn_reference(Fiber* f) noexcept {
+  if (f->scope_credits == 0) {
+    f->scope->retain(k_spawn_credits);
+    f->scope_credits = k_spawn_credits;
+  }
+  --f->scope_credits;
+  return f->scope;
 }
 
 }  // namespace weft::detail
