@@ -4,6 +4,7 @@
 #include <weft/weft.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <stdexcept>
 #include <thread>
@@ -148,6 +149,12 @@ TEST_CASE("shutdown: plain threads spawning while it starts either get RuntimeSt
       runs.push_back(std::make_unique<std::atomic<int>[]>(static_cast<std::size_t>(k_max_attempts)));
     }
     std::atomic<int> spawning{0};  // threads that have had an attempt accepted
+    std::atomic<bool> shutting_down{false};
+    // Near the end of its record a thread not refused yet waits for the
+    // shutdown to begin, then paces its attempts (CI's tsan run, on a loaded
+    // machine, once ran one thread through all 100,000 attempts before the
+    // main thread got to call shutdown()).
+    const int k_wait_at = k_max_attempts - 10'000;
     std::vector<std::thread> ts;
     for (int t = 0; t < k_threads; ++t) {
       ts.emplace_back([&, t] {
@@ -156,6 +163,10 @@ TEST_CASE("shutdown: plain threads spawning while it starts either get RuntimeSt
         int left_after_refusal = -1;  // attempts still to make; -1: not refused yet
         for (int i = 0; i < k_max_attempts && left_after_refusal != 0; ++i) {
           if (left_after_refusal > 0) --left_after_refusal;
+          if (left_after_refusal < 0 && i >= k_wait_at) {
+            while (!shutting_down.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          }
           try {
             rt->spawn([c = &counters[i]] { c->fetch_add(1, std::memory_order_relaxed); }).detach();
             mine[static_cast<std::size_t>(i)] = k_accepted;
@@ -168,6 +179,7 @@ TEST_CASE("shutdown: plain threads spawning while it starts either get RuntimeSt
       });
     }
     weft_test::spin_until([&] { return spawning.load() == k_threads; });
+    shutting_down.store(true);
     rt->shutdown();
     for (auto& t : ts) t.join();
     int accepted = 0, refused = 0, ran_twice_or_lost = 0, refused_but_ran = 0, accepted_after_refusal = 0;
