@@ -93,14 +93,20 @@ void Worker::run() {
     if (due != k_never && due <= now_ns()) heap.fire_due(false);
     if (TaskBase* task = next_task()) {
       run_task(task);
-    } else if (quiet_for_a_while(heap) && stacks_.trim(k_trim_batch)) {
-      // Nothing to run: return surplus stacks a few at a time, looking for
-      // work and due timers again between batches.
       continue;
-    } else if (!sleep()) {
-      break;
     }
+    // Nothing to run: the scope references held back go first (they may be
+    // the last ones: a scope is freed, its deadline disarmed, before we
+    // sleep).
+    flush_scope_references();
+    if (quiet_for_a_while(heap) && stacks_.trim(k_trim_batch)) {
+      // Return surplus stacks a few at a time, looking for work and due
+      // timers again between batches.
+      continue;
+    }
+    if (!sleep()) break;
   }
+  flush_scope_references();
   set_current_worker(nullptr);
 }
 
@@ -335,8 +341,11 @@ void fiber_main(void* arg) {
   // Leave the scope the fiber started in (CancelScope and TaskGroup restore
   // it when they end, so it is that one again).
   leave_scope_members(f);
-  // Its reference and its unused spawn credits, in one subtraction.
-  if (CancelState* scope = std::exchange(f->scope, nullptr)) scope->release(1 + std::exchange(f->scope_credits, 0));
+  // Its reference and its unused spawn credits, held back by the worker and
+  // dropped with others of the same scope (drop_scope_references).
+  if (CancelState* scope = std::exchange(f->scope, nullptr)) {
+    w->drop_scope_references(scope, 1 + std::exchange(f->scope_credits, 0));
+  }
   // task->fiber_ and f->task stay as they are: a destructor that parks in
   // there is woken through them (Scheduler::schedule, run_task). Nobody
   // reads them once the task is done and this fiber is gone.
@@ -376,6 +385,20 @@ Fiber* Worker::start_fiber(TaskBase* task) {
   // release: single writer; pairs with metrics()' acquire load.
   fibers_started_.store(fibers_started_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   return f;
+}
+
+void Worker::drop_scope_references(CancelState* scope, std::uint32_t n) noexcept {
+  if (held_scope_ != scope) {
+    flush_scope_references();
+    held_scope_ = scope;
+  }
+  held_scope_refs_ += n;
+}
+
+void Worker::flush_scope_references() noexcept {
+  if (held_scope_ == nullptr) return;
+  // May free the scope (and its parents): no wait, only spin locks.
+  std::exchange(held_scope_, nullptr)->release(std::exchange(held_scope_refs_, 0));
 }
 
 void Worker::finish_fiber(Fiber* f) {

@@ -39,6 +39,7 @@ void maybe_yield();
 
 namespace weft::detail {
 
+class CancelState;
 class Scheduler;
 class TaskBase;
 class TimerHeap;
@@ -112,6 +113,13 @@ class Worker {
   void run_task(TaskBase* task);
   Fiber* start_fiber(TaskBase* task);
   void finish_fiber(Fiber* fiber);
+  // A finished fiber's references on its scope: held back and dropped
+  // together, n at a time, when a fiber of another scope finishes here or
+  // the worker runs out of work (flush_scope_references), so that children
+  // of one scope finishing on two workers do not move the scope's count
+  // between the cores once each.
+  void drop_scope_references(CancelState* scope, std::uint32_t n) noexcept;
+  void flush_scope_references() noexcept;
   std::uint64_t next_random() noexcept;
 
   Scheduler& scheduler_;
@@ -124,6 +132,8 @@ class Worker {
   std::uint32_t tick_ = 0;
   bool searching_ = false;         // counted in IdleWorkers' searching
   bool just_yielded_ = false;      // the last fiber yielded: the injector goes first
+  CancelState* held_scope_ = nullptr;  // drop_scope_references(); this thread only
+  std::uint32_t held_scope_refs_ = 0;  // references held back on held_scope_
   std::uint64_t seen_cancel_epoch_ = 0;  // cancel_epoch() when this worker last looked
   std::uint64_t rng_;
   // Wake-up word: k_work_bit once a waker chose this worker, and
