@@ -377,30 +377,72 @@ TEST_CASE("deadlock: no report while a plain thread holding an ExternalWaker sle
   }
 }
 
-TEST_CASE("deadlock: a plain thread outside weft calls and without an ExternalWaker is not counted" *
+// The newcomer's service (issue 16): the root fiber receives from a channel
+// fed by a std::thread that sleeps 20 ms between sends. Before the
+// outside-thread rule (deadlock.hpp, rule 6) this threw weft::Deadlock at
+// the first sleep.
+TEST_CASE("deadlock: a root fiber fed by a std::thread that sleeps between sends is never reported" *
           doctest::timeout(120)) {
-  // The rule in deadlock.hpp: such a thread is not seen, so a fiber waiting
-  // for it is reported. The thread sends only after the report (or after a
-  // long grace period, if no report ever comes, so that the test cannot hang).
+  for (std::size_t workers : k_worker_counts) {
+    CAPTURE(workers);
+    weft::Channel<int> ch(0, "requests");
+    std::thread producer([ch]() mutable {
+      for (int i = 1; i <= 10; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        ch.send(i);
+      }
+      ch.close();
+    });
+    int sum = -1;
+    CHECK_NOTHROW(sum = weft::Runtime::run({.workers = workers}, [ch]() mutable {
+      int s = 0;
+      for (int v : ch) s += v;
+      return s;
+    }));
+    producer.join();
+    CHECK(sum == 55);
+  }
+}
+
+// Side by side with the test above: the same shape with no thread outside
+// weft, where the root waits on a cycle among fibers, is still reported.
+TEST_CASE("deadlock: the same shape with a cycle among fibers alone is reported" * doctest::timeout(120)) {
+  for (std::size_t workers : k_worker_counts) {
+    CAPTURE(workers);
+    weft::Runtime rt({.workers = workers});
+    auto msg = deadlock_message(rt, []() {
+      weft::Channel<int> a(0, "cycle-a"), b(0, "cycle-b");
+      auto other = weft::go([a, b]() mutable {
+        if (auto v = b.recv()) a.send(*v);
+      });
+      if (auto v = a.recv()) b.send(*v);
+      other.join();
+    });
+    REQUIRE(msg.has_value());
+    CAPTURE(*msg);
+    CHECK(msg->find("cycle-a") != std::string::npos);
+    CHECK(msg->find("cycle-b") != std::string::npos);
+  }
+}
+
+TEST_CASE("deadlock: a thread outside weft delays the report until it has exited without sending" *
+          doctest::timeout(120)) {
   weft::Runtime rt({.workers = 2});
-  weft::Channel<int> ch(0, "unseen");
-  std::atomic<bool> reported{false}, woke{false};
+  weft::Channel<int> ch(0, "abandoned");
+  std::atomic<bool> thread_done{false};
+  std::atomic<bool> reported_while_running{false};
   std::thread t([&, ch]() mutable {
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (!reported.load() && std::chrono::steady_clock::now() < give_up) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    ch.send(1);  // wakes the fiber, which stays parked after the report
+    // Holds the channel but never sends: the detector must wait for it.
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    thread_done.store(true);
   });
-  auto msg = deadlock_message(rt, [ch, &woke]() mutable {
-    woke.store(ch.recv().has_value());
-  });
-  reported.store(true);
+  auto msg = deadlock_message(rt, [ch]() mutable { (void)ch.recv(); });
+  reported_while_running.store(!thread_done.load());
   t.join();
   REQUIRE(msg.has_value());
-  CHECK(msg->find("unseen") != std::string::npos);
-  spin_until([&] { return woke.load(); });  // the reported fiber could still be woken
-  CHECK(woke.load());
+  CHECK(msg->find("abandoned") != std::string::npos);
+  CHECK_FALSE(reported_while_running.load());
+  ch.close();  // the reported fiber is still parked; let it finish
 }
 
 TEST_CASE("deadlock: a plain thread blocked in recv whose only sender is a parked fiber, waited on by main" *

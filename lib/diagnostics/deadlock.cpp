@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "diagnostics/activity.hpp"
+#include "diagnostics/outside_threads.hpp"
 #include "scheduling/fiber.hpp"
 #include "scheduling/scheduler.hpp"
 #include "sync/waiter.hpp"
@@ -15,11 +16,13 @@ namespace {
 constexpr std::size_t k_max_listed = 64;
 }  // namespace
 
-std::optional<std::string> find_deadlock(Scheduler& s) {
+DeadlockCheck find_deadlock(Scheduler& s) {
   const std::uint64_t before = activity::snapshot();
-  if (activity::active_of(before) != 0) return std::nullopt;
-  if (!activity::all_runtimes_idle()) return std::nullopt;
-  if (activity::snapshot() != before) return std::nullopt;
+  if (activity::active_of(before) != 0) return {};
+  if (!activity::all_runtimes_idle()) return {};
+  const std::size_t outside = outside_threads::count();
+  if (activity::snapshot() != before) return {};
+  if (outside != 0) return {std::nullopt, true};
 
   std::string lines;
   std::size_t parked = 0;
@@ -33,7 +36,7 @@ std::optional<std::string> find_deadlock(Scheduler& s) {
   std::string report = "weft::Deadlock: all fibers are asleep (" + std::to_string(parked) + " parked):";
   report += lines;
   if (parked > k_max_listed) report += "\n  ... and " + std::to_string(parked - k_max_listed) + " more";
-  return report;
+  return {std::move(report), false};
 }
 
 }  // namespace weft::detail

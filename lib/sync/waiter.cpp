@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "diagnostics/activity.hpp"
+#include "diagnostics/outside_threads.hpp"
 #include "structured/cancel_state.hpp"
 #include "scheduling/current.hpp"
 #include "scheduling/fiber.hpp"
@@ -108,7 +109,9 @@ void Waiter::wait_released() noexcept {
   }
 }
 
-bool Waiter::wait_released_or_poked() noexcept {
+bool Waiter::wait_released_or_poked() noexcept { return wait_released_or_poked_until(k_never); }
+
+bool Waiter::wait_released_or_poked_until(Nanos deadline) noexcept {
   for (;;) {
     // acquire: pairs with unpark()'s release RMW.
     const std::uint32_t w = thread_word_.load(std::memory_order_acquire);
@@ -117,7 +120,12 @@ bool Waiter::wait_released_or_poked() noexcept {
       thread_word_.fetch_and(~k_poked, std::memory_order_relaxed);  // relaxed: see poke()
       return false;
     }
-    futex_wait(thread_word_, w);
+    if (deadline == k_never) {
+      futex_wait(thread_word_, w);
+    } else {
+      if (now_ns() >= deadline) return false;  // as a poke: look again
+      futex_wait_until(thread_word_, w, deadline);
+    }
   }
 }
 
@@ -144,8 +152,10 @@ Waiter::Outcome Waiter::park() noexcept {
     }
     cancel_deadline();  // at once: a wait that ended otherwise leaves no timer
   } else if (deadline_ == k_never) {
+    outside_threads::blocked_enter();  // before we stop counting as active (outside_threads.hpp)
     activity::leave();  // counted again by whoever wakes us
     wait_released();
+    outside_threads::blocked_leave();
   } else {
     // Timed: we stay active (we will come back by ourselves).
     for (;;) {

@@ -117,6 +117,8 @@ class Waiter {
   // says which (a poke is consumed; true: unparked).
   void poke() noexcept;
   bool wait_released_or_poked() noexcept;
+  // As wait_released_or_poked(), but also returns false at `deadline`.
+  bool wait_released_or_poked_until(Nanos deadline) noexcept;
 
   // Any thread; a snapshot.
   Outcome outcome() const noexcept { return outcome_.load(std::memory_order_acquire); }

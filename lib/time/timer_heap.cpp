@@ -14,6 +14,7 @@
 // happened before that worker's look, which then sees the timer.
 #include "time/timer_heap.hpp"
 
+#include <pthread.h>
 #include <sched.h>
 #include <sys/prctl.h>
 
@@ -38,6 +39,7 @@ std::atomic<std::uint32_t> g_fallback_word{0};
 std::once_flag g_fallback_started;
 
 void fallback_loop() {
+  pthread_setname_np(pthread_self(), "weft-timer");  // weft's own (outside_threads.hpp)
   set_precise_timer_slack();
   TimerHeap& heap = timers();
   for (;;) {
