@@ -2,6 +2,10 @@
 #pragma once
 
 #include <chrono>
+#include <concepts>
+#include <exception>
+#include <functional>
+#include <type_traits>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -85,6 +89,39 @@ class JoinHandle {
     std::exchange(task_, nullptr)->release_handle(false);
   }
 
+  // Hands the task's outcome to `callback` when the task ends, without
+  // blocking anyone (a completion hook, like a future's continuation): once
+  // the task is done, callback(JoinHandle<T>) is called exactly once with a
+  // handle to it; that handle's join() returns the value or rethrows the
+  // exception at once (a cancelled task: weft::Cancelled; one cancelled at
+  // shutdown: weft::RuntimeStopped). If the callback drops the handle
+  // without joining, the outcome is dropped as detach() drops it (an
+  // exception goes to the unhandled-exception handler, errors.hpp).
+  //
+  // Where it runs: on the task's own fiber, right after the body (and its
+  // FiberLocal values) ended, before the fiber is released; if the task has
+  // already finished, at once on the calling thread or fiber, before then()
+  // returns; for a task that could not start because no stack could be
+  // allocated, on the worker's scheduler loop, where it must not wait (a
+  // weft wait there stops the program). Keep it short: post the result to
+  // an event loop (an eventfd, a queue), send on a buffered channel, or
+  // spawn a task for longer work. An exception escaping the callback goes
+  // to the unhandled-exception handler.
+  //
+  // Consumes the handle: afterwards it is no longer joinable (join() throws
+  // std::logic_error). Throws std::logic_error for an unattached handle, and
+  // std::bad_alloc (the handle is then unchanged) when the callback cannot
+  // be stored. Never parks or blocks; any thread.
+  template <class F>
+    requires std::invocable<std::decay_t<F>&, JoinHandle<T>&&>
+  void then(F&& callback) {
+    check_attached("then");
+    auto* c = new ThenCallback<std::decay_t<F>>(std::forward<F>(callback));
+    detail::TaskWithResult<T>* task = std::exchange(task_, nullptr);
+    state_ = State::continued;
+    if (!task->set_continuation(c)) c->run(task);  // already done: run it here
+  }
+
   // Cancels the task (Tokio's JoinHandle::abort): from now on every wait of
   // its fiber throws weft::Cancelled (the one it is parked in, at once),
   // this_fiber::cancelled() is true in it, and the CancelScopes and
@@ -115,7 +152,28 @@ class JoinHandle {
 
  private:
   friend class Runtime;  // block_on waits on the task with deadlock detection
-  enum class State { empty, attached, joined, detached, moved_from };
+  enum class State { empty, attached, joined, detached, moved_from, continued };
+
+  // then()'s callback, stored until the task finishes.
+  template <class F>
+  class ThenCallback final : public detail::TaskBase::Continuation {
+   public:
+    template <class G>
+    explicit ThenCallback(G&& fn) : fn_(std::forward<G>(fn)) {}
+    void run(detail::TaskBase* task) noexcept override {
+      // The handle's reference passes to the handle given to the callback.
+      JoinHandle<T> done(static_cast<detail::TaskWithResult<T>*>(task));
+      try {
+        std::invoke(fn_, std::move(done));
+      } catch (...) {
+        detail::report_unhandled(std::current_exception());
+      }
+      delete this;
+    }
+
+   private:
+    F fn_;
+  };
   void drop() noexcept {
     if (task_ != nullptr) std::exchange(task_, nullptr)->release_handle(false);
   }
@@ -126,6 +184,7 @@ class JoinHandle {
       case State::joined: throw std::logic_error(std::string("weft::JoinHandle::") + op + ": the task was already joined");
       case State::detached: throw std::logic_error(std::string("weft::JoinHandle::") + op + ": the handle was detached");
       case State::moved_from: throw std::logic_error(std::string("weft::JoinHandle::") + op + ": the handle was moved from");
+      case State::continued: throw std::logic_error(std::string("weft::JoinHandle::") + op + ": the handle was given to then()");
       case State::empty: break;
     }
     throw std::logic_error(std::string("weft::JoinHandle::") + op + ": the handle is empty (default-constructed)");

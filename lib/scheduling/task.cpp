@@ -1,5 +1,6 @@
 #include "weft/detail/task.hpp"
 
+#include <algorithm>
 #include <cassert>
 #include <mutex>
 #include <variant>
@@ -9,6 +10,7 @@
 #include "weft/detail/channel_core.hpp"
 #include "weft/detail/group_core.hpp"
 #include "diagnostics/deadlock.hpp"
+#include "diagnostics/outside_threads.hpp"
 #include "scheduling/fiber.hpp"
 #include "diagnostics/unhandled.hpp"
 #include "sync/waiter.hpp"
@@ -53,9 +55,11 @@ void TaskBase::capture_current_exception() noexcept {
 void TaskBase::finish() noexcept {
   Waiter* joiner = nullptr;
   ChannelCore* done_channel = nullptr;
+  Continuation* continuation = nullptr;
   {
     std::lock_guard<SpinLock> guard(join_lock_);
     done_channel = done_channel_;  // closed below: a select on the join wakes
+    continuation = std::exchange(continuation_, nullptr);
     // release: publishes the result/error_ to done()'s acquire load.
     done_.store(true, std::memory_order_release);
     joiner = std::exchange(joiner_, nullptr);
@@ -66,7 +70,18 @@ void TaskBase::finish() noexcept {
   if (joiner != nullptr) joiner->unpark();
   if (done_channel != nullptr) channel_close(done_channel);  // the task holds it until it is freed
   if (group_ != nullptr) group_->child_finished(this);  // after done_: the group may collect us at once
+  // JoinHandle::then(): it holds the handle's reference, so the task lives
+  // on through it whatever release() below does.
+  if (continuation != nullptr) continuation->run(this);
   release();
+}
+
+bool TaskBase::set_continuation(Continuation* c) noexcept {
+  std::lock_guard<SpinLock> guard(join_lock_);
+  // relaxed: done_ only changes under join_lock_, which we hold.
+  if (done_.load(std::memory_order_relaxed)) return false;
+  continuation_ = c;
+  return true;
 }
 
 bool TaskBase::add_joiner(Waiter& waiter) {
@@ -120,10 +135,29 @@ void TaskBase::wait_done_or_deadlock() {
     Waiter* w;
     ~Unwatch() { activity::remove_watcher(w); }
   } unwatch{&waiter};
+  // Blocked like a plain thread in an untimed wait (outside_threads.hpp);
+  // counted before we leave, and until we are counted active again.
+  outside_threads::blocked_enter();
+  struct Unblock {
+    ~Unblock() { outside_threads::blocked_leave(); }
+  } unblock;
   activity::leave();  // idle while waiting; finish() counts us again
-  while (!waiter.wait_released_or_poked()) {
+  // While the process is idle but a thread outside weft exists, nothing
+  // pokes us when that thread exits: look again after a while, backing off
+  // from 1 ms to 100 ms (a few /proc reads a second while a service idles).
+  Nanos recheck = k_never;
+  Nanos backoff = 1'000'000;
+  while (!waiter.wait_released_or_poked_until(recheck)) {
     if (waiter.outcome() != Waiter::Outcome::pending) continue;  // the task finished; its unpark is on the way
-    std::optional<std::string> report = find_deadlock(*scheduler_);
+    DeadlockCheck check = find_deadlock(*scheduler_);
+    if (check.outside_thread) {
+      recheck = now_ns() + backoff;
+      backoff = std::min<Nanos>(backoff * 2, 100'000'000);
+    } else {
+      recheck = k_never;
+      backoff = 1'000'000;
+    }
+    std::optional<std::string>& report = check.report;
     if (!report || !waiter.try_claim(Waiter::Outcome::cancelled)) continue;
     activity::enter();  // nobody will unpark us: count ourselves again
     {

@@ -20,10 +20,6 @@ class CancelState;
 class Scheduler;
 class Waiter;
 
-// Hands an exception nobody will see to the unhandled-exception handler
-// (errors.hpp). Defined in the library.
-void report_unhandled(std::exception_ptr error) noexcept;
-
 class GroupCore {
  public:
   // A group on `scheduler`, whose scope is a child of the calling fiber's

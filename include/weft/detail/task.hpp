@@ -94,6 +94,22 @@ class TaskBase {
   // outcome was delivered to a joiner (if not, an exception is reported).
   void release_handle(bool observed) noexcept;
 
+  // What JoinHandle::then() registers: run(task) is called once the task is
+  // done, and takes over the handle's reference. It must not throw.
+  class Continuation {
+   public:
+    virtual void run(TaskBase* task) noexcept = 0;
+
+   protected:
+    ~Continuation() = default;  // run() deletes the object
+  };
+  // Handle side, instead of joining: hands the handle's reference to `c`.
+  // If the task is not done, `c` runs in finish() (on the task's fiber, or
+  // on the scheduler loop for a task that could not get a stack) and this
+  // returns true; if it is done, returns false and the caller runs `c`.
+  // Never blocks beyond join_lock_.
+  bool set_continuation(Continuation* c) noexcept;
+
   // Tasks come from per-thread free lists by size class, refilled from and
   // drained to a shared depot a batch at a time (lib/scheduling/task_memory.cpp);
   // over-aligned tasks (a closure or result with alignas > 16) from the
@@ -159,6 +175,7 @@ class TaskBase {
   std::atomic<bool> cancel_requested_{false};
   SpinLock join_lock_;          // guards joiner_ and the done_ transition
   Waiter* joiner_ = nullptr;    // the one waiter parked in wait_done(), if any
+  Continuation* continuation_ = nullptr;  // set_continuation(); guarded by join_lock_
   ChannelCore* done_channel_ = nullptr;  // done_channel(); guarded by join_lock_, held until ~TaskBase
   bool observed_ = false;       // written by the handle before its release
   bool cancelled_ = false;      // the body was cancelled (at shutdown, or its scope): never reported
@@ -216,6 +233,10 @@ class Task final : public TaskWithResult<R> {
  private:
   std::optional<F> fn_;
 };
+
+// Hands an exception nobody will see to the unhandled-exception handler
+// (errors.hpp). Defined in the library.
+void report_unhandled(std::exception_ptr error) noexcept;
 
 // Submits a task to a runtime: the calling worker's own deque when the caller
 // is a fiber of that runtime, else the runtime's injection queue. Throws
