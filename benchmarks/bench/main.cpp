@@ -19,6 +19,7 @@
 
 namespace bench {
 void spawn_workload(const Settings&, Reporter&);
+void completion_workload(const Settings&, Reporter&);
 void fib_workload(const Settings&, Reporter&);
 void skynet_workload(const Settings&, Reporter&);
 void pingpong_workload(const Settings&, Reporter&);
@@ -49,6 +50,7 @@ const std::vector<Entry>& workloads() {
       {"cancel", &cancel_workload},
       {"cancel_loaded", &cancel_loaded_workload},
       {"scope_cost", &scope_cost_workload},
+      {"completion", &completion_workload},  // not in BENCHMARKS.md: JoinHandle::then against join per task
   };
   return all;
 }
