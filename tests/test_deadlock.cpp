@@ -385,7 +385,9 @@ TEST_CASE("deadlock: a root fiber fed by a std::thread that sleeps between sends
           doctest::timeout(120)) {
   for (std::size_t workers : k_worker_counts) {
     CAPTURE(workers);
-    weft::Channel<int> ch(0, "requests");
+    // Buffered so that, on code that wrongly reports, the producer still
+    // finishes and the test fails instead of hanging (the shape is the same).
+    weft::Channel<int> ch(10, "requests");
     std::thread producer([ch]() mutable {
       for (int i = 1; i <= 10; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
