@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -182,6 +183,25 @@ TEST_CASE("then: misuse is a std::logic_error" * doctest::timeout(60)) {
   CHECK_THROWS_AS(h.detach(), std::logic_error);
   rt.shutdown();
   CHECK(got.load() == 3);
+}
+
+TEST_CASE("then: an over-aligned callback is stored aligned" * doctest::timeout(60)) {
+  struct alignas(64) Wide {
+    unsigned char bytes[64];
+  };
+  weft::Runtime rt({.workers = 2});
+  std::atomic<int> aligned{0}, calls{0};
+  for (int i = 0; i < 64; ++i) {
+    Wide w{};
+    auto h = rt.spawn([] { return 1; });
+    h.then([&, w](weft::JoinHandle<int> d) {
+      if (reinterpret_cast<std::uintptr_t>(&w) % 64 == 0) aligned.fetch_add(1);
+      calls.fetch_add(d.join());
+    });
+  }
+  rt.shutdown();
+  CHECK(calls.load() == 64);
+  CHECK(aligned.load() == 64);
 }
 
 TEST_CASE("then: void tasks and move-only results" * doctest::timeout(60)) {

@@ -160,6 +160,16 @@ class JoinHandle {
    public:
     template <class G>
     explicit ThenCallback(G&& fn) : fn_(std::forward<G>(fn)) {}
+    // From the task allocator (per-thread free lists and a shared depot):
+    // made on the spawner's thread and freed on a worker, like a task.
+    static void* operator new(std::size_t size) { return detail::TaskBase::operator new(size); }
+    static void operator delete(void* p, std::size_t size) noexcept { detail::TaskBase::operator delete(p, size); }
+    static void* operator new(std::size_t size, std::align_val_t align) {
+      return detail::TaskBase::operator new(size, align);
+    }
+    static void operator delete(void* p, std::size_t size, std::align_val_t align) noexcept {
+      detail::TaskBase::operator delete(p, size, align);
+    }
     void run(detail::TaskBase* task) noexcept override {
       // The handle's reference passes to the handle given to the callback.
       JoinHandle<T> done(static_cast<detail::TaskWithResult<T>*>(task));
