@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 namespace weft::detail::outside_threads {
@@ -78,6 +79,12 @@ bool this_thread_counts() {
 
 struct RecordAtLoad {
   RecordAtLoad() {
+#if defined(__SANITIZE_THREAD__)
+    // ThreadSanitizer starts its background thread at the process's first
+    // thread creation, later than this: create one now, so that its helper
+    // is there to be recorded with the threads that predate weft.
+    std::thread([] {}).join();
+#endif
     for_each_thread([](long tid) { g_at_load.push_back(tid); });
     std::sort(g_at_load.begin(), g_at_load.end());
   }

@@ -10,7 +10,9 @@
 //     timer thread, all named "weft-..." (the prefix is reserved);
 //   - a thread that already existed when weft was loaded (sanitizer and
 //     runtime helper threads; main itself, which is counted as any plain
-//     thread once it calls in);
+//     thread once it calls in). ThreadSanitizer starts its helper at the
+//     first thread creation, so a TSan build of weft creates and joins one
+//     thread at load to record it;
 //   - a plain thread blocked in an untimed weft wait (it can only be woken
 //     from inside weft; a timed wait keeps its thread active, activity.hpp).
 // The threads are read from /proc/self/task; where that cannot be read,
