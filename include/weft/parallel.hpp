@@ -224,7 +224,8 @@ void parallel_for(Runtime& runtime, First first, Last last, std::size_t grain, F
 }
 
 // Reduces [first, last) in parallel chunks and returns the result, of type
-// R. Each chunk starts from the identity and folds its subrange at once:
+// R: the identity's type (decayed), or what it returns when it is a
+// callable; reduce_fn's and combine_fn's results are converted to it. Each chunk starts from the identity and folds its subrange at once:
 // reduce_fn(chunk_first, chunk_last, R acc) -> R (the loop is yours, so it
 // runs at the speed of a plain loop). Neighbouring chunks' results are
 // joined by combine_fn(R lower, R upper) -> R, lower first: an associative

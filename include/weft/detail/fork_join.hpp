@@ -145,7 +145,7 @@ R fork_join(ForkJoinShared& sh, const Leaf& leaf, const Combine& combine, std::s
   const bool split = sh.grain != 0 ? n > sh.grain : (depth > 0 && n >= 2);
   if (!split) return sh.guarded([&]() -> R { return leaf(lo, hi); });
   const std::size_t mid = lo + n / 2;
-  const std::size_t home = this_fiber::worker_index();
+  const std::size_t home = sh.grain == 0 ? this_fiber::worker_index() : 0;  // automatic mode only
   Forked<R> upper(sh.scheduler, [&sh, &leaf, &combine, mid, hi, depth, home]() -> R {
     int d = depth - 1;
     if (sh.grain == 0 && this_fiber::worker_index() != home) d += k_steal_extra_depth;
