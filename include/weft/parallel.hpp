@@ -21,11 +21,14 @@
 // forked as a task that an idle worker may steal, the other runs on. With a
 // grain, ranges longer than the grain are split (chunks hold grain/2 to
 // grain elements); grain 0 throws std::invalid_argument. Without one, the
-// grain is automatic: about 8 chunks per worker, and a part that another
-// worker stole is split further (4 more chunks per steal), so work moves
-// where the demand is. Spawns are O(chunks), and nothing is allocated per
-// element. Give a grain when elements are so cheap, or so uneven, that 8
-// chunks per worker is wrong.
+// grain is automatic: about 8 chunks per worker to start with; a part that
+// another worker stole is split further (4 more chunks per steal); and a
+// chunk runs in 16 pieces, between which it hands half of what is left to
+// the thieves when they have emptied its worker's deque. So work moves
+// where the demand is, and a loop nobody steals from stays in few chunks.
+// Spawns are O(chunks), and nothing is allocated per element. Give a grain
+// when elements are so uneven that this is wrong, or for chunks of a size
+// you choose.
 //
 // Exceptions. A chunk (or combine_fn) that throws cancels the rest of the
 // call: chunks not started are skipped, and waits in running ones throw
@@ -35,7 +38,8 @@
 //
 // Cancellation. The call runs in a CancelScope of its own inside the
 // caller's. When the caller's scope is cancelled, no new chunk starts
-// (this_fiber::cancelled() is read once per chunk), waits in running chunks
+// (this_fiber::cancelled() is read once per chunk, and with the automatic
+// grain once per piece, a 16th of a chunk), waits in running chunks
 // throw weft::Cancelled, and the call throws weft::Cancelled once every
 // chunk has ended, unless every chunk had completed: a completed call
 // returns its result. A non-empty range in an already cancelled scope runs
@@ -59,6 +63,7 @@
 #include <iterator>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 
@@ -118,16 +123,21 @@ void parallel_for_impl(I first, I last, std::size_t grain, F& f) {
   Scheduler* scheduler = parallel_scheduler("weft::parallel_for");
   const std::size_t n = parallel_range_size(first, last, "weft::parallel_for");
   if (n == 0) return;
-  auto leaf = [&f, first](std::size_t lo, std::size_t hi) {
-    if constexpr (std::integral<I>) {
-      for (I i = parallel_at(first, lo), end = parallel_at(first, hi); i != end; ++i) std::invoke(f, i);
-    } else {
-      for (I it = parallel_at(first, lo), end = parallel_at(first, hi); it != end; ++it) std::invoke(f, *it);
+  struct Body {
+    F& f;
+    I first;
+    NoResult identity() const { return {}; }
+    NoResult fold(std::size_t lo, std::size_t hi, NoResult) const {
+      if constexpr (std::integral<I>) {
+        for (I i = parallel_at(first, lo), end = parallel_at(first, hi); i != end; ++i) std::invoke(f, i);
+      } else {
+        for (I it = parallel_at(first, lo), end = parallel_at(first, hi); it != end; ++it) std::invoke(f, *it);
+      }
+      return {};
     }
-    return NoResult{};
+    NoResult combine(NoResult, NoResult) const { return {}; }
   };
-  auto combine = [](NoResult, NoResult) { return NoResult{}; };
-  run_fork_join<NoResult>(scheduler, n, grain, leaf, combine);
+  run_fork_join<NoResult>(scheduler, n, grain, Body{f, first});
 }
 
 // R from the identity: a value of R, or a callable returning one.
@@ -150,38 +160,50 @@ auto parallel_reduce_impl(I first, I last, std::size_t grain, Identity& identity
                 "weft::parallel_reduce: reduce_fn must be callable as reduce_fn(first, last, R acc) and return R");
   static_assert(std::is_convertible_v<std::invoke_result_t<CombineFn&, R, R>, R>,
                 "weft::parallel_reduce: combine_fn must be callable as combine_fn(R lower, R upper) and return R");
-  auto make_identity = [&identity]() -> R {
-    if constexpr (std::invocable<Identity&>) {
-      return std::invoke(identity);
-    } else {
-      return identity;
+  struct Body {
+    Identity& init;
+    ReduceFn& reduce_fn;
+    CombineFn& combine_fn;
+    I first;
+    R identity() const {
+      if constexpr (std::invocable<Identity&>) {
+        return std::invoke(init);
+      } else {
+        return init;
+      }
     }
+    R fold(std::size_t lo, std::size_t hi, R acc) const {
+      return std::invoke(reduce_fn, parallel_at(first, lo), parallel_at(first, hi), std::move(acc));
+    }
+    R combine(R lower, R upper) const { return std::invoke(combine_fn, std::move(lower), std::move(upper)); }
   };
+  const Body body{identity, reduce_fn, combine_fn, first};
   Scheduler* scheduler = parallel_scheduler("weft::parallel_reduce");
   const std::size_t n = parallel_range_size(first, last, "weft::parallel_reduce");
-  if (n == 0) return make_identity();
-  auto leaf = [&](std::size_t lo, std::size_t hi) -> R {
-    return std::invoke(reduce_fn, parallel_at(first, lo), parallel_at(first, hi), make_identity());
-  };
-  auto combine = [&combine_fn](R lower, R upper) -> R {
-    return std::invoke(combine_fn, std::move(lower), std::move(upper));
-  };
-  return run_fork_join<R>(scheduler, n, grain, leaf, combine);
+  if (n == 0) return body.identity();
+  return run_fork_join<R>(scheduler, n, grain, body);
 }
+
+// parallel_invoke's chunks: chunk i calls the i-th function (grain 1).
+template <class... F>
+struct InvokeBody {
+  std::tuple<F&...> fs;
+  NoResult identity() const { return {}; }
+  NoResult fold(std::size_t lo, std::size_t hi, NoResult) const {
+    for (std::size_t i = lo; i < hi; ++i) call(i, std::index_sequence_for<F...>{});
+    return {};
+  }
+  template <std::size_t... K>
+  void call(std::size_t i, std::index_sequence<K...>) const {
+    ((i == K ? (void)std::invoke(std::get<K>(fs)) : void()), ...);
+  }
+  NoResult combine(NoResult, NoResult) const { return {}; }
+};
 
 template <class... F>
 void parallel_invoke_impl(F&... fs) {
   Scheduler* scheduler = parallel_scheduler("weft::parallel_invoke");
-  // Chunk i calls the i-th function: one function per chunk (grain 1).
-  auto leaf = [&](std::size_t lo, std::size_t hi) {
-    for (std::size_t i = lo; i < hi; ++i) {
-      std::size_t k = 0;
-      ((k++ == i ? (void)std::invoke(fs) : void()), ...);
-    }
-    return NoResult{};
-  };
-  auto combine = [](NoResult, NoResult) { return NoResult{}; };
-  run_fork_join<NoResult>(scheduler, sizeof...(F), 1, leaf, combine);
+  run_fork_join<NoResult>(scheduler, sizeof...(F), 1, InvokeBody<F...>{std::tuple<F&...>(fs...)});
 }
 
 }  // namespace detail
@@ -225,9 +247,11 @@ void parallel_for(Runtime& runtime, First first, Last last, std::size_t grain, F
 
 // Reduces [first, last) in parallel chunks and returns the result, of type
 // R: the identity's type (decayed), or what it returns when it is a
-// callable; reduce_fn's and combine_fn's results are converted to it. Each chunk starts from the identity and folds its subrange at once:
-// reduce_fn(chunk_first, chunk_last, R acc) -> R (the loop is yours, so it
-// runs at the speed of a plain loop). Neighbouring chunks' results are
+// callable; reduce_fn's and combine_fn's results are converted to it. Each
+// chunk starts from the identity and folds a subrange at a time:
+// reduce_fn(sub_first, sub_last, R acc) -> R (the loop is yours, so it
+// runs at the speed of a plain loop); a chunk may call it on several
+// consecutive subranges, passing the accumulator along. Neighbouring chunks' results are
 // joined by combine_fn(R lower, R upper) -> R, lower first: an associative
 // operation is enough, it need not commute. Values are moved, never copied,
 // except the identity: `identity` is a value of R copied once per chunk, or

@@ -2,6 +2,7 @@
 // the join that a cancelled parent cannot skip.
 #include <exception>
 
+#include "scheduling/current.hpp"
 #include "scheduling/scheduler.hpp"
 #include "scheduling/worker.hpp"
 #include "structured/cancel_state.hpp"
@@ -38,5 +39,10 @@ void fork_join_wait_quietly(TaskBase* task) noexcept {
 }
 
 std::size_t worker_count(const Scheduler* scheduler) noexcept { return scheduler->num_workers(); }
+
+bool local_queue_empty() noexcept {
+  const Worker* w = current_worker();  // not cached: the fiber may migrate between calls
+  return w != nullptr && w->queued_approx() == 0;
+}
 
 }  // namespace weft::detail

@@ -89,6 +89,7 @@ struct ForkJoinShared {
   Scheduler* scheduler;
   CancelScope* scope;     // the call's own scope: cancelled on the first failure
   std::size_t grain;      // split while a range is longer; 0: automatic (depth budget)
+  bool split_on_demand;   // automatic mode may split a running chunk (more than one worker)
   // Claimed by the first chunk that fails: it alone writes first_failure,
   // which the caller reads after joining everything (the joins order it).
   std::atomic<bool> failed{false};
@@ -131,29 +132,67 @@ struct ForkJoinShared {
 
 // Extra halvings a range gets when it runs on another worker than the one
 // that forked it (it was stolen: that part of the range is where the
-// demand is), in automatic mode (oneTBB's auto_partitioner does the same).
+// demand is), in automatic mode (oneTBB's auto_partitioner and Rayon's
+// adaptive splitter do the same).
 inline constexpr int k_steal_extra_depth = 2;
+// Chunks per worker that automatic mode starts from.
+inline constexpr std::size_t k_auto_chunks_per_worker = 8;
+// Automatic mode runs a chunk in this many pieces, and between two pieces
+// looks for cancellation and for demand (below).
+inline constexpr std::size_t k_auto_pieces_per_chunk = 16;
 
-// The recursion: [lo, hi) with `depth` halvings left (automatic mode);
-// `home` is the worker that forked it. leaf(lo, hi) -> R runs one chunk;
-// combine(R, R) -> R joins two neighbours, lower one first.
-template <class R, class Leaf, class Combine>
-R fork_join(ForkJoinShared& sh, const Leaf& leaf, const Combine& combine, std::size_t lo, std::size_t hi,
-            int depth) {
+// True when the calling worker's deque is empty: everything this fiber
+// forked has been taken (by thieves, or by its own joins). A snapshot;
+// never blocks. Defined in the library.
+bool local_queue_empty() noexcept;
+
+// The recursion over [lo, hi) with `depth` halvings left (automatic mode).
+// Body has: R identity(), R fold(lo, hi, R acc) (one subrange into the
+// accumulator) and R combine(R lower, R upper), all const.
+template <class R, class Body>
+R fork_join(ForkJoinShared& sh, const Body& body, std::size_t lo, std::size_t hi, int depth);
+
+// A chunk in automatic mode: folded a piece at a time. Between pieces it
+// checks for cancellation, and for demand: when this worker's deque is
+// empty, the thieves have taken everything it forked and are looking for
+// more, so the rest of the chunk is halved and its upper half forked
+// (lazy binary splitting, Tzannes et al., PPoPP 2010). A chunk nobody
+// needs stays whole; the tail of a loop, where workers run dry, is cut
+// finer.
+template <class R, class Body>
+R auto_chunk(ForkJoinShared& sh, const Body& body, std::size_t lo, std::size_t hi) {
+  const std::size_t piece = (hi - lo) / k_auto_pieces_per_chunk > 0 ? (hi - lo) / k_auto_pieces_per_chunk : 1;
+  R acc = body.identity();
+  while (hi - lo > piece) {
+    if (sh.split_on_demand && local_queue_empty()) {
+      R rest = fork_join<R>(sh, body, lo, hi, 1);
+      return body.combine(std::move(acc), std::move(rest));
+    }
+    acc = body.fold(lo, lo + piece, std::move(acc));
+    lo += piece;
+    if (this_fiber::cancelled()) throw Cancelled{};
+  }
+  return body.fold(lo, hi, std::move(acc));
+}
+
+template <class R, class Body>
+R fork_join(ForkJoinShared& sh, const Body& body, std::size_t lo, std::size_t hi, int depth) {
   if (this_fiber::cancelled()) throw Cancelled{};  // between chunks: one relaxed load
   const std::size_t n = hi - lo;
-  const bool split = sh.grain != 0 ? n > sh.grain : (depth > 0 && n >= 2);
-  if (!split) return sh.guarded([&]() -> R { return leaf(lo, hi); });
+  if (sh.grain != 0 ? n <= sh.grain : (depth <= 0 || n < 2)) {
+    if (sh.grain != 0) return sh.guarded([&]() -> R { return body.fold(lo, hi, body.identity()); });
+    return sh.guarded([&]() -> R { return auto_chunk<R>(sh, body, lo, hi); });
+  }
   const std::size_t mid = lo + n / 2;
   const std::size_t home = sh.grain == 0 ? this_fiber::worker_index() : 0;  // automatic mode only
-  Forked<R> upper(sh.scheduler, [&sh, &leaf, &combine, mid, hi, depth, home]() -> R {
+  Forked<R> upper(sh.scheduler, [&sh, &body, mid, hi, depth, home]() -> R {
     int d = depth - 1;
     if (sh.grain == 0 && this_fiber::worker_index() != home) d += k_steal_extra_depth;
-    return fork_join<R>(sh, leaf, combine, mid, hi, d);
+    return fork_join<R>(sh, body, mid, hi, d);
   });
-  R low = sh.guarded([&]() -> R { return fork_join<R>(sh, leaf, combine, lo, mid, depth - 1); });
+  R low = sh.guarded([&]() -> R { return fork_join<R>(sh, body, lo, mid, depth - 1); });
   R high = sh.guarded([&]() -> R { return upper.join(); });
-  return sh.guarded([&]() -> R { return combine(std::move(low), std::move(high)); });
+  return sh.guarded([&]() -> R { return body.combine(std::move(low), std::move(high)); });
 }
 
 // The halvings that give about `chunks_per_worker` chunks per worker.
@@ -163,19 +202,17 @@ inline int initial_depth(std::size_t workers, std::size_t chunks_per_worker) noe
   return d;
 }
 
-// Chunks per worker that automatic mode starts from.
-inline constexpr std::size_t k_auto_chunks_per_worker = 8;
-
 // One whole parallel call over offsets [0, n), n >= 1, from a fiber of
 // `scheduler`: opens the call's scope, runs the recursion, and reports the
 // first failure, or weft::Cancelled if the call was cut short without one.
-template <class R, class Leaf, class Combine>
-R run_fork_join(Scheduler* scheduler, std::size_t n, std::size_t grain, const Leaf& leaf, const Combine& combine) {
+template <class R, class Body>
+R run_fork_join(Scheduler* scheduler, std::size_t n, std::size_t grain, const Body& body) {
   CancelScope scope;
-  ForkJoinShared sh{scheduler, &scope, grain, {}, {}};
-  const int depth = grain != 0 ? 0 : initial_depth(worker_count(scheduler), k_auto_chunks_per_worker);
+  const std::size_t workers = worker_count(scheduler);
+  ForkJoinShared sh{scheduler, &scope, grain, workers > 1, {}, {}};
+  const int depth = grain != 0 ? 0 : initial_depth(workers, k_auto_chunks_per_worker);
   try {
-    return fork_join<R>(sh, leaf, combine, 0, n, depth);
+    return fork_join<R>(sh, body, 0, n, depth);
   } catch (...) {
     // Every fork has been joined: first_failure is final.
     if (sh.first_failure) std::rethrow_exception(sh.first_failure);
