@@ -320,30 +320,33 @@ TEST_CASE("parallel_for: cancellation from another fiber ends parked chunks; not
   weft::Runtime rt({.workers = 2});
   rt.block_on([] {
     std::atomic<int> active{0}, cancelled_waits{0};
-    weft::CancelScope scope;
-    weft::CancelToken token = scope.token();
-    auto canceller = weft::go([token] {
-      weft::this_fiber::sleep_for(20ms);
-      token.cancel();
-    });
-    CHECK_THROWS_AS(weft::parallel_for(0, 16, 1,
-                                       [&](int) {
-                                         active.fetch_add(1);
-                                         struct Leave {
-                                           std::atomic<int>& a;
-                                           ~Leave() { a.fetch_sub(1); }
-                                         } leave{active};
-                                         try {
-                                           weft::this_fiber::sleep_for(10s);
-                                         } catch (const weft::Cancelled&) {
-                                           cancelled_waits.fetch_add(1);
-                                           throw;
-                                         }
-                                       }),
-                    weft::Cancelled);
-    CHECK(active.load() == 0);
-    CHECK(cancelled_waits.load() >= 1);
-    canceller.join();
+    weft::JoinHandle<void> canceller;
+    {
+      weft::CancelScope scope;
+      weft::CancelToken token = scope.token();
+      canceller = weft::go([token] {
+        weft::this_fiber::sleep_for(20ms);
+        token.cancel();
+      });
+      CHECK_THROWS_AS(weft::parallel_for(0, 16, 1,
+                                         [&](int) {
+                                           active.fetch_add(1);
+                                           struct Leave {
+                                             std::atomic<int>& a;
+                                             ~Leave() { a.fetch_sub(1); }
+                                           } leave{active};
+                                           try {
+                                             weft::this_fiber::sleep_for(10s);
+                                           } catch (const weft::Cancelled&) {
+                                             cancelled_waits.fetch_add(1);
+                                             throw;
+                                           }
+                                         }),
+                      weft::Cancelled);
+      CHECK(active.load() == 0);
+      CHECK(cancelled_waits.load() >= 1);
+    }
+    canceller.join();  // outside the cancelled scope
   });
 }
 
