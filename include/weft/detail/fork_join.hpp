@@ -62,7 +62,12 @@ class Forked {
   ~Forked() {
     if (task_ == nullptr) return;
     fork_join_wait_quietly(task_);
-    task_->release_handle(true);  // its outcome is dropped on purpose: the parent is unwinding
+    // Its outcome is dropped on purpose: the parent is unwinding. The
+    // exception, if any, is taken out and dropped here, on the thread that
+    // waited for the task, so that no other thread's release of the task
+    // touches the exception object (as rethrow_if_failed does for join()).
+    std::exception_ptr dropped = task_->take_error();
+    task_->release_handle(true);
   }
 
   // Waits (fork_join_wait) and returns the task's value or rethrows its
