@@ -290,28 +290,39 @@ TEST_CASE("parallel_for: a scope cancelled mid-loop stops it between chunks; the
   for (std::size_t workers : weft_test::k_worker_counts) {
     CAPTURE(workers);
     weft::Runtime rt({.workers = workers});
-    const std::size_t n = scaled(100'000);
-    std::vector<std::atomic<int>> seen(n);
-    bool threw = false;
-    rt.block_on([&] {
-      weft::CancelScope scope;
-      try {
-        weft::parallel_for(std::size_t{0}, n, 10, [&](std::size_t i) {
+    for (std::size_t grain : {std::size_t{10}, std::size_t{0}}) {
+      CAPTURE(grain);
+      const std::size_t n = scaled(100'000);
+      std::vector<std::atomic<int>> seen(n);
+      bool threw = false;
+      rt.block_on([&] {
+        weft::CancelScope scope;
+        auto visit = [&](std::size_t i) {
           seen[i].fetch_add(1);
           if (i == 0) scope.cancel();  // the first chunk, from inside
-        });
-      } catch (const weft::Cancelled&) {
-        threw = true;
+        };
+        try {
+          if (grain == 0) {
+            weft::parallel_for(std::size_t{0}, n, visit);
+          } else {
+            weft::parallel_for(std::size_t{0}, n, grain, visit);
+          }
+        } catch (const weft::Cancelled&) {
+          threw = true;
+        }
+      });
+      CHECK(threw);
+      std::size_t visited = 0, twice = 0;
+      for (const auto& s : seen) {
+        visited += s.load() != 0;
+        twice += s.load() > 1;
       }
-    });
-    CHECK(threw);
-    std::size_t visited = 0, twice = 0;
-    for (const auto& s : seen) {
-      visited += s.load() != 0;
-      twice += s.load() > 1;
+      CHECK(twice == 0);
+      // Grain 10: 10,000 chunks, and those not started when the scope was
+      // cancelled never ran. Automatic: the first chunk stops after its
+      // first piece, the others at their next piece.
+      CHECK(visited < n);
     }
-    CHECK(twice == 0);
-    CHECK(visited < n);  // 10,000 chunks: those not started when the scope was cancelled never ran
   }
 }
 
@@ -494,6 +505,32 @@ TEST_CASE("parallel_reduce: stress over random sizes, grains and seeds" * doctes
         });
         CHECK(got == serial);
       }
+    }
+  }
+}
+
+TEST_CASE("parallel_reduce: uneven elements with the automatic grain (steals and splits on demand)" *
+          doctest::timeout(300)) {
+  // Every 16th element costs about 40 times the others, in runs, so that
+  // some chunks take far longer than others and idle workers steal.
+  auto cost = [](std::size_t i) { return (i / 64) % 16 == 0 ? 40 : 1; };
+  const std::size_t n = scaled(20'000);
+  unsigned long long serial = 0;
+  for (std::size_t i = 0; i < n; ++i) serial += weft_test::burn(i, cost(i)) % 1000;
+  for (std::size_t workers : weft_test::k_worker_counts) {
+    CAPTURE(workers);
+    weft::Runtime rt({.workers = workers});
+    for (int round = 0; round < 3; ++round) {
+      const unsigned long long got = rt.block_on([&] {
+        return weft::parallel_reduce(
+            std::size_t{0}, n, 0ull,
+            [&](std::size_t lo, std::size_t hi, unsigned long long acc) {
+              for (std::size_t i = lo; i < hi; ++i) acc += weft_test::burn(i, cost(i)) % 1000;
+              return acc;
+            },
+            std::plus<>());
+      });
+      CHECK(got == serial);
     }
   }
 }
