@@ -10,7 +10,6 @@
 #include <atomic>
 #include <cstddef>
 #include <exception>
-#include <optional>
 #include <utility>
 
 #include "../cancel.hpp"
