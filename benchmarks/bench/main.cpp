@@ -30,6 +30,7 @@ void idlewait_workload(const Settings&, Reporter&);
 void mutex_workload(const Settings&, Reporter&);
 void imbalance_workload(const Settings&, Reporter&);
 void parsum_workload(const Settings&, Reporter&);
+void parsum_reduce_workload(const Settings&, Reporter&);
 void cancel_workload(const Settings&, Reporter&);
 void cancel_loaded_workload(const Settings&, Reporter&);
 void scope_cost_workload(const Settings&, Reporter&);
@@ -47,6 +48,7 @@ const std::vector<Entry>& workloads() {
       {"mutex", &mutex_workload},
       {"imbalance", &imbalance_workload},
       {"parsum", &parsum_workload},
+      {"parsum_reduce", &parsum_reduce_workload},  // not in BENCHMARKS.md: parsum through weft::parallel_reduce
       {"cancel", &cancel_workload},
       {"cancel_loaded", &cancel_loaded_workload},
       {"scope_cost", &scope_cost_workload},

@@ -10,6 +10,7 @@
 #include "fiber_local.hpp"
 #include "join_handle.hpp"
 #include "mutex.hpp"
+#include "parallel.hpp"
 #include "runtime.hpp"
 #include "select.hpp"
 #include "semaphore.hpp"
