@@ -28,7 +28,7 @@ class Semaphore {
   // weft::Cancelled when the calling fiber's scope is cancelled while it
   // waits (no permit is then taken), weft::FiberCancelled if the runtime
   // cancels the parked fiber at shutdown.
-  void acquire() { static_cast<void>(acquire_until(detail::k_never)); }
+  void acquire() { static_cast<void>(try_acquire() || acquire_until(detail::k_never)); }
   // As acquire(), but gives up once `timeout` has passed (try_acquire_for)
   // or at `deadline` (try_acquire_until, any clock): true if a permit was
   // taken, false (nothing taken) on time-out. A timeout of zero or less is
@@ -38,11 +38,11 @@ class Semaphore {
   // waits (weft::FiberCancelled at shutdown), std::bad_alloc (timer).
   template <class Rep, class Period>
   [[nodiscard]] bool try_acquire_for(const std::chrono::duration<Rep, Period>& timeout) {
-    return acquire_until(detail::deadline_after(timeout));
+    return try_acquire() || acquire_until(detail::deadline_after(timeout));  // no timer when a permit is free
   }
   template <class Clock, class Duration>
   [[nodiscard]] bool try_acquire_until(const std::chrono::time_point<Clock, Duration>& deadline) {
-    return acquire_until(detail::deadline_at(deadline));
+    return try_acquire() || acquire_until(detail::deadline_at(deadline));
   }
   // Takes one permit if one is available now and nobody is queued. Never
   // parks or blocks.
