@@ -1,34 +1,48 @@
-// weft::RWMutex (weft/rw_mutex.hpp describes the policy).
+// weft::RWMutex's slow paths (weft/rw_mutex.hpp describes the policy).
 //
-// Everything is guarded by lock_. Waiters are granted the lock by whoever
-// releases it: the granter updates readers_ / writer_ for them and claims
-// their waiter (notified), so a woken waiter already holds the lock.
+// One word, state_, holds the writer bit, the reader count, k_slow and the
+// queue lock k_queue (which guards both wait queues). Who changes it:
+//   fast lock            CAS 0 -> k_writer
+//   fast unlock          CAS k_writer -> 0
+//   fast lock_shared     CAS s -> s + k_reader when no writer, k_slow, k_queue
+//   fast unlock_shared   CAS s -> s - k_reader when no k_slow, k_queue
+//   queue holders        set k_queue by CAS (lock_bit); release it with one
+//                        store of the whole new word (unlock_queue)
+// While k_queue is set no fast path can change the word (each needs k_queue
+// clear, or the exact values 0 / k_writer), so the holder may decode it,
+// decide, and store the result: that store is its last access to *this.
 //
-// Invariants, whenever lock_ is free:
-//   X  writer_ => readers_ == 0
-//   R  a reader waits => writer_ or a writer waits (else it would have been
+// Waiters are granted the lock by whoever releases it: the granter counts
+// them in (readers, writer) and claims their Waiter (notified), so a woken
+// waiter already holds the lock.
+//
+// Invariants, whenever k_queue is clear:
+//   S  a queue non-empty => k_slow (so every release takes the slow path
+//      and grants: no lost wake-up; and newcomers queue behind waiters)
+//   X  k_writer => readers == 0
+//   R  a reader waits => a writer holds or waits (else it would have been
 //      admitted), up to waiters whose wait already ended (cancelled, timed
 //      out) and who have not yet unlinked themselves
-//   W  a writer waits => writer_ or readers_ > 0 (else the oldest writer
-//      would have been granted the lock), with the same proviso
-// Every transition that may break R or W calls grant_locked before
-// releasing lock_: unlock, unlock_shared, and a waiter that leaves the
-// queue without the lock. That last one matters: a reader queued behind a
-// single writer that then gives up must not be left waiting for nobody.
+//   W  a writer waits => a writer or readers hold the lock, with the same
+//      proviso
+// Every transition that may break R or W grants before releasing k_queue:
+// unlock, unlock_shared, and a writer that leaves the queue without the
+// lock. That last one matters: readers queued behind a single writer that
+// then gives up must not be left waiting for nobody. (A reader leaving
+// breaks nothing: nobody waits for a reader that does not hold the lock.)
 //
 // Grant order (grant_locked): after a writer's unlock, the queued readers
 // first (all of them: no reader starvation); otherwise, with no reader
 // inside, the oldest writer; otherwise, if no writer waits, the readers.
-// New readers queue while a writer waits (writer preference).
-#include <mutex>
+// New readers queue while a writer waits (writer preference), which S
+// enforces on the fast path.
 #include <stdexcept>
 #include <string>
-#include <utility>
 
 #include "diagnostics/activity.hpp"
+#include "sync/bit_lock.hpp"
 #include "sync/waiter.hpp"
 #include "weft/errors.hpp"
-#include "weft/mutex.hpp"
 #include "weft/rw_mutex.hpp"
 
 namespace weft {
@@ -42,104 +56,91 @@ void describe_write(const void* ctx, std::string& out) {
   detail::describe_object(out, "write lock of weft::RWMutex", ctx);
 }
 
-// A plain thread that holds the lock counts as able to act, for deadlock
-// detection (as for Mutex: weft/mutex.hpp).
-void holder_enter(bool plain) noexcept {
-  if (plain) detail::plain_holder_enter();
-}
-
 }  // namespace
 
-std::size_t RWMutex::admit_readers_locked(detail::WaitNode*& chain) noexcept {
-  std::size_t admitted = 0;
+RWMutex::Holders RWMutex::lock_queue() noexcept {
+  const std::uint32_t s = detail::lock_bit(state_, k_queue);
+  return {s / k_reader, (s & k_writer) != 0};
+}
+
+void RWMutex::unlock_queue(const Holders& h) noexcept {
+  std::uint32_t next = h.readers * k_reader;
+  if (h.writer) next |= k_writer;
+  if (!read_waiters_.empty() || !write_waiters_.empty()) next |= k_slow;  // invariant S
+  // release: publishes the queues, and (for an unlock) our critical
+  // section. We hold k_queue, so nothing else changed the word. Our last
+  // access to *this.
+  state_.store(next, std::memory_order_release);
+}
+
+void RWMutex::admit_readers_locked(Holders& h, detail::WaitNode*& chain, bool& any) noexcept {
   while (detail::WaitNode* r = detail::claim_first(read_waiters_)) {
-    ++readers_;
-    ++admitted;
+    ++h.readers;
+    any = true;
     r->next = chain;
     chain = r;
   }
-  return admitted;
 }
 
-void RWMutex::grant_locked(bool readers_first, detail::WaitNode*& chain) noexcept {
-  if (writer_) return;
-  if (readers_first && admit_readers_locked(chain) > 0) return;
-  if (readers_ == 0) {
+void RWMutex::grant_locked(Holders& h, bool readers_first, detail::WaitNode*& chain) noexcept {
+  if (h.writer) return;
+  bool any = false;
+  if (readers_first) {
+    admit_readers_locked(h, chain, any);
+    if (any) return;
+  }
+  if (h.readers == 0) {
     if (detail::WaitNode* w = detail::claim_first(write_waiters_)) {
-      writer_ = true;
+      h.writer = true;
       w->next = chain;
       chain = w;
       return;
     }
   }
   // Readers wait only behind a writer; with none waiting, let them in.
-  if (write_waiters_.empty()) admit_readers_locked(chain);
-}
-
-bool RWMutex::try_lock() noexcept {
-  const bool plain = detail::on_plain_thread();
-  {
-    std::lock_guard<detail::SpinLock> guard(lock_);
-    if (writer_ || readers_ != 0 || !write_waiters_.empty()) return false;
-    writer_ = true;
-    plain_writer_ = plain;
-  }
-  holder_enter(plain);
-  return true;
-}
-
-bool RWMutex::try_lock_shared() noexcept {
-  const bool plain = detail::on_plain_thread();
-  {
-    std::lock_guard<detail::SpinLock> guard(lock_);
-    if (writer_ || !write_waiters_.empty()) return false;
-    ++readers_;
-  }
-  holder_enter(plain);
-  return true;
+  if (write_waiters_.empty()) admit_readers_locked(h, chain, any);
 }
 
 bool RWMutex::lock_until(detail::Nanos deadline) {
   if (try_lock()) return true;
   detail::PlainCall plain_call;
-  const bool plain = detail::on_plain_thread();
   detail::Waiter waiter;
   detail::WaitNode node;
   node.waiter = &waiter;
   waiter.set_description(&describe_write, this);
   const bool expired = deadline != detail::k_never && detail::now_ns() >= deadline;
-  // Armed before lock_ is taken: no timer is armed under a SpinLock. Throws
+  // Armed before taking k_queue: no timer is armed under a lock. Throws
   // with nothing queued; ~Waiter disarms it if we do not park.
   if (!expired) waiter.set_deadline(deadline);
-  {
-    std::lock_guard<detail::SpinLock> guard(lock_);
-    if (!writer_ && readers_ == 0 && write_waiters_.empty()) {
-      writer_ = true;
-      plain_writer_ = plain;
-      holder_enter(plain);
-      return true;
-    }
-    if (expired) return false;
-    write_waiters_.push_back(&node);
+  Holders h = lock_queue();
+  if (!h.writer && h.readers == 0 && write_waiters_.empty()) {
+    h.writer = true;
+    unlock_queue(h);
+    acquired_exclusive();
+    return true;
   }
+  if (expired) {
+    unlock_queue(h);
+    return false;
+  }
+  write_waiters_.push_back(&node);
+  unlock_queue(h);  // sets k_slow: new readers now queue behind us
+
   const detail::Waiter::Outcome outcome = waiter.park();
   if (outcome == detail::Waiter::Outcome::notified) {
-    // Granted: writer_ was set for us. The claim's release, paired with
-    // park()'s acquire, publishes the previous holders' critical sections.
-    // plain_writer_ is read only by the holder's unlock: no lock needed.
-    plain_writer_ = plain;
-    holder_enter(plain);
+    // Granted: the writer bit was set for us. The claim's release, paired
+    // with park()'s acquire, publishes the previous holders' sections.
+    acquired_exclusive();
     return true;
   }
   // Cancelled or timed out: nobody granted us anything. Leave the queue and
   // let in whoever waited only because of us.
   detail::WaitNode* chain = nullptr;
-  {
-    std::lock_guard<detail::SpinLock> guard(lock_);
-    write_waiters_.remove(&node);
-    grant_locked(false, chain);
-  }
-  detail::unpark_chain(chain);
+  h = lock_queue();
+  write_waiters_.remove(&node);
+  grant_locked(h, false, chain);
+  unlock_queue(h);
+  detail::unpark_chain(chain);  // they are parked in a lock call: *this outlives this
   if (outcome == detail::Waiter::Outcome::cancelled) detail::throw_cancelled();
   return false;
 }
@@ -147,78 +148,67 @@ bool RWMutex::lock_until(detail::Nanos deadline) {
 bool RWMutex::lock_shared_until(detail::Nanos deadline) {
   if (try_lock_shared()) return true;
   detail::PlainCall plain_call;
-  const bool plain = detail::on_plain_thread();
   detail::Waiter waiter;
   detail::WaitNode node;
   node.waiter = &waiter;
   waiter.set_description(&describe_read, this);
   const bool expired = deadline != detail::k_never && detail::now_ns() >= deadline;
-  if (!expired) waiter.set_deadline(deadline);  // before lock_, as in lock_until
-  {
-    std::lock_guard<detail::SpinLock> guard(lock_);
-    if (!writer_ && write_waiters_.empty()) {
-      ++readers_;
-      holder_enter(plain);
-      return true;
-    }
-    if (expired) return false;
-    read_waiters_.push_back(&node);
-  }
-  const detail::Waiter::Outcome outcome = waiter.park();
-  if (outcome == detail::Waiter::Outcome::notified) {
-    holder_enter(plain);  // granted: readers_ counts us already
+  if (!expired) waiter.set_deadline(deadline);  // before k_queue, as in lock_until
+  Holders h = lock_queue();
+  if (!h.writer && write_waiters_.empty()) {
+    ++h.readers;
+    unlock_queue(h);
+    acquired_shared();
     return true;
   }
-  {
-    // A reader leaving breaks no invariant (nobody waits for readers that
-    // do not hold the lock), so there is nobody to grant to.
-    std::lock_guard<detail::SpinLock> guard(lock_);
-    read_waiters_.remove(&node);
+  if (expired) {
+    unlock_queue(h);
+    return false;
   }
+  read_waiters_.push_back(&node);
+  unlock_queue(h);
+
+  const detail::Waiter::Outcome outcome = waiter.park();
+  if (outcome == detail::Waiter::Outcome::notified) {
+    acquired_shared();  // granted: the reader count includes us
+    return true;
+  }
+  h = lock_queue();
+  read_waiters_.remove(&node);  // nothing to grant: see the top
+  unlock_queue(h);
   if (outcome == detail::Waiter::Outcome::cancelled) detail::throw_cancelled();
   return false;
 }
 
-void RWMutex::unlock() {
+void RWMutex::unlock_slow() {
   detail::PlainCall plain_call;
-  detail::WaitNode* chain = nullptr;
-  bool plain = false;
-  {
-    std::lock_guard<detail::SpinLock> guard(lock_);
-    if (!writer_) throw std::logic_error("weft::RWMutex::unlock: no writer holds the lock");
-    writer_ = false;
-    plain = std::exchange(plain_writer_, false);
-    grant_locked(true, chain);
+  Holders h = lock_queue();
+  if (!h.writer) {
+    unlock_queue(h);
+    throw std::logic_error("weft::RWMutex::unlock: no writer holds the lock");
   }
-  // lock_'s release above was our last access to *this: the waiters we
-  // claimed are parked inside a lock call, so they cannot destroy it yet.
-  detail::unpark_chain(chain);
+  const bool plain = std::exchange(plain_writer_, false);
+  h.writer = false;
+  detail::WaitNode* chain = nullptr;
+  grant_locked(h, true, chain);
+  unlock_queue(h);  // our last access to *this
+  detail::unpark_chain(chain);  // parked inside a lock call: they cannot have destroyed it
   if (plain) detail::plain_holder_leave();
 }
 
-void RWMutex::unlock_shared() {
+void RWMutex::unlock_shared_slow() {
   detail::PlainCall plain_call;
-  detail::WaitNode* chain = nullptr;
-  {
-    std::lock_guard<detail::SpinLock> guard(lock_);
-    if (readers_ == 0) throw std::logic_error("weft::RWMutex::unlock_shared: no reader holds the lock");
-    --readers_;
-    grant_locked(false, chain);
+  Holders h = lock_queue();
+  if (h.readers == 0) {
+    unlock_queue(h);
+    throw std::logic_error("weft::RWMutex::unlock_shared: no reader holds the lock");
   }
+  --h.readers;
+  detail::WaitNode* chain = nullptr;
+  grant_locked(h, false, chain);
+  unlock_queue(h);  // our last access to *this
   detail::unpark_chain(chain);
-  // A plain thread unlocks what it locked itself, so this matches the
-  // holder_enter of its lock_shared.
-  if (detail::on_plain_thread()) detail::plain_holder_leave();
-}
-
-std::size_t RWMutex::readers() const noexcept {
-  std::lock_guard<detail::SpinLock> guard(lock_);
-  return readers_;
-}
-
-bool RWMutex::locked_exclusive() const noexcept {
-  std::lock_guard<detail::SpinLock> guard(lock_);
-  return writer_;
+  released_shared();
 }
 
 }  // namespace weft
