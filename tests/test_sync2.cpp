@@ -339,6 +339,51 @@ TEST_CASE("rwmutex: readers never see a half-written structure; fibers and plain
   }
 }
 
+TEST_CASE("rwmutex: may be destroyed right after its last unlock, while the releaser's unlock is returning" *
+          doctest::timeout(300)) {
+  // The releaser (a writer, or the last reader) hands the lock to a waiter
+  // that unlocks and deletes it, possibly while the releaser is still
+  // inside its unlock on another worker (ASan builds catch a touch after).
+  const int rounds = static_cast<int>(scaled(2'000));
+  for (std::size_t workers : k_worker_counts) {
+    CAPTURE(workers);
+    weft::Runtime rt({.workers = workers});
+    const int deleted = rt.block_on([rounds, &rt] {
+      int n = 0;
+      for (int r = 0; r < rounds; ++r) {
+        auto* m = new weft::RWMutex;
+        const bool release_shared = r % 3 == 0;
+        const bool wait_shared = r % 2 == 0 && !release_shared;  // a reader cannot wait behind a reader
+        if (release_shared) m->lock_shared(); else m->lock();
+        std::atomic<bool> started{false};
+        const std::uint64_t parks_before = rt.metrics().parks;
+        auto waiter = weft::go([m, &started, wait_shared] {
+          started.store(true);
+          if (wait_shared) {
+            m->lock_shared();
+            m->unlock_shared();
+          } else {
+            m->lock();
+            m->unlock();
+          }
+          delete m;
+          return 1;
+        });
+        while (!started.load()) weft::this_fiber::yield();
+        if (r % 4 < 2) {
+          spin_until([&] { return rt.metrics().parks > parks_before; });  // parked: a hand-off
+        } else {
+          for (int y = 0; y < r % 3; ++y) weft::this_fiber::yield();  // any moment
+        }
+        if (release_shared) m->unlock_shared(); else m->unlock();
+        n += waiter.join();
+      }
+      return n;
+    });
+    CHECK(deleted == rounds);
+  }
+}
+
 // ---- Once ----
 
 TEST_CASE("once: many concurrent callers, f runs once, and every caller sees its effect" * doctest::timeout(300)) {
