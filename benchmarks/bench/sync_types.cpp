@@ -5,7 +5,11 @@
 //   rwmutex_write      lock() + unlock()
 //   mutex              weft::Mutex lock() + unlock(), for comparison
 //   once_done          Once::call() on a Once already done (the fast path)
-//   timer_reset_stop   Timer::reset(1 h) + stop() (arm and disarm in the heap)
+//   timer_reset_stop   Timer::reset(1 h) + stop() (arm and disarm in the heap);
+//                      the timer is the earliest, so each arm kicks the timer
+//                      driver (a futex wake, timer_heap.hpp)
+//   timer_reset_stop_behind  the same behind an earlier armed timer (30 min):
+//                      a heap insert and removal, no kick
 //   sem_timed          Semaphore::try_acquire_for(1 s) with a permit free + release()
 // single-core: std::shared_mutex's read pair and std::call_once's done path
 // on a plain thread, for scale.
@@ -80,6 +84,14 @@ void sync_uncontended_workload(const Settings& s, Reporter& out) {
       return t.stop() ? 1 : 0;  // disarmed before it fired: every time
     });
   });
+  const double timer_behind = in_fiber([&] {
+    weft::Timer earlier(std::chrono::minutes(30));
+    weft::Timer t(std::chrono::hours(1));
+    return per_op_ns(n, "timer_reset_stop_behind", [&] {
+      static_cast<void>(t.reset(std::chrono::hours(1)));
+      return t.stop() ? 1 : 0;
+    });
+  });
   weft::Semaphore sem(1);
   const double sem_timed = in_fiber([&] {
     return per_op_ns(n, "sem_timed", [&] {
@@ -112,6 +124,7 @@ void sync_uncontended_workload(const Settings& s, Reporter& out) {
   out.add("weft", "sync_uncontended", p, "mutex_ns", mutex);
   out.add("weft", "sync_uncontended", p, "once_done_ns", once_done);
   out.add("weft", "sync_uncontended", p, "timer_reset_stop_ns", timer);
+  out.add("weft", "sync_uncontended", p, "timer_reset_stop_behind_ns", timer_behind);
   out.add("weft", "sync_uncontended", p, "sem_timed_ns", sem_timed);
   out.add("single-core", "sync_uncontended", p, "rwmutex_read_ns", std_read);
   out.add("single-core", "sync_uncontended", p, "once_done_ns", std_once);
