@@ -425,7 +425,8 @@ TEST_CASE("once: an exception reaches the caller that ran f, and a later call ru
     throw std::runtime_error("first");
   }), std::runtime_error);
   CHECK_FALSE(once.done());
-  once.call([&] { ++attempts; });
+  const auto again = [&] { ++attempts; };  // a const lvalue works too
+  once.call(again);
   CHECK(once.done());
   once.call([&] { ++attempts; });
   CHECK(attempts == 2);

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <type_traits>
 #include <utility>
 
@@ -41,7 +42,8 @@ class Once {
     // f's effects are visible to us.
     if (state_.load(std::memory_order_acquire) == k_done) return;
     static_assert(std::is_invocable_v<F&>, "weft::Once::call: f takes no arguments");
-    call_slow(&invoke<std::remove_reference_t<F>>, static_cast<void*>(std::addressof(f)));
+    // The pointer round-trips to invoke<>, which restores its constness.
+    call_slow(&invoke<std::remove_reference_t<F>>, const_cast<void*>(static_cast<const void*>(std::addressof(f))));
   }
 
   // Whether a call of f has returned normally. Never parks; any thread.
