@@ -34,6 +34,7 @@ void parsum_reduce_workload(const Settings&, Reporter&);
 void cancel_workload(const Settings&, Reporter&);
 void cancel_loaded_workload(const Settings&, Reporter&);
 void scope_cost_workload(const Settings&, Reporter&);
+void sync_uncontended_workload(const Settings&, Reporter&);
 
 const std::vector<Entry>& workloads() {
   static const std::vector<Entry> all = {
@@ -53,6 +54,7 @@ const std::vector<Entry>& workloads() {
       {"cancel_loaded", &cancel_loaded_workload},
       {"scope_cost", &scope_cost_workload},
       {"completion", &completion_workload},  // not in BENCHMARKS.md: JoinHandle::then against join per task
+      {"sync_uncontended", &sync_uncontended_workload},  // issue 16: RWMutex, Once, Timer, timed Semaphore
   };
   return all;
 }

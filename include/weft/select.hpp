@@ -27,6 +27,16 @@
 // case (unlike Channel::send, nothing is handed back). Send a pointer or an
 // index if the value must survive a lost select.
 //
+// Disabled cases (Go's nil channel): `weft::on_recv(ch, h).when(flag)`
+// switches a case off when flag is false, for this call only; on_send,
+// after, on_join and on_cancel cases take .when() too. A disabled case is
+// as if it were not written: it is never ready, its channel is not touched,
+// and a send case's value is destroyed with the case. A select whose cases
+// are all disabled and which has no on_default (and no enabled after())
+// parks until its fiber's scope is cancelled (weft::Cancelled), like Go's
+// `select {}`: it never returns on its own, and the deadlock detector sees
+// it as a wait that nobody can end ("select with no channel cases").
+//
 // Returns the argument position (0-based, weft::priority not counted) of the
 // case that committed. Handlers run after the commit, in the calling fiber or
 // thread, with no weft lock held; their return values are ignored.
@@ -66,11 +76,18 @@ class RecvCase {
   RecvCase(const Channel<T>& ch, F handler) : core_(ch.core("select")), handler_(std::move(handler)) {}
   void fill(detail::SelectCase& c) { c = {core_, &slot_, false, false}; }
   void fire(const detail::SelectCase&) { handler_(std::move(slot_)); }
+  // Switches the case off when `on` is false (Go's nil channel): see "Disabled cases" at the top.
+  auto&& when(bool on) && noexcept {
+    enabled_ = on;
+    return std::move(*this);
+  }
+  bool enabled() const noexcept { return enabled_; }
 
  private:
   detail::ChannelCore* core_;
   std::optional<T> slot_;
   F handler_;
+  bool enabled_ = true;
 };
 
 // A send case; `handler(bool sent)` (or `handler()`) runs if it commits.
@@ -82,6 +99,13 @@ class SendCase {
   SendCase(const Channel<T>& ch, T value, F handler)
       : core_(ch.core("select")), value_(std::move(value)), handler_(std::move(handler)) {}
   void fill(detail::SelectCase& c) { c = {core_, &value_, true, false}; }
+  // Switches the case off when `on` is false (Go's nil channel): see "Disabled cases" at the top.
+  auto&& when(bool on) && noexcept {
+    enabled_ = on;
+    return std::move(*this);
+  }
+  bool enabled() const noexcept { return enabled_; }
+
   void fire(const detail::SelectCase& c) {
     if constexpr (std::is_invocable_v<F&, bool>) {
       handler_(c.ok);
@@ -95,6 +119,7 @@ class SendCase {
   detail::ChannelCore* core_;
   T value_;
   F handler_;
+  bool enabled_ = true;
 };
 
 // A timeout case: commits when `deadline` (steady clock ns) passes with no
@@ -109,10 +134,17 @@ class AfterCase {
   AfterCase(detail::Nanos deadline, F handler) : deadline_(deadline), handler_(std::move(handler)) {}
   detail::Nanos deadline() const noexcept { return deadline_; }
   void fire() { handler_(); }
+  // Switches the case off when `on` is false (Go's nil channel): see "Disabled cases" at the top.
+  auto&& when(bool on) && noexcept {
+    enabled_ = on;
+    return std::move(*this);
+  }
+  bool enabled() const noexcept { return enabled_; }
 
  private:
   detail::Nanos deadline_;
   F handler_;
+  bool enabled_ = true;
 };
 
 template <class F>
@@ -142,7 +174,8 @@ class DoneCase {
   static constexpr bool is_after = false;
   // Adopts a reference to `core`.
   DoneCase(detail::ChannelCore* core, F handler) noexcept : core_(core), handler_(std::move(handler)) {}
-  DoneCase(DoneCase&& other) noexcept : core_(std::exchange(other.core_, nullptr)), handler_(std::move(other.handler_)) {}
+  DoneCase(DoneCase&& other) noexcept
+      : core_(std::exchange(other.core_, nullptr)), handler_(std::move(other.handler_)), enabled_(other.enabled_) {}
   DoneCase(const DoneCase&) = delete;
   DoneCase& operator=(const DoneCase&) = delete;
   DoneCase& operator=(DoneCase&&) = delete;
@@ -151,11 +184,18 @@ class DoneCase {
   }
   void fill(detail::SelectCase& c) { c = {core_, &slot_, false, false}; }
   void fire(const detail::SelectCase&) { handler_(); }
+  // Switches the case off when `on` is false (Go's nil channel): see "Disabled cases" at the top.
+  auto&& when(bool on) && noexcept {
+    enabled_ = on;
+    return std::move(*this);
+  }
+  bool enabled() const noexcept { return enabled_; }
 
  private:
   detail::ChannelCore* core_;
   std::optional<std::monostate> slot_;
   F handler_;
+  bool enabled_ = true;
 };
 
 namespace detail {
@@ -234,20 +274,24 @@ std::size_t run_select(std::index_sequence<I...>, Cases&... cases) {
   std::size_t after_position = 0;
   Nanos deadline = k_never;
   auto collect = [&](auto& c, std::size_t pos) {
-    if constexpr (std::remove_reference_t<decltype(c)>::is_default) {
+    using Case = std::remove_reference_t<decltype(c)>;
+    if constexpr (Case::is_default) {
       default_position = pos;
-    } else if constexpr (std::remove_reference_t<decltype(c)>::is_after) {
-      if (c.deadline() < deadline) {  // the earliest wins; the first among equals
+    } else if constexpr (Case::is_after) {
+      // The earliest enabled one wins; the first among equals.
+      if (c.enabled() && c.deadline() < deadline) {
         deadline = c.deadline();
         after_position = pos;
       }
-    } else {
+    } else if (c.enabled()) {  // a disabled case is as if it were not there
       c.fill(erased[k]);
       position[k++] = pos;
     }
   };
   (collect(cases, I), ...);
-  const int r = select_cases(erased.data(), n, n_default == 1, Priority, deadline);
+  // k: the enabled channel cases. None, with no default and no enabled
+  // after(): select_cases parks until cancelled (Go's empty select).
+  const int r = select_cases(erased.data(), k, n_default == 1, Priority, deadline);
   const std::size_t fired = r == k_select_default      ? default_position
                             : r == k_select_timed_out ? after_position
                                                       : position[static_cast<std::size_t>(r)];

@@ -28,26 +28,37 @@ Semaphore::Semaphore(std::ptrdiff_t permits) : permits_(permits) {
   }
 }
 
-void Semaphore::acquire() {
+bool Semaphore::acquire_until(detail::Nanos deadline) {
   detail::PlainCall plain;
   detail::Waiter waiter;
   detail::WaitNode node;
   node.waiter = &waiter;
   waiter.set_description(&describe_semaphore, this);
+  const bool expired = deadline != detail::k_never && detail::now_ns() >= deadline;
+  // Armed before taking lock_ (no timer is armed under a SpinLock); a wait
+  // that ends otherwise cancels it in ~Waiter. Throws with nothing queued.
+  if (!expired) waiter.set_deadline(deadline);
   {
     std::lock_guard<detail::SpinLock> guard(lock_);
     if (permits_ > 0) {
       --permits_;  // the invariant says nobody is queued
-      return;
+      return true;
     }
+    if (expired) return false;
     waiters_.push_back(&node);
   }
-  if (waiter.park() == detail::Waiter::Outcome::cancelled) {
-    std::lock_guard<detail::SpinLock> guard(lock_);
-    waiters_.remove(&node);
-    detail::throw_cancelled();
+  const detail::Waiter::Outcome outcome = waiter.park();
+  if (outcome == detail::Waiter::Outcome::cancelled || outcome == detail::Waiter::Outcome::timed_out) {
+    // Nobody claimed us, so no permit was handed to us: just leave.
+    {
+      std::lock_guard<detail::SpinLock> guard(lock_);
+      waiters_.remove(&node);
+    }
+    if (outcome == detail::Waiter::Outcome::cancelled) detail::throw_cancelled();
+    return false;
   }
   // release() gave us its permit along with the claim.
+  return true;
 }
 
 bool Semaphore::try_acquire() noexcept {
