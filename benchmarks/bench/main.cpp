@@ -32,6 +32,7 @@ void parsum_workload(const Settings&, Reporter&);
 void cancel_workload(const Settings&, Reporter&);
 void cancel_loaded_workload(const Settings&, Reporter&);
 void scope_cost_workload(const Settings&, Reporter&);
+void submit_workload(const Settings&, Reporter&);
 
 const std::vector<Entry>& workloads() {
   static const std::vector<Entry> all = {
@@ -49,6 +50,7 @@ const std::vector<Entry>& workloads() {
       {"cancel", &cancel_workload},
       {"cancel_loaded", &cancel_loaded_workload},
       {"scope_cost", &scope_cost_workload},
+      {"submit", &submit_workload},
   };
   return all;
 }
