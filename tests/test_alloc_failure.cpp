@@ -6,7 +6,9 @@
 //    so unlock() never woke a queued waiter again;
 //  - the injection queue: its enqueue() reports allocation failure by
 //    returning false, which was ignored, so a task spawned from a plain
-//    thread, or a fiber woken from one, silently disappeared.
+//    thread, or a fiber woken from one, silently disappeared. (The
+//    injector is an intrusive FIFO now, which never allocates, issue 16;
+//    the spawn and wake-up cases stay, as the contract they check holds.)
 //
 // This program replaces the global operator new with a fault injector:
 // t_fail_in > 0 makes the t_fail_in-th allocation on the calling thread

@@ -35,6 +35,7 @@ void cancel_workload(const Settings&, Reporter&);
 void cancel_loaded_workload(const Settings&, Reporter&);
 void scope_cost_workload(const Settings&, Reporter&);
 void sync_uncontended_workload(const Settings&, Reporter&);
+void submit_workload(const Settings&, Reporter&);
 
 const std::vector<Entry>& workloads() {
   static const std::vector<Entry> all = {
@@ -55,6 +56,7 @@ const std::vector<Entry>& workloads() {
       {"scope_cost", &scope_cost_workload},
       {"completion", &completion_workload},  // not in BENCHMARKS.md: JoinHandle::then against join per task
       {"sync_uncontended", &sync_uncontended_workload},  // issue 16: RWMutex, Once, Timer, timed Semaphore
+      {"submit", &submit_workload},
   };
   return all;
 }

@@ -1,15 +1,20 @@
-// GlobalQueue: one runtime's shared FIFO of runnable tasks that no worker's
-// deque holds:
-//   - fibers that yielded (this_fiber::yield, maybe_yield): Go's global run
-//     queue, where Gosched puts a goroutine. Shared, so that an idle worker
-//     can take a yielder whose own worker is busy with a long fiber (a
-//     private per-worker FIFO once left such a fiber waiting for the whole
-//     of the other one);
-//   - the fallback for a runnable task that could not be queued where it
-//     belongs because memory ran out (the injector's enqueue, or a deque's
-//     growth, failed): a wake-up must never be lost, and this queue never
-//     allocates.
-// Intrusive through TaskBase::queue_next_, which only this queue uses (a
+// GlobalQueue: a runtime-wide FIFO of runnable tasks that no worker's deque
+// holds. A Scheduler keeps three:
+//   - the injector: tasks spawned, and fibers woken, from outside the
+//     runtime (plain threads, other runtimes' fibers, the timer and
+//     blocking-pool threads). One FIFO for every such thread, so tasks
+//     start in the order they were submitted, whichever thread submitted
+//     them (issue 16: a queue with a sub-queue per producer starved some
+//     producers behind others);
+//   - the global queue: fibers that yielded (this_fiber::yield,
+//     maybe_yield), Go's global run queue, where Gosched puts a goroutine.
+//     Shared, so that an idle worker can take a yielder whose own worker is
+//     busy with a long fiber (a private per-worker FIFO once left such a
+//     fiber waiting for the whole of the other one); and the fallback for a
+//     woken fiber whose worker's deque could not grow: a wake-up must never
+//     be lost, and this queue never allocates;
+//   - the urgent queue: cancelled fibers, run before anything else.
+// Intrusive through TaskBase::queue_next_, which only these queues use (a
 // task sits in at most one queue at a time).
 //
 // Ordering: pushers make the task visible under lock_ and then call

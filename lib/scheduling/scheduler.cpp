@@ -130,22 +130,16 @@ void Scheduler::schedule(Fiber* fiber) noexcept {
 }
 
 void Scheduler::push_injected(TaskBase* task) noexcept {
-  // enqueue() returns false when it cannot allocate (a block, or the
-  // calling thread's producer: moodycamel 1.0.3 leaves a thread whose
-  // producer failed to allocate its index unable to enqueue for good).
-  // The global queue never allocates, so the task is queued either way.
-  if (!injector_.enqueue(task)) global_.push(task);
+  // Intrusive: nothing to allocate, so nothing can fail. The push's lock
+  // and notify_work()'s barrier order it before a sleeping worker's
+  // re-check (global_queue.hpp, "Ordering").
+  injector_.push(task);
   notify_work();
 }
 
 void Scheduler::push_global(TaskBase* task) noexcept {
   global_.push(task);
   notify_work();
-}
-
-TaskBase* Scheduler::pop_injected() {
-  TaskBase* task = nullptr;
-  return injector_.try_dequeue(task) ? task : nullptr;
 }
 
 void Scheduler::notify_work() noexcept {

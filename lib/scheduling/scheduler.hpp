@@ -4,15 +4,23 @@
 //
 // Submission paths:
 //   from a fiber (or the loop) of this runtime  -> that worker's deque
-//   from anywhere else                           -> injector_ (moodycamel)
-//   a fiber that yielded                         -> global_ (GlobalQueue)
+//   from anywhere else                           -> injector_ (a GlobalQueue)
+//   a fiber that yielded                         -> global_ (a GlobalQueue)
 // then notify_work(), which wakes one sleeping worker if nobody searches.
 //
-// Allocation failure: a task that the injector cannot take (it could not
-// allocate) goes to global_, which never allocates, and so does a woken
-// fiber whose worker's deque cannot grow: no wake-up is ever lost. Only a
-// spawn onto a worker's own deque that cannot grow fails, with
-// std::bad_alloc to the spawner and nothing queued.
+// The injector is one FIFO for every thread outside the runtime: tasks
+// submitted from plain threads start in the order they were submitted
+// (with one worker exactly; with several, they are taken in that order), so
+// no producer waits behind another's backlog. It replaced moodycamel's
+// ConcurrentQueue, which is FIFO only per producer and served some
+// producers' sub-queues ahead of others' (issue 16; docs/design/runtime.md,
+// "Submission from outside").
+//
+// Allocation failure: the injector and global_ never allocate, so a woken
+// fiber always finds a queue: one whose worker's deque cannot grow goes to
+// global_, and no wake-up is ever lost. Only a spawn onto a worker's own
+// deque that cannot grow fails, with std::bad_alloc to the spawner and
+// nothing queued.
 //
 // Quiescence: the runtime is quiescent when every worker is asleep, no
 // plain-thread call into it is in flight, and the injector is empty. Then
@@ -24,7 +32,6 @@
 #pragma once
 
 #include <atomic>
-#include <concurrentqueue/concurrentqueue.h>
 #include <condition_variable>
 #include <cstddef>
 #include <memory>
@@ -40,15 +47,6 @@
 #include "scheduling/worker.hpp"
 
 namespace weft::detail {
-
-// The injector allocates through ::operator new (nothrow), not malloc, so
-// that a program's replaced global allocator (and the fault injector of
-// tests/test_alloc_failure.cpp) sees its allocations too. enqueue() reports
-// an allocation failure by returning false.
-struct InjectorTraits : moodycamel::ConcurrentQueueDefaultTraits {
-  static void* malloc(std::size_t size) { return ::operator new(size, std::nothrow); }
-  static void free(void* ptr) { ::operator delete(ptr); }
-};
 
 class Scheduler {
  public:
@@ -66,11 +64,11 @@ class Scheduler {
   // Any thread: a parked fiber was unparked; queue it to run. Never fails.
   void schedule(Fiber* fiber) noexcept;
 
-  // Any thread: injector push (global_ when the injector cannot allocate)
-  // + notify_work(). Never fails.
+  // Any thread: injector push + notify_work(). Never fails, never
+  // allocates; holds the injector's spin lock for a few instructions.
   void push_injected(TaskBase* task) noexcept;
-  // Workers: an item from the injector, or nullptr.
-  TaskBase* pop_injected();
+  // Workers: the oldest task in the injector, or nullptr.
+  TaskBase* pop_injected() noexcept { return injector_.pop(); }
 
   // Any thread, never fails: the shared FIFO (global_queue.hpp), then
   // notify_work(). For yielded fibers and for runnable tasks that could not
@@ -152,8 +150,8 @@ class Scheduler {
   void stop_workers() noexcept;
 
   Runtime::Options options_;
-  moodycamel::ConcurrentQueue<TaskBase*, InjectorTraits> injector_;
-  GlobalQueue global_;
+  GlobalQueue injector_;  // from outside the runtime, in submission order
+  GlobalQueue global_;    // yielded fibers, and what a full deque could not take
   GlobalQueue urgent_;  // cancelled fibers, run first (pop_urgent)
   std::atomic<std::uint64_t> promoted_epoch_{0};  // the cancel_epoch() last acted on
   IdleWorkers idle_;

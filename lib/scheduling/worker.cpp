@@ -288,9 +288,9 @@ void Worker::run_task(TaskBase* task) {
       // Behind everything runnable here (pick_task), on the runtime's
       // shared FIFO, where an idle worker (told by push_global's notify)
       // takes it if this one goes on to run something long. Not the
-      // injector: moodycamel's queue is FIFO only per producer, and a fiber
-      // yielding in a loop could be dequeued again ahead of a fiber another
-      // thread injected (a timer's wake-up, say), forever.
+      // injector: right after a yield, work from outside (a timer's
+      // wake-up, say) goes ahead of the yielder (pick_task), which needs the
+      // two apart.
       scheduler_.push_global(task);
       just_yielded_ = true;
       break;
