@@ -16,7 +16,13 @@
 
 namespace weft {
 
-// One per core: std::thread::hardware_concurrency(), or 1 if it is unknown.
+// One per CPU this process may use: the number of CPUs in the calling
+// thread's affinity mask (taskset, cpusets), capped by the CPU quota of the
+// process's cgroup v2 (`cpu.max`, rounded up: 1.5 CPUs gives 2), and at least
+// 1. Falls back to std::thread::hardware_concurrency() when the mask cannot
+// be read. Reads the mask and a few small files under /proc and /sys on every
+// call (Runtime::Options calls it once per Runtime); never blocks otherwise.
+// Any thread may call it.
 std::size_t default_worker_count() noexcept;
 
 template <class F>
