@@ -27,6 +27,8 @@
 // weft calls stay blocked.
 #pragma once
 
+#include "detail/config.hpp"
+
 namespace weft {
 
 // While at least one ExternalWaker exists in the process, no weft::Deadlock
@@ -34,7 +36,7 @@ namespace weft {
 // a channel, unlock a mutex, ...) from outside weft. Cheap: one atomic
 // increment and decrement. Construct and destroy from any thread; it may
 // also be moved between threads.
-class ExternalWaker {
+class WEFT_API ExternalWaker {
  public:
   ExternalWaker() noexcept;
   ~ExternalWaker();

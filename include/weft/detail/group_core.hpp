@@ -7,6 +7,8 @@
 // Internal: users see it only through TaskGroup.
 #pragma once
 
+#include "config.hpp"
+
 #include <cstddef>
 #include <exception>
 
@@ -22,9 +24,9 @@ class Waiter;
 
 // Hands an exception nobody will see to the unhandled-exception handler
 // (errors.hpp). Defined in the library.
-void report_unhandled(std::exception_ptr error) noexcept;
+WEFT_API void report_unhandled(std::exception_ptr error) noexcept;
 
-class GroupCore {
+class WEFT_API GroupCore {
  public:
   // A group on `scheduler`, whose scope is a child of the calling fiber's
   // current scope (a root on a plain thread). Throws std::bad_alloc.
