@@ -103,9 +103,9 @@ subproject_consumer() {
     setup "$proj/build" "$proj" --buildtype=release &&
     ninja -C "$proj/build" || return 1
   local tests
-  tests=$(meson test -C "$proj/build" --list 2>/dev/null | grep -cv '^$')
+  tests=$(meson test -C "$proj/build" --list --no-rebuild 2>/dev/null | grep -cv "^$")
   echo "tests in the parent project: $tests"
-  meson test -C "$proj/build" --list
+  meson test -C "$proj/build" --list --no-rebuild
   [ "$tests" -eq 1 ] || { echo "weft added tests to its parent project"; return 1; }
   if ls "$proj/build/subprojects/weft/tests" 2>/dev/null | grep -q test_; then
     echo "weft built its tests as a subproject"

@@ -59,7 +59,14 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::string cpu = std::to_string(first);
-  std::string self = "/proc/self/exe";
+  // Our own path: "/proc/self/exe" itself would name taskset once it runs.
+  char self_buf[4096];
+  ssize_t len = readlink("/proc/self/exe", self_buf, sizeof self_buf - 1);
+  if (len <= 0) {
+    std::perror("readlink /proc/self/exe");
+    return 1;
+  }
+  std::string self(self_buf, static_cast<std::size_t>(len));
   char* args[] = {const_cast<char*>("taskset"), const_cast<char*>("-c"), cpu.data(), self.data(),
                   const_cast<char*>("--child"), nullptr};
   pid_t pid = 0;
