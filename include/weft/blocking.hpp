@@ -23,6 +23,8 @@
 // block that thread, which is allowed).
 #pragma once
 
+#include "detail/config.hpp"
+
 #include <exception>
 #include <functional>
 #include <optional>
@@ -32,7 +34,7 @@
 namespace weft {
 
 namespace detail {
-void run_blocking(void (*fn)(void* ctx) noexcept, void* ctx);
+WEFT_API void run_blocking(void (*fn)(void* ctx) noexcept, void* ctx);
 
 template <class F, class R>
 struct BlockingCall {

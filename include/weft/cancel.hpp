@@ -28,6 +28,8 @@
 // Plain threads run in no scope: their waits are never cancelled.
 #pragma once
 
+#include "detail/config.hpp"
+
 #include <chrono>
 #include <optional>
 #include <stop_token>
@@ -41,16 +43,16 @@ class CancelToken;
 namespace detail {
 class CancelState;
 class ChannelCore;
-ChannelCore* cancel_done_channel(const CancelToken& token);
+WEFT_API ChannelCore* cancel_done_channel(const CancelToken& token);
 // A token that shares `state` (nullptr: the root's). Defined in the library.
-CancelToken token_of(CancelState* state) noexcept;
+WEFT_API CancelToken token_of(CancelState* state) noexcept;
 }  // namespace detail
 
 // A handle to a scope's cancellation state (Tokio's CancellationToken):
 // cheap to copy, keeps the state alive, usable from any thread. A
 // default-constructed token belongs to no scope: never cancelled, and
 // cancel() does nothing.
-class CancelToken {
+class WEFT_API CancelToken {
  public:
   CancelToken() noexcept = default;
   CancelToken(const CancelToken& other) noexcept;
@@ -93,7 +95,7 @@ class CancelToken {
 //
 // Construction throws weft::NotInFiber on a plain thread, std::bad_alloc
 // when memory runs out. Nothing here parks.
-class CancelScope {
+class WEFT_API CancelScope {
  public:
   CancelScope();
   template <class Rep, class Period>

@@ -1,6 +1,8 @@
 // weft::Channel<T>: Go / core.async channels between fibers and threads.
 #pragma once
 
+#include "detail/config.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>

@@ -1,6 +1,8 @@
 // weft::CondVar: a condition variable for weft::Mutex that parks fibers.
 #pragma once
 
+#include "detail/config.hpp"
+
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -19,7 +21,7 @@ namespace weft {
 // re-lock, so wait in a loop on a predicate (or use the predicate overload).
 // The state the predicate reads is protected by the mutex, which orders it.
 // A CondVar may be destroyed once nobody is inside or waiting on it.
-class CondVar {
+class WEFT_API CondVar {
  public:
   CondVar() noexcept = default;
   CondVar(const CondVar&) = delete;

@@ -39,6 +39,8 @@
 // weft calls stay blocked.
 #pragma once
 
+#include "detail/config.hpp"
+
 namespace weft {
 
 // While at least one ExternalWaker exists in the process, no weft::Deadlock
@@ -48,7 +50,7 @@ namespace weft {
 // and other threads that predate the library, or to say it explicitly. Cheap: one atomic
 // increment and decrement. Construct and destroy from any thread; it may
 // also be moved between threads.
-class ExternalWaker {
+class WEFT_API ExternalWaker {
  public:
   ExternalWaker() noexcept;
   ~ExternalWaker();

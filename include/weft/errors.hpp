@@ -1,6 +1,8 @@
 // weft's error types and the handler for exceptions nobody observes.
 #pragma once
 
+#include "detail/config.hpp"
+
 #include <exception>
 #include <functional>
 #include <stdexcept>
@@ -10,7 +12,7 @@ namespace weft {
 // Thrown by spawn() on a runtime that has begun shutting down, and by join()
 // on a task that the runtime cancelled at shutdown because it was parked
 // forever (see Runtime::shutdown()).
-class RuntimeStopped : public std::runtime_error {
+class WEFT_API RuntimeStopped : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
@@ -23,14 +25,14 @@ class RuntimeStopped : public std::runtime_error {
 //   weft::Deadlock: all fibers are asleep (2 parked):
 //     fiber 1: recv on channel "jobs" (0x5581...)
 //     fiber 7: join of fiber 1
-class Deadlock : public std::runtime_error {
+class WEFT_API Deadlock : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
 
 // Thrown by functions that only make sense inside a fiber (weft::go,
 // this_fiber::yield, this_fiber::worker_index) when called from a plain thread.
-class NotInFiber : public std::logic_error {
+class WEFT_API NotInFiber : public std::logic_error {
  public:
   using std::logic_error::logic_error;
 };
@@ -41,7 +43,7 @@ class NotInFiber : public std::logic_error {
 // not derive from std::exception, so `catch (const std::exception&)` lets it
 // pass. Code that catches it with `catch (...)` should rethrow; a fiber that
 // swallows it and parks again is cancelled again.
-class FiberCancelled {
+class WEFT_API FiberCancelled {
  public:
   const char* what() const noexcept { return "weft::FiberCancelled: runtime shutting down"; }
 };
@@ -58,7 +60,7 @@ class FiberCancelled {
 // lets it pass on its way out of the cancelled work. A task that ends with
 // it is cancelled, not failed: join() rethrows it, a TaskGroup does not
 // count it as an error, and the unhandled-exception handler never sees it.
-class Cancelled {
+class WEFT_API Cancelled {
  public:
   const char* what() const noexcept { return "weft::Cancelled: the fiber's cancellation scope was cancelled"; }
 };
@@ -74,6 +76,6 @@ using UnhandledExceptionHandler = std::function<void(std::exception_ptr)>;
 
 // Replaces the process-wide handler and returns the previous one; an empty
 // function restores the default. Thread-safe; never blocks a fiber for long.
-UnhandledExceptionHandler set_unhandled_exception_handler(UnhandledExceptionHandler handler);
+WEFT_API UnhandledExceptionHandler set_unhandled_exception_handler(UnhandledExceptionHandler handler);
 
 }  // namespace weft

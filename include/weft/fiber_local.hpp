@@ -22,6 +22,8 @@
 // (and whatever T's constructor throws).
 #pragma once
 
+#include "detail/config.hpp"
+
 #include <cstddef>
 #include <new>
 
@@ -34,8 +36,8 @@ struct FlsSlot {
   void* value = nullptr;
   void (*destroy)(void*) noexcept = nullptr;
 };
-FlsSlot& fls_slot(std::size_t index);
-std::size_t fls_new_index() noexcept;
+WEFT_API FlsSlot& fls_slot(std::size_t index);
+WEFT_API std::size_t fls_new_index() noexcept;
 }  // namespace detail
 
 template <class T>

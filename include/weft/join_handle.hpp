@@ -1,6 +1,8 @@
 // JoinHandle<T>: the result of one spawned task.
 #pragma once
 
+#include "detail/config.hpp"
+
 #include <chrono>
 #include <concepts>
 #include <exception>

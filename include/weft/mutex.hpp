@@ -2,6 +2,8 @@
 // their worker threads.
 #pragma once
 
+#include "detail/config.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -15,9 +17,9 @@ namespace weft {
 namespace detail {
 // Deadlock detection counts a plain thread that holds a weft::Mutex as able
 // to act (deadlock.hpp); these record it. Defined in the library.
-bool on_plain_thread() noexcept;
-void plain_holder_enter() noexcept;
-void plain_holder_leave() noexcept;
+WEFT_API bool on_plain_thread() noexcept;
+WEFT_API void plain_holder_enter() noexcept;
+WEFT_API void plain_holder_leave() noexcept;
 }  // namespace detail
 
 // Works from fibers of any runtime and from plain threads, and meets the
@@ -41,7 +43,7 @@ void plain_holder_leave() noexcept;
 // Memory: unlock() happens-before the next lock() that acquires. A Mutex
 // may be destroyed as soon as it is unlocked and nobody waits for it, even
 // while the last unlock() call is still returning (as std::mutex allows).
-class Mutex {
+class WEFT_API Mutex {
  public:
   Mutex() noexcept = default;
   Mutex(const Mutex&) = delete;

@@ -1,6 +1,8 @@
 // weft::Runtime: M worker threads running go-like tasks as stackful fibers.
 #pragma once
 
+#include "detail/config.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -16,8 +18,14 @@
 
 namespace weft {
 
-// One per core: std::thread::hardware_concurrency(), or 1 if it is unknown.
-std::size_t default_worker_count() noexcept;
+// One per CPU this process may use: the number of CPUs in the calling
+// thread's affinity mask (taskset, cpusets), capped by the CPU quota of the
+// process's cgroup v2 (`cpu.max`, rounded up: 1.5 CPUs gives 2), and at least
+// 1. Falls back to std::thread::hardware_concurrency() when the mask cannot
+// be read. Reads the mask and a few small files under /proc and /sys on every
+// call (Runtime::Options calls it once per Runtime); never blocks otherwise.
+// Any thread may call it.
+WEFT_API std::size_t default_worker_count() noexcept;
 
 template <class F>
 using task_result_t = std::invoke_result_t<std::decay_t<F>>;
@@ -55,7 +63,7 @@ JoinHandle<task_result_t<F>> spawn_on(Scheduler* scheduler, F&& fn) {
 // another runtime. spawn() from a fiber of this runtime pushes to that
 // worker's own deque; from anywhere else it goes through a shared injection
 // queue. Runtime is neither copyable nor movable.
-class Runtime {
+class WEFT_API Runtime {
  public:
   struct Options {
     // Number of worker threads; must be 1 .. 1024.

@@ -42,6 +42,8 @@
 // thread, with no weft lock held; their return values are ignored.
 #pragma once
 
+#include "detail/config.hpp"
+
 #include <array>
 #include <chrono>
 #include <cstddef>
@@ -203,7 +205,7 @@ namespace detail {
 inline ChannelCore* never_closed_channel() {
   return channel_create(&elem_ops_for<std::monostate>, ChannelBuffer{}, "never");
 }
-ChannelCore* cancel_done_channel(const CancelToken& token);  // lib/structured/cancel_scope.cpp; nullptr: no scope
+WEFT_API ChannelCore* cancel_done_channel(const CancelToken& token);  // lib/structured/cancel_scope.cpp; nullptr: no scope
 }  // namespace detail
 
 // Commits once the task of `handle` has finished (value or exception): then

@@ -1,6 +1,8 @@
 // weft::Semaphore: a counting semaphore that parks fibers.
 #pragma once
 
+#include "detail/config.hpp"
+
 #include <chrono>
 #include <cstddef>
 
@@ -17,7 +19,7 @@ namespace weft {
 // and from plain threads. Typical use: bound how many fibers use a resource.
 // Memory: a release() happens-before the acquire() that gets its permit. A
 // Semaphore may be destroyed once nobody is inside or waiting on it.
-class Semaphore {
+class WEFT_API Semaphore {
  public:
   // Throws std::invalid_argument if `permits` is negative.
   explicit Semaphore(std::ptrdiff_t permits);

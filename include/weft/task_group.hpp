@@ -24,6 +24,8 @@
 // are cancelled with it and finish), only by shutdown (weft::FiberCancelled).
 #pragma once
 
+#include "detail/config.hpp"
+
 #include <exception>
 #include <functional>
 #include <optional>

@@ -1,6 +1,8 @@
 // weft::this_fiber: what a fiber can ask about, and do to, itself.
 #pragma once
 
+#include "detail/config.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -14,28 +16,28 @@ namespace weft {
 using FiberId = std::uint64_t;
 
 namespace detail {
-void sleep_until_ns(Nanos deadline);
+WEFT_API void sleep_until_ns(Nanos deadline);
 }  // namespace detail
 
 namespace this_fiber {
 
 // True when called from a fiber (of any weft runtime). Never blocks.
-bool in_fiber() noexcept;
+WEFT_API bool in_fiber() noexcept;
 
 // Gives the worker to other runnable fibers: those queued on this worker and
 // in the runtime's shared queue run before the calling fiber again (it waits
 // on its worker's own FIFO of yielded fibers). Returns at
 // once when nothing else is runnable. Throws weft::NotInFiber from a plain
 // thread.
-void yield();
+WEFT_API void yield();
 
 // The calling fiber's id; 0 from a plain thread. Never blocks.
-FiberId id() noexcept;
+WEFT_API FiberId id() noexcept;
 
 // Index (0 .. workers-1) of the worker running the calling fiber right now.
 // It may change after any call that parks or yields. Throws weft::NotInFiber
 // from a plain thread.
-std::size_t worker_index();
+WEFT_API std::size_t worker_index();
 
 // Sleeps until `deadline` (any clock; steady_clock is exact, others are
 // converted through their distance from now). From a fiber: parks it on the
@@ -66,14 +68,14 @@ void sleep_for(const std::chrono::duration<Rep, Period>& d) {
 // cancelled; false on a plain thread and in the root scope. One relaxed
 // load and a call: cheap enough for the inner loop of CPU work. Never
 // blocks.
-bool cancelled() noexcept;
+WEFT_API bool cancelled() noexcept;
 
 // Throws weft::Cancelled if cancelled(). Never blocks.
-void check_cancelled();
+WEFT_API void check_cancelled();
 
 // A token of the calling fiber's current scope (one that is never
 // cancelled in the root scope or on a plain thread). Never blocks.
-CancelToken cancel_token() noexcept;
+WEFT_API CancelToken cancel_token() noexcept;
 
 // A checkpoint for long CPU loops (lesson 5 of the design): returns at once
 // while the calling fiber's time slice (Runtime::Options::time_slice,
@@ -85,7 +87,7 @@ CancelToken cancel_token() noexcept;
 // observes cancellation: at each clock read (about every 50 us of the loop)
 // and after each yield it throws weft::Cancelled if the fiber's scope was
 // cancelled. Does nothing on a plain thread. Never parks.
-void maybe_yield();
+WEFT_API void maybe_yield();
 
 }  // namespace this_fiber
 }  // namespace weft

@@ -3,6 +3,8 @@
 // operations in channel.hpp, the after() select case in select.hpp.
 #pragma once
 
+#include "detail/config.hpp"
+
 #include <chrono>
 #include <stdexcept>
 #include <utility>
@@ -39,8 +41,8 @@ Channel<std::monostate> timeout_at(const std::chrono::time_point<Clock, Duration
 
 namespace detail {
 struct TickerTimer;
-TickerTimer* ticker_start(ChannelCore* channel, Nanos period);
-void ticker_stop(TickerTimer* timer) noexcept;
+WEFT_API TickerTimer* ticker_start(ChannelCore* channel, Nanos period);
+WEFT_API void ticker_stop(TickerTimer* timer) noexcept;
 }  // namespace detail
 
 // Delivers the time on channel() every `period`, starting one period from

@@ -2,6 +2,8 @@
 // sync.WaitGroup).
 #pragma once
 
+#include "detail/config.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -17,7 +19,7 @@ namespace weft {
 // add() no longer touches it then). As in Go, a wait group may be reused
 // once every wait() of the previous round has returned; an add() that raises the counter from zero must happen
 // before the wait() it is meant to hold up.
-class WaitGroup {
+class WEFT_API WaitGroup {
  public:
   WaitGroup() noexcept = default;
   WaitGroup(const WaitGroup&) = delete;

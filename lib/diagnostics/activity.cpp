@@ -9,6 +9,7 @@
 #include "scheduling/scheduler.hpp"
 #include "sync/waiter.hpp"
 #include "weft/deadlock.hpp"
+#include "weft/mutex.hpp"  // WEFT_API declarations of plain_holder_enter/leave
 
 namespace weft::detail {
 

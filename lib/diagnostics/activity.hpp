@@ -35,6 +35,8 @@
 
 #include <cstdint>
 
+#include "weft/detail/config.hpp"
+
 namespace weft::detail {
 
 class Scheduler;
@@ -68,8 +70,9 @@ Kick kick_sleeping_worker() noexcept;
 }  // namespace activity
 
 // True when the calling thread is not a weft worker (a plain thread).
-// Not inlined (see current.hpp).
-bool on_plain_thread() noexcept;
+// Not inlined (see current.hpp). Exported: Mutex's inline code calls it
+// (weft/mutex.hpp declares it too).
+WEFT_API bool on_plain_thread() noexcept;
 
 // RAII: counts the calling thread as active for the duration of a weft call
 // when it is a plain thread; does nothing on a worker (its fibers are

@@ -3,9 +3,12 @@
 
 #include <exception>
 
+#include "weft/detail/config.hpp"
+
 namespace weft::detail {
 
 // Calls the process-wide handler (default: print to stderr). Never throws.
-void report_unhandled(std::exception_ptr error) noexcept;
+// Exported: TaskGroup's destructor calls it (weft/detail/group_core.hpp).
+WEFT_API void report_unhandled(std::exception_ptr error) noexcept;
 
 }  // namespace weft::detail

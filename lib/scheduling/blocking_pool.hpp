@@ -89,6 +89,7 @@ class BlockingPool {
 
 // Runs fn(ctx) on the blocking pool of the calling fiber's runtime and parks
 // the fiber until it has returned; on a plain thread runs it inline.
-void run_blocking(void (*fn)(void* ctx) noexcept, void* ctx);
+// Exported: weft::blocking() calls it (weft/blocking.hpp declares it too).
+WEFT_API void run_blocking(void (*fn)(void* ctx) noexcept, void* ctx);
 
 }  // namespace weft::detail

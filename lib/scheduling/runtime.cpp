@@ -2,17 +2,14 @@
 
 #include <cstdio>
 #include <exception>
-#include <thread>
 
+#include "scheduling/cpu_budget.hpp"
 #include "scheduling/scheduler.hpp"
 #include "time/timer_heap.hpp"
 
 namespace weft {
 
-std::size_t default_worker_count() noexcept {
-  unsigned n = std::thread::hardware_concurrency();
-  return n == 0 ? 1 : n;
-}
+std::size_t default_worker_count() noexcept { return detail::usable_cpu_count(); }
 
 Runtime::Runtime() : Runtime(Options{}) {}
 

@@ -32,10 +32,7 @@
 #include "scheduling/context_switch.hpp"
 #include "scheduling/stack_pool.hpp"
 #include "weft/detail/deadline.hpp"
-
-namespace weft::this_fiber {
-void maybe_yield();
-}  // namespace weft::this_fiber
+#include "weft/this_fiber.hpp"  // maybe_yield(), declared once, exported (WEFT_API)
 
 namespace weft::detail {
 

@@ -6,6 +6,8 @@
 // Internal: users see it only through Channel<T> and select.
 #pragma once
 
+#include "config.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <new>
@@ -72,33 +74,33 @@ inline constexpr Nanos k_no_wait = 0;
 
 // Creates a core with one reference. Throws std::invalid_argument for a
 // dropping/sliding buffer of capacity 0 or an absurd capacity.
-ChannelCore* channel_create(const ElemOps* ops, ChannelBuffer buffer, std::string name);
-void channel_retain(ChannelCore* c) noexcept;
-void channel_release(ChannelCore* c) noexcept;
+WEFT_API ChannelCore* channel_create(const ElemOps* ops, ChannelBuffer buffer, std::string name);
+WEFT_API void channel_retain(ChannelCore* c) noexcept;
+WEFT_API void channel_release(ChannelCore* c) noexcept;
 
 // send: `src` points at the caller's T; it is moved from only when the
 // result is `done`. recv: `dst` points at an empty std::optional<T>, filled
 // only when the result is `done`. They park the calling fiber (or block the
 // calling plain thread) until done, closed, or `deadline` (would_block).
-ChannelOpResult channel_send(ChannelCore* c, void* src, Nanos deadline);
-ChannelOpResult channel_recv(ChannelCore* c, void* dst, Nanos deadline);
-void channel_close(ChannelCore* c) noexcept;
+WEFT_API ChannelOpResult channel_send(ChannelCore* c, void* src, Nanos deadline);
+WEFT_API ChannelOpResult channel_recv(ChannelCore* c, void* dst, Nanos deadline);
+WEFT_API void channel_close(ChannelCore* c) noexcept;
 
 // Arms a timer that closes the channel at `deadline` (weft::timeout). The
 // timer is cancelled when the last handle goes, so a timeout channel that
 // nobody holds any more leaves nothing armed. Once per channel. Throws
 // std::bad_alloc.
-void channel_close_at(ChannelCore* c, Nanos deadline);
+WEFT_API void channel_close_at(ChannelCore* c, Nanos deadline);
 
-bool channel_is_closed(const ChannelCore* c) noexcept;
-std::size_t channel_size(const ChannelCore* c) noexcept;
-std::size_t channel_capacity(const ChannelCore* c) noexcept;
-BufferPolicy channel_policy(const ChannelCore* c) noexcept;
-std::uint64_t channel_dropped(const ChannelCore* c) noexcept;
-const std::string& channel_name(const ChannelCore* c) noexcept;
+WEFT_API bool channel_is_closed(const ChannelCore* c) noexcept;
+WEFT_API std::size_t channel_size(const ChannelCore* c) noexcept;
+WEFT_API std::size_t channel_capacity(const ChannelCore* c) noexcept;
+WEFT_API BufferPolicy channel_policy(const ChannelCore* c) noexcept;
+WEFT_API std::uint64_t channel_dropped(const ChannelCore* c) noexcept;
+WEFT_API const std::string& channel_name(const ChannelCore* c) noexcept;
 // Number of senders and receivers parked on the channel (tests, diagnostics).
-std::size_t channel_waiting_senders(const ChannelCore* c) noexcept;
-std::size_t channel_waiting_receivers(const ChannelCore* c) noexcept;
+WEFT_API std::size_t channel_waiting_senders(const ChannelCore* c) noexcept;
+WEFT_API std::size_t channel_waiting_receivers(const ChannelCore* c) noexcept;
 
 // One case of a select, type-erased. For a send case `slot` is the T to
 // send; for a receive case an empty std::optional<T>. `ok` is the outcome of
@@ -121,7 +123,7 @@ struct SelectCase {
 // empty select).
 inline constexpr int k_select_default = -1;
 inline constexpr int k_select_timed_out = -2;
-int select_cases(SelectCase* cases, std::size_t n, bool has_default, bool priority, Nanos deadline);
+WEFT_API int select_cases(SelectCase* cases, std::size_t n, bool has_default, bool priority, Nanos deadline);
 
 }  // namespace detail
 }  // namespace weft

@@ -6,6 +6,8 @@
 // point and convert it here.
 #pragma once
 
+#include "config.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <limits>
@@ -16,7 +18,7 @@ using Nanos = std::int64_t;
 inline constexpr Nanos k_never = std::numeric_limits<Nanos>::max();
 
 // steady_clock::now() in nanoseconds. Never blocks; any thread.
-Nanos now_ns() noexcept;
+WEFT_API Nanos now_ns() noexcept;
 
 inline Nanos saturating_add(Nanos base, long double ns) noexcept {
   if (ns <= 0) return base;

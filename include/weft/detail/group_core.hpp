@@ -7,6 +7,8 @@
 // Internal: users see it only through TaskGroup.
 #pragma once
 
+#include "config.hpp"
+
 #include <cstddef>
 #include <exception>
 
@@ -20,7 +22,7 @@ class CancelState;
 class Scheduler;
 class Waiter;
 
-class GroupCore {
+class WEFT_API GroupCore {
  public:
   // A group on `scheduler`, whose scope is a child of the calling fiber's
   // current scope (a root on a plain thread). Throws std::bad_alloc.

@@ -10,6 +10,8 @@
 // switches, so the count cannot follow it to another thread.
 #pragma once
 
+#include "config.hpp"
+
 #include <atomic>
 
 #if defined(__x86_64__) || defined(__i386__)

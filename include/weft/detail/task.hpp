@@ -5,6 +5,8 @@
 // Internal: users see tasks only through JoinHandle<T>.
 #pragma once
 
+#include "config.hpp"
+
 #include <atomic>
 #include <cstdint>
 #include <exception>
@@ -31,7 +33,7 @@ class ChannelCore;
 // Lifetime: two references, one held by the runtime until the body has
 // finished and the fiber is gone, one held by the JoinHandle until it joins or
 // detaches. The last release frees the task.
-class TaskBase {
+class WEFT_API TaskBase {
  public:
   TaskBase(const TaskBase&) = delete;
   TaskBase& operator=(const TaskBase&) = delete;
@@ -241,14 +243,14 @@ void report_unhandled(std::exception_ptr error) noexcept;
 // Submits a task to a runtime: the calling worker's own deque when the caller
 // is a fiber of that runtime, else the runtime's injection queue. Throws
 // RuntimeStopped when a plain thread submits to a stopping runtime.
-void submit(Scheduler* scheduler, TaskBase* task);
+WEFT_API void submit(Scheduler* scheduler, TaskBase* task);
 
 // The scheduler of the calling fiber; throws NotInFiber (naming `caller`)
 // from a plain thread.
-Scheduler* current_scheduler_or_throw(const char* caller);
+WEFT_API Scheduler* current_scheduler_or_throw(const char* caller);
 
 // True when the calling thread is a worker of `scheduler` (a fiber of it, or
 // its scheduler loop).
-bool on_worker_of(const Scheduler* scheduler) noexcept;
+WEFT_API bool on_worker_of(const Scheduler* scheduler) noexcept;
 
 }  // namespace weft::detail

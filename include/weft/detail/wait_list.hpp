@@ -12,6 +12,8 @@
 // that owns the list. Nothing here parks or blocks.
 #pragma once
 
+#include "config.hpp"
+
 namespace weft::detail {
 
 class Waiter;
