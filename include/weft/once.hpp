@@ -2,6 +2,8 @@
 // with waiters that park instead of spinning.
 #pragma once
 
+#include "detail/config.hpp"
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -26,7 +28,7 @@ namespace weft {
 //
 // Memory: everything f did happens-before the return of every call() that
 // finds it done. A Once may be destroyed once no call is in progress.
-class Once {
+class WEFT_API Once {
  public:
   Once() noexcept = default;
   Once(const Once&) = delete;

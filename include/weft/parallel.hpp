@@ -57,6 +57,8 @@
 // elements.
 #pragma once
 
+#include "detail/config.hpp"
+
 #include <concepts>
 #include <cstddef>
 #include <functional>

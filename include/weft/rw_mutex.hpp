@@ -2,6 +2,8 @@
 // their worker threads (Go's sync.RWMutex, std::shared_mutex's interface).
 #pragma once
 
+#include "detail/config.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -43,7 +45,7 @@ namespace weft {
 // acquires; an unlock_shared() happens-before the later lock() that
 // acquires. An RWMutex may be destroyed once it is unlocked and nobody
 // waits for it, even while the last unlock call is still returning.
-class RWMutex {
+class WEFT_API RWMutex {
  public:
   RWMutex() noexcept = default;
   RWMutex(const RWMutex&) = delete;

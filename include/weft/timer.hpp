@@ -3,6 +3,8 @@
 // after a delay).
 #pragma once
 
+#include "detail/config.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -21,10 +23,10 @@ namespace weft {
 
 namespace detail {
 struct OneShotTimer;
-OneShotTimer* one_shot_create(ChannelCore* channel);  // not armed; throws std::bad_alloc
-void one_shot_arm(OneShotTimer* t, Nanos deadline);   // t idle; throws std::bad_alloc
-bool one_shot_stop(OneShotTimer* t) noexcept;         // true: disarmed before it fired
-void one_shot_destroy(OneShotTimer* t) noexcept;      // stops it first
+WEFT_API OneShotTimer* one_shot_create(ChannelCore* channel);  // not armed; throws std::bad_alloc
+WEFT_API void one_shot_arm(OneShotTimer* t, Nanos deadline);   // t idle; throws std::bad_alloc
+WEFT_API bool one_shot_stop(OneShotTimer* t) noexcept;         // true: disarmed before it fired
+WEFT_API void one_shot_destroy(OneShotTimer* t) noexcept;      // stops it first
 }  // namespace detail
 
 // Sends the time once on channel() when `d` has passed (Go's time.NewTimer).

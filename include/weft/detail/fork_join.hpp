@@ -7,6 +7,8 @@
 // Internal: users see it only through parallel.hpp.
 #pragma once
 
+#include "config.hpp"
+
 #include <atomic>
 #include <cstddef>
 #include <exception>
@@ -27,12 +29,12 @@ namespace weft::detail {
 // shutdown ends that park (weft::FiberCancelled): the wait then goes on
 // until the task is done, and rethrows FiberCancelled. Defined in the
 // library (lib/structured/fork_join.cpp).
-void fork_join_wait(TaskBase* task);
+WEFT_API void fork_join_wait(TaskBase* task);
 // As fork_join_wait, but drops a FiberCancelled: for unwinding paths.
-void fork_join_wait_quietly(TaskBase* task) noexcept;
+WEFT_API void fork_join_wait_quietly(TaskBase* task) noexcept;
 
 // Worker threads of `scheduler`. Never blocks.
-std::size_t worker_count(const Scheduler* scheduler) noexcept;
+WEFT_API std::size_t worker_count(const Scheduler* scheduler) noexcept;
 
 // What parallel_for's chunks return: nothing, as a value.
 struct NoResult {};
@@ -148,7 +150,7 @@ inline constexpr std::size_t k_auto_pieces_per_chunk = 16;
 // True when the calling worker's deque is empty: everything this fiber
 // forked has been taken (by thieves, or by its own joins). A snapshot;
 // never blocks. Defined in the library.
-bool local_queue_empty() noexcept;
+WEFT_API bool local_queue_empty() noexcept;
 
 // The recursion over [lo, hi) with `depth` halvings left (automatic mode).
 // Body has: R identity(), R fold(lo, hi, R acc) (one subrange into the

@@ -238,7 +238,7 @@ class Task final : public TaskWithResult<R> {
 
 // Hands an exception nobody will see to the unhandled-exception handler
 // (errors.hpp). Defined in the library.
-void report_unhandled(std::exception_ptr error) noexcept;
+WEFT_API void report_unhandled(std::exception_ptr error) noexcept;
 
 // Submits a task to a runtime: the calling worker's own deque when the caller
 // is a fiber of that runtime, else the runtime's injection queue. Throws
