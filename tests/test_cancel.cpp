@@ -8,46 +8,18 @@
 #include <thread>
 #include <vector>
 
+#include "cancel_support.hpp"
 #include "support.hpp"
 #include "weft/detail/channel_core.hpp"
 
 using namespace std::chrono_literals;
 using weft_test::scaled;
 
+using weft_test::cancelled_while_parked;
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// Runs `wait` in a fiber inside a CancelScope, cancels the scope once the
-// fiber is parked (`parked` says when), and checks that the wait threw
-// weft::Cancelled promptly.
-template <class Wait, class Parked>
-void cancelled_while_parked(weft::Runtime& rt, Wait wait, Parked parked) {
-  std::atomic<bool> threw{false};
-  std::atomic<bool> returned{false};
-  weft::CancelToken token;
-  std::atomic<bool> ready{false};
-  auto h = rt.spawn([&] {
-    weft::CancelScope scope;
-    token = scope.token();
-    ready.store(true);
-    try {
-      wait();
-      returned.store(true);
-    } catch (const weft::Cancelled&) {
-      threw.store(true);
-    }
-  });
-  while (!ready.load()) std::this_thread::yield();
-  const auto until = Clock::now() + 5s;
-  while (!parked() && Clock::now() < until) std::this_thread::yield();
-  REQUIRE(parked());
-  token.cancel();
-  REQUIRE(h.join_for(5s));
-  h.join();
-  CHECK(threw.load());
-  CHECK_FALSE(returned.load());
-}
 
 }  // namespace
 

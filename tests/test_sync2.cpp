@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "cancel_support.hpp"
 #include "support.hpp"
 #include "sync_support.hpp"
 
@@ -28,35 +29,9 @@ using weft_test::scaled;
 using weft_test::Side;
 using weft_test::spin_until;
 
-namespace {
+using weft_test::cancelled_while_parked;
 
-// Runs `wait` in a fiber inside a CancelScope, cancels the scope once
-// `parked()` holds, and checks that the wait threw weft::Cancelled.
-template <class Wait, class Parked>
-void cancelled_while_parked(weft::Runtime& rt, Wait wait, Parked parked) {
-  std::atomic<bool> threw{false};
-  std::atomic<bool> returned{false};
-  weft::CancelToken token;
-  std::atomic<bool> ready{false};
-  auto h = rt.spawn([&] {
-    weft::CancelScope scope;
-    token = scope.token();
-    ready.store(true);
-    try {
-      wait();
-      returned.store(true);
-    } catch (const weft::Cancelled&) {
-      threw.store(true);
-    }
-  });
-  spin_until([&] { return ready.load(); });
-  REQUIRE(spin_until(parked));
-  token.cancel();
-  REQUIRE(h.join_for(10s));
-  h.join();
-  CHECK(threw.load());
-  CHECK_FALSE(returned.load());
-}
+namespace {
 
 // "parks went up since now", for cancelled_while_parked.
 auto parks_since(weft::Runtime& rt) {

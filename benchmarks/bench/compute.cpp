@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "bench.hpp"
@@ -78,9 +79,13 @@ void imbalance_workload(const Settings& s, Reporter& out) {
   add_against_single_core(out, "imbalance", fibers, s.workers, par, serial);
 }
 
-void parsum_workload(const Settings& s, Reporter& out) {
+namespace {
+
+// parsum's input, answer check and single-core loop around `sum(n)`, a
+// parallel sum of parsum_serial's terms over [0, n) run in a fiber.
+template <class Sum>
+void parsum_against_single_core(const Settings& s, Reporter& out, const std::string& workload, Sum sum) {
   const std::uint64_t n = std::uint64_t{1} << (s.quick ? 24 : 28);
-  const std::uint64_t leaf = std::uint64_t{1} << 14;
   std::uint64_t expect = 0;
   const double serial = median_of(s.repeat, [&] {
     const auto t0 = Clock::now();
@@ -91,40 +96,32 @@ void parsum_workload(const Settings& s, Reporter& out) {
   const double par = median_of(s.repeat, [&] {
     return rt.block_on([&] {
       const auto t0 = Clock::now();
-      const std::uint64_t got = parsum_fibers(0, n, leaf);
+      const std::uint64_t got = sum(n);
       const double ms = ms_since(t0);
-      if (got != expect) wrong("parsum", "sum differs from the single-core loop");
+      if (got != expect) wrong(workload, "sum differs from the single-core loop");
       return ms;
     });
   });
-  add_against_single_core(out, "parsum", n, s.workers, par, serial);
+  add_against_single_core(out, workload, n, s.workers, par, serial);
+}
+
+}  // namespace
+
+void parsum_workload(const Settings& s, Reporter& out) {
+  const std::uint64_t leaf = std::uint64_t{1} << 14;
+  parsum_against_single_core(s, out, "parsum", [&](std::uint64_t n) { return parsum_fibers(0, n, leaf); });
 }
 
 // parsum's input, answer and single-core loop, with the recursion left to
 // weft::parallel_reduce and its automatic grain (issue 16: within 5 % of
 // the hand-written one above).
 void parsum_reduce_workload(const Settings& s, Reporter& out) {
-  const std::uint64_t n = std::uint64_t{1} << (s.quick ? 24 : 28);
-  std::uint64_t expect = 0;
-  const double serial = median_of(s.repeat, [&] {
-    const auto t0 = Clock::now();
-    expect = parsum_serial(0, n);
-    return ms_since(t0);
+  parsum_against_single_core(s, out, "parsum_reduce", [](std::uint64_t n) {
+    return weft::parallel_reduce(
+        std::uint64_t{0}, n, std::uint64_t{0},
+        [](std::uint64_t lo, std::uint64_t hi, std::uint64_t acc) { return acc + parsum_serial(lo, hi); },
+        std::plus<>());
   });
-  weft::Runtime rt({.workers = s.workers});
-  const double par = median_of(s.repeat, [&] {
-    return rt.block_on([&] {
-      const auto t0 = Clock::now();
-      const std::uint64_t got = weft::parallel_reduce(
-          std::uint64_t{0}, n, std::uint64_t{0},
-          [](std::uint64_t lo, std::uint64_t hi, std::uint64_t acc) { return acc + parsum_serial(lo, hi); },
-          std::plus<>());
-      const double ms = ms_since(t0);
-      if (got != expect) wrong("parsum_reduce", "sum differs from the single-core loop");
-      return ms;
-    });
-  });
-  add_against_single_core(out, "parsum_reduce", n, s.workers, par, serial);
 }
 
 }  // namespace bench
