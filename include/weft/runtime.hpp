@@ -44,14 +44,7 @@ JoinHandle<task_result_t<F>> spawn_on(Scheduler* scheduler, F&& fn) {
   using R = task_result_t<F>;
   static_assert(!std::is_reference_v<R>,
                 "a weft task must return a value, not a reference (return a pointer or std::ref)");
-  auto* task = new Task<std::decay_t<F>, R>(std::forward<F>(fn));
-  try {
-    submit(scheduler, task);
-  } catch (...) {
-    delete task;
-    throw;
-  }
-  return JoinHandle<R>(task);
+  return JoinHandle<R>(submit_new_task<R>(scheduler, std::forward<F>(fn)));
 }
 }  // namespace detail
 

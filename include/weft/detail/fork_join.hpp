@@ -48,16 +48,7 @@ class Forked {
   // Submits fn() to `scheduler` (the calling worker's own deque). Throws
   // std::bad_alloc; then nothing was submitted.
   template <class F>
-  Forked(Scheduler* scheduler, F&& fn) {
-    auto* task = new Task<std::decay_t<F>, R>(std::forward<F>(fn));
-    try {
-      submit(scheduler, task);
-    } catch (...) {
-      delete task;
-      throw;
-    }
-    task_ = task;
-  }
+  Forked(Scheduler* scheduler, F&& fn) : task_(submit_new_task<R>(scheduler, std::forward<F>(fn))) {}
   Forked(const Forked&) = delete;
   Forked& operator=(const Forked&) = delete;
   ~Forked() {

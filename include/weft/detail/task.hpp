@@ -245,6 +245,20 @@ WEFT_API void report_unhandled(std::exception_ptr error) noexcept;
 // RuntimeStopped when a plain thread submits to a stopping runtime.
 WEFT_API void submit(Scheduler* scheduler, TaskBase* task);
 
+// Allocates a task running fn() with result type R and submits it; if the
+// submit throws, deletes the task (nothing ran) and rethrows.
+template <class R, class F>
+TaskWithResult<R>* submit_new_task(Scheduler* scheduler, F&& fn) {
+  auto* task = new Task<std::decay_t<F>, R>(std::forward<F>(fn));
+  try {
+    submit(scheduler, task);
+  } catch (...) {
+    delete task;
+    throw;
+  }
+  return task;
+}
+
 // The scheduler of the calling fiber; throws NotInFiber (naming `caller`)
 // from a plain thread.
 WEFT_API Scheduler* current_scheduler_or_throw(const char* caller);
