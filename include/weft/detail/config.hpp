@@ -17,7 +17,7 @@
 // gnu_symbol_visibility); WEFT_API marks what it exports: the public API,
 // and the few weft::detail functions and classes that inline and template
 // code in these headers calls (they are part of the ABI too). Everything
-// else, moodycamel's queue included, stays inside libweft.
+// else stays inside libweft.
 #if defined(_WIN32) || defined(__CYGWIN__)
 #define WEFT_API
 #else
