@@ -38,8 +38,18 @@ struct EhGlobals {
 // __cxa_get_globals is declared __attribute__((const)); calling it from a
 // non-inlined function keeps the compiler from reusing one thread's answer
 // on another thread after a switch.
+// The answer is fixed per thread, so each thread asks once and keeps it in
+// a variable of ours: libstdc++ reaches its own through __tls_get_addr (a
+// shared library's thread_local), ours is one load relative to the thread
+// pointer (initial-exec, as in current.cpp). Read only before a jump, never
+// after one in the same frame (the fiber may have moved to another thread).
+__attribute__((tls_model("initial-exec"))) constinit thread_local EhGlobals* t_eh_globals = nullptr;
+
 __attribute__((noinline)) EhGlobals* eh_globals() noexcept {
-  return reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals());
+  asm volatile("" ::: "memory");
+  EhGlobals* eh = t_eh_globals;
+  if (eh == nullptr) eh = t_eh_globals = reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals());
+  return eh;
 }
 
 // Runs on the switching side, just before the jump.

@@ -37,6 +37,9 @@ inline constexpr std::uint32_t k_park_running = 0;
 inline constexpr std::uint32_t k_park_parked = 1;
 inline constexpr std::uint32_t k_park_notified = 2;
 
+// this_fiber::maybe_yield()'s first guess of calls per clock read.
+inline constexpr std::uint32_t k_initial_slice_calls = 256;
+
 struct Fiber {
   TaskBase* task = nullptr;
   Scheduler* scheduler = nullptr;
@@ -90,7 +93,7 @@ struct Fiber {
   std::atomic<std::uint64_t> id{0};
   // this_fiber::maybe_yield(): calls between two clock reads, calibrated to
   // about 50 us of this fiber's loop (time_slice.cpp). Running worker only.
-  std::uint32_t slice_calls_per_read = 256;
+  std::uint32_t slice_calls_per_read = k_initial_slice_calls;
   // Registry of live fibers (LiveFibers): intrusive links and the shard.
   // A fiber is listed from its first park on (only parked fibers are ever
   // looked for there), so one that never parks costs no registry lock.

@@ -179,7 +179,7 @@ void Scheduler::promote_cancelled(std::uint64_t epoch) noexcept {
 bool Scheduler::has_queued_work() const {
   if (injector_.size_approx() != 0 || global_.size_approx() != 0 || urgent_.size_approx() != 0) return true;
   for (const auto& w : workers_) {
-    if (w->queued_approx() != 0) return true;
+    if (w->has_queued_work()) return true;
   }
   return false;
 }

@@ -141,23 +141,41 @@ Depot& depot() {
   return *d;
 }
 
+// Trivially constructed and destroyed, so that reaching it is one
+// thread-pointer-relative load: a thread_local with a destructor gets a
+// guard variable that the compiler reaches through __tls_get_addr on every
+// access (whatever tls_model the variable itself has). Its destructor's
+// work is done by CacheFlusher below, registered once per thread.
 struct ThreadCache {
-  FreeBlock* head[k_classes] = {};
-  std::uint32_t count[k_classes] = {};
-  bool retired = false;  // the thread is exiting: its lists went to the depot
+  FreeBlock* head[k_classes];
+  std::uint32_t count[k_classes];
+  bool retired;   // the thread is exiting: its lists went to the depot
+  bool flusher;   // CacheFlusher registered for this thread
+};
 
-  ~ThreadCache() {
-    for (std::size_t c = 0; c < k_classes; ++c) {
-      if (head[c] != nullptr) depot().give(c, Batch{head[c], count[c]});
-      head[c] = nullptr;
-      count[c] = 0;
+// initial-exec: see current.cpp. constinit: zero-initialised, no guard.
+__attribute__((tls_model("initial-exec"))) constinit thread_local ThreadCache t_cache{};
+
+// At thread exit: the cached blocks go to the depot.
+struct CacheFlusher {
+  ~CacheFlusher() {
+    ThreadCache& c = t_cache;
+    for (std::size_t cls = 0; cls < k_classes; ++cls) {
+      if (c.head[cls] != nullptr) depot().give(cls, Batch{c.head[cls], c.count[cls]});
+      c.head[cls] = nullptr;
+      c.count[cls] = 0;
     }
-    retired = true;
+    c.retired = true;
   }
 };
 
-// initial-exec: see current.cpp.
-__attribute__((tls_model("initial-exec"))) thread_local ThreadCache t_cache;
+// Before the first block is kept in the cache: registers the flusher (the
+// first touch of a thread_local with a destructor registers it).
+__attribute__((noinline)) void register_flusher(ThreadCache& c) noexcept {
+  static thread_local CacheFlusher flusher;
+  (void)&flusher;
+  c.flusher = true;
+}
 
 }  // namespace
 
@@ -170,6 +188,7 @@ void* TaskBase::operator new(std::size_t size) {
     if (c.retired) return fresh_block(cls);
     const Batch b = depot().take(cls);
     if (b.head == nullptr) return fresh_block(cls);
+    if (!c.flusher) register_flusher(c);
     c.head[cls] = b.head;
     c.count[cls] = b.size;
   }
@@ -192,6 +211,7 @@ void TaskBase::operator delete(void* p, std::size_t size) noexcept {
     ::operator delete(p, bytes_of(cls));
     return;
   }
+  if (!c.flusher) register_flusher(c);
   auto* b = static_cast<FreeBlock*>(p);
   mark_free(b);
   b->next = c.head[cls];

@@ -21,6 +21,7 @@
 #include "scheduling/scheduler.hpp"
 #include "diagnostics/stack_overflow.hpp"
 #include "time/timer_heap.hpp"
+#include "weft/detail/spin_lock.hpp"
 #include "weft/detail/task.hpp"
 
 namespace weft::detail {
@@ -62,13 +63,50 @@ void Worker::push_local(TaskBase* task) {
 }
 
 void Worker::push_woken(TaskBase* task) noexcept {
-  try {
-    deque_.push(task);
-  } catch (...) {  // std::bad_alloc: the ring could not grow
-    scheduler_.push_global(task);
-    return;
+  // release: publishes the task (and what its unparker wrote) to a thief's
+  // acquire CAS in steal_stale_runnext(). The displaced task is ours: we
+  // wrote it, or a thief's CAS emptied the slot and we read nullptr.
+  if (TaskBase* displaced = runnext_.exchange(task, std::memory_order_release)) {
+    try {
+      deque_.push(displaced);
+    } catch (...) {  // std::bad_alloc: the ring could not grow
+      scheduler_.push_global(displaced);
+      return;  // push_global notified
+    }
   }
+  // Even for the slot: a searcher takes it if we keep running (see above),
+  // and the wake-up is free while one searches.
   if (scheduler_.num_workers() > 1) scheduler_.notify_work();
+}
+
+TaskBase* Worker::take_runnext() noexcept {
+  // relaxed load first: an empty slot costs no read-modify-write. The
+  // exchange races only with a thief's CAS; what the task's unparker wrote
+  // reached this thread before the task entered the slot (push_woken runs
+  // here).
+  if (runnext_.load(std::memory_order_relaxed) == nullptr) return nullptr;
+  return runnext_.exchange(nullptr, std::memory_order_relaxed);
+}
+
+TaskBase* Worker::steal_stale_runnext() noexcept {
+  // acquire: pairs with push_woken()'s release exchange.
+  TaskBase* t = runnext_.load(std::memory_order_acquire);
+  if (t == nullptr) return nullptr;
+  // relaxed: switches_ only tells whether the owner moved on; the task
+  // itself is published through runnext_.
+  const std::uint64_t seen = switches_.load(std::memory_order_relaxed);
+  const Nanos until = now_ns() + k_runnext_grace_ns;
+  do {
+    cpu_relax();
+    // relaxed: a change means "not stale", nothing is read through it.
+    if (runnext_.load(std::memory_order_relaxed) != t || switches_.load(std::memory_order_relaxed) != seen) {
+      return nullptr;  // the owner took it or moved on: it was not stuck
+    }
+  } while (now_ns() < until);
+  // acquire on success: as above (the slot may have been refilled with the
+  // same task in between; that write is published the same way).
+  if (runnext_.compare_exchange_strong(t, nullptr, std::memory_order_acquire, std::memory_order_relaxed)) return t;
+  return nullptr;
 }
 
 std::uint64_t Worker::next_random() noexcept {
@@ -91,7 +129,7 @@ void Worker::run() {
     // Due timers first (one relaxed-cost load while none is armed).
     const Nanos due = heap.earliest();
     if (due != k_never && due <= now_ns()) heap.fire_due(false);
-    if (TaskBase* task = next_task()) {
+    if (TaskBase* task = handoff_ != nullptr ? std::exchange(handoff_, nullptr) : next_task()) {
       run_task(task);
       continue;
     }
@@ -99,6 +137,7 @@ void Worker::run() {
     // the last ones: a scope is freed, its deadline disarmed, before we
     // sleep).
     flush_scope_references();
+    if (keep_searching()) continue;
     if (quiet_for_a_while(heap) && stacks_.trim(k_trim_batch)) {
       // Return surplus stacks a few at a time, looking for work and due
       // timers again between batches.
@@ -108,6 +147,21 @@ void Worker::run() {
   }
   flush_scope_references();
   set_current_worker(nullptr);
+}
+
+bool Worker::keep_searching() noexcept {
+  if (!searching_) {  // not a searcher (try_begin_search said no): sleep
+    search_until_ = 0;
+    return false;
+  }
+  const Nanos now = now_ns();
+  if (search_until_ == 0) search_until_ = now + k_search_spin_ns;
+  if (now < search_until_) {
+    for (int i = 0; i < 32; ++i) cpu_relax();  // a breath between scans of the other deques
+    return true;
+  }
+  search_until_ = 0;
+  return false;
 }
 
 bool Worker::quiet_for_a_while(const TimerHeap& heap) noexcept {
@@ -121,6 +175,7 @@ bool Worker::quiet_for_a_while(const TimerHeap& heap) noexcept {
 
 TaskBase* Worker::next_task() {
   TaskBase* t = pick_task();
+  if (t != nullptr) search_until_ = 0;  // the next search spins afresh
   if (t != nullptr && searching_) {
     // Found work, by whatever path (a woken worker counts as searching and
     // often finds its work in the injector): stop searching, so producers
@@ -133,6 +188,16 @@ TaskBase* Worker::next_task() {
 }
 
 TaskBase* Worker::pick_task() {
+  if (TaskBase* t = pick_local_task()) return t;
+  if (!searching_) {
+    if (!scheduler_.idle().try_begin_search()) return nullptr;
+    searching_ = true;
+  }
+  if (TaskBase* t = steal_from_others()) return t;
+  return scheduler_.pop_injected();
+}
+
+TaskBase* Worker::pick_local_task() {
   ++tick_;
   // Cancelled work first: it only unwinds, and it must not wait behind
   // fresh work (see Scheduler::pop_urgent).
@@ -154,15 +219,45 @@ TaskBase* Worker::pick_task() {
     // The owner may steal from its own deque: it is not in push/pop now.
     if (TaskBase* t = deque_.steal().item) return t;
   }
-  if (TaskBase* t = deque_.pop()) return t;
-  if (TaskBase* t = scheduler_.pop_injected()) return t;
-  if (TaskBase* t = scheduler_.pop_global()) return t;
-  if (!searching_) {
-    if (!scheduler_.idle().try_begin_search()) return nullptr;
-    searching_ = true;
+  if (++runnext_streak_ < k_runnext_streak) {
+    if (TaskBase* t = take_runnext()) return t;
   }
-  if (TaskBase* t = steal_from_others()) return t;
-  return scheduler_.pop_injected();
+  runnext_streak_ = 0;  // the deque first this once (or the slot was empty)
+  if (TaskBase* t = deque_.pop()) return t;
+  if (TaskBase* t = take_runnext()) return t;
+  if (TaskBase* t = scheduler_.pop_injected()) return t;
+  return scheduler_.pop_global();
+}
+
+TaskBase* Worker::next_task_for_finished(Fiber* f) noexcept {
+  // Only a fiber nobody else can reach: never parked (not in the live
+  // registry, no waiter), no scope membership, no locals left.
+  if (f->live_listed || f->member_of != nullptr || f->locals != nullptr || f->cancel_shield != 0) return nullptr;
+  if (scheduler_.exiting()) return nullptr;
+  TaskBase* t = pick_local_task();
+  if (t == nullptr) return nullptr;
+  if (t->fiber_.load(std::memory_order_relaxed) != nullptr) {  // relaxed: see TaskBase::fiber_
+    handoff_ = t;  // a runnable fiber: the loop switches to it next
+    return nullptr;
+  }
+  // The finished task is done (finish() set done_ under its join_lock_), so
+  // nobody reaches this fiber through it any more: its per-task fields can
+  // start afresh.
+  {
+    std::lock_guard<SpinLock> guard(f->wait_lock);  // own_scope is read under it (abort_fiber)
+    f->own_scope = nullptr;
+  }
+  // relaxed: no other thread reads them now (see above).
+  f->aborted.store(false, std::memory_order_relaxed);
+  f->id.store(0, std::memory_order_relaxed);
+  f->slice_calls_per_read = k_initial_slice_calls;
+  bind_task(f, t);
+  // A fresh time slice, and a new fiber as far as runnext thieves can tell.
+  slice_countdown_ = f->slice_calls_per_read;
+  slice_start_ = 0;
+  // relaxed: as in run_task.
+  switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  return t;
 }
 
 TaskBase* Worker::steal_from_others() {
@@ -202,6 +297,17 @@ TaskBase* Worker::steal_from_others() {
         if (r.status == ChaseLevDeque<TaskBase>::StealStatus::empty) break;
         // lost_race: someone else took that item; the next may be ours.
       }
+    }
+  }
+  // Nothing in any deque: a woken fiber stuck behind a busy waker?
+  const std::size_t start = next_random() % n;
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t victim = (start + i) % n;
+    if (victim == index_) continue;
+    if (TaskBase* t = scheduler_.worker(victim).steal_stale_runnext()) {
+      // relaxed: a statistic, written by this thread only.
+      steals_.store(steals_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      return t;
     }
   }
   return nullptr;
@@ -272,6 +378,8 @@ void Worker::run_task(TaskBase* task) {
   }
   assert(f->park_state.load(std::memory_order_relaxed) == k_park_running);
   current_ = f;
+  // relaxed: single writer; thieves only compare it (steal_stale_runnext).
+  switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   slice_countdown_ = f->slice_calls_per_read;  // a fresh slice (time_slice.cpp)
   slice_start_ = 0;
   switch_context(loop_context_, f->context);
@@ -321,9 +429,23 @@ void Worker::run_task(TaskBase* task) {
   }
 }
 
+// One task's body and end, on fiber f (fiber_main runs it for each task the
+// fiber takes on).
+void run_on_fiber(Fiber* f, TaskBase* task);
+
 void fiber_main(void* arg) {
   Fiber* f = static_cast<Fiber*>(arg);
-  TaskBase* task = f->task;
+  Worker* w;
+  for (TaskBase* task = f->task; task != nullptr; task = w->next_task_for_finished(f)) {
+    run_on_fiber(f, task);
+    w = current_worker();  // re-read: the fiber may have migrated
+  }
+  w = current_worker();
+  w->suspend_reason_ = SuspendReason::finish;
+  exit_to(f->context, w->loop_context_);
+}
+
+void run_on_fiber(Fiber* f, TaskBase* task) {
   task->run();  // never throws
   // Its FiberLocal values go with the body, on the fiber (user destructors).
   destroy_fiber_locals(f);
@@ -351,9 +473,6 @@ void fiber_main(void* arg) {
   // reads them once the task is done and this fiber is gone.
   task->finish();  // may free the task; may park (a destructor that waits)
   destroy_fiber_locals(f);  // values those destructors may have made
-  w = current_worker();  // re-read again
-  w->suspend_reason_ = SuspendReason::finish;
-  exit_to(f->context, w->loop_context_);
 }
 
 Fiber* Worker::start_fiber(TaskBase* task) {
@@ -374,17 +493,21 @@ Fiber* Worker::start_fiber(TaskBase* task) {
   const auto lo = reinterpret_cast<std::uintptr_t>(stack.lo);
   const auto block = (lo + stack.size - sizeof(Fiber)) & ~std::uintptr_t{63};
   Fiber* f = new (reinterpret_cast<void*>(block)) Fiber{};
-  f->task = task;
   f->scheduler = &scheduler_;
   f->stack = stack;
+  bind_task(f, task);
+  make_context(f->context, stack.lo, block - lo, &fiber_main, f);
+  return f;
+}
+
+void Worker::bind_task(Fiber* f, TaskBase* task) noexcept {
+  f->task = task;
   task->fiber_.store(f, std::memory_order_seq_cst);  // seq_cst: TaskBase::request_cancel's pairing
   if (task->cancel_requested()) f->aborted.store(true, std::memory_order_relaxed);  // (the body will not even run)
   // The task's scope reference passes to the fiber (released at its end).
   f->scope = std::exchange(task->scope_, nullptr);  // joins its members list at its first park
-  make_context(f->context, stack.lo, block - lo, &fiber_main, f);
   // release: single writer; pairs with metrics()' acquire load.
   fibers_started_.store(fibers_started_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
-  return f;
 }
 
 void Worker::drop_scope_references(CancelState* scope, std::uint32_t n) noexcept {

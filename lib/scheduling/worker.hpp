@@ -1,6 +1,8 @@
 // Worker: one OS thread running the scheduling loop
-//     own deque (LIFO) -> injector -> global queue (yielded fibers)
-//     -> steal from random victims -> sleep
+//     runnext (the fiber this worker's fibers woke last) -> own deque (LIFO)
+//     -> injector -> global queue (yielded fibers)
+//     -> steal from random victims (their deques, then stale runnext slots)
+//     -> search a little longer -> sleep
 // and the fibers it finds, one at a time, each until it yields, parks or ends.
 //
 // A fiber that yields goes to the runtime's shared GlobalQueue, not to a
@@ -15,6 +17,29 @@
 // k_fifo_interval-th pick takes the oldest item of the own deque instead of
 // the newest, so neither a hot pair of fibers ping-ponging at the bottom of
 // the deque nor a busy deque starves anyone.
+//
+// runnext (Go's runnext): a fiber woken by a fiber of this worker goes to a
+// one-task slot and runs as soon as the waker switches out, on this core,
+// with its data still in cache; the fiber it displaces goes to the deque.
+// Guards: a thief takes a runnext task only once it has sat there for
+// k_runnext_grace_ns while the owner kept running the same fiber (the
+// waker did not switch out: it may be a long CPU loop), so a hand-off
+// between two fibers stays on one core but a woken fiber never waits
+// behind a busy waker for more than that; and every k_runnext_streak-th
+// pick skips the slot once, so two fibers waking each other cannot keep
+// the deque from running (Tokio's LIFO-slot starvation).
+//
+// Searching: a worker that found nothing keeps searching for
+// k_search_spin_ns before it sleeps (Go's spinning M). While it searches,
+// producers wake nobody (IdleWorkers), so a stream of wake-ups a few
+// hundred nanoseconds apart pays one futex wake-up per spin, not one each.
+//
+// Fiber reuse: a fiber whose task has finished picks the next task itself
+// (pick_local_task, the loop's own order) and, if that task has not started,
+// runs it on the same fiber and stack: no stack from the pool, no new
+// context, no switch to the loop and back (marl and Go's gogo on a cached
+// g do the like). Not for a fiber that was ever parked (it is in the live
+// registry, which others read) nor for one whose worker has nothing local.
 //
 // Contract: the loop and every private member belong to the worker's
 // thread. Fibers call back into their current worker only through
@@ -71,6 +96,15 @@ class Worker {
   // Any thread.
   ChaseLevDeque<TaskBase>::StealResult steal() { return deque_.steal(); }
   std::size_t queued_approx() const { return deque_.size_approx(); }
+  // Any thread: the deque or the runnext slot holds something (the sleep
+  // re-check and quiescence). relaxed load: the callers put a full barrier
+  // before it (IdleWorkers' Dekker pair).
+  bool has_queued_work() const {
+    return deque_.size_approx() != 0 || runnext_.load(std::memory_order_relaxed) != nullptr;
+  }
+  // A thief: this worker's runnext task, if it stays there for
+  // k_runnext_grace_ns while this worker runs the same fiber; else nullptr.
+  TaskBase* steal_stale_runnext() noexcept;
   // Gives the sleeping worker its wake-up token (it was already removed from
   // the sleepers by IdleWorkers), or makes its next sleep return at once.
   void wake() noexcept;
@@ -91,6 +125,7 @@ class Worker {
   friend void slice_checkpoint(Worker* w);
   friend void weft::this_fiber::maybe_yield();
   friend void fiber_main(void* arg);
+  friend void run_on_fiber(Fiber* f, TaskBase* task);
   friend bool run_queued_task_inline(TaskBase* task) noexcept;
 
   static constexpr std::uint32_t k_injector_interval = 61;
@@ -100,11 +135,22 @@ class Worker {
   static constexpr std::uint32_t k_work_bit = 1;  // wake_token_: woken for work
   static constexpr std::size_t k_trim_batch = 8;  // stacks returned per idle pass
   static constexpr Nanos k_trim_quiet_ns = 2'000'000;  // trim only if no timer is due sooner
+  static constexpr Nanos k_runnext_grace_ns = 3'000;    // a thief leaves a fresh runnext alone this long
+  static constexpr std::uint32_t k_runnext_streak = 16; // runnext picks in a row before the deque goes first once
+  static constexpr Nanos k_search_spin_ns = 20'000;     // searching before sleeping
 
   void run();
   bool quiet_for_a_while(const TimerHeap& heap) noexcept;
   TaskBase* next_task();
   TaskBase* pick_task();
+  TaskBase* pick_local_task();  // pick_task() without searching other workers
+  // A fiber whose task has finished: the next task to run on this same
+  // fiber and stack (bound to it), or nullptr (the fiber ends). A runnable
+  // fiber found instead goes to handoff_, which the loop runs next.
+  TaskBase* next_task_for_finished(Fiber* f) noexcept;
+  void bind_task(Fiber* f, TaskBase* task) noexcept;  // the task starts on f
+  TaskBase* take_runnext() noexcept;
+  bool keep_searching() noexcept;
   TaskBase* steal_from_others();
   bool sleep();  // false when the runtime is exiting
   void run_task(TaskBase* task);
@@ -133,11 +179,21 @@ class Worker {
   std::uint32_t held_scope_refs_ = 0;  // references held back on held_scope_
   std::uint64_t seen_cancel_epoch_ = 0;  // cancel_epoch() when this worker last looked
   std::uint64_t rng_;
+  std::uint32_t runnext_streak_ = 0;  // runnext picks in a row (pick_task)
+  TaskBase* handoff_ = nullptr;       // picked by a finishing fiber, run next by the loop
+  Nanos search_until_ = 0;            // keep_searching(): end of the current spin, 0 if none
+  // runnext: written (exchange) by this thread only, emptied by this thread
+  // or by a thief's CAS. Its own cache line, with switches_, so that a
+  // searching thief reading them does not slow the deque's owner.
+  alignas(64) std::atomic<TaskBase*> runnext_{nullptr};
+  // Fibers resumed by this worker so far; a thief reads it to tell whether
+  // the owner is still in the fiber that filled runnext. Single writer.
+  std::atomic<std::uint64_t> switches_{0};
   // Wake-up word: k_work_bit once a waker chose this worker, and
   // TimerHeap::k_kick_bit when the timer heap wants it to look at the
   // timers. exchange(0, acquire) in sleep() pairs with the release fetch_or
   // in wake() and timer_kick(). Also this worker's futex word as timer driver.
-  std::atomic<std::uint32_t> wake_token_{0};
+  alignas(64) std::atomic<std::uint32_t> wake_token_{0};
   // Time slice of the running fiber (time_slice.cpp); this thread only.
   std::uint32_t slice_countdown_ = 1;  // maybe_yield() calls before the next clock read
   Nanos slice_start_ = 0;              // 0: no read yet since the fiber resumed
