@@ -376,21 +376,34 @@ void Worker::run_task(TaskBase* task) {
     f = start_fiber(task);
     if (f == nullptr) return;
   }
+  enter(f);
+  switch_context(loop_context_, f->context);
+  // Some fiber switched back to the loop (f, or one f switched to directly)
+  // and its context is saved: settle it.
+  current_ = nullptr;
+  settle_switched_out();
+}
+
+void Worker::enter(Fiber* f) noexcept {
   assert(f->park_state.load(std::memory_order_relaxed) == k_park_running);
   current_ = f;
   // relaxed: single writer; thieves only compare it (steal_stale_runnext).
   switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   slice_countdown_ = f->slice_calls_per_read;  // a fresh slice (time_slice.cpp)
   slice_start_ = 0;
-  switch_context(loop_context_, f->context);
-  // The fiber switched out and its context is saved (switch_context saved it
-  // before returning here). Only now may anyone else resume it.
-  current_ = nullptr;
+}
+
+void Worker::settle_switched_out() {
+  Fiber* f = std::exchange(switched_out_, nullptr);
+  if (f == nullptr) return;  // a plain resume of the loop's first switch
+  // The fiber switched out and its context is saved (the switch saved it
+  // before landing here). Only now may anyone else resume it.
   if (!stack_canary_intact(f->stack)) {
     std::fprintf(stderr, "weft: fiber stack overflow: a fiber overran its %zu-byte stack (unguarded slab stack)\n",
                  f->stack.size);
     std::abort();
   }
+  TaskBase* task = f->task;
   switch (suspend_reason_) {
     case SuspendReason::yield:
       // Behind everything runnable here (pick_task), on the runtime's
@@ -429,19 +442,50 @@ void Worker::run_task(TaskBase* task) {
   }
 }
 
+bool Worker::timers_due() const noexcept {
+  const Nanos due = timers().earliest();  // one relaxed-cost load while none is armed
+  return due != k_never && due <= now_ns();
+}
+
+Fiber* Worker::direct_successor() noexcept {
+  // Due timers and idle duties belong to the loop.
+  if (timers_due() || scheduler_.exiting()) return nullptr;
+  TaskBase* t = pick_local_task();
+  if (t == nullptr) return nullptr;
+  if (Fiber* g = t->fiber_.load(std::memory_order_relaxed)) return g;  // relaxed: see TaskBase::fiber_
+  Stack stack;
+  try {
+    stack = stacks_.acquire();
+  } catch (...) {
+    // The loop ends the task with the error (start_fiber): not here, on a
+    // fiber that is half switched out.
+    handoff_ = t;
+    return nullptr;
+  }
+  return make_fiber(t, stack);
+}
+
 // One task's body and end, on fiber f (fiber_main runs it for each task the
 // fiber takes on).
 void run_on_fiber(Fiber* f, TaskBase* task);
 
 void fiber_main(void* arg) {
   Fiber* f = static_cast<Fiber*>(arg);
-  Worker* w;
+  // Landed: settle whatever switched to us (suspend_current_fiber).
+  Worker* w = current_worker();
+  w->settle_switched_out();
   for (TaskBase* task = f->task; task != nullptr; task = w->next_task_for_finished(f)) {
     run_on_fiber(f, task);
     w = current_worker();  // re-read: the fiber may have migrated
   }
-  w = current_worker();
   w->suspend_reason_ = SuspendReason::finish;
+  w->switched_out_ = f;  // its stack goes back once we have left it
+  if (TaskBase* next = std::exchange(w->handoff_, nullptr)) {
+    // A runnable fiber picked by next_task_for_finished: straight to it.
+    Fiber* g = next->fiber_.load(std::memory_order_relaxed);  // relaxed: see TaskBase::fiber_
+    w->enter(g);
+    exit_to(f->context, g->context);
+  }
   exit_to(f->context, w->loop_context_);
 }
 
@@ -488,6 +532,10 @@ Fiber* Worker::start_fiber(TaskBase* task) {
     task->finish();
     return nullptr;
   }
+  return make_fiber(task, stack);
+}
+
+Fiber* Worker::make_fiber(TaskBase* task, Stack stack) noexcept {
   // The control block sits at the top of the stack, cache-line aligned; the
   // fiber's frames grow down from just below it.
   const auto lo = reinterpret_cast<std::uintptr_t>(stack.lo);
@@ -542,8 +590,21 @@ void suspend_current_fiber(SuspendReason why) {
   Fiber* f = w->current_;
   assert(f != nullptr);
   w->suspend_reason_ = why;
+  w->switched_out_ = f;  // settled by whoever runs next here, once f's context is saved
+  // A parking fiber switches straight to the next runnable one (one switch,
+  // not two through the loop); a yield goes through the loop, which queues
+  // the yielder behind the rest.
+  if (why == SuspendReason::park) {
+    if (Fiber* g = w->direct_successor()) {
+      w->enter(g);
+      switch_context(f->context, g->context);
+      current_worker()->settle_switched_out();  // resumed, perhaps elsewhere
+      return;
+    }
+  }
   switch_context(f->context, w->loop_context_);
   // Resumed, perhaps by another worker: `w` is stale from here on.
+  current_worker()->settle_switched_out();
 }
 
 void park_current_fiber() {

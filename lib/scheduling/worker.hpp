@@ -155,6 +155,20 @@ class Worker {
   bool sleep();  // false when the runtime is exiting
   void run_task(TaskBase* task);
   Fiber* start_fiber(TaskBase* task);
+  Fiber* make_fiber(TaskBase* task, Stack stack) noexcept;
+  // Makes f the running fiber (a fresh time slice).
+  void enter(Fiber* f) noexcept;
+  // Right after a switch lands on this thread (in the loop or in a fiber):
+  // finishes the suspension of the fiber that switched out (switched_out_):
+  // queues a yielder, completes a park (running -> parked), or disposes of a
+  // finished fiber. Its context is saved only now, so only now may anyone
+  // resume it (fiber.hpp's handshake, unchanged by who runs this step).
+  void settle_switched_out();
+  // A parking fiber's successor: the next local task's fiber (started here
+  // if new), or nullptr to go through the loop (nothing local, timers due,
+  // exiting, or no stack).
+  Fiber* direct_successor() noexcept;
+  bool timers_due() const noexcept;
   void finish_fiber(Fiber* fiber);
   // A finished fiber's references on its scope: held back and dropped
   // together, n at a time, when a fiber of another scope finishes here or
@@ -172,6 +186,7 @@ class Worker {
   ExecContext loop_context_;       // this thread's own stack, running run()
   Fiber* current_ = nullptr;       // the fiber running now, if any
   SuspendReason suspend_reason_ = SuspendReason::yield;  // set by the fiber before it switches out
+  Fiber* switched_out_ = nullptr;  // the fiber settle_switched_out() settles next
   std::uint32_t tick_ = 0;
   bool searching_ = false;         // counted in IdleWorkers' searching
   bool just_yielded_ = false;      // the last fiber yielded: the injector goes first
