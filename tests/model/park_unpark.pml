@@ -15,7 +15,9 @@
  *                         try_claim(timed_out) + unpark(); Waiter::unpark.
  *   lib/sync/waiter.hpp        try_claim: one CAS pending -> outcome.
  *   lib/scheduling/worker.cpp        park_current_fiber (the notified fast path),
- *                         suspend_current_fiber, run_task (after the switch:
+ *                         suspend_current_fiber (to the loop, or straight
+ *                         to the next local fiber), settle_switched_out
+ *                         (after the switch, on whichever context landed:
  *                         CAS running -> parked, or re-queue on notified),
  *                         unpark_fiber (exchange to notified; schedule if it
  *                         was parked).
@@ -31,8 +33,10 @@
  *              two (select_cases: one waiter, a node on each list); the
  *              same Fiber, and so the same park_state word, every time;
  *              each wait with or without a deadline (DEADLINES). Also the
- *              worker loop it switches to: run_task runs on the same thread
- *              right after the switch, so it is part of this process.
+ *              context it switches to (the worker loop or the next fiber):
+ *              settle_switched_out runs on the same thread right after the
+ *              switch, before that context does anything else, so it is
+ *              part of this process.
  *   waker      one per list: a fiber on another worker completing the wait
  *              (try_send_locked) whenever our node is on its list:
  *              claim_first, hand the value over, unlock, unpark.
@@ -55,12 +59,12 @@
  *              parked for ever (an invalid end state), and every wait
  *              after the cancellation must end cancelled.
  *   runner     any worker that pops the fiber from a run queue and resumes
- *              it (Worker::run_task).
+ *              it (Worker::enter, from run_task or a direct switch).
  *
  * Checked, over every interleaving:
  *   - a fiber is resumed only after its context was saved by the switch
  *     away, never while it runs, and at most once per park (asserts in
- *     runner); run_task's own assert (park_state == running) holds;
+ *     runner); Worker::enter's assert (park_state == running) holds;
  *   - each wait is claimed by exactly one party and unpark()ed exactly once
  *     (assert in unpark); an unparker never finds `notified` already there;
  *   - nobody touches a waiter after its owner has left the wait: every claim
@@ -87,7 +91,7 @@
  *   1  park is published (running -> parked) before the switch away, as if
  *      a wait-list lock were released before the switch: a waker's worker
  *      resumes a fiber whose context is not saved yet
- *   2  run_task sets parked with a load and a store instead of the CAS: a
+ *   2  settle_switched_out sets parked with a load and a store instead of the CAS: a
  *      wake-up that lands in between is lost (invalid end state)
  *   3  try_claim is a load and a store instead of the CAS: two winners
  *   4  shutdown reads parked_on without wait_lock: it claims a waiter
@@ -275,7 +279,7 @@ inline cancel_deadline() {
 }
 
 /* Waiter::park for a fiber, with park_current_fiber and the part of
- * Worker::run_task that runs after the switch. Uses the fiber's r, ok, seen
+ * Worker::settle_switched_out that runs after the switch. Uses the fiber's r, ok, seen
  * and armed. */
 inline waiter_park() {
 #if SCOPE
@@ -324,9 +328,9 @@ inline waiter_park() {
      d_step { seen = park_state; if :: seen == RUNNING -> park_state = PARKED; ok = 1 :: else -> ok = 0 fi };
      d_step { on_cpu = false; ctx_saved = true };
 #else
-     /* suspend_current_fiber: switch_context to the worker loop */
+     /* suspend_current_fiber: switch_context to the loop or the next fiber */
      d_step { on_cpu = false; ctx_saved = true };
-     /* Worker::run_task, case park, on the loop after the switch */
+     /* Worker::settle_switched_out, case park, on the landing context */
 #if BROKEN == 2
      seen = park_state;
      if
@@ -547,13 +551,13 @@ proctype scope_canceller() {
   finished++
 }
 
-/* Worker::run_task on whichever worker pops the fiber. */
+/* Worker::enter (run_task or a direct switch) on whichever worker pops the fiber. */
 proctype runner() {
 end:
   do
   :: d_step { runnable > 0 -> runnable-- };
      d_step {
-       assert(park_state == RUNNING);       /* run_task's assert */
+       assert(park_state == RUNNING);       /* Worker::enter's assert */
        assert(ctx_saved && !on_cpu);        /* switched away, and not running elsewhere */
        assert(resumes == 0);                /* once per park */
        resumes++;
