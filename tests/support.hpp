@@ -21,6 +21,16 @@ constexpr std::size_t scaled(std::size_t full) {
   return n == 0 ? 1 : n;
 }
 
+// Spins without yielding (a CPU loop with no maybe_yield) until `flag` is
+// set or `limit` has passed; true if the flag was set.
+inline bool spin_for_flag(const std::atomic<bool>& flag, std::chrono::milliseconds limit) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (!flag.load()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+  }
+  return true;
+}
+
 // Gives way once: yields the fiber inside a fiber, the thread otherwise.
 inline void pause() {
   if (weft::this_fiber::in_fiber()) {

@@ -20,19 +20,11 @@
 
 using namespace std::chrono_literals;
 
+using weft_test::spin_for_flag;
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// Spins without yielding until `flag` is set or `limit` has passed; true if
-// the flag was set.
-bool spin_for_flag(const std::atomic<bool>& flag, std::chrono::milliseconds limit) {
-  const auto until = Clock::now() + limit;
-  while (!flag.load()) {
-    if (Clock::now() > until) return false;
-  }
-  return true;
-}
 
 }  // namespace
 

@@ -17,23 +17,11 @@
 #include <thread>
 #include <vector>
 
+#include "support.hpp"
+
 using namespace std::chrono_literals;
 
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-// Spins without yielding until `flag` is set or `limit` has passed; true if
-// the flag was set.
-bool spin_for_flag(const std::atomic<bool>& flag, std::chrono::milliseconds limit) {
-  const auto until = Clock::now() + limit;
-  while (!flag.load()) {
-    if (Clock::now() > until) return false;
-  }
-  return true;
-}
-
-}  // namespace
+using weft_test::spin_for_flag;
 
 TEST_CASE("fast paths: a fiber woken by a fiber that then computes without switching out runs on the idle worker" *
           doctest::timeout(120)) {
