@@ -96,8 +96,6 @@ void StackArena::add_chunk() {
 }
 
 void StackArena::acquire(std::vector<Stack>& out, std::size_t n) {
-  char* carved = nullptr;
-  std::size_t to_carve = 0;
   {
     std::lock_guard<std::mutex> guard(lock_);
     for (std::vector<Stack>* list : {&dirty_, &warm_, &cold_}) {
@@ -107,16 +105,24 @@ void StackArena::acquire(std::vector<Stack>& out, std::size_t n) {
         --n;
       }
     }
-    if (n == 0) return;
+  }
+  while (n > 0) n -= carve(out, n);
+}
+
+std::size_t StackArena::carve(std::vector<Stack>& out, std::size_t n) {
+  char* carved = nullptr;
+  std::size_t count = 0;
+  {
+    std::lock_guard<std::mutex> guard(lock_);
     if (carve_next_ == carve_end_) add_chunk();  // throws StackAllocFailed
-    to_carve = std::min(n, static_cast<std::size_t>(carve_end_ - carve_next_) / slot_size_);
+    count = std::min(n, static_cast<std::size_t>(carve_end_ - carve_next_) / slot_size_);
     carved = carve_next_;
-    carve_next_ += to_carve * slot_size_;
-    carved_slots_ += to_carve;
+    carve_next_ += count * slot_size_;
+    carved_slots_ += count;
   }
   // Guards are installed outside the lock: the slots are ours alone now.
   const std::size_t page = StackPool::page_size();
-  for (std::size_t i = 0; i < to_carve; ++i) {
+  for (std::size_t i = 0; i < count; ++i) {
     char* slot = carved + i * slot_size_;
     if (::madvise(slot, page, MADV_GUARD_INSTALL) != 0) {
       // Out of memory for page tables. The slots not yet guarded are lost
@@ -127,6 +133,7 @@ void StackArena::acquire(std::vector<Stack>& out, std::size_t n) {
     }
     out.push_back(Stack{slot + page, usable_size_, true});
   }
+  return count;
 }
 
 void StackArena::release(const Stack* stacks, std::size_t n) noexcept {

@@ -85,6 +85,8 @@ class StackArena {
  private:
   explicit StackArena(std::size_t usable_size);
   void add_chunk();  // with lock_ held
+  // Carves up to n new slots (at least one) and appends them to out.
+  std::size_t carve(std::vector<Stack>& out, std::size_t n);
   // Gives back the pages of stacks[0, n), taken off the dirty list: the
   // first `shave` keep their top page (then warm), the rest none (cold).
   void trim_stacks(Stack* stacks, std::size_t n, std::size_t shave) noexcept;
