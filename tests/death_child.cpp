@@ -3,6 +3,8 @@
 // dies of it (the parent checks how, and what was printed).
 //   overflow        a fiber recurses until it overflows its 64 KiB stack
 //   big-frame       a fiber's frame is larger than the guard page
+//   overflow-many   a fiber overflows while 20,000 others are parked (more
+//                   than the mapping budget of the fallback, issue 17)
 //   fault-fiber     a fiber writes to a forbidden page (not an overflow)
 //   fault-thread    the main thread does, with a runtime running
 //   user-handler    the program's own SIGSEGV handler, installed before the
@@ -113,6 +115,21 @@ int main(int argc, char** argv) {
   weft::Runtime rt(options());
   if (mode == "overflow") {
     rt.spawn([] { return recurse(0); }).join();
+  } else if (mode == "overflow-many") {
+    rt.block_on([] {
+      constexpr int k_parked = 20'000;
+      weft::Channel<int> never;
+      weft::WaitGroup started;
+      started.add(k_parked);
+      for (int i = 0; i < k_parked; ++i) {
+        weft::go([&] {
+          started.done();
+          (void)never.recv();
+        }).detach();
+      }
+      started.wait();
+      weft::go([] { return recurse(0); }).join();
+    });
   } else if (mode == "big-frame") {
     rt.spawn([] { return deep_then_big(60); }).join();
   } else if (mode == "fault-fiber" || mode == "user-handler") {

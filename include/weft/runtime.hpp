@@ -66,8 +66,13 @@ class WEFT_API Runtime {
     // page below each stack turns an overflow into a fault, not corruption.
     std::size_t stack_size = 256 * 1024;
     // Finished fibers' stacks kept per worker for reuse. Stacks beyond it
-    // are reused first as well, and unmapped a few at a time whenever the
-    // worker has nothing to run (and at shutdown), never while fibers wait.
+    // are reused first as well, and their pages given back to the kernel a
+    // few at a time whenever a worker has nothing to run (and at shutdown),
+    // never while fibers wait. Where stacks come from process-wide arenas
+    // (Linux 6.13+), up to 16,384 given-back stacks keep their top page, so
+    // that a later fiber, of this runtime or a later one, starts on them
+    // without a page fault; the address space they reserve stays reserved
+    // until the process ends.
     std::size_t stack_cache = 64;
     // How long a fiber runs before this_fiber::maybe_yield() gives the
     // worker away; must be positive.

@@ -1,11 +1,15 @@
 #include "scheduling/stack_pool.hpp"
 
+#include "scheduling/stack_arena.hpp"
+
 #include <new>
 
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cerrno>
 #include <cstdio>
 #include <fstream>
@@ -100,17 +104,33 @@ void SlabStacks::release(Stack stack) noexcept {
 // ---- StackPool ----
 
 StackPool::StackPool(std::size_t usable_size, std::size_t max_cached, SlabStacks& slabs)
-    : usable_size_(usable_size), max_cached_(max_cached), slabs_(slabs) {
-  cache_.reserve(max_cached_);
+    : usable_size_(usable_size),
+      max_cached_(max_cached),
+      arena_(stack_arenas_enabled() ? &StackArena::for_size(usable_size) : nullptr),
+      slabs_(slabs) {
+  // At least one place: acquire() takes a batch from the arena into it.
+  cache_.reserve(std::max<std::size_t>(max_cached_, 1));
 }
 
 StackPool::~StackPool() {
+  if (arena_ != nullptr) {
+    // Back to the arena, and trimmed now: no idle worker of ours will.
+    arena_->release(cache_.data(), cache_.size());
+    arena_->trim_all();
+    return;
+  }
   for (Stack s : cache_) release_uncached(s);
   for (Stack s : retired_) release_uncached(s);
 }
 
 Stack StackPool::acquire() {
   if (!cache_.empty()) {
+    Stack s = cache_.back();
+    cache_.pop_back();
+    return s;
+  }
+  if (arena_ != nullptr) {
+    arena_->acquire(cache_, std::max<std::size_t>(max_cached_ / 2, 1));
     Stack s = cache_.back();
     cache_.pop_back();
     return s;
@@ -135,6 +155,18 @@ void StackPool::release(Stack stack) noexcept {
     cache_.push_back(stack);
     return;
   }
+  if (arena_ != nullptr) {
+    // The newer half stays (its pages are the likelier to be in cache).
+    const std::size_t keep = max_cached_ / 2;
+    arena_->release(cache_.data(), cache_.size() - keep);
+    cache_.erase(cache_.begin(), cache_.end() - static_cast<std::ptrdiff_t>(keep));
+    if (max_cached_ == 0) {
+      arena_->release(&stack, 1);
+    } else {
+      cache_.push_back(stack);
+    }
+    return;
+  }
   if (retired_.size() < k_max_retired) {
     try {
       retired_.push_back(stack);
@@ -147,6 +179,7 @@ void StackPool::release(Stack stack) noexcept {
 }
 
 bool StackPool::trim(std::size_t batch) noexcept {
+  if (arena_ != nullptr) return arena_->trim(batch);
   for (std::size_t i = 0; i < batch && !retired_.empty(); ++i) {
     release_uncached(retired_.back());
     retired_.pop_back();

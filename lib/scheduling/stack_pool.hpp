@@ -1,15 +1,22 @@
-// Fiber stacks: where they come from and where they go back.
+// Fiber stacks: where a worker gets them and where they go back.
 //
-// A guarded stack is its own mapping with a PROT_NONE guard page below it,
-// so an overflow faults instead of corrupting a neighbour. It costs the
-// process two kernel memory maps, and Linux allows only vm.max_map_count of
-// those (65530 by default) for everything, malloc included: 100,000 parked
-// fibers cannot all have guarded stacks. So guarded stacks are handed out up
-// to a process-wide budget of a quarter of vm.max_map_count; past it, stacks
-// are carved from slabs of k_slab_stacks stacks sharing one mapping, with a
-// canary word at the low end of each that the worker checks every time the
-// fiber switches out (an overflow aborts with a message naming the stack
-// size). The first unguarded stack prints a one-line notice.
+// Every stack has a guard page below it, so an overflow faults instead of
+// corrupting a neighbour. Where the kernel has MADV_GUARD_INSTALL (Linux
+// 6.13+), stacks are slots of the process-wide arenas (stack_arena.hpp):
+// the guard is a page-table marker, adds no mapping, and so every stack has
+// one however many there are.
+//
+// The fallback, decided once per process (stack_arenas_enabled()): a
+// guarded stack is its own mapping with a PROT_NONE guard page below it. It
+// costs the process two kernel memory maps, and Linux allows only
+// vm.max_map_count of those (65530 by default) for everything, malloc
+// included: 100,000 parked fibers cannot all have guarded stacks. So guarded
+// stacks are handed out up to a process-wide budget of a quarter of
+// vm.max_map_count; past it, stacks are carved from slabs of k_slab_stacks
+// stacks sharing one mapping, with a canary word at the low end of each that
+// the worker checks every time the fiber switches out (an overflow aborts
+// with a message naming the stack size). The first unguarded stack prints a
+// one-line notice.
 //
 // StackPool is per worker: only its worker thread calls acquire()/release().
 // SlabStacks is per runtime and thread-safe (a mutex around a free list).
@@ -66,6 +73,8 @@ class SlabStacks {
   std::vector<void*> slabs_;
 };
 
+class StackArena;
+
 class StackPool {
  public:
   // Retired stacks kept at most, per worker (their touched pages stay
@@ -78,19 +87,24 @@ class StackPool {
   StackPool(const StackPool&) = delete;
   StackPool& operator=(const StackPool&) = delete;
 
-  // A cached stack, a new guarded mapping, or a slab stack (see above).
+  // A cached stack, else (arenas) a batch of stacks from the arena, half a
+  // cache's worth; (fallback) a new guarded mapping or a slab stack.
   // Throws StackAllocFailed if the kernel refuses memory.
   Stack acquire();
 
-  // Back to the cache; when it is full, onto the retired list (reused by
-  // acquire() first, returned to the kernel by trim()); past k_max_retired
-  // retired stacks, unmapped / returned to the slabs at once.
+  // Back to the cache. When it is full: (arenas) half the cache goes back
+  // to the arena in one batch, to be trimmed by whichever worker is idle;
+  // (fallback) onto the retired list (reused by acquire() first, returned
+  // to the kernel by trim()); past k_max_retired retired stacks, unmapped /
+  // returned to the slabs at once.
   void release(Stack stack) noexcept;
 
-  // Returns up to `batch` retired stacks to the kernel (or the slabs). The
-  // worker calls it when it has nothing to run, so that munmap, which costs
-  // a TLB shoot-down on every core running this process, stays off the
-  // path of running fibers. True if retired stacks remain.
+  // Gives the pages of up to `batch` free stacks back to the kernel:
+  // (arenas) the arena's dirty stacks, by MADV_DONTNEED; (fallback) this
+  // worker's retired stacks, by munmap or to the slabs. The worker calls it
+  // when it has nothing to run, so that these calls, which shoot down TLB
+  // entries on every core running this process, stay off the path of
+  // running fibers. True if stacks remain to trim.
   bool trim(std::size_t batch) noexcept;
 
   static std::size_t page_size() noexcept;
@@ -103,6 +117,7 @@ class StackPool {
 
   std::size_t usable_size_;
   std::size_t max_cached_;
+  StackArena* arena_;  // null: the fallback (mapped stacks and slabs)
   SlabStacks& slabs_;
   std::vector<Stack> cache_;
   std::vector<Stack> retired_;  // beyond the cache, waiting for trim()

@@ -1,0 +1,205 @@
+#include "scheduling/stack_arena.hpp"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+// glibc 2.36's headers predate these (Linux 6.13, include/uapi/asm-generic/mman-common.h).
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+#ifndef MADV_GUARD_REMOVE
+#define MADV_GUARD_REMOVE 103
+#endif
+
+namespace weft::detail {
+
+namespace {
+
+constexpr std::size_t k_max_chunk_bytes = std::size_t{256} << 20;  // address space per chunk, at most
+constexpr std::size_t k_min_chunk_slots = 16;
+constexpr std::size_t k_max_trim_batch = 64;
+
+bool probe_guard_install() noexcept {
+  const std::size_t page = StackPool::page_size();
+  void* p = ::mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) return false;
+  // EINVAL on kernels before 6.13 (unknown advice).
+  const bool ok = ::madvise(p, page, MADV_GUARD_INSTALL) == 0;
+  ::munmap(p, 2 * page);
+  return ok;
+}
+
+bool decide_stack_arenas() noexcept {
+  const char* forced = std::getenv("WEFT_STACK_GUARDS");
+  if (forced != nullptr && std::strcmp(forced, "mapped") == 0) return false;
+  return probe_guard_install();
+}
+
+// The arenas, one per usable size; never destroyed (a runtime may be
+// destroyed during static destruction and still return its stacks).
+std::mutex g_arenas_lock;  // guards g_arenas
+std::vector<StackArena*>* g_arenas = nullptr;
+
+}  // namespace
+
+bool stack_arenas_enabled() noexcept {
+  static const bool enabled = decide_stack_arenas();
+  return enabled;
+}
+
+StackArena& StackArena::for_size(std::size_t usable_size) {
+  std::lock_guard<std::mutex> guard(g_arenas_lock);
+  if (g_arenas == nullptr) g_arenas = new std::vector<StackArena*>();
+  for (StackArena* a : *g_arenas) {
+    if (a->usable_size_ == usable_size) return *a;
+  }
+  g_arenas->reserve(g_arenas->size() + 1);  // may throw before the arena exists
+  auto* arena = new StackArena(usable_size);
+  g_arenas->push_back(arena);
+  return *arena;
+}
+
+StackArena::StackArena(std::size_t usable_size)
+    : usable_size_(usable_size), slot_size_(usable_size + StackPool::page_size()) {}
+
+void StackArena::add_chunk() {
+  // Grows geometrically, so a program with a few fibers reserves little
+  // address space and one with 100,000 maps a few hundred chunks.
+  const std::size_t max_slots = std::max<std::size_t>(1, k_max_chunk_bytes / slot_size_);
+  const std::size_t slots = std::min(max_slots, std::max(k_min_chunk_slots, reserved_slots_));
+  const std::size_t total = reserved_slots_ + slots;
+  // Room on every list for every slot first, so that no push ever allocates.
+  try {
+    dirty_.reserve(total);
+    warm_.reserve(std::min(total, k_warm_slots));
+    cold_.reserve(total);
+  } catch (const std::bad_alloc&) {
+    throw StackAllocFailed();
+  }
+  const std::size_t bytes = slots * slot_size_;
+  void* base = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (base == MAP_FAILED) throw StackAllocFailed();
+  // A stack touches a page or two of its slot: a transparent huge page
+  // would make it 2 MiB.
+  ::madvise(base, bytes, MADV_NOHUGEPAGE);
+  carve_next_ = static_cast<char*>(base);
+  carve_end_ = carve_next_ + bytes;
+  reserved_slots_ = total;
+}
+
+void StackArena::acquire(std::vector<Stack>& out, std::size_t n) {
+  {
+    std::lock_guard<std::mutex> guard(lock_);
+    for (std::vector<Stack>* list : {&dirty_, &warm_, &cold_}) {
+      while (n > 0 && !list->empty()) {
+        out.push_back(list->back());  // within capacity: does not allocate
+        list->pop_back();
+        --n;
+      }
+    }
+  }
+  while (n > 0) n -= carve(out, n);
+}
+
+std::size_t StackArena::carve(std::vector<Stack>& out, std::size_t n) {
+  char* carved = nullptr;
+  std::size_t count = 0;
+  {
+    std::lock_guard<std::mutex> guard(lock_);
+    if (carve_next_ == carve_end_) add_chunk();  // throws StackAllocFailed
+    count = std::min(n, static_cast<std::size_t>(carve_end_ - carve_next_) / slot_size_);
+    carved = carve_next_;
+    carve_next_ += count * slot_size_;
+    carved_slots_ += count;
+  }
+  // Guards are installed outside the lock: the slots are ours alone now.
+  const std::size_t page = StackPool::page_size();
+  for (std::size_t i = 0; i < count; ++i) {
+    char* slot = carved + i * slot_size_;
+    if (::madvise(slot, page, MADV_GUARD_INSTALL) != 0) {
+      // Out of memory for page tables. The slots not yet guarded are lost
+      // (address space only); the guarded ones go back as free stacks.
+      release(out.data() + out.size() - i, i);
+      out.resize(out.size() - i);
+      throw StackAllocFailed();
+    }
+    out.push_back(Stack{slot + page, usable_size_, true});
+  }
+  return count;
+}
+
+void StackArena::release(const Stack* stacks, std::size_t n) noexcept {
+  std::lock_guard<std::mutex> guard(lock_);
+  for (std::size_t i = 0; i < n; ++i) dirty_.push_back(stacks[i]);  // within capacity (add_chunk)
+}
+
+bool StackArena::trim(std::size_t batch) noexcept {
+  std::array<Stack, k_max_trim_batch> taken;
+  std::size_t n = 0, shave = 0;
+  bool more = false;
+  {
+    std::lock_guard<std::mutex> guard(lock_);
+    batch = std::min(batch, k_max_trim_batch);
+    while (n < batch && !dirty_.empty()) {
+      taken[n++] = dirty_.back();
+      dirty_.pop_back();
+    }
+    // Room on the warm list is claimed now, so that two trimmers cannot
+    // overfill it (the capacity reserved in add_chunk covers k_warm_slots).
+    const std::size_t room = k_warm_slots - std::min(k_warm_slots, warm_.size() + warm_claimed_);
+    shave = std::min(n, room);
+    warm_claimed_ += shave;
+    more = !dirty_.empty();
+  }
+  if (n == 0) return more;
+  trim_stacks(taken.data(), n, shave);
+  return more;
+}
+
+void StackArena::trim_all() noexcept {
+  while (trim(k_max_trim_batch)) {
+  }
+}
+
+void StackArena::trim_stacks(Stack* stacks, std::size_t n, std::size_t shave) noexcept {
+  const std::size_t page = StackPool::page_size();
+  // The first `shave` keep their top page.
+  for (std::size_t i = 0; i < shave; ++i) {
+    if (stacks[i].size > page) ::madvise(stacks[i].lo, stacks[i].size - page, MADV_DONTNEED);
+  }
+  // The rest go entirely, neighbours in one call: a run of adjacent slots
+  // is one range (the guard pages between them keep their markers).
+  Stack* rest = stacks + shave;
+  const std::size_t m = n - shave;
+  std::sort(rest, rest + m, [](const Stack& a, const Stack& b) { return a.lo < b.lo; });
+  for (std::size_t i = 0; i < m;) {
+    char* lo = static_cast<char*>(rest[i].lo);
+    char* hi = lo + rest[i].size;
+    std::size_t j = i + 1;
+    while (j < m && static_cast<char*>(rest[j].lo) == hi + page) {
+      hi = static_cast<char*>(rest[j].lo) + rest[j].size;
+      ++j;
+    }
+    ::madvise(lo, static_cast<std::size_t>(hi - lo), MADV_DONTNEED);
+    i = j;
+  }
+  std::lock_guard<std::mutex> guard(lock_);
+  warm_claimed_ -= shave;
+  for (std::size_t i = 0; i < shave; ++i) warm_.push_back(stacks[i]);  // within capacity
+  for (std::size_t i = 0; i < m; ++i) cold_.push_back(rest[i]);        // within capacity
+}
+
+StackArena::Counts StackArena::counts() noexcept {
+  std::lock_guard<std::mutex> guard(lock_);
+  return Counts{dirty_.size(), warm_.size(), cold_.size(), carved_slots_};
+}
+
+}  // namespace weft::detail

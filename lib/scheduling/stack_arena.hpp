@@ -1,0 +1,106 @@
+// Fiber stacks carved from large arenas, each with a guard page that costs no
+// mapping of its own (docs/design/stacks.md).
+//
+// An arena hands out stacks of one usable size. It reserves address space in
+// chunks of many slots with one mmap(MAP_NORESERVE) each; a slot is one guard
+// page followed by the usable stack. The guard is installed with
+// madvise(MADV_GUARD_INSTALL) (Linux 6.13+) the first time the slot is
+// carved, and never removed: it is a marker in the page table, not a
+// mapping, so vm.max_map_count does not limit how many stacks are guarded,
+// and MADV_DONTNEED, which gives a free stack's pages back, leaves it in
+// place. Slots are never unmapped; the address space is the process's for
+// good (MAP_NORESERVE: it costs no memory until touched).
+//
+// A free stack is on one of three lists, taken in this order:
+//   dirty  released and not trimmed yet: any of its pages may be resident;
+//   warm   trimmed down to its top page (the page every fiber touches first:
+//          the control block and the first frames live there), at most
+//          k_warm_slots of them;
+//   cold   trimmed entirely: no resident page.
+// Invariants (under lock_):
+//   |dirty| + |warm| + |cold| + stacks handed out = slots carved
+//   each list's capacity ≥ slots reserved  (so a push never allocates, and
+//                                           release/trim never throw)
+//   |warm| ≤ k_warm_slots
+// Resident memory held by free stacks after trimming is therefore at most
+// k_warm_slots pages, whatever the fibers did; dirty stacks are trimmed by
+// idle workers (trim()) and by a runtime's shutdown (trim_all()).
+//
+// Arenas are process-wide, one per usable size, and live until the process
+// ends, so a runtime reuses the stacks an earlier runtime warmed. Every
+// member is thread-safe (one mutex; no system call is made while holding it
+// except the mmap of a new chunk).
+#pragma once
+
+#include <cstddef>
+#include <mutex>
+#include <vector>
+
+#include "scheduling/stack_pool.hpp"
+
+namespace weft::detail {
+
+// Whether stacks come from arenas (MADV_GUARD_INSTALL works) or from the
+// fallback (a mapping per guarded stack up to a budget, then canary slabs;
+// stack_pool.hpp). Decided once per process, at the first call: the kernel
+// is asked with a probe mapping, unless the environment variable
+// WEFT_STACK_GUARDS=mapped forces the fallback (tests cover both paths).
+bool stack_arenas_enabled() noexcept;
+
+class StackArena {
+ public:
+  // Resident top pages kept by trimmed free stacks, per arena.
+  static constexpr std::size_t k_warm_slots = 16384;
+
+  // The process-wide arena for stacks of `usable_size` bytes (a whole number
+  // of pages). Throws std::bad_alloc if a new arena cannot be recorded.
+  static StackArena& for_size(std::size_t usable_size);
+
+  // Appends `n` free stacks to `out` (which must have room: capacity, not
+  // size), dirty first, then warm, cold, and freshly carved ones. Throws
+  // StackAllocFailed when a chunk cannot be mapped or a guard cannot be
+  // installed; `out` then holds whatever was taken before the failure.
+  void acquire(std::vector<Stack>& out, std::size_t n);
+
+  // Takes back free stacks (onto the dirty list). Never blocks for long,
+  // never allocates.
+  void release(const Stack* stacks, std::size_t n) noexcept;
+
+  // Trims up to `batch` dirty stacks: the first ones down to their top page
+  // (warm) while fewer than k_warm_slots are warm, the rest entirely (cold).
+  // True if dirty stacks remain.
+  bool trim(std::size_t batch) noexcept;
+
+  // Trims every dirty stack (a runtime's shutdown: no idle worker will).
+  void trim_all() noexcept;
+
+  std::size_t usable_size() const noexcept { return usable_size_; }
+
+  // For tests: the counts of the three lists.
+  struct Counts {
+    std::size_t dirty, warm, cold, carved;
+  };
+  Counts counts() noexcept;
+
+ private:
+  explicit StackArena(std::size_t usable_size);
+  void add_chunk();  // with lock_ held
+  // Carves up to n new slots (at least one) and appends them to out.
+  std::size_t carve(std::vector<Stack>& out, std::size_t n);
+  // Gives back the pages of stacks[0, n), taken off the dirty list: the
+  // first `shave` keep their top page (then warm), the rest none (cold).
+  void trim_stacks(Stack* stacks, std::size_t n, std::size_t shave) noexcept;
+
+  const std::size_t usable_size_;
+  const std::size_t slot_size_;  // guard page + usable size
+
+  std::mutex lock_;  // guards everything below; held only for list moves and chunk mapping
+  std::vector<Stack> dirty_, warm_, cold_;
+  char* carve_next_ = nullptr;  // next uncarved slot of the newest chunk
+  char* carve_end_ = nullptr;
+  std::size_t reserved_slots_ = 0;  // in all chunks
+  std::size_t carved_slots_ = 0;
+  std::size_t warm_claimed_ = 0;  // warm places taken by trims in progress
+};
+
+}  // namespace weft::detail

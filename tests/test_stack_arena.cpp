@@ -1,0 +1,132 @@
+// Stack arenas (lib/scheduling/stack_arena.hpp): every stack has a guard page
+// below it that faults, trimming gives pages back and keeps the guard, at
+// most k_warm_slots trimmed stacks keep a resident page, and stacks add no
+// mapping each. Skipped where the kernel lacks MADV_GUARD_INSTALL or the
+// fallback is forced (WEFT_STACK_GUARDS=mapped).
+#include <doctest/doctest.h>
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "diagnostics/sanitizers.hpp"
+#include "scheduling/stack_arena.hpp"
+
+using weft::detail::Stack;
+using weft::detail::StackArena;
+using weft::detail::StackPool;
+
+namespace {
+
+std::size_t page() { return StackPool::page_size(); }
+
+// True if writing the byte at p kills a child process with SIGSEGV.
+bool write_faults(void* p) {
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::signal(SIGSEGV, SIG_DFL);
+    *static_cast<volatile char*>(p) = 1;
+    ::_exit(0);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  return WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV;
+}
+
+std::size_t mapping_count() {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  std::size_t n = 0;
+  while (std::getline(maps, line)) ++n;
+  return n;
+}
+
+// Whether the page holding p is resident.
+bool resident(const void* p) {
+  unsigned char v = 0;
+  const auto a = reinterpret_cast<std::uintptr_t>(p) & ~(page() - 1);
+  REQUIRE(::mincore(reinterpret_cast<void*>(a), page(), &v) == 0);
+  return (v & 1) != 0;
+}
+
+std::vector<Stack> take(StackArena& arena, std::size_t n) {
+  std::vector<Stack> out;
+  out.reserve(n);
+  arena.acquire(out, n);
+  REQUIRE(out.size() == n);
+  return out;
+}
+
+}  // namespace
+
+// Each case uses a stack size of its own, so that it has an arena of its own.
+
+TEST_CASE("stack arena: every stack is usable to its ends and has a guard page just below" *
+          doctest::timeout(60) * doctest::skip(!weft::detail::stack_arenas_enabled() || WEFT_ASAN || WEFT_TSAN)) {
+  StackArena& arena = StackArena::for_size(3 * page());
+  const std::vector<Stack> stacks = take(arena, 40);  // more than one chunk
+  for (const Stack& s : stacks) {
+    CHECK(s.guarded);
+    CHECK(s.size == 3 * page());
+    std::memset(s.lo, 0x5a, s.size);
+  }
+  for (const std::size_t i : {std::size_t{0}, std::size_t{17}, std::size_t{39}}) {
+    CAPTURE(i);
+    CHECK(write_faults(static_cast<char*>(stacks[i].lo) - 1));
+    CHECK(!write_faults(stacks[i].lo));
+  }
+  arena.release(stacks.data(), stacks.size());
+}
+
+TEST_CASE("stack arena: trimming gives the pages back and keeps the guard" * doctest::timeout(60) *
+          doctest::skip(!weft::detail::stack_arenas_enabled() || WEFT_ASAN || WEFT_TSAN)) {
+  StackArena& arena = StackArena::for_size(5 * page());
+  std::vector<Stack> stacks = take(arena, 8);
+  for (const Stack& s : stacks) std::memset(s.lo, 0x5a, s.size);
+  arena.release(stacks.data(), stacks.size());
+  arena.trim_all();
+  const StackArena::Counts c = arena.counts();
+  CHECK(c.dirty == 0);
+  CHECK(c.warm + c.cold == 8);
+  // The same stacks come back (nothing else uses this size): trimmed to at
+  // most their top page, zero below it, still guarded.
+  stacks = take(arena, 8);
+  for (const Stack& s : stacks) {
+    char* top_page = static_cast<char*>(s.lo) + s.size - page();
+    CHECK(!resident(s.lo));
+    CHECK(static_cast<unsigned char>(*static_cast<volatile char*>(s.lo)) == 0);
+    CHECK(*static_cast<volatile char*>(top_page - 1) == 0);
+    CHECK(write_faults(static_cast<char*>(s.lo) - 1));
+  }
+  arena.release(stacks.data(), stacks.size());
+}
+
+TEST_CASE("stack arena: trimmed stacks keep at most k_warm_slots resident pages" * doctest::timeout(120) *
+          doctest::skip(!weft::detail::stack_arenas_enabled())) {
+  StackArena& arena = StackArena::for_size(2 * page());
+  const std::size_t n = StackArena::k_warm_slots + 1000;
+  const std::vector<Stack> stacks = take(arena, n);
+  arena.release(stacks.data(), stacks.size());
+  arena.trim_all();
+  const StackArena::Counts c = arena.counts();
+  CHECK(c.dirty == 0);
+  CHECK(c.warm == StackArena::k_warm_slots);
+  CHECK(c.cold == 1000);
+  CHECK(c.carved == n);
+}
+
+TEST_CASE("stack arena: 20,000 stacks add a few mappings, not one per stack" * doctest::timeout(120) *
+          doctest::skip(!weft::detail::stack_arenas_enabled())) {
+  StackArena& arena = StackArena::for_size(16 * page());
+  const std::size_t before = mapping_count();
+  const std::vector<Stack> stacks = take(arena, 20'000);
+  CHECK(mapping_count() < before + 100);
+  arena.release(stacks.data(), stacks.size());
+}
