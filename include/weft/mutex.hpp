@@ -55,13 +55,16 @@ class WEFT_API Mutex {
   // another holder has it. Throws weft::FiberCancelled if the runtime cancels
   // the parked fiber at shutdown (the lock is then not held).
   void lock() {
-    // relaxed: a hint; the CAS below is what acquires.
-    std::uint32_t s = state_.load(std::memory_order_relaxed);
-    // Free and not in hand-off mode: take it, keeping the other bits (as a
-    // spinner would: in normal mode a running locker may overtake queued
-    // waiters). acquire: pairs with unlock()'s release, so the previous
-    // critical section happens-before ours. relaxed on failure: the slow
-    // path rereads.
+    std::uint32_t s = k_free;
+    // acquire: pairs with unlock()'s release, so the previous critical
+    // section happens-before ours. relaxed on failure: s is then what we saw.
+    if (state_.compare_exchange_strong(s, k_locked, std::memory_order_acquire, std::memory_order_relaxed)) {
+      acquired();
+      return;
+    }
+    // Free and not in hand-off mode, with other bits set (waiters queued):
+    // take it, keeping them (as a spinner would: in normal mode a running
+    // locker may overtake the queue). acquire: as above.
     if ((s & (k_locked | k_starving)) == 0 &&
         state_.compare_exchange_strong(s, s | k_locked, std::memory_order_acquire, std::memory_order_relaxed)) {
       acquired();
@@ -104,21 +107,24 @@ class WEFT_API Mutex {
   // locked.
   void unlock() {
     const bool plain_holder = std::exchange(plain_holder_, false);
-    // relaxed: a hint; the CAS below is what releases.
-    std::uint32_t s = state_.load(std::memory_order_relaxed);
-    for (;;) {
-      // Nobody to wake: no waiters, or a woken waiter (or a spinner that
-      // took the hint) is on its way and will take the mutex or pass the
-      // duty on. Otherwise, in hand-off mode, with the queue lock held by
-      // someone, or on a misuse, the slow path decides.
-      if ((s & (k_locked | k_starving | k_queue)) != k_locked || (s & (k_waiters | k_woken)) == k_waiters) {
-        unlock_slow();
-        break;
+    std::uint32_t s = k_locked;
+    // The common case, nobody waiting. release: publishes our critical
+    // section to the next lock()'s acquire. relaxed on failure: s is then
+    // what we saw.
+    if (!state_.compare_exchange_strong(s, k_free, std::memory_order_release, std::memory_order_relaxed)) {
+      for (;;) {
+        // Nobody to wake: a woken waiter (or a spinner that took the hint)
+        // is on its way and will take the mutex or pass the duty on. In
+        // hand-off mode, with waiters and no such hint, with the queue lock
+        // held by someone, or on a misuse, the slow path decides.
+        if ((s & (k_locked | k_starving | k_queue)) != k_locked || (s & (k_waiters | k_woken)) == k_waiters) {
+          unlock_slow();
+          break;
+        }
+        // release: as above. Our last access to *this. relaxed on failure:
+        // a spinner set k_woken or a queuer took k_queue; look again.
+        if (state_.compare_exchange_weak(s, s & ~k_locked, std::memory_order_release, std::memory_order_relaxed)) break;
       }
-      // release: publishes our critical section to the next lock()'s
-      // acquire. Our last access to *this. relaxed on failure: a spinner
-      // set k_woken or a queuer took k_queue; look again.
-      if (state_.compare_exchange_weak(s, s & ~k_locked, std::memory_order_release, std::memory_order_relaxed)) break;
     }
     if (plain_holder) detail::plain_holder_leave();
   }
