@@ -230,7 +230,10 @@ detail::Nanos Mutex::spin_budget_ns() const noexcept {
 void Mutex::learn_spin(detail::Nanos spun, bool acquired_it) noexcept {
   const detail::Nanos budget = spin_budget_ns();
   detail::Nanos next = acquired_it ? std::max(budget, 2 * spun) : budget / 2;
-  next = std::clamp<detail::Nanos>(next, k_min_spin, std::min<detail::Nanos>(park_cost(), 0xFFFF * k_budget_unit_ns));
+  // Never above the park cost (nor what 16 bits hold), never below
+  // k_min_spin, even where a park costs less than that.
+  const detail::Nanos most = std::max(k_min_spin, std::min<detail::Nanos>(park_cost(), 0xFFFF * k_budget_unit_ns));
+  next = std::clamp<detail::Nanos>(next, k_min_spin, most);
   // relaxed: see spin_budget_ns(). Stored only on change: spinners on
   // other cores read this line.
   const auto units = static_cast<std::uint16_t>(next / k_budget_unit_ns);
