@@ -39,8 +39,10 @@ WEFT_API void plain_holder_leave() noexcept;
 // waiter, newcomers queue behind, and nobody spins. It switches back when
 // the queue empties or a waiter got the lock within 1 ms. So every waiter
 // gets the lock: after about 1 ms it is at the head of a FIFO queue that is
-// served strictly in order. Without contention lock() and unlock() are a
-// load and one atomic read-modify-write each.
+// served strictly in order. Without contention lock() and unlock() are one
+// atomic operation each; with waiters queued, in normal mode, a free
+// mutex is still taken, and released with nobody to wake, without taking
+// the queue's lock.
 //
 // Memory: unlock() happens-before the next lock() that acquires. A Mutex
 // may be destroyed as soon as it is unlocked and nobody waits for it, even
