@@ -1,4 +1,4 @@
-// stack-floor: what a fiber stack costs the kernel, measured alone, with no
+// stack_floor: what a fiber stack costs the kernel, measured alone, with no
 // runtime around it (issue 17; docs/design/stacks.md). One thread, N slots of
 // a 256 KiB stack plus a 4 KiB guard in one mapping:
 //   guard_install_us   madvise(MADV_GUARD_INSTALL) of one slot's guard page
@@ -11,7 +11,7 @@
 //                      of a guard + first touch + munmap, per stack
 // and checks that the guards still fault after both kinds of MADV_DONTNEED
 // and that /proc/self/maps did not grow by a line per stack.
-// Usage: stack-floor [N]  (default 100000). Needs Linux 6.13+.
+// Usage: stack_floor [N]  (default 100000). Needs Linux 6.13+.
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -109,7 +109,7 @@ int main(int argc, char** argv) {
   for (std::size_t i = 0; i < m; ++i) ::munmap(stacks[i], slot);
   const double mapped = us_per(t0, m);
 
-  std::printf("stack-floor n=%zu guard_install_us=%.3f first_touch_us=%.3f resident_touch_us=%.3f "
+  std::printf("stack_floor n=%zu guard_install_us=%.3f first_touch_us=%.3f resident_touch_us=%.3f "
               "dontneed_us=%.3f dontneed_all_ms=%.1f refault_us=%.3f mapped_us=%.3f "
               "guards_kept_after_dontneed=%s maps_lines_added=%zu\n",
               n, guard, first, resident, dontneed, dontneed_all_ms, refault, mapped, guards_kept ? "yes" : "NO",
