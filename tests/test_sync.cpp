@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -71,69 +70,6 @@ TEST_CASE("mutex: try_lock succeeds on a free mutex while a woken waiter has not
     return got;
   });
   CHECK(ok);
-}
-
-TEST_CASE("mutex: lock() takes a free mutex at once while a woken waiter has not run yet, and the waiter still gets it" *
-          doctest::timeout(60)) {
-  // Normal mode lets a running locker overtake the queue (mutex.hpp): the
-  // fast path must accept a free mutex whose waiter bits are set, without
-  // parking, and the waiter it overtook must still be served.
-  weft::Runtime rt({.workers = 1});
-  const bool ok = rt.block_on([&rt] {
-    weft::Mutex m;
-    bool waiter_got_it = false;
-    m.lock();
-    const std::uint64_t parks_before = rt.metrics().parks;
-    auto waiter = weft::go([&] {
-      m.lock();
-      waiter_got_it = true;
-      m.unlock();
-    });
-    spin_until([&] { return rt.metrics().parks > parks_before; });  // the waiter parks in lock()
-    m.unlock();  // wakes the waiter; one worker, so it has not run yet
-    const std::uint64_t parks_mid = rt.metrics().parks;
-    m.lock();  // overtakes it
-    const bool no_park = rt.metrics().parks == parks_mid && !waiter_got_it;
-    m.unlock();
-    waiter.join();
-    return no_park && waiter_got_it;
-  });
-  CHECK(ok);
-}
-
-TEST_CASE("mutex: in hand-off mode a holder that locks again queues behind the waiter it handed the lock to" *
-          doctest::timeout(60)) {
-  // A woken waiter that has waited more than 1 ms and still loses the race
-  // switches the mutex to hand-off mode (mutex.hpp); from then on unlock()
-  // gives the lock to the oldest waiter and a newcomer, even the releaser
-  // itself, queues behind it: the fast path must not take a handed mutex.
-  weft::Runtime rt({.workers = 1});
-  const std::string order = rt.block_on([&rt] {
-    weft::Mutex m;
-    std::string seen;
-    m.lock();
-    const std::uint64_t parks_before = rt.metrics().parks;
-    auto waiter = weft::go([&] {
-      m.lock();
-      seen += 'w';
-      m.unlock();
-    });
-    spin_until([&] { return rt.metrics().parks > parks_before; });  // queued
-    weft::this_fiber::sleep_for(std::chrono::milliseconds(5));     // it has now waited more than 1 ms
-    m.unlock();  // wakes it (normal mode); it has not run yet
-    m.lock();    // overtakes it once more
-    const std::uint64_t parks_mid = rt.metrics().parks;
-    // It runs, finds the mutex held, spins, gives up and queues again, now
-    // starving: hand-off mode.
-    spin_until([&] { return rt.metrics().parks > parks_mid; });
-    m.unlock();  // hands the mutex to it
-    m.lock();    // queues behind it
-    seen += 'h';
-    m.unlock();
-    waiter.join();
-    return seen;
-  });
-  CHECK(order == "wh");
 }
 
 TEST_CASE("mutex: unlocking an unlocked mutex throws std::logic_error and leaves it usable") {

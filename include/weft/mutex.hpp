@@ -28,9 +28,7 @@ WEFT_API void plain_holder_leave() noexcept;
 // a fiber may lock on one worker and unlock on another after migrating.
 //
 // Policy (Go's sync.Mutex, two modes). Normal mode favours throughput:
-// lock() spins briefly (at most about what a park and its wake-up cost,
-// measured, and less on a mutex where spinning has not been paying off),
-// then queues FIFO and parks; unlock() frees the mutex
+// lock() spins briefly, then queues FIFO and parks; unlock() frees the mutex
 // and wakes the oldest waiter, which competes with fibers arriving just then
 // (they may "barge" ahead, which keeps the lock hot on a running worker). A
 // woken waiter that loses goes back to the front of the queue. Starvation
@@ -40,9 +38,7 @@ WEFT_API void plain_holder_leave() noexcept;
 // the queue empties or a waiter got the lock within 1 ms. So every waiter
 // gets the lock: after about 1 ms it is at the head of a FIFO queue that is
 // served strictly in order. Without contention lock() and unlock() are one
-// atomic operation each; with waiters queued, in normal mode, a free
-// mutex is still taken, and released with nobody to wake, without taking
-// the queue's lock.
+// atomic operation each.
 //
 // Memory: unlock() happens-before the next lock() that acquires. A Mutex
 // may be destroyed as soon as it is unlocked and nobody waits for it, even
@@ -57,18 +53,10 @@ class WEFT_API Mutex {
   // another holder has it. Throws weft::FiberCancelled if the runtime cancels
   // the parked fiber at shutdown (the lock is then not held).
   void lock() {
-    std::uint32_t s = k_free;
+    std::uint32_t expected = k_free;
     // acquire: pairs with unlock()'s release, so the previous critical
-    // section happens-before ours. relaxed on failure: s is then what we saw.
-    if (state_.compare_exchange_strong(s, k_locked, std::memory_order_acquire, std::memory_order_relaxed)) {
-      acquired();
-      return;
-    }
-    // Free and not in hand-off mode, with other bits set (waiters queued):
-    // take it, keeping them (as a spinner would: in normal mode a running
-    // locker may overtake the queue). acquire: as above.
-    if ((s & (k_locked | k_starving)) == 0 &&
-        state_.compare_exchange_strong(s, s | k_locked, std::memory_order_acquire, std::memory_order_relaxed)) {
+    // section happens-before ours. relaxed on failure: the slow path rereads.
+    if (state_.compare_exchange_strong(expected, k_locked, std::memory_order_acquire, std::memory_order_relaxed)) {
       acquired();
       return;
     }
@@ -109,24 +97,10 @@ class WEFT_API Mutex {
   // locked.
   void unlock() {
     const bool plain_holder = std::exchange(plain_holder_, false);
-    std::uint32_t s = k_locked;
-    // The common case, nobody waiting. release: publishes our critical
-    // section to the next lock()'s acquire. relaxed on failure: s is then
-    // what we saw.
-    if (!state_.compare_exchange_strong(s, k_free, std::memory_order_release, std::memory_order_relaxed)) {
-      for (;;) {
-        // Nobody to wake: a woken waiter (or a spinner that took the hint)
-        // is on its way and will take the mutex or pass the duty on. In
-        // hand-off mode, with waiters and no such hint, with the queue lock
-        // held by someone, or on a misuse, the slow path decides.
-        if ((s & (k_locked | k_starving | k_queue)) != k_locked || (s & (k_waiters | k_woken)) == k_waiters) {
-          unlock_slow();
-          break;
-        }
-        // release: as above. Our last access to *this. relaxed on failure:
-        // a spinner set k_woken or a queuer took k_queue; look again.
-        if (state_.compare_exchange_weak(s, s & ~k_locked, std::memory_order_release, std::memory_order_relaxed)) break;
-      }
+    std::uint32_t expected = k_locked;
+    // release: publishes our critical section to the next lock()'s acquire.
+    if (!state_.compare_exchange_strong(expected, k_free, std::memory_order_release, std::memory_order_relaxed)) {
+      unlock_slow();
     }
     if (plain_holder) detail::plain_holder_leave();
   }
@@ -154,11 +128,6 @@ class WEFT_API Mutex {
   void unlock_slow();
   void pass_on_woken() noexcept;  // a locker gives up the k_woken hint it holds (mutex.cpp)
   std::uint32_t lock_queue() noexcept;  // sets k_queue; returns the state seen
-  // The self-calibrating spin bound (mutex.cpp): how long spinning has
-  // recently paid off here, and what a spin teaches it.
-  static constexpr std::int64_t k_budget_unit_ns = 16;
-  std::int64_t spin_budget_ns() const noexcept;
-  void learn_spin(std::int64_t spun_ns, bool acquired_it) noexcept;
   // By the new holder, right after it got the lock.
   void acquired() noexcept {
     plain_holder_ = detail::on_plain_thread();
@@ -167,9 +136,6 @@ class WEFT_API Mutex {
 
   std::atomic<std::uint32_t> state_{k_free};
   bool plain_holder_ = false;    // written and read only by the holder
-  // In units of k_budget_unit_ns; 0: not learned yet. Written by spinners
-  // (relaxed: an estimate); fits in the padding beside plain_holder_.
-  std::atomic<std::uint16_t> spin_budget_{0};
   detail::WaitList waiters_;  // guarded by the k_queue bit
 };
 

@@ -2,9 +2,7 @@
 //
 // One word, state_, holds the mutex bit, the mode bits and the queue lock
 // (k_queue, which guards waiters_). Who changes it:
-//   fast lock        CAS s -> s|k_locked when neither k_locked nor
-//                    k_starving is set (other bits kept: in normal mode a
-//                    running locker may overtake the queue, as a spinner may)
+//   fast lock        CAS k_free -> k_locked                  (no bits held)
 //   spinning locker  CAS s -> s|k_locked when !(s & k_locked) and not
 //                    starving; a woken waiter also clears its k_woken.
 //                    While it spins on a locked mutex with waiters queued
@@ -12,15 +10,12 @@
 //                    mutexWoken: unlock then wakes nobody, the spinner
 //                    takes the mutex); it clears that bit when it acquires
 //                    or queues
-//   fast unlock      CAS s -> s & ~k_locked when k_queue and k_starving are
-//                    clear and nobody needs waking: no k_waiters, or
-//                    k_woken (a woken waiter or hinted spinner is on its way
-//                    and takes the mutex, or pass_on_woken wakes for it)
+//   fast unlock      CAS k_locked -> k_free                  (no other bits)
 //   queue holders    set k_queue by CAS; release it as noted below
 // While k_locked and k_queue are both set, only the queue holder can change
 // the word: spinners and fast lockers need k_locked clear (or, for the
-// k_woken hint, k_queue clear), fast unlock needs k_queue clear, and
-// everyone else needs k_queue. The queue
+// k_woken hint, k_queue clear), fast unlock needs
+// the exact value k_locked, and everyone else needs k_queue. The queue
 // holder may then write the whole word with a plain store, and in unlock
 // that store frees the mutex and the queue together, as its last access.
 //
@@ -47,46 +42,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Spinning (lock_until's first phase) is bounded by time, not by a count:
-// it is worth spinning only for about as long as parking and being woken
-// would cost, since past that point parking is the cheaper bet (the
-// ski-rental argument: spinning at most the price of a park is never worse
-// than twice the best choice made in hindsight). Two measured quantities
-// bound it:
-//   park cost   process-wide: an exponential moving average (weight 1/8) of
-//               what a wake-up costs the unlocker (the claim and unpark(),
-//               a futex wake when the fiber's worker must be woken), times
-//               two for what the parked side pays (queuing, two switches).
-//               A property of the machine and its load, not of one mutex.
-//   spin budget per mutex (Mutex::spin_budget_): how long spinning has
-//               recently paid off on this mutex. A spin that succeeds after
-//               t sets it to at least 2t; one that fails halves it. A
-//               holder that re-takes the mutex from a hot cache line beats
-//               a spinner on another core almost every time, and then the
-//               spinner only steals the line from it: the budget shrinks
-//               and lockers park early instead of slowing the holder.
-// A spin waits the shorter of the two. Between looks at the word it pauses
-// 1, 2, 4 .. k_max_pauses times, so that a spinner reads the holder's cache
-// line rarely.
-constexpr detail::Nanos k_initial_park_cost = 3'000;  // ~ the old fixed spin, until measured
-constexpr detail::Nanos k_max_park_cost = 100'000;    // one sample is capped here (a preempted waker)
-constexpr detail::Nanos k_min_spin = 256;             // never below: a few looks, so spinning can pay off again
-constexpr int k_max_pauses = 64;                      // ~0.6 us between looks at most
-
-// relaxed: an estimate; a racing update loses one sample at worst.
-std::atomic<detail::Nanos> g_wake_cost_ns{k_initial_park_cost / 2};
-
-detail::Nanos park_cost() noexcept { return 2 * g_wake_cost_ns.load(std::memory_order_relaxed); }
-
-// Wakes `node`'s waiter and folds what that cost into the estimate.
-void unpark_measured(detail::WaitNode* node) noexcept {
-  const detail::Nanos t0 = detail::now_ns();
-  node->waiter->unpark();  // the waiter may be gone after this
-  const detail::Nanos cost = std::clamp<detail::Nanos>(detail::now_ns() - t0, 0, k_max_park_cost);
-  const detail::Nanos old = g_wake_cost_ns.load(std::memory_order_relaxed);
-  g_wake_cost_ns.store(old + (cost - old) / 8, std::memory_order_relaxed);  // relaxed: see g_wake_cost_ns
-}
-
+// Spin rounds before queuing: each pauses 1, 2, 4 .. 16 times, then retries.
+// 20 rounds are about 270 pauses, ~2.7 us where a pause is 10 ns: about the
+// cost of a park and its wake-up. 10 rounds made a spinner on another core
+// give up too often against a holder re-locking from a hot cache line
+// (docs/design/channels.md, Mutex).
+constexpr int k_spin_rounds = 20;
 // A waiter that has waited this long turns on hand-off mode (Go's value).
 constexpr auto k_starvation_threshold = std::chrono::milliseconds(1);
 
@@ -107,9 +68,7 @@ bool Mutex::lock_until(detail::Nanos deadline) {
   bool starving = false;  // we have waited longer than the threshold
   Clock::time_point since{};
   for (;;) {
-    const detail::Nanos limit = std::min(spin_budget_ns(), park_cost());
-    detail::Nanos started = 0;
-    for (int round = 0;; ++round) {
+    for (int round = 0; round < k_spin_rounds; ++round) {
       // relaxed: a hint; the CAS below is what acquires.
       std::uint32_t s = state_.load(std::memory_order_relaxed);
       if ((s & k_starving) != 0) break;  // hand-off mode: the queue goes first
@@ -117,7 +76,6 @@ bool Mutex::lock_until(detail::Nanos deadline) {
         const std::uint32_t want = (s | k_locked) & ~(woken ? k_woken : 0u);
         // acquire: pairs with unlock's release.
         if (state_.compare_exchange_weak(s, want, std::memory_order_acquire, std::memory_order_relaxed)) {
-          if (round > 0) learn_spin(detail::now_ns() - started, true);
           acquired();
           return true;
         }
@@ -130,15 +88,7 @@ bool Mutex::lock_until(detail::Nanos deadline) {
         // or queue. A failed CAS just means we spin without the hint.
         woken = state_.compare_exchange_weak(s, s | k_woken, std::memory_order_relaxed, std::memory_order_relaxed);
       }
-      // The clock is read only once the mutex was found held.
-      const detail::Nanos now = detail::now_ns();
-      if (round == 0) {
-        started = now;
-      } else if (now - started >= limit) {
-        learn_spin(now - started, false);
-        break;
-      }
-      for (int i = 0; i < std::min(1 << std::min(round, 16), k_max_pauses); ++i) detail::cpu_relax();
+      for (int i = 0; i < (1 << std::min(round, 4)); ++i) detail::cpu_relax();
     }
 
     detail::Waiter waiter;
@@ -221,25 +171,6 @@ bool Mutex::lock_until(detail::Nanos deadline) {
   }
 }
 
-detail::Nanos Mutex::spin_budget_ns() const noexcept {
-  // relaxed: an estimate (see the top); 0 means not learned yet.
-  const std::uint16_t units = spin_budget_.load(std::memory_order_relaxed);
-  return units == 0 ? park_cost() : detail::Nanos{units} * k_budget_unit_ns;
-}
-
-void Mutex::learn_spin(detail::Nanos spun, bool acquired_it) noexcept {
-  const detail::Nanos budget = spin_budget_ns();
-  detail::Nanos next = acquired_it ? std::max(budget, 2 * spun) : budget / 2;
-  // Never above the park cost (nor what 16 bits hold), never below
-  // k_min_spin, even where a park costs less than that.
-  const detail::Nanos most = std::max(k_min_spin, std::min<detail::Nanos>(park_cost(), 0xFFFF * k_budget_unit_ns));
-  next = std::clamp<detail::Nanos>(next, k_min_spin, most);
-  // relaxed: see spin_budget_ns(). Stored only on change: spinners on
-  // other cores read this line.
-  const auto units = static_cast<std::uint16_t>(next / k_budget_unit_ns);
-  if (units != spin_budget_.load(std::memory_order_relaxed)) spin_budget_.store(units, std::memory_order_relaxed);
-}
-
 void Mutex::pass_on_woken() noexcept {
   // We hold the k_woken hint, so unlock() woke nobody and counts on us to
   // take the mutex. Give the hint back; if the mutex is free and someone
@@ -254,7 +185,7 @@ void Mutex::pass_on_woken() noexcept {
     // while we hold k_queue (see the top). release: publishes waiters_.
     if (state_.compare_exchange_weak(s, next, std::memory_order_release, std::memory_order_relaxed)) break;
   }
-  if (wake != nullptr) unpark_measured(wake);
+  if (wake != nullptr) wake->waiter->unpark();
 }
 
 void Mutex::unlock_slow() {
@@ -283,7 +214,7 @@ void Mutex::unlock_slow() {
   // mutex and the queue together and is our last access to *this; a waiter
   // we claimed is parked, inside lock(), so the mutex outlives its unpark.
   state_.store(next & ~k_queue, std::memory_order_release);
-  if (wake != nullptr) unpark_measured(wake);
+  if (wake != nullptr) wake->waiter->unpark();
 }
 
 }  // namespace weft
