@@ -137,7 +137,6 @@ void Worker::run() {
     // the last ones: a scope is freed, its deadline disarmed, before we
     // sleep).
     flush_scope_references();
-    if (keep_searching()) continue;
     if (quiet_for_a_while(heap) && stacks_.trim(k_trim_batch)) {
       // Return surplus stacks a few at a time, looking for work and due
       // timers again between batches.
@@ -147,21 +146,6 @@ void Worker::run() {
   }
   flush_scope_references();
   set_current_worker(nullptr);
-}
-
-bool Worker::keep_searching() noexcept {
-  if (!searching_) {  // not a searcher (try_begin_search said no): sleep
-    search_until_ = 0;
-    return false;
-  }
-  const Nanos now = now_ns();
-  if (search_until_ == 0) search_until_ = now + k_search_spin_ns;
-  if (now < search_until_) {
-    for (int i = 0; i < 32; ++i) cpu_relax();  // a breath between scans of the other deques
-    return true;
-  }
-  search_until_ = 0;
-  return false;
 }
 
 bool Worker::quiet_for_a_while(const TimerHeap& heap) noexcept {
@@ -175,7 +159,6 @@ bool Worker::quiet_for_a_while(const TimerHeap& heap) noexcept {
 
 TaskBase* Worker::next_task() {
   TaskBase* t = pick_task();
-  if (t != nullptr) search_until_ = 0;  // the next search spins afresh
   if (t != nullptr && searching_) {
     // Found work, by whatever path (a woken worker counts as searching and
     // often finds its work in the injector): stop searching, so producers

@@ -2,7 +2,7 @@
 //     runnext (the fiber this worker's fibers woke last) -> own deque (LIFO)
 //     -> injector -> global queue (yielded fibers)
 //     -> steal from random victims (their deques, then stale runnext slots)
-//     -> search a little longer -> sleep
+//     -> sleep
 // and the fibers it finds, one at a time, each until it yields, parks or ends.
 //
 // A fiber that yields goes to the runtime's shared GlobalQueue, not to a
@@ -28,11 +28,6 @@
 // behind a busy waker for more than that; and every k_runnext_streak-th
 // pick skips the slot once, so two fibers waking each other cannot keep
 // the deque from running (Tokio's LIFO-slot starvation).
-//
-// Searching: a worker that found nothing keeps searching for
-// k_search_spin_ns before it sleeps (Go's spinning M). While it searches,
-// producers wake nobody (IdleWorkers), so a stream of wake-ups a few
-// hundred nanoseconds apart pays one futex wake-up per spin, not one each.
 //
 // Fiber reuse: a fiber whose task has finished picks the next task itself
 // (pick_local_task, the loop's own order) and, if that task has not started,
@@ -137,7 +132,6 @@ class Worker {
   static constexpr Nanos k_trim_quiet_ns = 2'000'000;  // trim only if no timer is due sooner
   static constexpr Nanos k_runnext_grace_ns = 3'000;    // a thief leaves a fresh runnext alone this long
   static constexpr std::uint32_t k_runnext_streak = 16; // runnext picks in a row before the deque goes first once
-  static constexpr Nanos k_search_spin_ns = 20'000;     // searching before sleeping
 
   void run();
   bool quiet_for_a_while(const TimerHeap& heap) noexcept;
@@ -150,7 +144,6 @@ class Worker {
   TaskBase* next_task_for_finished(Fiber* f) noexcept;
   void bind_task(Fiber* f, TaskBase* task) noexcept;  // the task starts on f
   TaskBase* take_runnext() noexcept;
-  bool keep_searching() noexcept;
   TaskBase* steal_from_others();
   bool sleep();  // false when the runtime is exiting
   void run_task(TaskBase* task);
@@ -196,7 +189,6 @@ class Worker {
   std::uint64_t rng_;
   std::uint32_t runnext_streak_ = 0;  // runnext picks in a row (pick_task)
   TaskBase* handoff_ = nullptr;       // picked by a finishing fiber, run next by the loop
-  Nanos search_until_ = 0;            // keep_searching(): end of the current spin, 0 if none
   // runnext: written (exchange) by this thread only, emptied by this thread
   // or by a thief's CAS. Its own cache line, with switches_, so that a
   // searching thief reading them does not slow the deque's owner.
