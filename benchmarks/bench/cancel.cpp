@@ -9,6 +9,10 @@
 // records when its Cancelled reached it (relative to the cancel), and the
 // owner when wait() returned. 20 rounds (3 with --quick); p50 and p99 over
 // all of them of: the parked half's latency, the CPU half's, and wait()'s.
+// Also unwind_floor_us: N/2 weft::Cancelled thrown and caught one frame
+// deep on as many plain threads as workers, no scheduler involved (median
+// of the rounds): no stop that unwinds each parked fiber can bring the
+// parked half's p99 under it.
 // Run once on an otherwise idle runtime ("cancel") and once while two
 // other groups keep every worker busy with fresh CPU fibers
 // ("cancel_loaded"): cancelled work must not wait behind new work.
@@ -21,6 +25,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <thread>
 #include <vector>
 
 #include "bench.hpp"
@@ -42,6 +47,35 @@ double percentile(std::vector<double>& v, double p) {
 unsigned long long churn(unsigned long long h) {
   for (int i = 0; i < 64; ++i) h = (h ^ (h >> 29)) * 0xBF58476D1CE4E5B9ull + static_cast<unsigned>(i);
   return h;
+}
+
+// The floor under any stop that unwinds: `throws` weft::Cancelled thrown and
+// caught one frame deep, spread over `threads` plain threads, with no
+// scheduler involved. Returns the wall time in microseconds.
+__attribute__((noinline)) void throw_cancelled_once() { throw weft::Cancelled(); }
+
+double unwind_floor_us(std::size_t throws, std::size_t threads) {
+  std::vector<std::thread> pool;
+  std::atomic<std::size_t> ready{0};
+  std::atomic<bool> go{false};
+  for (std::size_t t = 0; t < threads; ++t) {
+    pool.emplace_back([&, share = throws / threads] {
+      ready.fetch_add(1);
+      while (!go.load()) {
+      }
+      for (std::size_t i = 0; i < share; ++i) {
+        try {
+          throw_cancelled_once();
+        } catch (const weft::Cancelled&) {
+        }
+      }
+    });
+  }
+  while (ready.load() != threads) std::this_thread::yield();
+  const auto t0 = Clock::now();  // threads started: time the throws alone
+  go.store(true);
+  for (auto& t : pool) t.join();
+  return us_between(t0, Clock::now());
 }
 
 struct Latencies {
@@ -146,6 +180,9 @@ void cancel_run(const Settings& s, Reporter& out, bool loaded) {
     stop.store(true);
     load.wait();
   });
+  // The parked half's floor: its n/2 fibers each unwind at least one throw.
+  std::vector<double> floor_us;
+  for (std::size_t r = 0; r < rounds; ++r) floor_us.push_back(unwind_floor_us(n / 2, s.workers));
   const std::string p = param(n, s.workers);
   out.add("weft", workload, p, "parked_p50_us", percentile(lat.parked_us, 0.50));
   out.add("weft", workload, p, "parked_p99_us", percentile(lat.parked_us, 0.99));
@@ -153,6 +190,7 @@ void cancel_run(const Settings& s, Reporter& out, bool loaded) {
   out.add("weft", workload, p, "cpu_p99_us", percentile(lat.cpu_us, 0.99));
   out.add("weft", workload, p, "wait_p50_us", percentile(lat.wait_us, 0.50));
   out.add("weft", workload, p, "wait_p99_us", percentile(lat.wait_us, 0.99));
+  out.add("weft", workload, p, "unwind_floor_us", percentile(floor_us, 0.50));
 }
 
 }  // namespace
