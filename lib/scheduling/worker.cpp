@@ -126,9 +126,7 @@ void Worker::run() {
   set_precise_timer_slack();
   TimerHeap& heap = timers();
   for (;;) {
-    // Due timers first (one relaxed-cost load while none is armed).
-    const Nanos due = heap.earliest();
-    if (due != k_never && due <= now_ns()) heap.fire_due(false);
+    if (timers_due()) heap.fire_due(false);  // due timers first
     if (TaskBase* task = handoff_ != nullptr ? std::exchange(handoff_, nullptr) : next_task()) {
       run_task(task);
       continue;
@@ -235,65 +233,63 @@ TaskBase* Worker::next_task_for_finished(Fiber* f) noexcept {
   f->id.store(0, std::memory_order_relaxed);
   f->slice_calls_per_read = k_initial_slice_calls;
   bind_task(f, t);
-  // A fresh time slice, and a new fiber as far as runnext thieves can tell.
-  slice_countdown_ = f->slice_calls_per_read;
-  slice_start_ = 0;
-  // relaxed: as in run_task.
-  switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  enter(f);  // a fresh time slice, and a new fiber as far as runnext thieves can tell
   return t;
 }
 
-TaskBase* Worker::steal_from_others() {
+template <class TryVictim>
+TaskBase* Worker::visit_victims(TryVictim&& try_victim) {
   const std::size_t n = scheduler_.num_workers();
-  if (n < 2) return nullptr;
-  for (int round = 0; round < k_steal_rounds; ++round) {
-    const std::size_t start = next_random() % n;
-    for (std::size_t i = 0; i < n; ++i) {
-      const std::size_t victim = (start + i) % n;
-      if (victim == index_) continue;
-      for (;;) {
-        Worker& v = scheduler_.worker(victim);
-        auto r = v.steal();
-        if (r.status == ChaseLevDeque<TaskBase>::StealStatus::success) {
-          // Take up to half of what is left as well (Go and Tokio steal half):
-          // a producer spawning in a loop would otherwise be robbed one task
-          // per search, each paying the searching transitions on the shared
-          // IdleWorkers word. The extras go to our own deque; we still count
-          // as searching, so next_task()'s end_search() wakes another worker
-          // if needed (I2).
-          std::size_t extra = std::min(v.queued_approx() / 2, k_steal_batch - 1);
-          std::uint64_t taken = 1;
-          while (extra-- > 0) {
-            auto more = v.steal();
-            if (more.status != ChaseLevDeque<TaskBase>::StealStatus::success) break;
-            try {
-              deque_.push(more.item);
-            } catch (...) {  // std::bad_alloc: keep it runnable anyway
-              scheduler_.push_global(more.item);
-            }
-            ++taken;
-          }
-          // relaxed: a statistic, written by this thread only.
-          steals_.store(steals_.load(std::memory_order_relaxed) + taken, std::memory_order_relaxed);
-          return r.item;
-        }
-        if (r.status == ChaseLevDeque<TaskBase>::StealStatus::empty) break;
-        // lost_race: someone else took that item; the next may be ours.
-      }
-    }
-  }
-  // Nothing in any deque: a woken fiber stuck behind a busy waker?
   const std::size_t start = next_random() % n;
   for (std::size_t i = 0; i < n; ++i) {
     const std::size_t victim = (start + i) % n;
     if (victim == index_) continue;
-    if (TaskBase* t = scheduler_.worker(victim).steal_stale_runnext()) {
-      // relaxed: a statistic, written by this thread only.
-      steals_.store(steals_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-      return t;
-    }
+    if (TaskBase* t = try_victim(scheduler_.worker(victim))) return t;
   }
   return nullptr;
+}
+
+TaskBase* Worker::steal_half_from(Worker& v) {
+  for (;;) {
+    auto r = v.steal();
+    if (r.status == ChaseLevDeque<TaskBase>::StealStatus::empty) return nullptr;
+    if (r.status != ChaseLevDeque<TaskBase>::StealStatus::success) continue;  // lost_race: the next may be ours
+    // Take up to half of what is left as well (Go and Tokio steal half): a
+    // producer spawning in a loop would otherwise be robbed one task per
+    // search, each paying the searching transitions on the shared
+    // IdleWorkers word. The extras go to our own deque; we still count as
+    // searching, so next_task()'s end_search() wakes another worker if
+    // needed (I2).
+    std::size_t extra = std::min(v.queued_approx() / 2, k_steal_batch - 1);
+    std::uint64_t taken = 1;
+    while (extra-- > 0) {
+      auto more = v.steal();
+      if (more.status != ChaseLevDeque<TaskBase>::StealStatus::success) break;
+      try {
+        deque_.push(more.item);
+      } catch (...) {  // std::bad_alloc: keep it runnable anyway
+        scheduler_.push_global(more.item);
+      }
+      ++taken;
+    }
+    // relaxed: a statistic, written by this thread only.
+    steals_.store(steals_.load(std::memory_order_relaxed) + taken, std::memory_order_relaxed);
+    return r.item;
+  }
+}
+
+TaskBase* Worker::steal_from_others() {
+  if (scheduler_.num_workers() < 2) return nullptr;
+  for (int round = 0; round < k_steal_rounds; ++round) {
+    if (TaskBase* t = visit_victims([this](Worker& v) { return steal_half_from(v); })) return t;
+  }
+  // Nothing in any deque: a woken fiber stuck behind a busy waker?
+  return visit_victims([this](Worker& v) {
+    TaskBase* t = v.steal_stale_runnext();
+    // relaxed: a statistic, written by this thread only.
+    if (t != nullptr) steals_.store(steals_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    return t;
+  });
 }
 
 bool Worker::sleep() {

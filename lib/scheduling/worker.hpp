@@ -145,6 +145,13 @@ class Worker {
   void bind_task(Fiber* f, TaskBase* task) noexcept;  // the task starts on f
   TaskBase* take_runnext() noexcept;
   TaskBase* steal_from_others();
+  // Calls try_victim(worker) for each other worker, from a random start,
+  // until one returns a task.
+  template <class TryVictim>
+  TaskBase* visit_victims(TryVictim&& try_victim);
+  // One task from v's deque plus up to half of the rest into ours; nullptr
+  // when v's deque is empty.
+  TaskBase* steal_half_from(Worker& v);
   bool sleep();  // false when the runtime is exiting
   void run_task(TaskBase* task);
   Fiber* start_fiber(TaskBase* task);
