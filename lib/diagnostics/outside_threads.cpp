@@ -40,8 +40,11 @@ bool for_each_thread(F f) {
   return true;
 }
 
-// True if the thread's name starts with "weft-". False for a thread that
-// is gone or unreadable (it is then not counted: it cannot call in).
+// weft names each of its threads "weft-..." before it runs anything.
+bool is_weft_thread_name(const char* name) { return std::strncmp(name, "weft-", 5) == 0; }
+
+// True if the thread's name is one of weft's. False for a thread that is
+// gone or unreadable (it is then not counted: it cannot call in).
 bool weft_named(long tid, bool& gone) {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/self/task/%ld/comm", tid);
@@ -57,7 +60,7 @@ bool weft_named(long tid, bool& gone) {
     gone = true;
     return false;
   }
-  return std::strncmp(name, "weft-", 5) == 0;
+  return is_weft_thread_name(name);
 }
 
 bool existed_at_load(long tid) { return std::binary_search(g_at_load.begin(), g_at_load.end(), tid); }
@@ -71,7 +74,7 @@ bool this_thread_counts() {
   if (cached < 0) {
     char name[32] = {};
     pthread_getname_np(pthread_self(), name, sizeof name);
-    const bool own = std::strncmp(name, "weft-", 5) == 0;
+    const bool own = is_weft_thread_name(name);
     cached = (own || existed_at_load(static_cast<long>(gettid()))) ? 0 : 1;
   }
   return cached == 1;
