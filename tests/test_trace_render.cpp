@@ -24,6 +24,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 extern char** environ;
@@ -410,13 +411,17 @@ TEST_CASE("weft-trace render: the PNG's chunks check out and its pixels show the
   CHECK(png.width == 1000);
   CHECK(png.height == layout.height());
 
-  // The centre of a box (below its label) is its fiber's colour.
-  for (const char* name : {"main", "racer a", "racer b", "third"}) {
+  // The centre of a box (below its label) is its fiber's colour: the
+  // palette's entries for fibers 1 to 4, four different colours.
+  const std::pair<const char*, Rgb> boxes[] = {
+      {"main", {242, 142, 43}}, {"racer a", {225, 87, 89}}, {"racer b", {118, 183, 178}}, {"third", {89, 161, 79}}};
+  for (const auto& [name, colour] : boxes) {
     INFO(name);
     const Span& s = find_slice(t, name);
+    CHECK(fiber_colour(s.fiber) == colour);
     const int x = static_cast<int>(layout.x_of(s.ts + s.dur / 2));
     const int y = static_cast<int>(layout.box_top(s.lane) + Layout::box_height - 3);
-    CHECK(png.at(x, y) == fiber_colour(s.fiber));
+    CHECK(png.at(x, y) == colour);
   }
   // Empty space is the background: the plain thread's lane has no marks after 1 µs.
   CHECK(png.at(static_cast<int>(layout.x_of(20)), static_cast<int>(layout.mark_y(2))) == k_background);
