@@ -36,6 +36,7 @@ namespace {
 
 const std::string k_data = WEFT_TRACE_TEST_DATA;  // tests/data
 const std::string k_tool = WEFT_TRACE_EXE;        // the built weft-trace
+const std::string k_source = WEFT_SOURCE_ROOT;
 
 struct Outcome {
   int exit_code = -1;  // -1: did not exit normally (a crash)
@@ -508,6 +509,24 @@ TEST_CASE("weft-trace: bad input and bad command lines exit non-zero with a mess
   out = run_tool({"render", race, "--png", dir.file("late.png"), "--from", "1000", "--to", "2000"});
   CHECK(out.exit_code == 0);
   CHECK(decode_png(read_bytes(dir.file("late.png"))).width == 1200);
+}
+
+TEST_CASE("weft-trace render: the guide's sample pictures are what the tool draws today") {
+  // docs/guide/seeing-inside-render.md shows docs/pictures/trace-race.*,
+  // made by this command; after a change to the picture, run it again
+  // (from the source root) and commit the files.
+  TempDir dir;
+  const Outcome out = run_tool({"render", k_data + "/trace_race.json", "--svg", dir.file("r.svg"), "--png",
+                                dir.file("r.png"), "--width", "960", "--title",
+                                "sample trace: two workers, racer a and racer b across a yield, two steals"});
+  REQUIRE(out.exit_code == 0);
+  CHECK(read_bytes(dir.file("r.svg")) == read_bytes(k_source + "/docs/pictures/trace-race.svg"));
+  // Pixels, not bytes: another zlib may compress the same pixels differently.
+  const DecodedPng now = decode_png(read_bytes(dir.file("r.png")));
+  const DecodedPng committed = decode_png(read_bytes(k_source + "/docs/pictures/trace-race.png"));
+  CHECK(now.width == committed.width);
+  CHECK(now.height == committed.height);
+  CHECK(now.pixels == committed.pixels);
 }
 
 TEST_CASE("trace font: every printable ASCII glyph but space has ink; other bytes draw as '?'") {
