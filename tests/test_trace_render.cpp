@@ -498,6 +498,7 @@ TEST_CASE("weft-trace: bad input and bad command lines exit non-zero with a mess
       {{"render", race, "--png", dir.file("a.png"), "--from", "30", "--to", "20"}, "--to must be later"},
       {{"render", race, "--png", dir.file("a.png"), "--bogus"}, "unknown option --bogus"},
       {{"summary"}, "summary needs one trace file"},
+      {{"render", race, "--png", dir.file("a.png"), "--from", "-1e308", "--to", "1e308"}, "time window"},
   };
   for (const Usage& u : usage) {
     INFO(u.says);
@@ -505,6 +506,15 @@ TEST_CASE("weft-trace: bad input and bad command lines exit non-zero with a mess
     CHECK(out.exit_code == 2);
     CHECK(out.output.find(u.says) != std::string::npos);
   }
+  // Too many lanes for one picture is an input error.
+  std::string many = "{\"traceEvents\":[";
+  for (int tid = 0; tid < 600; ++tid) many += std::string(tid ? "," : "") + "{\"cat\":\"wake\",\"tid\":" + std::to_string(tid) + ",\"ts\":1}";
+  write_text(dir.file("many.json"), many + "]}");
+  out = run_tool({"render", dir.file("many.json"), "--png", dir.file("many.png")});
+  CHECK(out.exit_code == 1);
+  CHECK(out.output.find("too many lanes (600)") != std::string::npos);
+  CHECK(run_tool({"summary", dir.file("many.json")}).exit_code == 0);
+
   // A window past the end of the trace is fine: an empty picture.
   out = run_tool({"render", race, "--png", dir.file("late.png"), "--from", "1000", "--to", "2000"});
   CHECK(out.exit_code == 0);

@@ -260,8 +260,8 @@ Layout::Layout(const Trace& trace, const RenderOptions& options) {
     from_ = options.from_us.value_or(trace.first_ts());
     to_ = options.to_us.value_or(std::max(trace.last_ts(), from_ + 1));
   }
-  if (!std::isfinite(from_) || !std::isfinite(to_) || !(to_ > from_)) {
-    throw std::invalid_argument("the time window is empty: --to must be later than --from");
+  if (!std::isfinite(from_) || !std::isfinite(to_) || !(to_ > from_) || !std::isfinite(to_ - from_)) {
+    throw std::invalid_argument("the time window must be non-empty and finite: --to later than --from");
   }
   plot_left_ = k_margin_left;
   plot_right_ = width_ - k_margin_right;
@@ -270,7 +270,7 @@ Layout::Layout(const Trace& trace, const RenderOptions& options) {
   legend_top_ = axis_y_ + k_axis_height;
   const double height = legend_top_ + legend_height(width_) + k_bottom;
   if (height > k_max_height) {
-    throw std::invalid_argument("too many lanes (" + std::to_string(trace.lanes.size()) + ") for one picture");
+    throw TraceError("too many lanes (" + std::to_string(trace.lanes.size()) + ") for one picture");
   }
   height_ = static_cast<int>(std::ceil(height));
 }

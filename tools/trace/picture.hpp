@@ -7,8 +7,9 @@
 // render_svg() and render_image() draw the same picture on the two canvases.
 //
 // Contract: the layout throws std::invalid_argument for options it cannot
-// honour (a time window that is empty, a width out of range, a picture too
-// tall); otherwise every trace, the empty one included, gives a picture.
+// honour (a time window that is empty or not finite, a width out of range)
+// and TraceError for a trace with too many lanes for one picture;
+// otherwise every trace, the empty one included, gives a picture.
 // Pure functions, any thread.
 #pragma once
 
