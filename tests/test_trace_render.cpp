@@ -236,7 +236,9 @@ TEST_CASE("weft-trace render: the PNG's chunks check out and its pixels show the
   // palette's entries for fibers 1 to 4, four different colours.
   const std::pair<const char*, Rgb> boxes[] = {
       {"main", {242, 142, 43}}, {"racer a", {225, 87, 89}}, {"racer b", {118, 183, 178}}, {"third", {89, 161, 79}}};
-  for (const auto& [name, colour] : boxes) {
+  for (const auto& box : boxes) {
+    const char* name = box.first;  // not a structured binding: clang 14's INFO cannot capture one
+    const Rgb colour = box.second;
     INFO(name);
     const Span& s = find_slice(t, name);
     CHECK(fiber_colour(s.fiber) == colour);

@@ -23,7 +23,6 @@ constexpr double k_lane_pitch = k_mark_strip + Layout::box_height + 3;
 constexpr double k_axis_height = 26;   // axis line, ticks, labels
 constexpr double k_legend_row = 14;
 constexpr double k_bottom = 6;
-constexpr std::size_t k_label_chars = 14;  // lane labels are cut to this
 
 constexpr Rgb k_ink{40, 40, 40};
 constexpr Rgb k_faint_ink{110, 110, 110};
