@@ -13,7 +13,8 @@
 // inline for the same reason).
 //
 // What the task sees: it runs on the joiner's fiber, so this_fiber::id() is
-// the joiner's, and if it parks, the joiner's fiber parks. Limits: only when
+// the joiner's, and if it parks, the joiner's fiber parks. A named task is
+// never run inline (it keeps its own fiber, id and name). Limits: only when
 // Runtime::Options::inline_join is on (the default), for an untimed join,
 // and while at least half of the joiner's stack is free below this frame, so
 // that a chain of inlined joins cannot use more than half of a stack.
@@ -31,7 +32,9 @@ bool run_queued_task_inline(TaskBase* task) noexcept {
   Worker* w = current_worker();
   if (w == nullptr || w->current_ == nullptr) return false;  // a plain thread or the loop
   if (task->scheduler_ != &w->scheduler_ || !w->scheduler_.options().inline_join) return false;
-  if (w->deque_.peek_bottom() != task) return false;
+  // A named task runs as a fiber of its own: it was named to be seen (the
+  // dump, this_fiber::name), and inline it would be its joiner.
+  if (task->name_ != nullptr || w->deque_.peek_bottom() != task) return false;
   const Fiber* self = w->current_;
   const auto sp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
   const auto lo = reinterpret_cast<std::uintptr_t>(self->stack.lo);

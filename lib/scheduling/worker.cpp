@@ -232,9 +232,9 @@ TaskBase* Worker::next_task_for_finished(Fiber* f) noexcept {
   }
   // relaxed: no other thread reads them now (see above).
   f->aborted.store(false, std::memory_order_relaxed);
-  f->id.store(0, std::memory_order_relaxed);
   f->slice_calls_per_read = k_initial_slice_calls;
   bind_task(f, t);
+  running_id_.store(fiber_id(f), std::memory_order_relaxed);  // relaxed: see running_id_
   // A fresh time slice, and a new fiber as far as runnext thieves can tell.
   slice_countdown_ = f->slice_calls_per_read;
   slice_start_ = 0;
@@ -364,12 +364,14 @@ void Worker::run_task(TaskBase* task) {
   // Some fiber switched back to the loop (f, or one f switched to directly)
   // and its context is saved: settle it.
   current_ = nullptr;
+  running_id_.store(0, std::memory_order_relaxed);  // relaxed: see running_id_
   settle_switched_out();
 }
 
 void Worker::enter(Fiber* f) noexcept {
   assert(f->park_state.load(std::memory_order_relaxed) == k_park_running);
   current_ = f;
+  running_id_.store(fiber_id(f), std::memory_order_relaxed);  // relaxed: see running_id_
   // relaxed: single writer; thieves only compare it (steal_stale_runnext).
   switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   slice_countdown_ = f->slice_calls_per_read;  // a fresh slice (time_slice.cpp)
@@ -533,6 +535,17 @@ Fiber* Worker::make_fiber(TaskBase* task, Stack stack) noexcept {
 
 void Worker::bind_task(Fiber* f, TaskBase* task) noexcept {
   f->task = task;
+  // Identity (fiber.hpp): relaxed, see Fiber::id. A reused fiber is unnamed
+  // (a named one is listed, and listed fibers are not reused).
+  f->id.store(task->id_, std::memory_order_relaxed);
+  f->spawner_id = task->spawner_id_;
+  if (task->name_ != nullptr) [[unlikely]] {
+    // Named: listed from its start, so that the dump shows its name while
+    // it runs (live_fibers.hpp). Before anyone can reach it: no wait_lock.
+    f->name = std::exchange(task->name_, nullptr);
+    scheduler_.live().insert(f, index_);
+    f->live_listed = true;
+  }
   task->fiber_.store(f, std::memory_order_seq_cst);  // seq_cst: TaskBase::request_cancel's pairing
   if (task->cancel_requested()) f->aborted.store(true, std::memory_order_relaxed);  // (the body will not even run)
   // The task's scope reference passes to the fiber (released at its end).
@@ -559,6 +572,7 @@ void Worker::finish_fiber(Fiber* f) {
   // The task itself was finished on the fiber (fiber_main); only the fiber
   // is left to dispose of.
   if (f->live_listed) scheduler_.live().remove(f);
+  delete[] f->name;  // unlisted: nobody reads it any more
   const Stack stack = f->stack;
   release_context(f->context);
   f->~Fiber();
