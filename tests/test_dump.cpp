@@ -16,6 +16,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "support.hpp"
 #include "sync_support.hpp"
@@ -66,6 +67,13 @@ TEST_CASE("dump: a fiber parked on a channel receive or send shows the channel a
     const std::string sl = parked_line(rt, "sender");
     CAPTURE(sl);
     CHECK(has(sl, "send on channel \"out\""));
+    // How long: at least the time we let pass (a lower bound only).
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    const std::string later = line_of(rt.dump(), "receiver");
+    CAPTURE(later);
+    CHECK((has(later, " ms] ") || has(later, " s] ")));
+    CHECK_FALSE(has(later, "[parked 0 ms]"));
+    CHECK_FALSE(has(later, "[parked 1 ms]"));
     jobs.close();
     out.close();
     r.join();

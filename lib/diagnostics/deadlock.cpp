@@ -10,7 +10,6 @@
 #include "scheduling/fiber.hpp"
 #include "scheduling/scheduler.hpp"
 #include "sync/waiter.hpp"
-#include "time/coarse_clock.hpp"
 
 namespace weft::detail {
 
@@ -31,12 +30,11 @@ DeadlockCheck find_deadlock(Scheduler& s) {
   // the names of the fibers they refer to (a mutex's holder, a join target).
   const std::vector<FiberEntry> entries = collect_fibers(s, true);
   const FiberNames names = names_of(entries);
-  const Nanos now = coarse_now_ns();
   std::string lines;
   std::size_t listed = 0;
   for (const FiberEntry& e : entries) {
     if (++listed > k_max_listed) break;
-    lines += "\n  " + format_fiber_line(e, names, now);
+    lines += "\n  " + format_fiber_line(e, names);
   }
   const std::size_t parked = entries.size();
   std::string report = "weft::Deadlock: all fibers are asleep (" + std::to_string(parked) + " parked):";

@@ -10,7 +10,7 @@
 #include "scheduling/scheduler.hpp"
 #include "scheduling/worker.hpp"
 #include "sync/waiter.hpp"
-#include "time/coarse_clock.hpp"
+#include "time/park_stamp.hpp"
 
 namespace weft::detail {
 
@@ -47,7 +47,7 @@ void append_fiber_ref(std::string& out, std::uint64_t id) {
 }
 
 void append_duration(std::string& out, Nanos ns) {
-  if (ns < 0) ns = 0;  // the coarse clock may lag a precise timestamp by a tick
+  if (ns < 0) ns = 0;
   char buf[32];
   if (ns < 1'000'000) {
     std::snprintf(buf, sizeof buf, "%" PRId64 " us", ns / 1'000);
@@ -72,7 +72,7 @@ std::vector<FiberEntry> collect_fibers(Scheduler& s, bool parked_only) {
 
   std::vector<FiberEntry> entries;
   s.live().for_each([&](Fiber* f) {
-    // wait_lock keeps parked_on alive and orders the name and parked_since
+    // wait_lock keeps parked_on alive and orders the name and park_stamp
     // (fiber.hpp).
     std::lock_guard<SpinLock> guard(f->wait_lock);
     if (parked_only && f->parked_on == nullptr) return;
@@ -85,7 +85,7 @@ std::vector<FiberEntry> collect_fibers(Scheduler& s, bool parked_only) {
     }
     if (f->parked_on != nullptr) {
       e.state = FiberEntry::State::parked;
-      e.parked_since = f->parked_since;
+      e.parked_ns = stamp_age_ns(f->park_stamp);
       f->parked_on->describe(e.waits_on);
     } else {
       for (std::size_t i = 0; i < n; ++i) {
@@ -142,7 +142,7 @@ std::string resolve_fiber_refs(std::string_view text, const FiberNames& names) {
   return out;
 }
 
-std::string format_fiber_line(const FiberEntry& e, const FiberNames& names, Nanos now) {
+std::string format_fiber_line(const FiberEntry& e, const FiberNames& names) {
   std::string line = "fiber " + std::to_string(e.id);
   if (e.named) {
     line += ' ';
@@ -151,7 +151,7 @@ std::string format_fiber_line(const FiberEntry& e, const FiberNames& names, Nano
   switch (e.state) {
     case FiberEntry::State::parked:
       line += " [parked ";
-      append_duration(line, now - e.parked_since);
+      append_duration(line, e.parked_ns);
       line += "] ";
       line += resolve_fiber_refs(e.waits_on, names);
       break;
@@ -175,7 +175,6 @@ std::string format_fiber_line(const FiberEntry& e, const FiberNames& names, Nano
 std::string dump_runtime(Scheduler& s) {
   const std::vector<FiberEntry> entries = collect_fibers(s, false);
   const FiberNames names = names_of(entries);
-  const Nanos now = coarse_now_ns();
   std::string out = "weft runtime: " + std::to_string(s.num_workers()) + " workers, " +
                     std::to_string(entries.size()) + " fibers listed\n";
   for (std::size_t i = 0; i < s.num_workers(); ++i) {
@@ -192,7 +191,7 @@ std::string dump_runtime(Scheduler& s) {
   out += "shared queues: " + std::to_string(s.injected_approx()) + " submitted from outside, " +
          std::to_string(s.yielded_approx()) + " yielded, " + std::to_string(s.urgent_approx()) + " cancelled\n";
   for (const FiberEntry& e : entries) {
-    out += format_fiber_line(e, names, now);
+    out += format_fiber_line(e, names);
     out += '\n';
   }
   return out;

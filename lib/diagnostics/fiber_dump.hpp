@@ -56,7 +56,7 @@ struct FiberEntry {
   std::string name;
   State state = State::runnable;
   std::size_t worker = 0;  // State::running
-  Nanos parked_since = 0;  // State::parked
+  Nanos parked_ns = 0;     // State::parked: for how long
   std::string waits_on;    // State::parked: the Waiter's description, unresolved
 };
 
@@ -71,8 +71,8 @@ FiberNames names_of(const std::vector<FiberEntry>& entries);
 // `text` with its fiber references written out (see above).
 std::string resolve_fiber_refs(std::string_view text, const FiberNames& names);
 
-// One line (no newline) for `e`; `now` is coarse_now_ns().
-std::string format_fiber_line(const FiberEntry& e, const FiberNames& names, Nanos now);
+// One line (no newline) for `e`.
+std::string format_fiber_line(const FiberEntry& e, const FiberNames& names);
 
 // Runtime::dump().
 std::string dump_runtime(Scheduler& s);

@@ -23,7 +23,6 @@
 
 #include "scheduling/context_switch.hpp"
 #include "scheduling/stack_pool.hpp"
-#include "weft/detail/deadline.hpp"
 #include "weft/detail/spin_lock.hpp"
 
 namespace weft::detail {
@@ -109,10 +108,10 @@ struct Fiber {
   // Written by the fiber (or its worker at bind) under wait_lock once
   // listed; read by the dump under wait_lock.
   char* name = nullptr;
-  // When the current park began (coarse_now_ns(): CLOCK_MONOTONIC_COARSE),
-  // for the dump's "parked 3.2 s". Written by the fiber under wait_lock
-  // together with parked_on; read under wait_lock.
-  Nanos parked_since = 0;
+  // When the current park began (time/park_stamp.hpp), for the dump's
+  // "parked 3.2 s". Written by the fiber under wait_lock together with
+  // parked_on; read under wait_lock.
+  std::uint64_t park_stamp = 0;
   // this_fiber::maybe_yield(): calls between two clock reads, calibrated to
   // about 50 us of this fiber's loop (time_slice.cpp). Running worker only.
   std::uint32_t slice_calls_per_read = k_initial_slice_calls;
