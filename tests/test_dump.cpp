@@ -151,6 +151,28 @@ TEST_CASE("dump: join, sleep and select waits say what they wait for" * doctest:
   CHECK_THROWS(sleeper.join());
 }
 
+TEST_CASE("dump: a named group's owner waits on the group by name; its children carry the prefix" *
+          doctest::timeout(60)) {
+  weft::Runtime rt({.workers = 2});
+  weft::Channel<int> gate(0, "gate");
+  auto owner = rt.spawn("owner", [gate] {
+    weft::TaskGroup<> g("request-9");
+    g.spawn("fetch", [gate]() mutable { (void)gate.recv(); });
+    g.wait();
+  });
+  const std::string ol = parked_line(rt, "owner");
+  CAPTURE(ol);
+  CHECK(has(ol, "wait for the children of weft::TaskGroup 0x"));
+  CHECK(has(ol, " \"request-9\""));
+  const std::string cl = parked_line(rt, "request-9/fetch");
+  CAPTURE(cl);
+  CHECK(has(cl, "recv on channel \"gate\""));
+  CHECK(has(cl, "; spawned by fiber "));
+  CHECK(has(cl, " \"owner\""));
+  gate.close();
+  owner.join();
+}
+
 TEST_CASE("dump: running fibers show their worker; queued tasks are counted, not listed" *
           doctest::timeout(60)) {
   weft::Runtime rt({.workers = 1});

@@ -26,6 +26,8 @@ namespace {
 
 void describe_group(const void* ctx, std::string& out) {
   describe_object(out, "wait for the children of weft::TaskGroup", ctx);
+  const std::string& name = static_cast<const GroupCore*>(ctx)->name();
+  if (!name.empty()) out += " \"" + name + "\"";
 }
 
 }  // namespace

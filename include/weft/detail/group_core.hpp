@@ -58,6 +58,8 @@ class WEFT_API GroupCore {
   void cancel() noexcept;
   bool cancelled() const noexcept;
   CancelState* scope() const noexcept { return scope_; }
+  // The children's prefix; set at construction, immutable: any thread.
+  const std::string& name() const noexcept { return name_; }
   std::size_t pending() const noexcept;  // spawned and not collected yet
 
   // Scheduler side (TaskBase::finish, on the child's fiber): the child is
@@ -66,7 +68,7 @@ class WEFT_API GroupCore {
 
  private:
   Scheduler* const scheduler_;
-  std::string name_;               // the children's prefix; owner only
+  const std::string name_;         // the children's prefix (name())
   std::size_t spawned_ = 0;        // children spawned so far (their ordinals); owner only
   CancelState* const scope_;
   mutable SpinLock lock_;          // guards everything below
