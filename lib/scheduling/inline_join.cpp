@@ -32,9 +32,7 @@ bool run_queued_task_inline(TaskBase* task) noexcept {
   Worker* w = current_worker();
   if (w == nullptr || w->current_ == nullptr) return false;  // a plain thread or the loop
   if (task->scheduler_ != &w->scheduler_ || !w->scheduler_.options().inline_join) return false;
-  // A named task runs as a fiber of its own: it was named to be seen (the
-  // dump, this_fiber::name), and inline it would be its joiner.
-  if (task->name_ != nullptr || w->deque_.peek_bottom() != task) return false;
+  if (w->deque_.peek_bottom() != task) return false;
   const Fiber* self = w->current_;
   const auto sp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
   const auto lo = reinterpret_cast<std::uintptr_t>(self->stack.lo);
@@ -46,8 +44,11 @@ bool run_queued_task_inline(TaskBase* task) noexcept {
   // here, after its wake-up made fiber_ visible), nor for a task that must
   // run in another scope than the joiner's (inline, it would run in the
   // joiner's; go() children usually share it).
+  // Nor for a named task: it was named to be seen (the dump,
+  // this_fiber::name) and inline it would be its joiner. (Read only now: a
+  // thief that took it before our pop moves the name to its fiber.)
   if (task->fiber_.load(std::memory_order_relaxed) != nullptr ||  // relaxed: see TaskBase::fiber_
-      task->scope_ != self->scope) {
+      task->scope_ != self->scope || task->name_ != nullptr) {
     w->deque_.push(task);  // back where it was: the slot just freed, no growth
     return false;
   }
