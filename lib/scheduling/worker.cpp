@@ -212,7 +212,7 @@ TaskBase* Worker::pick_local_task() {
   return scheduler_.pop_global();
 }
 
-TaskBase* Worker::next_task_for_finished(Fiber* f) noexcept {
+inline TaskBase* Worker::next_task_for_finished(Fiber* f) noexcept {
   // Only a fiber nobody else can reach: never parked (not in the live
   // registry, no waiter), no scope membership, no locals left.
   if (f->live_listed || f->member_of != nullptr || f->locals != nullptr || f->cancel_shield != 0) return nullptr;
@@ -533,19 +533,26 @@ Fiber* Worker::make_fiber(TaskBase* task, Stack stack) noexcept {
   return f;
 }
 
-void Worker::bind_task(Fiber* f, TaskBase* task) noexcept {
+namespace {
+// A named task's fiber takes over the name and is listed from its start, so
+// that the dump shows its name while it runs (live_fibers.hpp). Before anyone
+// can reach the fiber: no wait_lock. Out of line and cold, so that
+// bind_task stays small enough to inline into the spawn path.
+[[gnu::noinline, gnu::cold]] void list_named_fiber(Scheduler& s, std::size_t shard, Fiber* f,
+                                                   TaskBase* task) noexcept {
+  f->name = std::exchange(task->name_, nullptr);
+  s.live().insert(f, shard);
+  f->live_listed = true;
+}
+}  // namespace
+
+inline void Worker::bind_task(Fiber* f, TaskBase* task) noexcept {
   f->task = task;
   // Identity (fiber.hpp): relaxed, see Fiber::id. A reused fiber is unnamed
   // (a named one is listed, and listed fibers are not reused).
   f->id.store(task->id_, std::memory_order_relaxed);
   f->spawner_id = task->spawner_id_;
-  if (task->name_ != nullptr) [[unlikely]] {
-    // Named: listed from its start, so that the dump shows its name while
-    // it runs (live_fibers.hpp). Before anyone can reach it: no wait_lock.
-    f->name = std::exchange(task->name_, nullptr);
-    scheduler_.live().insert(f, index_);
-    f->live_listed = true;
-  }
+  if (task->name_ != nullptr) [[unlikely]] list_named_fiber(scheduler_, index_, f, task);
   task->fiber_.store(f, std::memory_order_seq_cst);  // seq_cst: TaskBase::request_cancel's pairing
   if (task->cancel_requested()) f->aborted.store(true, std::memory_order_relaxed);  // (the body will not even run)
   // The task's scope reference passes to the fiber (released at its end).
