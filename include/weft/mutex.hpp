@@ -20,6 +20,11 @@ namespace detail {
 WEFT_API bool on_plain_thread() noexcept;
 WEFT_API void plain_holder_enter() noexcept;
 WEFT_API void plain_holder_leave() noexcept;
+// Who takes a lock, for the dump and deadlock reports: the calling fiber's
+// id, k_plain_thread_holder on a plain thread, 0 on a worker outside any
+// fiber. Never blocks.
+inline constexpr std::uint64_t k_plain_thread_holder = ~std::uint64_t{0};
+WEFT_API std::uint64_t lock_holder_id() noexcept;
 }  // namespace detail
 
 // Works from fibers of any runtime and from plain threads, and meets the
@@ -130,12 +135,25 @@ class WEFT_API Mutex {
   std::uint32_t lock_queue() noexcept;  // sets k_queue; returns the state seen
   // By the new holder, right after it got the lock.
   void acquired() noexcept {
-    plain_holder_ = detail::on_plain_thread();
+    const std::uint64_t holder = detail::lock_holder_id();
+    // relaxed: a diagnostic. Only a waiter's description reads it (the dump,
+    // a deadlock report), and nothing is read through it; a reader that
+    // races with a hand-off sees the old or the new holder, both true a
+    // moment apart, and a deadlock report reads it once nothing runs. A
+    // plain store (a mov on x86), no read-modify-write.
+    holder_.store(holder, std::memory_order_relaxed);
+    plain_holder_ = holder == detail::k_plain_thread_holder;
     if (plain_holder_) detail::plain_holder_enter();
   }
 
   std::atomic<std::uint32_t> state_{k_free};
   bool plain_holder_ = false;    // written and read only by the holder
+  // The last holder (acquired()): while the mutex is locked, who holds it.
+  // Not cleared by unlock() (the describer checks k_locked instead), so
+  // unlock() stays one CAS. Written relaxed by each new holder, read
+  // relaxed by describe_mutex (mutex.cpp).
+  std::atomic<std::uint64_t> holder_{0};
+  friend struct MutexDescriber;
   detail::WaitList waiters_;  // guarded by the k_queue bit
 };
 

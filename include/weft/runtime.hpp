@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
+#include <string>
+#include <string_view>
 #include <concepts>
 #include <type_traits>
 #include <utility>
@@ -40,11 +42,11 @@ concept Spawnable = std::move_constructible<std::decay_t<F>> && std::is_invocabl
 
 namespace detail {
 template <Spawnable F>
-JoinHandle<task_result_t<F>> spawn_on(Scheduler* scheduler, F&& fn) {
+JoinHandle<task_result_t<F>> spawn_on(Scheduler* scheduler, F&& fn, std::string_view name = {}) {
   using R = task_result_t<F>;
   static_assert(!std::is_reference_v<R>,
                 "a weft task must return a value, not a reference (return a pointer or std::ref)");
-  return JoinHandle<R>(submit_new_task<R>(scheduler, std::forward<F>(fn)));
+  return JoinHandle<R>(submit_new_task<R>(scheduler, std::forward<F>(fn), name));
 }
 }  // namespace detail
 
@@ -88,8 +90,18 @@ class WEFT_API Runtime {
     // free) instead of parking until a worker starts it as a fiber of its
     // own. Fork-join code gets much cheaper; the task then shares the
     // joiner's fiber (this_fiber::id(), and its parks park the joiner).
+    // A named task (spawn("name", fn)) is never run inline.
     // Turn it off if a task needs more than half of stack_size.
     bool inline_join = true;
+    // A signal (e.g. SIGUSR1) on which the runtime writes dump() to stderr;
+    // 0: off. The handler only writes to an eventfd (async-signal-safe); a
+    // small thread of the runtime then formats and writes the dump. Installs
+    // a process-wide handler for that signal while the runtime lives
+    // (restoring the previous one after the last runtime using the signal
+    // ends). Must be 0 or a catchable signal other than SIGSEGV and SIGBUS
+    // (weft's stack-overflow report uses those); std::invalid_argument
+    // otherwise.
+    int dump_signal = 0;
   };
 
   // A snapshot of counters, for monitoring and tests; each is read
@@ -122,6 +134,15 @@ class WEFT_API Runtime {
   template <Spawnable F>
   [[nodiscard]] JoinHandle<task_result_t<F>> spawn(F&& fn) {
     return detail::spawn_on(scheduler_.get(), std::forward<F>(fn));
+  }
+
+  // As spawn(fn), naming the fiber (a copy of `name`; empty: unnamed). The
+  // name shows in dump() and in deadlock reports; this_fiber::name() reads
+  // it and this_fiber::set_name() changes it. Also throws std::bad_alloc.
+  // An unnamed spawn pays nothing for names.
+  template <Spawnable F>
+  [[nodiscard]] JoinHandle<task_result_t<F>> spawn(std::string_view name, F&& fn) {
+    return detail::spawn_on(scheduler_.get(), std::forward<F>(fn), name);
   }
 
   // Runs fn() as a fiber and blocks the calling thread until it returns its
@@ -188,6 +209,22 @@ class WEFT_API Runtime {
   // Counters (see Metrics). Any thread; never blocks.
   Metrics metrics() const noexcept;
 
+  // A listing of the runtime's fibers, one line each, in the format of Go's
+  // goroutine dump and of weft::Deadlock's report:
+  //   fiber 17 "fetch" [parked 3.2 s] recv on channel "jobs" (0x...); spawned by fiber 3 "main"
+  //   fiber 4 [running on worker 1]
+  // after a header with each worker's running fiber and queue length.
+  // Listed: every fiber that has parked at least once (and not finished),
+  // every named fiber from its start, and each worker's running fiber (id
+  // only, if it is neither). Not listed, only counted in the header: tasks
+  // queued that never ran, and unnamed fibers that never parked and are
+  // queued after a yield. docs/guide/seeing-inside-names.md has the
+  // details. A snapshot: states are read fiber by fiber while the runtime
+  // runs. Any thread (also a fiber of this runtime); never parks; takes the
+  // registry's and each listed fiber's spin locks briefly. Throws
+  // std::bad_alloc.
+  std::string dump() const;
+
  private:
   void shutdown_until_ns(detail::Nanos grace_deadline);
   template <class T>
@@ -204,6 +241,12 @@ class WEFT_API Runtime {
 template <Spawnable F>
 [[nodiscard]] JoinHandle<task_result_t<F>> go(F&& fn) {
   return detail::spawn_on(detail::current_scheduler_or_throw("weft::go"), std::forward<F>(fn));
+}
+
+// As go(fn), naming the fiber (see Runtime::spawn(name, fn)).
+template <Spawnable F>
+[[nodiscard]] JoinHandle<task_result_t<F>> go(std::string_view name, F&& fn) {
+  return detail::spawn_on(detail::current_scheduler_or_throw("weft::go"), std::forward<F>(fn), name);
 }
 
 }  // namespace weft

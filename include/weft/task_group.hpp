@@ -29,6 +29,7 @@
 #include <exception>
 #include <functional>
 #include <optional>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 
@@ -49,6 +50,14 @@ class TaskGroup {
   TaskGroup() : TaskGroup(detail::current_scheduler_or_throw("weft::TaskGroup")) {}
   // Children run on `runtime`. Any thread.
   explicit TaskGroup(Runtime& runtime) : TaskGroup(runtime.scheduler()) {}
+  // Named groups (a copy of `name`; empty: unnamed): each child is named
+  // "<group>/<child name>", or "<group>/<n>" for the n-th child spawned
+  // (from 1) without a name, in Runtime::dump() and deadlock reports.
+  // Children of an unnamed group carry their own name, if any. Also throw
+  // std::bad_alloc.
+  explicit TaskGroup(std::string_view name)
+      : TaskGroup(detail::current_scheduler_or_throw("weft::TaskGroup"), name) {}
+  TaskGroup(Runtime& runtime, std::string_view name) : TaskGroup(runtime.scheduler(), name) {}
 
   // Waits for every child. If the group is being destroyed by an exception
   // (the owner's stack unwinds), it cancels them first. A failure nobody
@@ -78,15 +87,22 @@ class TaskGroup {
   // or std::bad_alloc; the child then does not run.
   template <Spawnable F>
   void spawn(F&& fn) {
+    spawn(std::string_view{}, std::forward<F>(fn));
+  }
+
+  // As spawn(fn), naming the child (see the named constructors for the
+  // group's prefix).
+  template <Spawnable F>
+  void spawn(std::string_view name, F&& fn) {
     using R = task_result_t<F>;
     static_assert(std::is_same_v<R, T> || (std::is_void_v<T>),
                   "weft::TaskGroup<T>::spawn: the callable must return T (a TaskGroup<void> takes any callable)");
     if constexpr (std::is_void_v<T> && !std::is_void_v<R>) {
       // A TaskGroup<void> drops children's values.
       auto drop = [f = std::forward<F>(fn)]() mutable { (void)std::invoke(std::move(f)); };
-      core_.spawn(new detail::Task<decltype(drop), void>(std::move(drop)));
+      core_.spawn(new detail::Task<decltype(drop), void>(std::move(drop)), name);
     } else {
-      core_.spawn(new detail::Task<std::decay_t<F>, T>(std::forward<F>(fn)));
+      core_.spawn(new detail::Task<std::decay_t<F>, T>(std::forward<F>(fn)), name);
     }
   }
 
@@ -132,7 +148,8 @@ class TaskGroup {
   std::size_t size() const noexcept { return core_.pending(); }
 
  private:
-  explicit TaskGroup(detail::Scheduler* scheduler) : core_(scheduler), uncaught_at_start_(std::uncaught_exceptions()) {}
+  explicit TaskGroup(detail::Scheduler* scheduler, std::string_view name = {})
+      : core_(scheduler, name), uncaught_at_start_(std::uncaught_exceptions()) {}
 
   detail::GroupCore core_;
   const int uncaught_at_start_;

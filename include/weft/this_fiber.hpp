@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <string_view>
 
 #include "cancel.hpp"
 #include "detail/deadline.hpp"
@@ -31,8 +33,24 @@ WEFT_API bool in_fiber() noexcept;
 // thread.
 WEFT_API void yield();
 
-// The calling fiber's id; 0 from a plain thread. Never blocks.
+// The calling fiber's id; 0 from a plain thread. Never blocks. Every task
+// gets its id when it is spawned, so id() is the running task's id (a fiber
+// reused for the next task takes that task's id), except for an unnamed task
+// joined inline (Runtime::Options::inline_join), which runs on its joiner's
+// fiber and shares its id.
 WEFT_API FiberId id() noexcept;
+
+// Names the calling fiber (a copy of `name`; empty: unnamed again), as
+// spawn("name", fn) does at spawn time. The name shows in Runtime::dump()
+// and in deadlock reports. An unnamed task joined inline (Runtime::Options::
+// inline_join) runs on its joiner's fiber, so there it renames the joiner. Takes
+// the fiber's wait lock briefly, allocates (std::bad_alloc, name unchanged);
+// never parks. Throws weft::NotInFiber from a plain thread.
+WEFT_API void set_name(std::string_view name);
+
+// The calling fiber's name, or "" (unnamed, or a plain thread). A copy;
+// never blocks. Throws std::bad_alloc.
+WEFT_API std::string name();
 
 // Index (0 .. workers-1) of the worker running the calling fiber right now.
 // It may change after any call that parks or yields. Throws weft::NotInFiber

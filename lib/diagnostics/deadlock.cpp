@@ -2,8 +2,10 @@
 
 #include <cstddef>
 #include <mutex>
+#include <vector>
 
 #include "diagnostics/activity.hpp"
+#include "diagnostics/fiber_dump.hpp"
 #include "diagnostics/outside_threads.hpp"
 #include "scheduling/fiber.hpp"
 #include "scheduling/scheduler.hpp"
@@ -24,15 +26,17 @@ DeadlockCheck find_deadlock(Scheduler& s) {
   if (activity::snapshot() != before) return {};
   if (outside != 0) return {std::nullopt, true};
 
+  // The parked fibers, in the dump's line format (fiber_dump.hpp), with
+  // the names of the fibers they refer to (a mutex's holder, a join target).
+  const std::vector<FiberEntry> entries = collect_fibers(s, true);
+  const FiberNames names = names_of(entries);
   std::string lines;
-  std::size_t parked = 0;
-  s.live().for_each([&](Fiber* f) {
-    std::lock_guard<SpinLock> guard(f->wait_lock);  // keeps parked_on alive (fiber.hpp)
-    if (f->parked_on == nullptr) return;
-    if (++parked > k_max_listed) return;
-    lines += "\n  fiber " + std::to_string(fiber_id(f)) + ": ";
-    f->parked_on->describe(lines);
-  });
+  std::size_t listed = 0;
+  for (const FiberEntry& e : entries) {
+    if (++listed > k_max_listed) break;
+    lines += "\n  " + format_fiber_line(e, names);
+  }
+  const std::size_t parked = entries.size();
   std::string report = "weft::Deadlock: all fibers are asleep (" + std::to_string(parked) + " parked):";
   report += lines;
   if (parked > k_max_listed) report += "\n  ... and " + std::to_string(parked - k_max_listed) + " more";

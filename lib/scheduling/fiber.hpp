@@ -88,9 +88,30 @@ struct Fiber {
   // The fiber's FiberLocal values (fiber_local.hpp), made on first use and
   // destroyed by the fiber when its body has returned. The fiber's own.
   FiberLocals* locals = nullptr;
-  // Assigned on first request (this_fiber::id, or a deadlock report naming a
-  // parked fiber) by a CAS from 0; relaxed: the id is only a number.
+  // The running task's id (TaskBase::id_, given at spawn from the spawning
+  // worker's batch: task_ids.hpp), copied in when a task binds to the fiber
+  // (bind_task; a reused fiber takes the next task's id). A task joined
+  // inline runs on its joiner's fiber and keeps the joiner's id. Written by
+  // the worker binding a task (relaxed store: a plain mov), read by anyone
+  // (this_fiber::id, the dump, deadlock and overflow reports) relaxed: the id
+  // is only a number, and readers that need it consistent with the fiber's
+  // other fields reach the fiber through a lock or a queue hand-off.
   std::atomic<std::uint64_t> id{0};
+  // Who spawned the running task: the spawner fiber's id, 0 for a plain
+  // thread (TaskBase::spawner_id_). Written with `id`; read by the dump
+  // under the registry lock (live_fibers.hpp orders it).
+  std::uint64_t spawner_id = 0;
+  // The fiber's name (NUL-terminated, owned, nullptr: unnamed), taken over
+  // from its task at bind time or set by this_fiber::set_name. A named fiber
+  // is listed in the live registry from its start (so the dump can show a
+  // running named fiber's name), which also keeps it from being reused.
+  // Written by the fiber (or its worker at bind) under wait_lock once
+  // listed; read by the dump under wait_lock.
+  char* name = nullptr;
+  // When the current park began (time/park_stamp.hpp), for the dump's
+  // "parked 3.2 s". Written by the fiber under wait_lock together with
+  // parked_on; read under wait_lock.
+  std::uint64_t park_stamp = 0;
   // this_fiber::maybe_yield(): calls between two clock reads, calibrated to
   // about 50 us of this fiber's loop (time_slice.cpp). Running worker only.
   std::uint32_t slice_calls_per_read = k_initial_slice_calls;
@@ -106,7 +127,7 @@ struct Fiber {
   bool live_listed = false;
 };
 
-// The fiber's id, assigning one on first use. Any thread.
-std::uint64_t fiber_id(Fiber* f) noexcept;
+// The fiber's id (see Fiber::id). Any thread; a relaxed load.
+inline std::uint64_t fiber_id(const Fiber* f) noexcept { return f->id.load(std::memory_order_relaxed); }
 
 }  // namespace weft::detail

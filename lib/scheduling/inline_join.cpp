@@ -13,7 +13,8 @@
 // inline for the same reason).
 //
 // What the task sees: it runs on the joiner's fiber, so this_fiber::id() is
-// the joiner's, and if it parks, the joiner's fiber parks. Limits: only when
+// the joiner's, and if it parks, the joiner's fiber parks. A named task is
+// never run inline (it keeps its own fiber, id and name). Limits: only when
 // Runtime::Options::inline_join is on (the default), for an untimed join,
 // and while at least half of the joiner's stack is free below this frame, so
 // that a chain of inlined joins cannot use more than half of a stack.
@@ -43,8 +44,11 @@ bool run_queued_task_inline(TaskBase* task) noexcept {
   // here, after its wake-up made fiber_ visible), nor for a task that must
   // run in another scope than the joiner's (inline, it would run in the
   // joiner's; go() children usually share it).
+  // Nor for a named task: it was named to be seen (the dump,
+  // this_fiber::name) and inline it would be its joiner. (Read only now: a
+  // thief that took it before our pop moves the name to its fiber.)
   if (task->fiber_.load(std::memory_order_relaxed) != nullptr ||  // relaxed: see TaskBase::fiber_
-      task->scope_ != self->scope) {
+      task->scope_ != self->scope || task->name_ != nullptr) {
     w->deque_.push(task);  // back where it was: the slot just freed, no growth
     return false;
   }

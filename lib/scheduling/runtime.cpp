@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "diagnostics/fiber_dump.hpp"
 #include "scheduling/cpu_budget.hpp"
 #include "scheduling/scheduler.hpp"
 #include "time/timer_heap.hpp"
@@ -35,5 +36,7 @@ std::size_t Runtime::num_workers() const noexcept { return scheduler_->num_worke
 const Runtime::Options& Runtime::options() const noexcept { return scheduler_->options(); }
 
 Runtime::Metrics Runtime::metrics() const noexcept { return scheduler_->metrics(); }
+
+std::string Runtime::dump() const { return detail::dump_runtime(*scheduler_); }
 
 }  // namespace weft

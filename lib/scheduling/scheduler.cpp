@@ -1,10 +1,13 @@
 #include "scheduling/scheduler.hpp"
 
+#include <signal.h>
+
 #include <chrono>
 #include <stdexcept>
 #include <string>
 
 #include "diagnostics/activity.hpp"
+#include "diagnostics/signal_dump.hpp"
 #include "structured/cancel_state.hpp"
 #include "scheduling/current.hpp"
 #include "scheduling/fiber.hpp"
@@ -45,6 +48,12 @@ void validate(const Runtime::Options& o) {
                                 std::to_string(k_max_blocking_threads) + " (got " +
                                 std::to_string(o.max_blocking_threads) + ")");
   }
+  if (o.dump_signal != 0 &&
+      (o.dump_signal < 1 || o.dump_signal >= NSIG || o.dump_signal == SIGKILL || o.dump_signal == SIGSTOP ||
+       o.dump_signal == SIGSEGV || o.dump_signal == SIGBUS)) {
+    throw std::invalid_argument("weft::Runtime::Options::dump_signal must be 0 or a catchable signal other than "
+                                "SIGSEGV and SIGBUS (got " + std::to_string(o.dump_signal) + ")");
+  }
   if (o.blocking_keep_alive.count() < 0) {
     throw std::invalid_argument("weft::Runtime::Options::blocking_keep_alive must not be negative");
   }
@@ -73,11 +82,21 @@ Scheduler::Scheduler(const Runtime::Options& options)
     throw;
   }
   activity::register_scheduler(this);
+  if (options_.dump_signal != 0) {
+    try {
+      signal_dump_ = std::make_unique<SignalDump>(*this, options_.dump_signal);
+    } catch (...) {
+      shutdown();
+      activity::unregister_scheduler(this);
+      throw;
+    }
+  }
 }
 
 Scheduler::~Scheduler() {
   shutdown();
   activity::unregister_scheduler(this);
+  signal_dump_.reset();  // after shutdown: a dump of a runtime stuck shutting down is the useful one
 }
 
 Scheduler::ExternalCall::ExternalCall(Scheduler& s, const char* what) : s_(s) {
@@ -97,13 +116,17 @@ Scheduler::ExternalCall::~ExternalCall() {
 
 void Scheduler::submit(TaskBase* task) {
   task->scheduler_ = this;
-  if (task->scope_ == nullptr) {
+  Worker* w = current_worker();
+  Fiber* f = w != nullptr ? w->current_fiber() : nullptr;
+  // Identity (task_ids.hpp): from the calling worker's batch (any runtime's
+  // worker: ids are process-wide), else one from the shared counter.
+  task->id_ = w != nullptr ? w->take_task_id() : reserve_task_ids(1);
+  if (f != nullptr) {
+    task->spawner_id_ = fiber_id(f);
     // The spawner's scope (a TaskGroup sets its own): cancelling it reaches
     // the child too.
-    Fiber* f = current_fiber();
-    if (f != nullptr && f->scope != nullptr) task->scope_ = spawn_reference(f);
+    if (task->scope_ == nullptr && f->scope != nullptr) task->scope_ = spawn_reference(f);
   }
-  Worker* w = current_worker();
   if (w != nullptr && &w->scheduler() == this) {
     w->push_local(task);
     return;

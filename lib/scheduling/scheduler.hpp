@@ -48,6 +48,8 @@
 
 namespace weft::detail {
 
+class SignalDump;
+
 class Scheduler {
  public:
   // Validates options (std::invalid_argument) and starts the workers.
@@ -76,6 +78,12 @@ class Scheduler {
   void push_global(TaskBase* task) noexcept;
   // Workers: the oldest task of the shared FIFO, or nullptr.
   TaskBase* pop_global() noexcept { return global_.pop(); }
+
+  // Any thread, estimates (the dump): tasks in the injector, the shared
+  // FIFO of yielded fibers, and the urgent queue.
+  std::size_t injected_approx() const noexcept { return injector_.size_approx(); }
+  std::size_t yielded_approx() const noexcept { return global_.size_approx(); }
+  std::size_t urgent_approx() const noexcept { return urgent_.size_approx(); }
 
   // Cancelled work first (issue: a cancelled subtree must unwind ahead of
   // fresh work). Fibers whose scope or task is cancelled are queued here
@@ -177,6 +185,7 @@ class Scheduler {
   std::condition_variable quiescence_cv_;
   std::mutex shutdown_lock_;  // serialises shutdown() callers
   bool stopped_ = false;      // guarded by shutdown_lock_
+  std::unique_ptr<SignalDump> signal_dump_;  // Options::dump_signal; reset by ~Scheduler
 };
 
 }  // namespace weft::detail

@@ -10,6 +10,7 @@
 #include "weft/detail/channel_core.hpp"
 #include "weft/detail/group_core.hpp"
 #include "diagnostics/deadlock.hpp"
+#include "diagnostics/fiber_dump.hpp"
 #include "diagnostics/outside_threads.hpp"
 #include "scheduling/fiber.hpp"
 #include "diagnostics/unhandled.hpp"
@@ -22,19 +23,31 @@ namespace weft::detail {
 namespace {
 
 void describe_join(const void* ctx, std::string& out) {
+  // The joiner holds the task (its handle's reference), so the task's own
+  // fields are safe to read; its fiber may be finishing, so it is not read.
+  // The dump adds the target's name when it lists the target (fiber_dump.hpp).
   const auto* task = static_cast<const TaskBase*>(ctx);
-  if (Fiber* f = task->fiber_.load(std::memory_order_relaxed)) {  // relaxed: a description
-    out += "join of fiber " + std::to_string(fiber_id(f));
-  } else {
-    out += "join of a task that has not started";
+  out += "join of ";
+  append_fiber_ref(out, task->id_);
+  if (task->fiber_.load(std::memory_order_relaxed) == nullptr) {  // relaxed: a description
+    out += " (not started)";
   }
 }
 
 }  // namespace
 
 TaskBase::~TaskBase() {
+  delete[] name_;  // never started (the fiber takes it over otherwise)
   if (scope_ != nullptr) scope_->release();  // never started
   if (done_channel_ != nullptr) channel_release(done_channel_);
+}
+
+void TaskBase::set_name(std::string_view name) {
+  if (name.empty()) return;
+  char* copy = new char[name.size() + 1];
+  name.copy(copy, name.size());
+  copy[name.size()] = '\0';
+  delete[] std::exchange(name_, copy);
 }
 
 void TaskBase::capture_current_exception() noexcept {

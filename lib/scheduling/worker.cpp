@@ -210,7 +210,7 @@ TaskBase* Worker::pick_local_task() {
   return scheduler_.pop_global();
 }
 
-TaskBase* Worker::next_task_for_finished(Fiber* f) noexcept {
+inline TaskBase* Worker::next_task_for_finished(Fiber* f) noexcept {
   // Only a fiber nobody else can reach: never parked (not in the live
   // registry, no waiter), no scope membership, no locals left.
   if (f->live_listed || f->member_of != nullptr || f->locals != nullptr || f->cancel_shield != 0) return nullptr;
@@ -230,7 +230,6 @@ TaskBase* Worker::next_task_for_finished(Fiber* f) noexcept {
   }
   // relaxed: no other thread reads them now (see above).
   f->aborted.store(false, std::memory_order_relaxed);
-  f->id.store(0, std::memory_order_relaxed);
   f->slice_calls_per_read = k_initial_slice_calls;
   bind_task(f, t);
   enter(f);  // a fresh time slice, and a new fiber as far as runnext thieves can tell
@@ -360,12 +359,14 @@ void Worker::run_task(TaskBase* task) {
   // Some fiber switched back to the loop (f, or one f switched to directly)
   // and its context is saved: settle it.
   current_ = nullptr;
+  running_id_.store(0, std::memory_order_relaxed);  // relaxed: see running_id_
   settle_switched_out();
 }
 
 void Worker::enter(Fiber* f) noexcept {
   assert(f->park_state.load(std::memory_order_relaxed) == k_park_running);
   current_ = f;
+  running_id_.store(fiber_id(f), std::memory_order_relaxed);  // relaxed: see running_id_
   // relaxed: single writer; thieves only compare it (steal_stale_runnext).
   switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   slice_countdown_ = f->slice_calls_per_read;  // a fresh slice (time_slice.cpp)
@@ -527,8 +528,26 @@ Fiber* Worker::make_fiber(TaskBase* task, Stack stack) noexcept {
   return f;
 }
 
-void Worker::bind_task(Fiber* f, TaskBase* task) noexcept {
+namespace {
+// A named task's fiber takes over the name and is listed from its start, so
+// that the dump shows its name while it runs (live_fibers.hpp). Before anyone
+// can reach the fiber: no wait_lock. Out of line and cold, so that
+// bind_task stays small enough to inline into the spawn path.
+[[gnu::noinline, gnu::cold]] void list_named_fiber(Scheduler& s, std::size_t shard, Fiber* f,
+                                                   TaskBase* task) noexcept {
+  f->name = std::exchange(task->name_, nullptr);
+  s.live().insert(f, shard);
+  f->live_listed = true;
+}
+}  // namespace
+
+inline void Worker::bind_task(Fiber* f, TaskBase* task) noexcept {
   f->task = task;
+  // Identity (fiber.hpp): relaxed, see Fiber::id. A reused fiber is unnamed
+  // (a named one is listed, and listed fibers are not reused).
+  f->id.store(task->id_, std::memory_order_relaxed);
+  f->spawner_id = task->spawner_id_;
+  if (task->name_ != nullptr) [[unlikely]] list_named_fiber(scheduler_, index_, f, task);
   task->fiber_.store(f, std::memory_order_seq_cst);  // seq_cst: TaskBase::request_cancel's pairing
   if (task->cancel_requested()) f->aborted.store(true, std::memory_order_relaxed);  // (the body will not even run)
   // The task's scope reference passes to the fiber (released at its end).
@@ -555,6 +574,7 @@ void Worker::finish_fiber(Fiber* f) {
   // The task itself was finished on the fiber (fiber_main); only the fiber
   // is left to dispose of.
   if (f->live_listed) scheduler_.live().remove(f);
+  delete[] f->name;  // unlisted: nobody reads it any more
   const Stack stack = f->stack;
   release_context(f->context);
   f->~Fiber();

@@ -51,6 +51,7 @@
 #include "scheduling/chase_lev_deque.hpp"
 #include "scheduling/context_switch.hpp"
 #include "scheduling/stack_pool.hpp"
+#include "scheduling/task_ids.hpp"
 #include "weft/detail/deadline.hpp"
 #include "weft/this_fiber.hpp"  // maybe_yield(), declared once, exported (WEFT_API)
 
@@ -91,6 +92,11 @@ class Worker {
   // Any thread.
   ChaseLevDeque<TaskBase>::StealResult steal() { return deque_.steal(); }
   std::size_t queued_approx() const { return deque_.size_approx(); }
+  // Any thread (the dump): the deque and the runnext slot. relaxed: an
+  // estimate.
+  std::size_t queued_count() const {
+    return deque_.size_approx() + (runnext_.load(std::memory_order_relaxed) != nullptr ? 1 : 0);
+  }
   // Any thread: the deque or the runnext slot holds something (the sleep
   // re-check and quiescence). relaxed load: the callers put a full barrier
   // before it (IdleWorkers' Dekker pair).
@@ -106,6 +112,19 @@ class Worker {
   // Timer heap: makes a sleeping worker look at the timers (take the driver
   // role, or re-arm its timed sleep) without counting it awake.
   void timer_kick() noexcept;
+
+  // Owner thread (Scheduler::submit): a fresh task id from this worker's
+  // batch (task_ids.hpp): a plain increment, one atomic add per batch.
+  std::uint64_t take_task_id() noexcept {
+    if (next_task_id_ == task_id_limit_) [[unlikely]] {
+      next_task_id_ = reserve_task_ids(k_task_id_batch);
+      task_id_limit_ = next_task_id_ + k_task_id_batch;
+    }
+    return next_task_id_++;
+  }
+  // Any thread (the dump): the id of the fiber this worker runs now, or 0
+  // between fibers. A snapshot: it may have moved on by the time it is read.
+  std::uint64_t running_id() const noexcept { return running_id_.load(std::memory_order_relaxed); }
 
   // Statistics (Runtime::metrics), any thread, approximate.
   std::uint64_t steals() const noexcept { return steals_.load(std::memory_order_relaxed); }
@@ -141,8 +160,10 @@ class Worker {
   // A fiber whose task has finished: the next task to run on this same
   // fiber and stack (bound to it), or nullptr (the fiber ends). A runnable
   // fiber found instead goes to handoff_, which the loop runs next.
-  TaskBase* next_task_for_finished(Fiber* f) noexcept;
-  void bind_task(Fiber* f, TaskBase* task) noexcept;  // the task starts on f
+  [[gnu::always_inline]] inline TaskBase* next_task_for_finished(Fiber* f) noexcept;  // one caller: fiber_main
+  // the task starts on f; always inlined: it is on the spawn path (a call
+  // there costs more than the body)
+  [[gnu::always_inline]] inline void bind_task(Fiber* f, TaskBase* task) noexcept;
   TaskBase* take_runnext() noexcept;
   TaskBase* steal_from_others();
   // Calls try_victim(worker) for each other worker, from a random start,
@@ -212,6 +233,13 @@ class Worker {
   std::uint32_t slice_countdown_ = 1;  // maybe_yield() calls before the next clock read
   Nanos slice_start_ = 0;              // 0: no read yet since the fiber resumed
   Nanos slice_last_read_ = 0;
+  std::uint64_t next_task_id_ = 0;   // take_task_id(); this thread only
+  std::uint64_t task_id_limit_ = 0;  // one past the batch's last id
+  // The running fiber's id for the dump (running_id()). Single writer (this
+  // thread, in enter() and when a fiber finishes or is reused): relaxed
+  // stores, plain movs, and relaxed loads by the dump: a diagnostic
+  // snapshot, nothing is read through it.
+  std::atomic<std::uint64_t> running_id_{0};
   // Single-writer counters (this thread), read relaxed by metrics().
   std::atomic<std::uint64_t> steals_{0};
   std::atomic<std::uint64_t> parks_{0};

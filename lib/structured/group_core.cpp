@@ -26,6 +26,8 @@ namespace {
 
 void describe_group(const void* ctx, std::string& out) {
   describe_object(out, "wait for the children of weft::TaskGroup", ctx);
+  const std::string& name = static_cast<const GroupCore*>(ctx)->name();
+  if (!name.empty()) out += " \"" + name + "\"";
 }
 
 }  // namespace
@@ -41,11 +43,26 @@ CancelState* parent_for_group() {
 
 }  // namespace
 
-GroupCore::GroupCore(Scheduler* scheduler) : scheduler_(scheduler), scope_(CancelState::make(parent_for_group())) {}
+GroupCore::GroupCore(Scheduler* scheduler, std::string_view name)
+    : scheduler_(scheduler), name_(name), scope_(CancelState::make(parent_for_group())) {}
 
 GroupCore::~GroupCore() { scope_->release(); }
 
-void GroupCore::spawn(TaskBase* task) {
+void GroupCore::spawn(TaskBase* task, std::string_view name) {
+  ++spawned_;
+  try {
+    if (!name_.empty()) {
+      std::string full = name_;
+      full += '/';
+      if (name.empty()) full += std::to_string(spawned_); else full += name;
+      task->set_name(full);
+    } else if (!name.empty()) {
+      task->set_name(name);
+    }
+  } catch (...) {
+    delete task;  // std::bad_alloc: the child does not run
+    throw;
+  }
   task->group_ = this;
   scope_->retain();
   task->scope_ = scope_;  // released by the task (its fiber, or ~TaskBase)

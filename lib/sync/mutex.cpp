@@ -31,6 +31,7 @@
 
 #include "diagnostics/activity.hpp"
 #include "sync/bit_lock.hpp"
+#include "diagnostics/fiber_dump.hpp"
 #include "sync/waiter.hpp"
 #include "weft/detail/spin_lock.hpp"
 #include "weft/errors.hpp"
@@ -55,8 +56,29 @@ struct MutexNode : detail::WaitNode {
   bool handed = false;  // written by unlock_slow before the unpark: we own the mutex
 };
 
-void describe_mutex(const void* ctx, std::string& out) { detail::describe_object(out, "lock of weft::Mutex", ctx); }
+}  // namespace
 
+// "lock of weft::Mutex 0x... held by fiber 12": the holder as a fiber
+// reference, which the dump writes out with its name (fiber_dump.hpp).
+struct MutexDescriber {
+  static void describe(const void* ctx, std::string& out) {
+    const auto* m = static_cast<const Mutex*>(ctx);
+    detail::describe_object(out, "lock of weft::Mutex", ctx);
+    // relaxed, both: see Mutex::holder_. The mutex is alive: a waiter is
+    // parked on it.
+    if ((m->state_.load(std::memory_order_relaxed) & Mutex::k_locked) == 0) return;
+    const std::uint64_t holder = m->holder_.load(std::memory_order_relaxed);
+    if (holder == detail::k_plain_thread_holder) {
+      out += " held by a plain thread";
+    } else if (holder != 0) {
+      out += " held by ";
+      detail::append_fiber_ref(out, holder);
+    }
+  }
+};
+
+namespace {
+void describe_mutex(const void* ctx, std::string& out) { MutexDescriber::describe(ctx, out); }
 }  // namespace
 
 std::uint32_t Mutex::lock_queue() noexcept { return detail::lock_bit(state_, k_queue); }

@@ -11,6 +11,7 @@
 #include "scheduling/current.hpp"
 #include "scheduling/fiber.hpp"
 #include "sync/futex.hpp"
+#include "time/park_stamp.hpp"
 #include "weft/errors.hpp"
 #include "scheduling/worker.hpp"
 
@@ -135,9 +136,11 @@ Waiter::Outcome Waiter::park() noexcept {
 #endif
   if (fiber_ != nullptr) {
     if (cancellable_) join_scope_members(fiber_);  // before parked_on is published (C2)
+    const ParkStamp since = park_stamp();  // for the dump (fiber.hpp); read outside the lock
     {
       std::lock_guard<SpinLock> guard(fiber_->wait_lock);
       fiber_->parked_on = this;
+      fiber_->park_stamp = since;
     }
     // After publishing parked_on (cancel_state.hpp, C2): a scope cancelled
     // before now is seen here, one cancelled later finds the waiter.

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "diagnostics/activity.hpp"
+#include "diagnostics/fiber_dump.hpp"
 #include "scheduling/current.hpp"
 #include "sync/waiter.hpp"
 #include "scheduling/worker.hpp"
@@ -14,7 +15,17 @@ namespace weft::detail {
 
 namespace {
 
-void describe_sleep(const void*, std::string& out) { out += "sleep"; }
+// ctx: the sleeper's deadline, on its stack while it is parked.
+void describe_sleep(const void* ctx, std::string& out) {
+  const Nanos deadline = *static_cast<const Nanos*>(ctx);
+  if (deadline == k_never) {
+    out += "sleep forever";
+    return;
+  }
+  out += "sleep, ";
+  append_duration(out, deadline - now_ns());
+  out += " to its deadline";
+}
 
 }  // namespace
 
@@ -37,7 +48,7 @@ void sleep_until_ns(Nanos deadline) {
     return;
   }
   Waiter waiter;
-  waiter.set_description(&describe_sleep, nullptr);
+  waiter.set_description(&describe_sleep, &deadline);
   if (deadline == k_never) {
     // Nothing will ever wake it: park with no timer, so deadlock detection
     // sees a fiber that can only be cancelled.

@@ -11,6 +11,8 @@
 
 #include <cstddef>
 #include <exception>
+#include <string>
+#include <string_view>
 
 #include "deadline.hpp"
 #include "spin_lock.hpp"
@@ -26,7 +28,8 @@ class WEFT_API GroupCore {
  public:
   // A group on `scheduler`, whose scope is a child of the calling fiber's
   // current scope (a root on a plain thread). Throws std::bad_alloc.
-  explicit GroupCore(Scheduler* scheduler);
+  // `name`: the prefix of the children's names (empty: none).
+  explicit GroupCore(Scheduler* scheduler, std::string_view name = {});
   // All children must have been collected (collect_all).
   ~GroupCore();
   GroupCore(const GroupCore&) = delete;
@@ -35,7 +38,9 @@ class WEFT_API GroupCore {
   // Owner: submits `task` as a child (it runs in the group's scope and is
   // collected here, never joined through a handle). Throws what submit()
   // throws (RuntimeStopped, std::bad_alloc), with the task deleted.
-  void spawn(TaskBase* task);
+  // `name`: the child's name (task_group.hpp says how the group's prefix
+  // joins it).
+  void spawn(TaskBase* task, std::string_view name = {});
 
   // Owner: waits until a child has finished and is not collected yet, and
   // returns it (its handle reference passes to the caller: release it with
@@ -53,6 +58,8 @@ class WEFT_API GroupCore {
   void cancel() noexcept;
   bool cancelled() const noexcept;
   CancelState* scope() const noexcept { return scope_; }
+  // The children's prefix; set at construction, immutable: any thread.
+  const std::string& name() const noexcept { return name_; }
   std::size_t pending() const noexcept;  // spawned and not collected yet
 
   // Scheduler side (TaskBase::finish, on the child's fiber): the child is
@@ -61,6 +68,8 @@ class WEFT_API GroupCore {
 
  private:
   Scheduler* const scheduler_;
+  const std::string name_;         // the children's prefix (name())
+  std::size_t spawned_ = 0;        // children spawned so far (their ordinals); owner only
   CancelState* const scope_;
   mutable SpinLock lock_;          // guards everything below
   std::size_t running_ = 0;        // submitted and not finished

@@ -13,6 +13,7 @@
 #include <functional>
 #include <new>
 #include <optional>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -136,6 +137,17 @@ class WEFT_API TaskBase {
   // child has no JoinHandle: the group holds the handle's reference and
   // finish() tells the group instead of waking a joiner.
   GroupCore* group_ = nullptr;
+  // Identity, set once by submit() before the task is published (spawner
+  // side, plain fields; the queue hand-off orders them for the worker that
+  // starts the task, which copies them into its fiber: lib/scheduling/fiber.hpp).
+  std::uint64_t id_ = 0;          // unique, never 0 (lib/scheduling/task_ids.hpp)
+  std::uint64_t spawner_id_ = 0;  // the spawning fiber's id; 0: a plain thread
+  // The name given at spawn (NUL-terminated, owned), or nullptr: unnamed
+  // spawns cost nothing. The fiber takes it over when the task starts.
+  char* name_ = nullptr;
+  // Spawner side, before submit: names the task (a copy of `name`; an empty
+  // name leaves it unnamed). Throws std::bad_alloc.
+  void set_name(std::string_view name);
 
   // After done(): the task ended with an exception other than a
   // cancellation (Cancelled, or FiberCancelled at shutdown).
@@ -248,9 +260,10 @@ WEFT_API void submit(Scheduler* scheduler, TaskBase* task);
 // Allocates a task running fn() with result type R and submits it; if the
 // submit throws, deletes the task (nothing ran) and rethrows.
 template <class R, class F>
-TaskWithResult<R>* submit_new_task(Scheduler* scheduler, F&& fn) {
+TaskWithResult<R>* submit_new_task(Scheduler* scheduler, F&& fn, std::string_view name = {}) {
   auto* task = new Task<std::decay_t<F>, R>(std::forward<F>(fn));
   try {
+    if (!name.empty()) task->set_name(name);  // the unnamed path: one untaken branch
     submit(scheduler, task);
   } catch (...) {
     delete task;
