@@ -48,6 +48,8 @@
 #include <cstdint>
 #include <thread>
 
+#include "diagnostics/park_counts.hpp"
+#include "diagnostics/run_slices.hpp"
 #include "scheduling/chase_lev_deque.hpp"
 #include "scheduling/context_switch.hpp"
 #include "scheduling/stack_pool.hpp"
@@ -67,7 +69,7 @@ enum class SuspendReason { yield, park, finish };
 class Worker {
  public:
   Worker(Scheduler& scheduler, std::size_t index, std::size_t stack_size, std::size_t stack_cache,
-         SlabStacks& slabs);
+         SlabStacks& slabs, bool measure_slices, Nanos time_slice);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -109,7 +111,17 @@ class Worker {
 
   // Statistics (Runtime::metrics), any thread, approximate.
   std::uint64_t steals() const noexcept { return steals_.load(std::memory_order_relaxed); }
-  std::uint64_t parks() const noexcept { return parks_.load(std::memory_order_relaxed); }
+  std::uint64_t parks() const noexcept { return park_counts_.parks(); }
+  const ParkCounts& park_counts() const noexcept { return park_counts_; }
+  const RunSlices& run_slices() const noexcept { return run_slices_; }
+  bool runnext_occupied() const noexcept { return runnext_.load(std::memory_order_relaxed) != nullptr; }
+  std::uint64_t run_slice_count() const noexcept { return switches_.load(std::memory_order_relaxed); }
+  std::uint64_t sleeps() const noexcept { return sleeps_.load(std::memory_order_relaxed); }
+  std::uint64_t wakeups() const noexcept { return wakeups_.load(std::memory_order_relaxed); }
+  // Tasks spawned onto this worker's deque. acquire: pairs with push_local's
+  // release store, so that a reader that saw a task's start (fibers_started,
+  // read first) also sees its spawn.
+  std::uint64_t spawned() const noexcept { return spawned_.load(std::memory_order_acquire); }
   // Fibers started / finished on this worker (a fiber may finish elsewhere).
   // acquire: pairs with the owner's release stores (start_fiber, finish_fiber).
   std::uint64_t fibers_started() const noexcept { return fibers_started_.load(std::memory_order_acquire); }
@@ -205,9 +217,16 @@ class Worker {
   std::uint32_t slice_countdown_ = 1;  // maybe_yield() calls before the next clock read
   Nanos slice_start_ = 0;              // 0: no read yet since the fiber resumed
   Nanos slice_last_read_ = 0;
-  // Single-writer counters (this thread), read relaxed by metrics().
+  // Single-writer counters (this thread), read relaxed by metrics() unless
+  // noted.
   std::atomic<std::uint64_t> steals_{0};
-  std::atomic<std::uint64_t> parks_{0};
+  std::atomic<std::uint64_t> sleeps_{0};
+  std::atomic<std::uint64_t> wakeups_{0};
+  std::atomic<std::uint64_t> spawned_{0};  // release store, see spawned()
+  ParkCounts park_counts_;  // parks and resumes by reason (the parks metric is their sum)
+  // Runtime::Options::measure_run_slices: the one branch at each switch.
+  const bool measure_slices_;
+  RunSlices run_slices_;
   std::atomic<std::uint64_t> fibers_started_{0};
   std::atomic<std::uint64_t> fibers_finished_{0};
   std::thread thread_;
