@@ -36,14 +36,13 @@ class RunSlices {
 
   explicit RunSlices(Nanos overrun_after) noexcept : overrun_after_(overrun_after) {}
 
-  void begin() noexcept { start_ = now_ns(); }
-  void end() noexcept { record(now_ns()); }
+  // Out of line and cold (run_slices.cpp): the switch paths that call them
+  // behind their branch keep their size, and so their inlining, when the
+  // option is off.
+  [[gnu::cold]] void begin() noexcept;
+  [[gnu::cold]] void end() noexcept;
   // end() and begin() at one clock read (a finished fiber's next task).
-  void restart() noexcept {
-    const Nanos now = now_ns();
-    record(now);
-    start_ = now;
-  }
+  [[gnu::cold]] void restart() noexcept;
 
   // The bucket of a slice `ns` long (see the header comment).
   static constexpr std::size_t bucket_of(Nanos ns) noexcept {

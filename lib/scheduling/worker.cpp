@@ -223,7 +223,9 @@ TaskBase* Worker::pick_local_task() {
   return scheduler_.pop_global();
 }
 
-TaskBase* Worker::next_task_for_finished(Fiber* f) noexcept {
+// always_inline: its one caller, fiber_main, is on the spawn path; GCC
+// inlined it there until the run-slice branch below tipped its size limit.
+[[gnu::always_inline]] inline TaskBase* Worker::next_task_for_finished(Fiber* f) noexcept {
   // Only a fiber nobody else can reach: never parked (not in the live
   // registry, no waiter), no scope membership, no locals left.
   if (f->live_listed || f->member_of != nullptr || f->locals != nullptr || f->cancel_shield != 0) return nullptr;
@@ -552,7 +554,9 @@ Fiber* Worker::make_fiber(TaskBase* task, Stack stack) noexcept {
   return f;
 }
 
-void Worker::bind_task(Fiber* f, TaskBase* task) noexcept {
+// always_inline: on the spawn path (next_task_for_finished, make_fiber), as GCC
+// chose by itself before the metrics counters grew its callers.
+[[gnu::always_inline]] inline void Worker::bind_task(Fiber* f, TaskBase* task) noexcept {
   f->task = task;
   task->fiber_.store(f, std::memory_order_seq_cst);  // seq_cst: TaskBase::request_cancel's pairing
   if (task->cancel_requested()) f->aborted.store(true, std::memory_order_relaxed);  // (the body will not even run)
@@ -586,7 +590,7 @@ void Worker::finish_fiber(Fiber* f) {
   stacks_.release(stack);
 }
 
-void suspend_current_fiber(SuspendReason why) {
+Worker* suspend_current_fiber(SuspendReason why) {
 #ifndef NDEBUG
   assert(spin_locks_held() == 0 && "weft: a fiber switched out holding a SpinLock");
 #endif
@@ -604,16 +608,15 @@ void suspend_current_fiber(SuspendReason why) {
       w->enter(g);
       switch_context(f->context, g->context);
       Worker* now_on = current_worker();  // resumed, perhaps elsewhere
-      now_on->park_counts_.resumed(f->park_reason);  // park_counts.hpp
       now_on->settle_switched_out();
-      return;
+      return now_on;
     }
   }
   switch_context(f->context, w->loop_context_);
   // Resumed, perhaps by another worker: `w` is stale from here on.
   Worker* now_on = current_worker();
-  if (why == SuspendReason::park) now_on->park_counts_.resumed(f->park_reason);  // park_counts.hpp
   now_on->settle_switched_out();
+  return now_on;
 }
 
 void park_current_fiber() {
@@ -624,7 +627,8 @@ void park_current_fiber() {
     f->park_state.store(k_park_running, std::memory_order_relaxed);
     return;
   }
-  suspend_current_fiber(SuspendReason::park);
+  Worker* now_on = suspend_current_fiber(SuspendReason::park);
+  now_on->park_counts_.resumed(f->park_reason);  // the worker we resumed on (park_counts.hpp)
 }
 
 void unpark_fiber(Fiber* f) noexcept {

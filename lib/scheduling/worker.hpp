@@ -128,7 +128,8 @@ class Worker {
   std::uint64_t fibers_finished() const noexcept { return fibers_finished_.load(std::memory_order_acquire); }
 
  private:
-  friend void suspend_current_fiber(SuspendReason why);
+  friend Worker* suspend_current_fiber(SuspendReason why);
+  friend void park_current_fiber();
   friend void slice_checkpoint(Worker* w);
   friend void weft::this_fiber::maybe_yield();
   friend void fiber_main(void* arg);
@@ -234,8 +235,8 @@ class Worker {
 
 // On a fiber's stack: switches from the running fiber to the loop of the
 // worker running it, telling the loop why. Returns when the fiber is resumed,
-// possibly on another worker.
-void suspend_current_fiber(SuspendReason why);
+// possibly on another worker: that worker (valid until the next park).
+Worker* suspend_current_fiber(SuspendReason why);
 
 // Parks the running fiber until Waiter-based unpark_fiber() (see fiber.hpp
 // for the handshake).

@@ -1,0 +1,16 @@
+// RunSlices' clock-reading members, out of line (see run_slices.hpp).
+#include "diagnostics/run_slices.hpp"
+
+namespace weft::detail {
+
+void RunSlices::begin() noexcept { start_ = now_ns(); }
+
+void RunSlices::end() noexcept { record(now_ns()); }
+
+void RunSlices::restart() noexcept {
+  const Nanos now = now_ns();
+  record(now);
+  start_ = now;
+}
+
+}  // namespace weft::detail
