@@ -7,13 +7,13 @@
 // A fiber's wait stores its reason in Fiber::park_reason before parking
 // (Waiter::park). The worker that completes the park (settle_switched_out,
 // the park case) counts parked(reason); the worker the fiber later resumes
-// on counts resumed(reason) right after the switch back
-// (suspend_current_fiber). The fiber does not write park_reason in between
-// (it is not running), so both sides count the same reason, and every
-// counted park is matched by exactly one counted resume. A wait whose
-// wake-up came before the fiber switched out (park_current_fiber's fast
-// path) counts neither. A fiber that is cancelled at shutdown resumes (to
-// unwind) and is counted resumed like any other.
+// on counts resumed(reason) right after the switch back (park_current_fiber,
+// on the worker suspend_current_fiber returns). The fiber does not write
+// park_reason in between (it is not running), so both sides count the same
+// reason, and every counted park is matched by exactly one counted resume.
+// A wait whose wake-up came before the fiber switched out
+// (park_current_fiber's fast path) counts neither. A fiber cancelled at
+// shutdown resumes (to unwind) and is counted resumed like any other.
 //
 // Cost on the park path: two plain increments (a load and a store each),
 // no read-modify-write, no lock, no clock read.
