@@ -17,6 +17,7 @@
 #include "detail/task.hpp"
 #include "errors.hpp"
 #include "join_handle.hpp"
+#include "metrics.hpp"
 
 namespace weft {
 
@@ -102,19 +103,16 @@ class WEFT_API Runtime {
     // (weft's stack-overflow report uses those); std::invalid_argument
     // otherwise.
     int dump_signal = 0;
+    // Measure every fiber run slice (a clock read each time a fiber is
+    // switched in and out) into metrics().run_slices: a histogram of their
+    // lengths, and overruns, slices longer than time_slice (a loop missing
+    // this_fiber::maybe_yield()). Off: no clock read, one branch per switch.
+    bool measure_run_slices = false;
   };
 
-  // A snapshot of counters, for monitoring and tests; each is read
-  // separately (relaxed), so they need not be mutually consistent.
-  struct Metrics {
-    std::size_t workers = 0;             // worker threads
-    std::size_t fibers_alive = 0;        // started fibers not yet finished (running, runnable or parked)
-    std::size_t armed_timers = 0;        // timers armed in the process (sleeps, timeouts, tickers; all runtimes)
-    std::uint64_t steals = 0;            // tasks taken from another worker's deque
-    std::uint64_t parks = 0;             // times a fiber of this runtime parked
-    std::size_t blocking_threads = 0;    // threads in this runtime's blocking pool
-    std::size_t blocking_in_flight = 0;  // weft::blocking() calls queued or running
-  };
+  // A snapshot of counters and queue depths, for monitoring and tests
+  // (weft/metrics.hpp lists every field; the older ones keep their names).
+  using Metrics = RuntimeMetrics;
 
   // Starts the workers. Throws std::invalid_argument for bad Options and
   // std::system_error if a thread cannot be started.
@@ -206,8 +204,11 @@ class WEFT_API Runtime {
   std::size_t num_workers() const noexcept;
   const Options& options() const noexcept;
 
-  // Counters (see Metrics). Any thread; never blocks.
-  Metrics metrics() const noexcept;
+  // Counters and queue depths (see weft/metrics.hpp). Any thread, fibers of
+  // this runtime included; never blocks or parks (relaxed loads, no lock).
+  // Allocates the per_worker vector, so it is not noexcept: std::bad_alloc
+  // reaches the caller rather than terminating a monitoring thread.
+  Metrics metrics() const;
 
   // A listing of the runtime's fibers, one line each, in the format of Go's
   // goroutine dump and of weft::Deadlock's report:

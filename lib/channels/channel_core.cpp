@@ -221,7 +221,7 @@ ChannelOpResult channel_op(ChannelCore* c, void* slot, Nanos deadline) {
     return r;
   }
   // Park: queue a node, release the lock, sleep until someone completes us.
-  Waiter waiter;
+  Waiter waiter(IsSend ? ParkReason::channel_send : ParkReason::channel_recv);
   if (deadline != k_never && waiter.fiber() != nullptr) {
     // A fiber's deadline is a timer; the timer heap is never touched under
     // a channel lock (the lock discipline in channel_core.hpp). Unlock, arm,

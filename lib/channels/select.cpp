@@ -138,7 +138,7 @@ int select_cases(SelectCase* cases, std::size_t n, bool has_default, bool priori
   if (has_default) return k_select_default;
   if (deadline != k_never && deadline <= now_ns()) return k_select_timed_out;
 
-  Waiter waiter;
+  Waiter waiter(ParkReason::select);
   if (deadline != k_never && waiter.fiber() != nullptr) {
     locks.release();
     waiter.set_deadline(deadline);  // may throw: nothing held, nothing queued

@@ -59,6 +59,7 @@ void BlockingPool::submit(BlockingJob* job) {
   job->next = nullptr;
   (tail_ != nullptr ? tail_->next : head_) = job;
   tail_ = job;
+  queued_.store(queued_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // relaxed: see queued()
   // seq_cst: read by Scheduler::quiescent() with the idle counters.
   in_flight_.fetch_add(1, std::memory_order_seq_cst);
   lock.unlock();
@@ -90,6 +91,7 @@ void BlockingPool::thread_main() {
     BlockingJob* job = head_;
     head_ = job->next;
     if (head_ == nullptr) tail_ = nullptr;
+    queued_.store(queued_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);  // relaxed: see queued()
     job->state = BlockingJob::State::running;
     lock.unlock();
     job->run(job->ctx);
@@ -121,6 +123,7 @@ bool BlockingPool::withdraw_or_rewait(BlockingJob* job, Waiter* rewait) {
         for (BlockingJob* j = head_; j != job; j = j->next) prev = j;
         (prev != nullptr ? prev->next : head_) = job->next;
         if (tail_ == job) tail_ = prev;
+        queued_.store(queued_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);  // relaxed: see queued()
         withdrawn = true;
         break;
       }
@@ -153,7 +156,7 @@ void run_blocking(void (*fn)(void* ctx) noexcept, void* ctx) {
     fn(ctx);  // a plain thread may block itself
     return;
   }
-  Waiter waiter;
+  Waiter waiter(ParkReason::blocking);
   waiter.set_description(&describe_blocking, nullptr);
   BlockingJob job;
   job.run = fn;
@@ -172,7 +175,7 @@ void run_blocking(void (*fn)(void* ctx) noexcept, void* ctx) {
   // running may use this frame, so we wait for it, shielded, and return its
   // result (it completed: a cancelled call never also completes).
   if (waiter.park() == Waiter::Outcome::notified) return;
-  Waiter rewait;
+  Waiter rewait(ParkReason::blocking);
   rewait.set_description(&describe_blocking, nullptr);
   rewait.set_cancellable(false);
   BlockingPool& pool = current_worker()->scheduler().blocking_pool();  // re-read: we may have migrated

@@ -66,6 +66,9 @@ class BlockingPool {
 
   std::size_t threads() const noexcept { return num_threads_.load(std::memory_order_relaxed); }
   std::size_t in_flight() const noexcept { return in_flight_.load(std::memory_order_seq_cst); }
+  // Jobs queued that no thread has started (metrics). relaxed: a statistic
+  // written under lock_ only, read without it as an estimate.
+  std::size_t queued() const noexcept { return queued_.load(std::memory_order_relaxed); }
 
  private:
   void thread_main();
@@ -85,6 +88,7 @@ class BlockingPool {
   std::vector<std::thread::id> exited_;  // retired, to be joined; guarded by lock_
   std::atomic<std::size_t> num_threads_{0};  // relaxed: a statistic (metrics)
   std::atomic<std::size_t> in_flight_{0};    // seq_cst; see above
+  std::atomic<std::size_t> queued_{0};       // written under lock_; see queued()
 };
 
 // Runs fn(ctx) on the blocking pool of the calling fiber's runtime and parks

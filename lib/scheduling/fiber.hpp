@@ -24,6 +24,7 @@
 #include "scheduling/context_switch.hpp"
 #include "scheduling/stack_pool.hpp"
 #include "weft/detail/spin_lock.hpp"
+#include "weft/park_reason.hpp"
 
 namespace weft::detail {
 
@@ -121,6 +122,11 @@ struct Fiber {
   // live_listed is written by the worker parking the fiber, before the park
   // is published, and read by the worker finishing it: the queue hand-offs
   // between them order the accesses.
+  // What the fiber's current (or last) wait is for: written by the fiber in
+  // Waiter::park() before it parks, read by the worker counting the park and
+  // by the one counting the resume (park_counts.hpp); the park hand-off
+  // orders both reads after the write.
+  ParkReason park_reason = ParkReason::other;
   Fiber* live_prev = nullptr;
   Fiber* live_next = nullptr;
   std::uint32_t live_shard = 0;

@@ -27,6 +27,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 
 #include "weft/detail/spin_lock.hpp"
@@ -45,6 +46,22 @@ class GlobalQueue {
     // the header comment for what orders the idle protocol).
     size_.store(size_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
+
+  // push() of a task that was just spawned (the injector, from outside the
+  // runtime), also counted in new_tasks() for metrics().
+  void push_new(TaskBase* task) noexcept {
+    task->queue_next_ = nullptr;
+    std::lock_guard<SpinLock> guard(lock_);
+    if (tail_ != nullptr) tail_->queue_next_ = task; else head_ = task;
+    tail_ = task;
+    // relaxed: written under lock_, as size_.
+    size_.store(size_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    // release: written under lock_ (one writer at a time); pairs with
+    // new_tasks()' acquire, as Worker::spawned() (a reader that saw the
+    // task start sees it counted here).
+    new_tasks_.store(new_tasks_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  }
+  std::uint64_t new_tasks() const noexcept { return new_tasks_.load(std::memory_order_acquire); }
 
   // The oldest task, or nullptr. Cheap when empty (no lock).
   TaskBase* pop() noexcept {
@@ -99,6 +116,7 @@ class GlobalQueue {
   TaskBase* head_ = nullptr;
   TaskBase* tail_ = nullptr;
   std::atomic<std::size_t> size_{0};
+  std::atomic<std::uint64_t> new_tasks_{0};  // push_new() calls so far
 };
 
 }  // namespace weft::detail

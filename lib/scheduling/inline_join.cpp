@@ -52,7 +52,12 @@ bool run_queued_task_inline(TaskBase* task) noexcept {
     w->deque_.push(task);  // back where it was: the slot just freed, no growth
     return false;
   }
+  // Counted started and finished like a task on a fiber of its own
+  // (metrics: not queued once it runs). release: single writer, as bind_task.
+  w->fibers_started_.store(w->fibers_started_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   task->run();            // never throws; `w` may be stale after it (the fiber may migrate)
+  w = current_worker();
+  w->fibers_finished_.store(w->fibers_finished_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   task->finish_inline();  // done; the runtime's reference was the deque entry
   return true;
 }

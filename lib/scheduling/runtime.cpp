@@ -35,7 +35,7 @@ std::size_t Runtime::num_workers() const noexcept { return scheduler_->num_worke
 
 const Runtime::Options& Runtime::options() const noexcept { return scheduler_->options(); }
 
-Runtime::Metrics Runtime::metrics() const noexcept { return scheduler_->metrics(); }
+Runtime::Metrics Runtime::metrics() const { return scheduler_->metrics(); }
 
 std::string Runtime::dump() const { return detail::dump_runtime(*scheduler_); }
 

@@ -72,7 +72,9 @@ Scheduler::Scheduler(const Runtime::Options& options)
   workers_.reserve(options_.workers);
   const std::size_t stack_size = StackPool::round_to_pages(options_.stack_size);
   for (std::size_t i = 0; i < options_.workers; ++i) {
-    workers_.push_back(std::make_unique<Worker>(*this, i, stack_size, options_.stack_cache, slab_stacks_));
+    workers_.push_back(std::make_unique<Worker>(*this, i, stack_size, options_.stack_cache, slab_stacks_,
+                                                options_.measure_run_slices,
+                                                static_cast<Nanos>(options_.time_slice.count())));
   }
   std::size_t started = 0;
   try {
@@ -133,7 +135,8 @@ void Scheduler::submit(TaskBase* task) {
   }
   PlainCall plain;  // a plain thread inside spawn may still wake a worker
   ExternalCall call(*this, "weft::Runtime::spawn");
-  push_injected(task);
+  injector_.push_new(task);  // as push_injected, counted as a spawn (metrics)
+  notify_work();
 }
 
 void Scheduler::schedule(Fiber* fiber) noexcept {
@@ -213,25 +216,6 @@ void Scheduler::worker_went_idle() {
   // seq_cst: pairs with wait_quiescent()'s increment (see its comment).
   if (quiescence_watchers_.load(std::memory_order_seq_cst) == 0) return;
   signal_quiescence_watchers();
-}
-
-Runtime::Metrics Scheduler::metrics() const noexcept {
-  Runtime::Metrics m;
-  m.workers = workers_.size();
-  m.armed_timers = timers().armed();
-  // Finished counts first: each finish follows its start, so reading the
-  // starts last cannot make the difference negative.
-  std::uint64_t finished = 0, started = 0;
-  for (const auto& w : workers_) finished += w->fibers_finished();
-  for (const auto& w : workers_) {
-    started += w->fibers_started();
-    m.steals += w->steals();
-    m.parks += w->parks();
-  }
-  m.fibers_alive = static_cast<std::size_t>(started - finished);
-  m.blocking_threads = blocking_->threads();
-  m.blocking_in_flight = blocking_->in_flight();
-  return m;
 }
 
 bool Scheduler::idle_and_empty() const { return idle_.num_awake() == 0 && !has_queued_work(); }

@@ -116,8 +116,9 @@ class Scheduler {
 
   bool exiting() const noexcept { return exiting_.load(std::memory_order_acquire); }
 
-  // Any thread: counters for Runtime::metrics().
-  Runtime::Metrics metrics() const noexcept;
+  // Any thread: counters for Runtime::metrics() (scheduler_metrics.cpp).
+  // Never blocks; allocates the per-worker vector.
+  Runtime::Metrics metrics() const;
 
   // Plain threads only; see Runtime::shutdown() and shutdown_for().
   void shutdown();

@@ -116,7 +116,7 @@ bool TaskBase::wait_done_until(Nanos deadline) {
   if (deadline == k_never && run_queued_task_inline(this)) return true;
   if (deadline != k_never && deadline <= now_ns()) return done();  // never arms a timer that has passed
   PlainCall plain;
-  Waiter waiter;
+  Waiter waiter(ParkReason::join);
   waiter.set_description(&describe_join, this);
   waiter.set_deadline(deadline);  // before the waiter is visible; may throw
   if (!add_joiner(waiter)) return true;
@@ -138,7 +138,7 @@ void TaskBase::wait_done_or_deadlock() {
     return;
   }
   PlainCall plain;
-  Waiter waiter;
+  Waiter waiter(ParkReason::join);
   waiter.set_description(&describe_join, this);
   if (!add_joiner(waiter)) return;
   // Watch for the process going idle, then wait like Waiter::park() does,

@@ -27,11 +27,13 @@
 namespace weft::detail {
 
 Worker::Worker(Scheduler& scheduler, std::size_t index, std::size_t stack_size, std::size_t stack_cache,
-               SlabStacks& slabs)
+               SlabStacks& slabs, bool measure_slices, Nanos time_slice)
     : scheduler_(scheduler),
       index_(index),
       stacks_(stack_size, stack_cache, slabs),
-      rng_(0x9E3779B97F4A7C15ull * (index + 1)) {}
+      rng_(0x9E3779B97F4A7C15ull * (index + 1)),
+      measure_slices_(measure_slices),
+      run_slices_(time_slice) {}
 
 Worker::~Worker() { assert(!thread_.joinable()); }
 
@@ -57,7 +59,16 @@ void Worker::timer_kick() noexcept {
 }
 
 void Worker::push_local(TaskBase* task) {
-  deque_.push(task);
+  // Counted before the push, so that whoever starts the task was ordered
+  // after the count (release; see spawned()); taken back if the push fails.
+  const std::uint64_t spawned = spawned_.load(std::memory_order_relaxed);
+  spawned_.store(spawned + 1, std::memory_order_release);
+  try {
+    deque_.push(task);
+  } catch (...) {  // std::bad_alloc: nothing queued
+    spawned_.store(spawned, std::memory_order_relaxed);  // relaxed: single writer, nothing published
+    throw;
+  }
   // A lone worker is awake (it is pushing): nobody else could take the task.
   if (scheduler_.num_workers() > 1) scheduler_.notify_work();
 }
@@ -210,7 +221,9 @@ TaskBase* Worker::pick_local_task() {
   return scheduler_.pop_global();
 }
 
-inline TaskBase* Worker::next_task_for_finished(Fiber* f) noexcept {
+// always_inline: its one caller, fiber_main, is on the spawn path; GCC
+// inlined it there until the run-slice branch below tipped its size limit.
+[[gnu::always_inline]] inline TaskBase* Worker::next_task_for_finished(Fiber* f) noexcept {
   // Only a fiber nobody else can reach: never parked (not in the live
   // registry, no waiter), no scope membership, no locals left.
   if (f->live_listed || f->member_of != nullptr || f->locals != nullptr || f->cancel_shield != 0) return nullptr;
@@ -232,6 +245,7 @@ inline TaskBase* Worker::next_task_for_finished(Fiber* f) noexcept {
   f->aborted.store(false, std::memory_order_relaxed);
   f->slice_calls_per_read = k_initial_slice_calls;
   bind_task(f, t);
+  if (measure_slices_) [[unlikely]] run_slices_.end();  // the old task's slice ends (enter begins the new one)
   enter(f);  // a fresh time slice, and a new fiber as far as runnext thieves can tell
   return t;
 }
@@ -292,6 +306,8 @@ TaskBase* Worker::steal_from_others() {
 }
 
 bool Worker::sleep() {
+  // relaxed: statistics, single writer (this thread).
+  sleeps_.store(sleeps_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   scheduler_.idle().begin_sleep(index_, searching_);
   searching_ = false;
   // See IdleWorkers (I2): every worker re-checks every queue after its
@@ -317,6 +333,7 @@ bool Worker::sleep() {
         heap.kick();  // the kick was for us, and we are leaving: pass it on
       }
       searching_ = true;  // the waker counted us as searching
+      wakeups_.store(wakeups_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // relaxed: as sleeps_
       return true;
     }
     if (!driving) driving = heap.try_claim_driver(&wake_token_);
@@ -344,6 +361,7 @@ bool Worker::sleep() {
     heap.fire_due(true);
     // We may now run a long fiber: someone else drives (kicked if needed).
     heap.release_driver(&wake_token_);
+    wakeups_.store(wakeups_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // relaxed: as sleeps_
     return true;
   }
 }
@@ -371,6 +389,7 @@ void Worker::enter(Fiber* f) noexcept {
   switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   slice_countdown_ = f->slice_calls_per_read;  // a fresh slice (time_slice.cpp)
   slice_start_ = 0;
+  if (measure_slices_) [[unlikely]] run_slices_.begin();  // Options::measure_run_slices
 }
 
 void Worker::settle_switched_out() {
@@ -396,8 +415,7 @@ void Worker::settle_switched_out() {
       just_yielded_ = true;
       break;
     case SuspendReason::park: {
-      // relaxed: a statistic, written by this thread only.
-      parks_.store(parks_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      park_counts_.parked(f->park_reason);  // by reason (park_counts.hpp); their sum is parks()
       if (!f->live_listed) {
         // Listed before the park is published below: shutdown and deadlock
         // reports must find every parked fiber (live_fibers.hpp).
@@ -460,6 +478,7 @@ void fiber_main(void* arg) {
   }
   w->suspend_reason_ = SuspendReason::finish;
   w->switched_out_ = f;  // its stack goes back once we have left it
+  if (w->measure_slices_) [[unlikely]] w->run_slices_.end();
   if (TaskBase* next = std::exchange(w->handoff_, nullptr)) {
     // A runnable fiber picked by next_task_for_finished: straight to it.
     Fiber* g = next->fiber_.load(std::memory_order_relaxed);  // relaxed: see TaskBase::fiber_
@@ -509,6 +528,10 @@ Fiber* Worker::start_fiber(TaskBase* task) {
     // (Waiter's constructor stops the program if a destructor waits).
     task->set_failure(std::current_exception());
     task->discard_body();
+    // Counted started and finished (it ended, with the error), so that it
+    // is neither queued nor alive in metrics(). release: as bind_task.
+    fibers_started_.store(fibers_started_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    fibers_finished_.store(fibers_finished_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     task->finish();
     return nullptr;
   }
@@ -541,7 +564,9 @@ namespace {
 }
 }  // namespace
 
-inline void Worker::bind_task(Fiber* f, TaskBase* task) noexcept {
+// always_inline: on the spawn path (next_task_for_finished, make_fiber), as GCC
+// chose by itself before the metrics counters grew its callers.
+[[gnu::always_inline]] inline void Worker::bind_task(Fiber* f, TaskBase* task) noexcept {
   f->task = task;
   // Identity (fiber.hpp): relaxed, see Fiber::id. A reused fiber is unnamed
   // (a named one is listed, and listed fibers are not reused).
@@ -581,7 +606,7 @@ void Worker::finish_fiber(Fiber* f) {
   stacks_.release(stack);
 }
 
-void suspend_current_fiber(SuspendReason why) {
+Worker* suspend_current_fiber(SuspendReason why) {
 #ifndef NDEBUG
   assert(spin_locks_held() == 0 && "weft: a fiber switched out holding a SpinLock");
 #endif
@@ -590,6 +615,7 @@ void suspend_current_fiber(SuspendReason why) {
   assert(f != nullptr);
   w->suspend_reason_ = why;
   w->switched_out_ = f;  // settled by whoever runs next here, once f's context is saved
+  if (w->measure_slices_) [[unlikely]] w->run_slices_.end();
   // A parking fiber switches straight to the next runnable one (one switch,
   // not two through the loop); a yield goes through the loop, which queues
   // the yielder behind the rest.
@@ -597,13 +623,16 @@ void suspend_current_fiber(SuspendReason why) {
     if (Fiber* g = w->direct_successor()) {
       w->enter(g);
       switch_context(f->context, g->context);
-      current_worker()->settle_switched_out();  // resumed, perhaps elsewhere
-      return;
+      Worker* now_on = current_worker();  // resumed, perhaps elsewhere
+      now_on->settle_switched_out();
+      return now_on;
     }
   }
   switch_context(f->context, w->loop_context_);
   // Resumed, perhaps by another worker: `w` is stale from here on.
-  current_worker()->settle_switched_out();
+  Worker* now_on = current_worker();
+  now_on->settle_switched_out();
+  return now_on;
 }
 
 void park_current_fiber() {
@@ -614,7 +643,8 @@ void park_current_fiber() {
     f->park_state.store(k_park_running, std::memory_order_relaxed);
     return;
   }
-  suspend_current_fiber(SuspendReason::park);
+  Worker* now_on = suspend_current_fiber(SuspendReason::park);
+  now_on->park_counts_.resumed(f->park_reason);  // the worker we resumed on (park_counts.hpp)
 }
 
 void unpark_fiber(Fiber* f) noexcept {

@@ -48,6 +48,8 @@
 #include <cstdint>
 #include <thread>
 
+#include "diagnostics/park_counts.hpp"
+#include "diagnostics/run_slices.hpp"
 #include "scheduling/chase_lev_deque.hpp"
 #include "scheduling/context_switch.hpp"
 #include "scheduling/stack_pool.hpp"
@@ -68,7 +70,7 @@ enum class SuspendReason { yield, park, finish };
 class Worker {
  public:
   Worker(Scheduler& scheduler, std::size_t index, std::size_t stack_size, std::size_t stack_cache,
-         SlabStacks& slabs);
+         SlabStacks& slabs, bool measure_slices, Nanos time_slice);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -128,14 +130,25 @@ class Worker {
 
   // Statistics (Runtime::metrics), any thread, approximate.
   std::uint64_t steals() const noexcept { return steals_.load(std::memory_order_relaxed); }
-  std::uint64_t parks() const noexcept { return parks_.load(std::memory_order_relaxed); }
+  std::uint64_t parks() const noexcept { return park_counts_.parks(); }
+  const ParkCounts& park_counts() const noexcept { return park_counts_; }
+  const RunSlices& run_slices() const noexcept { return run_slices_; }
+  bool runnext_occupied() const noexcept { return runnext_.load(std::memory_order_relaxed) != nullptr; }
+  std::uint64_t run_slice_count() const noexcept { return switches_.load(std::memory_order_relaxed); }
+  std::uint64_t sleeps() const noexcept { return sleeps_.load(std::memory_order_relaxed); }
+  std::uint64_t wakeups() const noexcept { return wakeups_.load(std::memory_order_relaxed); }
+  // Tasks spawned onto this worker's deque. acquire: pairs with push_local's
+  // release store, so that a reader that saw a task's start (fibers_started,
+  // read first) also sees its spawn.
+  std::uint64_t spawned() const noexcept { return spawned_.load(std::memory_order_acquire); }
   // Fibers started / finished on this worker (a fiber may finish elsewhere).
   // acquire: pairs with the owner's release stores (start_fiber, finish_fiber).
   std::uint64_t fibers_started() const noexcept { return fibers_started_.load(std::memory_order_acquire); }
   std::uint64_t fibers_finished() const noexcept { return fibers_finished_.load(std::memory_order_acquire); }
 
  private:
-  friend void suspend_current_fiber(SuspendReason why);
+  friend Worker* suspend_current_fiber(SuspendReason why);
+  friend void park_current_fiber();
   friend void slice_checkpoint(Worker* w);
   friend void weft::this_fiber::maybe_yield();
   friend void fiber_main(void* arg);
@@ -240,9 +253,16 @@ class Worker {
   // stores, plain movs, and relaxed loads by the dump: a diagnostic
   // snapshot, nothing is read through it.
   std::atomic<std::uint64_t> running_id_{0};
-  // Single-writer counters (this thread), read relaxed by metrics().
+  // Single-writer counters (this thread), read relaxed by metrics() unless
+  // noted.
   std::atomic<std::uint64_t> steals_{0};
-  std::atomic<std::uint64_t> parks_{0};
+  std::atomic<std::uint64_t> sleeps_{0};
+  std::atomic<std::uint64_t> wakeups_{0};
+  std::atomic<std::uint64_t> spawned_{0};  // release store, see spawned()
+  ParkCounts park_counts_;  // parks and resumes by reason (the parks metric is their sum)
+  // Runtime::Options::measure_run_slices: the one branch at each switch.
+  const bool measure_slices_;
+  RunSlices run_slices_;
   std::atomic<std::uint64_t> fibers_started_{0};
   std::atomic<std::uint64_t> fibers_finished_{0};
   std::thread thread_;
@@ -250,8 +270,8 @@ class Worker {
 
 // On a fiber's stack: switches from the running fiber to the loop of the
 // worker running it, telling the loop why. Returns when the fiber is resumed,
-// possibly on another worker.
-void suspend_current_fiber(SuspendReason why);
+// possibly on another worker: that worker (valid until the next park).
+Worker* suspend_current_fiber(SuspendReason why);
 
 // Parks the running fiber until Waiter-based unpark_fiber() (see fiber.hpp
 // for the handshake).

@@ -110,7 +110,7 @@ TaskBase* GroupCore::next_finished() {
   PlainCall plain;
   ShieldCancel shield;  // the children finish: they are cancelled with us
   for (;;) {
-    Waiter waiter;
+    Waiter waiter(ParkReason::join);
     waiter.set_description(&describe_group, this);
     {
       std::lock_guard<SpinLock> guard(lock_);

@@ -28,7 +28,7 @@ void CondVar::wait(std::unique_lock<Mutex>& lock) { wait_until_ns(lock, detail::
 std::cv_status CondVar::wait_until_ns(std::unique_lock<Mutex>& lock, detail::Nanos deadline) {
   if (!lock.owns_lock()) throw std::logic_error("weft::CondVar::wait: the lock does not own its mutex");
   detail::PlainCall plain;
-  detail::Waiter waiter;
+  detail::Waiter waiter(ParkReason::cond_var);
   detail::WaitNode node;
   node.waiter = &waiter;
   waiter.set_description(&describe_cond_var, this);

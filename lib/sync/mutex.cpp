@@ -113,7 +113,7 @@ bool Mutex::lock_until(detail::Nanos deadline) {
       for (int i = 0; i < (1 << std::min(round, 4)); ++i) detail::cpu_relax();
     }
 
-    detail::Waiter waiter;
+    detail::Waiter waiter(ParkReason::mutex);
     MutexNode node;
     node.waiter = &waiter;
     waiter.set_description(&describe_mutex, this);

@@ -104,7 +104,7 @@ void RWMutex::grant_locked(Holders& h, bool readers_first, detail::WaitNode*& ch
 bool RWMutex::lock_until(detail::Nanos deadline) {
   if (try_lock()) return true;
   detail::PlainCall plain_call;
-  detail::Waiter waiter;
+  detail::Waiter waiter(ParkReason::mutex);
   detail::WaitNode node;
   node.waiter = &waiter;
   waiter.set_description(&describe_write, this);
@@ -148,7 +148,7 @@ bool RWMutex::lock_until(detail::Nanos deadline) {
 bool RWMutex::lock_shared_until(detail::Nanos deadline) {
   if (try_lock_shared()) return true;
   detail::PlainCall plain_call;
-  detail::Waiter waiter;
+  detail::Waiter waiter(ParkReason::mutex);
   detail::WaitNode node;
   node.waiter = &waiter;
   waiter.set_description(&describe_read, this);

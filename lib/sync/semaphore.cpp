@@ -30,7 +30,7 @@ Semaphore::Semaphore(std::ptrdiff_t permits) : permits_(permits) {
 
 bool Semaphore::acquire_until(detail::Nanos deadline) {
   detail::PlainCall plain;
-  detail::Waiter waiter;
+  detail::Waiter waiter(ParkReason::semaphore);
   detail::WaitNode node;
   node.waiter = &waiter;
   waiter.set_description(&describe_semaphore, this);

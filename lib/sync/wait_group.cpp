@@ -96,7 +96,7 @@ bool WaitGroup::wait_until_ns(detail::Nanos deadline) {
   // acquire: pairs with add()'s release (see there).
   if (state_.load(std::memory_order_acquire) == 0) return true;
   detail::PlainCall plain;
-  detail::Waiter waiter;
+  detail::Waiter waiter(ParkReason::wait_group);
   detail::WaitNode node;
   node.waiter = &waiter;
   waiter.set_description(&describe_wait_group, this);

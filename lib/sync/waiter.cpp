@@ -19,7 +19,7 @@ namespace weft::detail {
 
 std::atomic<void (*)() noexcept> testing::after_thread_release{nullptr};
 
-Waiter::Waiter() noexcept : cancellable_(true), fiber_(current_fiber()) {
+Waiter::Waiter(ParkReason reason) noexcept : cancellable_(true), reason_(reason), fiber_(current_fiber()) {
   if (fiber_ != nullptr && fiber_->cancel_shield != 0) cancellable_ = false;
   if (fiber_ == nullptr && current_worker() != nullptr) {
     // A worker's scheduler loop, not a fiber: only a destructor of a task
@@ -148,6 +148,7 @@ Waiter::Outcome Waiter::park() noexcept {
       unpark();  // our own wake-up: park_current_fiber() below returns at once
     }
     parked_ = true;
+    fiber_->park_reason = reason_;  // counted by reason when the park completes (park_counts.hpp)
     park_current_fiber();  // returns once unpark_fiber() ran for this wait
     {
       std::lock_guard<SpinLock> guard(fiber_->wait_lock);

@@ -49,6 +49,7 @@
 #include "time/timer_heap.hpp"
 #include "weft/detail/deadline.hpp"
 #include "weft/detail/wait_list.hpp"
+#include "weft/park_reason.hpp"
 
 namespace weft::detail {
 
@@ -58,8 +59,10 @@ class Waiter {
  public:
   enum class Outcome : std::uint32_t { pending, notified, cancelled, timed_out };
 
-  // Binds to the calling fiber, or to the calling plain thread.
-  Waiter() noexcept;
+  // Binds to the calling fiber, or to the calling plain thread. `reason`:
+  // what the wait is for, counted in metrics() while a fiber parks on it
+  // (parked fibers by reason; park_counts.hpp).
+  explicit Waiter(ParkReason reason = ParkReason::other) noexcept;
   // Cancels the deadline's timer if park() did not. If the waiter was
   // claimed but its fiber never parked on it, waits for (and consumes) the
   // claimer's unpark, so that no wake-up is left over for a later wait.
@@ -163,6 +166,7 @@ class Waiter {
   bool timer_armed_ = false;  // the owner armed timer_ and has not cancelled it yet
   bool parked_ = false;       // a fiber owner called park() (and so consumed its wake-up)
   bool cancellable_;          // see cancellable(); false under ShieldCancel
+  const ParkReason reason_;   // stored in the fiber by park()
   DeadlineTimer timer_;
   DescribeFn describe_ = nullptr;
   const void* describe_ctx_ = nullptr;

@@ -47,7 +47,7 @@ void sleep_until_ns(Nanos deadline) {
     }
     return;
   }
-  Waiter waiter;
+  Waiter waiter(ParkReason::sleep);
   waiter.set_description(&describe_sleep, &deadline);
   if (deadline == k_never) {
     // Nothing will ever wake it: park with no timer, so deadlock detection
