@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <concepts>
 #include <type_traits>
 #include <utility>
@@ -90,6 +91,19 @@ class WEFT_API Runtime {
     // joiner's fiber (this_fiber::id(), and its parks park the joiner).
     // Turn it off if a task needs more than half of stack_size.
     bool inline_join = true;
+    // Tracing (docs/guide/seeing-inside-trace.md): a path to write a Chrome
+    // trace-event JSON timeline of this runtime to when it shuts down
+    // (fiber run slices per worker, spawns, steals, parks with their reason,
+    // wake-ups, timers, blocking jobs, worker sleeps, cancellations); Perfetto
+    // and chrome://tracing open it. Empty (the default): the environment
+    // variable WEFT_TRACE names the file instead; empty or unset too:
+    // tracing is off. This option wins over WEFT_TRACE. The file is created
+    // (truncated) when the runtime starts: the constructor throws
+    // std::system_error when this option names a file that cannot be
+    // created (a WEFT_TRACE path that cannot be is reported on stderr and
+    // the runtime runs untraced). A failure to write at shutdown is reported
+    // on stderr; shutdown does not throw for it.
+    std::string trace_file;
   };
 
   // A snapshot of counters, for monitoring and tests; each is read

@@ -19,6 +19,7 @@
 // that a chain of inlined joins cannot use more than half of a stack.
 #include <cstdint>
 
+#include "diagnostics/tracer.hpp"
 #include "scheduling/current.hpp"
 #include "scheduling/fiber.hpp"
 #include "scheduling/scheduler.hpp"
@@ -48,6 +49,7 @@ bool run_queued_task_inline(TaskBase* task) noexcept {
     w->deque_.push(task);  // back where it was: the slot just freed, no growth
     return false;
   }
+  if (w->trace_ != nullptr) [[unlikely]] trace_bind(*w->trace_, w->current_, task);  // the child's id: ours
   task->run();            // never throws; `w` may be stale after it (the fiber may migrate)
   task->finish_inline();  // done; the runtime's reference was the deque entry
   return true;

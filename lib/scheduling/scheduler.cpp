@@ -58,12 +58,14 @@ Scheduler::Scheduler(const Runtime::Options& options)
       live_(options.workers),
       slab_stacks_(StackPool::round_to_pages(options.stack_size)) {
   install_stack_overflow_handler();
+  tracer_ = Tracer::make(options_, options_.workers);  // may throw (an uncreatable trace_file)
   blocking_ = std::make_unique<BlockingPool>(*this, options_.max_blocking_threads,
                                              static_cast<Nanos>(options_.blocking_keep_alive.count()));
   workers_.reserve(options_.workers);
   const std::size_t stack_size = StackPool::round_to_pages(options_.stack_size);
   for (std::size_t i = 0; i < options_.workers; ++i) {
     workers_.push_back(std::make_unique<Worker>(*this, i, stack_size, options_.stack_cache, slab_stacks_));
+    if (tracer_ != nullptr) workers_.back()->set_trace_buffer(tracer_->worker_buffer(i));
   }
   std::size_t started = 0;
   try {
@@ -105,11 +107,13 @@ void Scheduler::submit(TaskBase* task) {
   }
   Worker* w = current_worker();
   if (w != nullptr && &w->scheduler() == this) {
+    if (w->trace_buffer() != nullptr) [[unlikely]] trace_spawn(*tracer_, *this, task);
     w->push_local(task);
     return;
   }
   PlainCall plain;  // a plain thread inside spawn may still wake a worker
   ExternalCall call(*this, "weft::Runtime::spawn");
+  if (tracer_ != nullptr) [[unlikely]] trace_spawn(*tracer_, *this, task);  // after the stopping check
   push_injected(task);
 }
 
@@ -308,6 +312,9 @@ void Scheduler::shutdown_until(Nanos grace_deadline) {
   stop_workers();
   blocking_->stop();  // no job in flight (quiescent): stops and joins its threads
   stopped_ = true;
+  // Every recording thread is joined: the lanes are ours to read. A write
+  // failure is reported on stderr (Runtime::Options::trace_file).
+  if (tracer_ != nullptr) tracer_->write();
 }
 
 void Scheduler::stop_workers() noexcept {

@@ -20,6 +20,7 @@
 #include "scheduling/idle_workers.hpp"
 #include "scheduling/scheduler.hpp"
 #include "diagnostics/stack_overflow.hpp"
+#include "diagnostics/tracer.hpp"
 #include "time/timer_heap.hpp"
 #include "weft/detail/spin_lock.hpp"
 #include "weft/detail/task.hpp"
@@ -128,7 +129,7 @@ void Worker::run() {
   for (;;) {
     // Due timers first (one relaxed-cost load while none is armed).
     const Nanos due = heap.earliest();
-    if (due != k_never && due <= now_ns()) heap.fire_due(false);
+    if (due != k_never && due <= now_ns()) fire_timers(heap, false);
     if (TaskBase* task = handoff_ != nullptr ? std::exchange(handoff_, nullptr) : next_task()) {
       run_task(task);
       continue;
@@ -142,7 +143,13 @@ void Worker::run() {
       // timers again between batches.
       continue;
     }
-    if (!sleep()) break;
+    if (trace_ != nullptr) [[unlikely]] trace_->sleep_start = now_ns();
+    const bool awake = sleep();
+    if (trace_ != nullptr) [[unlikely]] {
+      trace_sleep(*trace_, trace_->sleep_start);
+      if (awake) trace_instant(*trace_, TraceKind::wake);
+    }
+    if (!awake) break;
   }
   flush_scope_references();
   set_current_worker(nullptr);
@@ -235,6 +242,10 @@ TaskBase* Worker::next_task_for_finished(Fiber* f) noexcept {
   f->id.store(0, std::memory_order_relaxed);
   f->slice_calls_per_read = k_initial_slice_calls;
   bind_task(f, t);
+  if (trace_ != nullptr) [[unlikely]] {  // the finished task's slice ends, the new one's begins
+    trace_switch_out(*trace_, f, TraceEnd::finish);
+    trace_switch_in(*trace_, f);
+  }
   // A fresh time slice, and a new fiber as far as runnext thieves can tell.
   slice_countdown_ = f->slice_calls_per_read;
   slice_start_ = 0;
@@ -263,9 +274,11 @@ TaskBase* Worker::steal_from_others() {
           // if needed (I2).
           std::size_t extra = std::min(v.queued_approx() / 2, k_steal_batch - 1);
           std::uint64_t taken = 1;
+          if (trace_ != nullptr) [[unlikely]] trace_steal(*trace_, victim, r.item);
           while (extra-- > 0) {
             auto more = v.steal();
             if (more.status != ChaseLevDeque<TaskBase>::StealStatus::success) break;
+            if (trace_ != nullptr) [[unlikely]] trace_steal(*trace_, victim, more.item);
             try {
               deque_.push(more.item);
             } catch (...) {  // std::bad_alloc: keep it runnable anyway
@@ -288,6 +301,7 @@ TaskBase* Worker::steal_from_others() {
     const std::size_t victim = (start + i) % n;
     if (victim == index_) continue;
     if (TaskBase* t = scheduler_.worker(victim).steal_stale_runnext()) {
+      if (trace_ != nullptr) [[unlikely]] trace_steal(*trace_, victim, t);
       // relaxed: a statistic, written by this thread only.
       steals_.store(steals_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
       return t;
@@ -346,7 +360,7 @@ bool Worker::sleep() {
     }
     // Counted awake again: tell deadlock detection (activity.hpp).
     activity::bump_epoch();
-    heap.fire_due(true);
+    fire_timers(heap, true);
     // We may now run a long fiber: someone else drives (kicked if needed).
     heap.release_driver(&wake_token_);
     return true;
@@ -370,6 +384,7 @@ void Worker::run_task(TaskBase* task) {
 void Worker::enter(Fiber* f) noexcept {
   assert(f->park_state.load(std::memory_order_relaxed) == k_park_running);
   current_ = f;
+  if (trace_ != nullptr) [[unlikely]] trace_switch_in(*trace_, f);
   // relaxed: single writer; thieves only compare it (steal_stale_runnext).
   switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   slice_countdown_ = f->slice_calls_per_read;  // a fresh slice (time_slice.cpp)
@@ -461,6 +476,7 @@ void fiber_main(void* arg) {
     run_on_fiber(f, task);
     w = current_worker();  // re-read: the fiber may have migrated
   }
+  if (w->trace_ != nullptr) [[unlikely]] trace_switch_out(*w->trace_, f, TraceEnd::finish);
   w->suspend_reason_ = SuspendReason::finish;
   w->switched_out_ = f;  // its stack goes back once we have left it
   if (TaskBase* next = std::exchange(w->handoff_, nullptr)) {
@@ -555,6 +571,15 @@ void Worker::flush_scope_references() noexcept {
   std::exchange(held_scope_, nullptr)->release(std::exchange(held_scope_refs_, 0));
 }
 
+void Worker::fire_timers(TimerHeap& heap, bool wait) noexcept {
+  if (trace_ == nullptr) [[likely]] {
+    heap.fire_due(wait);
+    return;
+  }
+  const Nanos at = now_ns();
+  trace_timers(*trace_, at, heap.fire_due(wait));
+}
+
 void Worker::finish_fiber(Fiber* f) {
   // The task itself was finished on the fiber (fiber_main); only the fiber
   // is left to dispose of.
@@ -572,6 +597,9 @@ void suspend_current_fiber(SuspendReason why) {
   Worker* w = current_worker();
   Fiber* f = w->current_;
   assert(f != nullptr);
+  if (w->trace_ != nullptr) [[unlikely]] {
+    trace_switch_out(*w->trace_, f, why == SuspendReason::park ? TraceEnd::park : TraceEnd::yield);
+  }
   w->suspend_reason_ = why;
   w->switched_out_ = f;  // settled by whoever runs next here, once f's context is saved
   // A parking fiber switches straight to the next runnable one (one switch,
@@ -602,6 +630,8 @@ void park_current_fiber() {
 }
 
 void unpark_fiber(Fiber* f) noexcept {
+  // Before the exchange: after it, a running fiber may go on and end.
+  if (Tracer* t = f->scheduler->tracer()) [[unlikely]] trace_unpark(*t, *f->scheduler, f);
   // acq_rel: acquire pairs with the worker's release CAS running->parked (the
   // saved context is visible before we queue the fiber); release publishes
   // what the waker wrote to the fiber (and to the worker, if the CAS fails).
