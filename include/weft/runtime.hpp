@@ -103,7 +103,7 @@ class WEFT_API Runtime {
     // created (a WEFT_TRACE path that cannot be is reported on stderr and
     // the runtime runs untraced). A failure to write at shutdown is reported
     // on stderr; shutdown does not throw for it.
-    std::string trace_file;
+    std::string trace_file{};
   };
 
   // A snapshot of counters, for monitoring and tests; each is read
