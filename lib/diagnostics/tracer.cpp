@@ -91,13 +91,6 @@ std::uint32_t Tracer::new_blocking_lane() noexcept {
   return t_blocking_lane;
 }
 
-std::size_t Tracer::events_recorded() const noexcept {
-  std::size_t n = 0;
-  for (const auto& w : workers_) n += w->size();
-  std::lock_guard<std::mutex> guard(lock_);
-  return n + shared_.size();
-}
-
 std::string fiber_label(std::uint64_t id) { return "fiber " + std::to_string(id); }
 
 // ---- hooks ----
@@ -139,6 +132,15 @@ void trace_switch_out(TraceBuffer& b, Fiber* f, TraceEnd end) noexcept {
     p.set_text("a wait", 6);
   }
   b.add(p);
+}
+
+void trace_suspend(Worker& w, SuspendReason why) noexcept {
+  trace_switch_out(*w.trace_buffer(), w.current_fiber(), why == SuspendReason::park ? TraceEnd::park : TraceEnd::yield);
+}
+
+void trace_retask(TraceBuffer& b, Fiber* f) noexcept {
+  trace_switch_out(b, f, TraceEnd::finish);
+  trace_switch_in(b, f);
 }
 
 void trace_steal(TraceBuffer& b, std::size_t victim, TaskBase* task) noexcept {

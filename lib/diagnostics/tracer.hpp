@@ -44,6 +44,8 @@ namespace weft::detail {
 struct Fiber;
 class Scheduler;
 class TaskBase;
+class Worker;
+enum class SuspendReason;
 
 class Tracer {
  public:
@@ -78,9 +80,6 @@ class Tracer {
 
   const std::string& path() const noexcept { return path_; }
   Nanos origin() const noexcept { return origin_; }
-  // Events recorded so far on every lane (tests); after write() or while
-  // quiescent.
-  std::size_t events_recorded() const noexcept;
 
  private:
   std::uint32_t outside_lane_locked();  // under lock_
@@ -104,6 +103,11 @@ void trace_switch_in(TraceBuffer& b, Fiber* f) noexcept;
 // Owner worker, as f switches out (or takes on its next task): closes its
 // slice; a park also records what f waits for (f->parked_on, alive now).
 void trace_switch_out(TraceBuffer& b, Fiber* f, TraceEnd end) noexcept;
+// suspend_current_fiber() of w's running fiber: trace_switch_out with the
+// end that `why` means.
+void trace_suspend(Worker& w, SuspendReason why) noexcept;
+// fiber_main(): fiber f finished its task and took on the next one.
+void trace_retask(TraceBuffer& b, Fiber* f) noexcept;
 // Owner worker: a steal from worker `victim` of `task`.
 void trace_steal(TraceBuffer& b, std::size_t victim, TaskBase* task) noexcept;
 // Owner worker: an instant event (timer, wake, cancel) about fiber id `a`.
@@ -116,7 +120,7 @@ void trace_sleep(TraceBuffer& b, Nanos start) noexcept;
 void trace_bind(TraceBuffer& b, Fiber* f, TaskBase* task) noexcept;
 // Any thread: `task` was submitted to s (Scheduler::submit).
 void trace_spawn(Tracer& t, Scheduler& s, TaskBase* task) noexcept;
-// Any thread, before the unpark's exchange (f is alive): f is being woken.
+// Any thread, by the unparker that won a parked fiber: f is being woken.
 void trace_unpark(Tracer& t, Scheduler& s, Fiber* f) noexcept;
 // On a fiber about to throw weft::Cancelled / FiberCancelled: records the
 // delivery if its runtime traces (looks the worker up itself; cold path).

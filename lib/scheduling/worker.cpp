@@ -242,10 +242,6 @@ TaskBase* Worker::next_task_for_finished(Fiber* f) noexcept {
   f->id.store(0, std::memory_order_relaxed);
   f->slice_calls_per_read = k_initial_slice_calls;
   bind_task(f, t);
-  if (trace_ != nullptr) [[unlikely]] {  // the finished task's slice ends, the new one's begins
-    trace_switch_out(*trace_, f, TraceEnd::finish);
-    trace_switch_in(*trace_, f);
-  }
   // A fresh time slice, and a new fiber as far as runnext thieves can tell.
   slice_countdown_ = f->slice_calls_per_read;
   slice_start_ = 0;
@@ -472,9 +468,13 @@ void fiber_main(void* arg) {
   // Landed: settle whatever switched to us (suspend_current_fiber).
   Worker* w = current_worker();
   w->settle_switched_out();
-  for (TaskBase* task = f->task; task != nullptr; task = w->next_task_for_finished(f)) {
+  for (TaskBase* task = f->task; task != nullptr;) {
     run_on_fiber(f, task);
     w = current_worker();  // re-read: the fiber may have migrated
+    task = w->next_task_for_finished(f);
+    // The finished task's slice ends and the next one's begins (tested
+    // here, not in next_task_for_finished, which stays inlined).
+    if (task != nullptr && w->trace_ != nullptr) [[unlikely]] trace_retask(*w->trace_, f);
   }
   if (w->trace_ != nullptr) [[unlikely]] trace_switch_out(*w->trace_, f, TraceEnd::finish);
   w->suspend_reason_ = SuspendReason::finish;
@@ -590,16 +590,13 @@ void Worker::finish_fiber(Fiber* f) {
   stacks_.release(stack);
 }
 
-void suspend_current_fiber(SuspendReason why) {
-#ifndef NDEBUG
-  assert(spin_locks_held() == 0 && "weft: a fiber switched out holding a SpinLock");
-#endif
-  Worker* w = current_worker();
+// suspend_current_fiber()'s body, forced inline into park_current_fiber as
+// well, so that a park costs no call more than it did before tracing
+// (GCC stopped inlining it on its own once the trace hooks were added).
+[[gnu::always_inline]] inline void suspend_fiber_of(Worker* w, SuspendReason why) {
   Fiber* f = w->current_;
   assert(f != nullptr);
-  if (w->trace_ != nullptr) [[unlikely]] {
-    trace_switch_out(*w->trace_, f, why == SuspendReason::park ? TraceEnd::park : TraceEnd::yield);
-  }
+  if (w->trace_ != nullptr) [[unlikely]] trace_suspend(*w, why);  // one out-of-line call: keeps this inlinable
   w->suspend_reason_ = why;
   w->switched_out_ = f;  // settled by whoever runs next here, once f's context is saved
   // A parking fiber switches straight to the next runnable one (one switch,
@@ -618,6 +615,13 @@ void suspend_current_fiber(SuspendReason why) {
   current_worker()->settle_switched_out();
 }
 
+void suspend_current_fiber(SuspendReason why) {
+#ifndef NDEBUG
+  assert(spin_locks_held() == 0 && "weft: a fiber switched out holding a SpinLock");
+#endif
+  suspend_fiber_of(current_worker(), why);
+}
+
 void park_current_fiber() {
   Fiber* f = current_fiber();
   // acquire: pairs with unpark_fiber()'s exchange; a wake-up that came before
@@ -626,19 +630,33 @@ void park_current_fiber() {
     f->park_state.store(k_park_running, std::memory_order_relaxed);
     return;
   }
-  suspend_current_fiber(SuspendReason::park);
+#ifndef NDEBUG
+  assert(spin_locks_held() == 0 && "weft: a fiber switched out holding a SpinLock");
+#endif
+  suspend_fiber_of(current_worker(), SuspendReason::park);
 }
 
+namespace {
+// unpark_fiber()'s traced path.
+[[gnu::noinline]] void schedule_traced(Tracer& t, Scheduler& s, Fiber* f) noexcept {
+  trace_unpark(t, s, f);
+  s.schedule(f);
+}
+}  // namespace
+
 void unpark_fiber(Fiber* f) noexcept {
-  // Before the exchange: after it, a running fiber may go on and end.
-  if (Tracer* t = f->scheduler->tracer()) [[unlikely]] trace_unpark(*t, *f->scheduler, f);
   // acq_rel: acquire pairs with the worker's release CAS running->parked (the
   // saved context is visible before we queue the fiber); release publishes
   // what the waker wrote to the fiber (and to the worker, if the CAS fails).
   if (f->park_state.exchange(k_park_notified, std::memory_order_acq_rel) == k_park_parked) {
     // We own the parked fiber now; the push below publishes this store.
     f->park_state.store(k_park_running, std::memory_order_relaxed);
-    f->scheduler->schedule(f);
+    Scheduler* s = f->scheduler;
+    // Traced only here, where the fiber is ours (a wake-up that races with
+    // the park and finds it still running is not: docs/design/seeing-inside-trace.md).
+    // Both paths end in a tail call: the hook costs no register saves.
+    if (Tracer* t = s->tracer()) [[unlikely]] return schedule_traced(*t, *s, f);
+    s->schedule(f);
   }
 }
 

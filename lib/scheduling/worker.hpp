@@ -124,6 +124,7 @@ class Worker {
 
  private:
   friend void suspend_current_fiber(SuspendReason why);
+  friend void suspend_fiber_of(Worker* w, SuspendReason why);
   friend void slice_checkpoint(Worker* w);
   friend void weft::this_fiber::maybe_yield();
   friend void fiber_main(void* arg);
