@@ -450,3 +450,21 @@ TEST_CASE("trace: a file that cannot be created or written is reported, never a 
   CHECK(said.find("weft: could not write the trace to \"/dev/full\"") != std::string::npos);
   std::remove(err_path.c_str());
 }
+
+TEST_CASE("trace: a fiber that overruns its time slice in maybe_yield ends the slice as preempt" *
+          doctest::timeout(60)) {
+  const std::string path = temp_path("preempt");
+  {
+    weft::Runtime rt({.workers = 1, .time_slice = std::chrono::milliseconds(1), .trace_file = path});
+    rt.block_on([] {
+      const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(30);
+      while (std::chrono::steady_clock::now() < until) weft::this_fiber::maybe_yield();
+    });
+  }
+  Trace t;
+  load(path, t, 1);
+  bool preempted = false;
+  for (const Json* s : t.of("fiber")) preempted = preempted || arg(s, "end")->str == "preempt";
+  CHECK(preempted);
+  std::remove(path.c_str());
+}
