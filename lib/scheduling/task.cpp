@@ -22,9 +22,14 @@ namespace weft::detail {
 namespace {
 
 void describe_join(const void* ctx, std::string& out) {
-  const auto* task = static_cast<const TaskBase*>(ctx);
-  if (Fiber* f = task->fiber_.load(std::memory_order_relaxed)) {  // relaxed: a description
-    out += "join of fiber " + std::to_string(fiber_id(f));
+  // Not const: running_fiber_id() takes the task's lock. The joiner's
+  // handle keeps the task alive; the task may be running, or ending, on
+  // another worker (a trace describes the wait while it parks).
+  auto* task = const_cast<TaskBase*>(static_cast<const TaskBase*>(ctx));
+  if (const std::uint64_t id = task->running_fiber_id()) {
+    out += "join of fiber " + std::to_string(id);
+  } else if (task->done()) {
+    out += "join of a task that has finished";
   } else {
     out += "join of a task that has not started";
   }
@@ -172,6 +177,16 @@ void TaskBase::capture_cancelled() noexcept {
   cancelled_ = true;
   // No throw: libstdc++ builds the exception object in place.
   error_ = std::make_exception_ptr(Cancelled{});
+}
+
+std::uint64_t TaskBase::running_fiber_id() noexcept {
+  std::lock_guard<SpinLock> guard(join_lock_);
+  if (done_.load(std::memory_order_relaxed)) return 0;  // relaxed: changes only under join_lock_
+  // acquire: pairs with bind_task()'s seq_cst store, made after the Fiber
+  // was constructed. Not done: the fiber cannot end before finish() takes
+  // join_lock_ after us (as in request_cancel below).
+  Fiber* f = fiber_.load(std::memory_order_acquire);
+  return f != nullptr ? fiber_id(f) : 0;
 }
 
 // request_cancel() against the fiber's start (Worker::start_fiber):
