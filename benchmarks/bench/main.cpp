@@ -2,7 +2,14 @@
 // prints one line per figure in its format.
 //
 //   weft-bench [--quick] [--workers N | --workers 1,2,4] [--repeat K]
-//              [--json FILE] [--report DIR] [workload ...]
+//              [--json FILE] [--report DIR] [--trace FILE] [workload ...]
+//
+// --trace FILE traces the weft runs (WEFT_TRACE=FILE for every runtime the
+// workloads start; docs/guide/seeing-inside-trace.md): each runtime
+// rewrites FILE at its shutdown, so FILE ends up holding the last weft run
+// of the last workload named. Use it with one workload, --repeat 1 and one
+// worker count (`weft-bench --trace /tmp/t.json --quick --repeat 1 spawn`).
+// Traced figures are not comparable with untraced ones.
 //
 // Exit status: 0, or 1 when a workload computed a wrong answer, or 2 for a
 // bad command line.
@@ -65,7 +72,7 @@ const std::vector<Entry>& workloads() {
 namespace {
 
 int usage(const char* argv0, const std::string& why) {
-  std::fprintf(stderr, "weft-bench: %s\nusage: %s [--quick] [--workers N|1,2,4] [--repeat K] [--json FILE] [--report DIR] [workload ...]\n",
+  std::fprintf(stderr, "weft-bench: %s\nusage: %s [--quick] [--workers N|1,2,4] [--repeat K] [--json FILE] [--report DIR] [--trace FILE] [workload ...]\n",
                why.c_str(), argv0);
   return 2;
 }
@@ -118,12 +125,12 @@ int main(int argc, char** argv) {
   bool repeat_given = false;
   std::size_t repeat = 3;
   std::vector<std::size_t> worker_counts = {weft::default_worker_count()};
-  std::string json, report;
+  std::string json, report, trace;
   std::vector<bench::Entry> chosen;
   std::size_t parked_rss_child = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if ((arg == "--repeat" || arg == "--workers" || arg == "--json" || arg == "--report" ||
+    if ((arg == "--repeat" || arg == "--workers" || arg == "--json" || arg == "--report" || arg == "--trace" ||
          arg == "--parked-rss-child") &&
         i + 1 == argc) {
       return usage(argv[0], arg + " needs a value");
@@ -148,6 +155,9 @@ int main(int argc, char** argv) {
       json = argv[++i];
     } else if (arg == "--report") {
       report = argv[++i];
+    } else if (arg == "--trace") {
+      trace = argv[++i];
+      if (trace.empty()) return usage(argv[0], "--trace needs a file name");
     } else if (arg == "--parked-rss-child") {
       // Not in the usage: how the parked workload measures its memory in a
       // fresh process (parked.cpp).
@@ -168,6 +178,9 @@ int main(int argc, char** argv) {
   if (parked_rss_child != 0) return bench::parked_rss_child(parked_rss_child, worker_counts.front());
   if (chosen.empty()) chosen = bench::workloads();
   if (quick && !repeat_given) repeat = 1;
+  // Every runtime the workloads start reads it (Runtime::Options::trace_file
+  // is left empty by them).
+  if (!trace.empty() && ::setenv("WEFT_TRACE", trace.c_str(), 1) != 0) return usage(argv[0], "--trace: setenv failed");
 
   bench::Reporter out;
   for (const auto& e : chosen) {

@@ -108,6 +108,19 @@ class WEFT_API Runtime {
     // lengths, and overruns, slices longer than time_slice (a loop missing
     // this_fiber::maybe_yield()). Off: no clock read, one branch per switch.
     bool measure_run_slices = false;
+    // Tracing (docs/guide/seeing-inside-trace.md): a path to write a Chrome
+    // trace-event JSON timeline of this runtime to when it shuts down
+    // (fiber run slices per worker, spawns, steals, parks with their reason,
+    // wake-ups, timers, blocking jobs, worker sleeps, cancellations); Perfetto
+    // and chrome://tracing open it. Empty (the default): the environment
+    // variable WEFT_TRACE names the file instead; empty or unset too:
+    // tracing is off. This option wins over WEFT_TRACE. The file is created
+    // (truncated) when the runtime starts: the constructor throws
+    // std::system_error when this option names a file that cannot be
+    // created (a WEFT_TRACE path that cannot be is reported on stderr and
+    // the runtime runs untraced). A failure to write at shutdown is reported
+    // on stderr; shutdown does not throw for it.
+    std::string trace_file{};
   };
 
   // A snapshot of counters and queue depths, for monitoring and tests

@@ -7,6 +7,8 @@
 #include <string>
 
 #include "diagnostics/activity.hpp"
+#include "diagnostics/tracer.hpp"
+#include "scheduling/fiber.hpp"
 #include "scheduling/current.hpp"
 #include "scheduling/scheduler.hpp"
 #include "sync/waiter.hpp"
@@ -68,6 +70,8 @@ void BlockingPool::submit(BlockingJob* job) {
 
 void BlockingPool::thread_main() {
   pthread_setname_np(pthread_self(), "weft-blocking");
+  Tracer* tracer = scheduler_.tracer();
+  if (tracer != nullptr) tracer->new_blocking_lane();
   std::unique_lock<std::mutex> lock(lock_);
   for (;;) {
     if (head_ == nullptr) {
@@ -93,8 +97,19 @@ void BlockingPool::thread_main() {
     if (head_ == nullptr) tail_ = nullptr;
     queued_.store(queued_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);  // relaxed: see queued()
     job->state = BlockingJob::State::running;
+    TraceEvent traced;
+    if (tracer != nullptr) {
+      // The waiter is alive until the job is done (and its fiber, parked on it).
+      traced.kind = TraceKind::blocking;
+      traced.a = job->waiter->fiber() != nullptr ? fiber_id(job->waiter->fiber()) : 0;
+      traced.ts = now_ns();
+    }
     lock.unlock();
     job->run(job->ctx);
+    if (tracer != nullptr) {
+      traced.u.span.dur = now_ns() - traced.ts;
+      tracer->add_outside(traced);
+    }
     lock.lock();
     job->state = BlockingJob::State::done;
     // Claimed under the lock: the caller swaps or abandons its waiter only

@@ -20,6 +20,7 @@
 // that a chain of inlined joins cannot use more than half of a stack.
 #include <cstdint>
 
+#include "diagnostics/tracer.hpp"
 #include "scheduling/current.hpp"
 #include "scheduling/fiber.hpp"
 #include "scheduling/scheduler.hpp"
@@ -55,6 +56,7 @@ bool run_queued_task_inline(TaskBase* task) noexcept {
   // Counted started and finished like a task on a fiber of its own
   // (metrics: not queued once it runs). release: single writer, as bind_task.
   w->fibers_started_.store(w->fibers_started_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  if (w->trace_ != nullptr) [[unlikely]] trace_bind(*w->trace_, w->current_, task);  // the child's id: ours
   task->run();            // never throws; `w` may be stale after it (the fiber may migrate)
   w = current_worker();
   w->fibers_finished_.store(w->fibers_finished_.load(std::memory_order_relaxed) + 1, std::memory_order_release);

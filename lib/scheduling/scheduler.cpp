@@ -67,6 +67,7 @@ Scheduler::Scheduler(const Runtime::Options& options)
       live_(options.workers),
       slab_stacks_(StackPool::round_to_pages(options.stack_size)) {
   install_stack_overflow_handler();
+  tracer_ = Tracer::make(options_, options_.workers);  // may throw (an uncreatable trace_file)
   blocking_ = std::make_unique<BlockingPool>(*this, options_.max_blocking_threads,
                                              static_cast<Nanos>(options_.blocking_keep_alive.count()));
   workers_.reserve(options_.workers);
@@ -75,6 +76,7 @@ Scheduler::Scheduler(const Runtime::Options& options)
     workers_.push_back(std::make_unique<Worker>(*this, i, stack_size, options_.stack_cache, slab_stacks_,
                                                 options_.measure_run_slices,
                                                 static_cast<Nanos>(options_.time_slice.count())));
+    if (tracer_ != nullptr) workers_.back()->set_trace_buffer(tracer_->worker_buffer(i));
   }
   std::size_t started = 0;
   try {
@@ -130,11 +132,13 @@ void Scheduler::submit(TaskBase* task) {
     if (task->scope_ == nullptr && f->scope != nullptr) task->scope_ = spawn_reference(f);
   }
   if (w != nullptr && &w->scheduler() == this) {
+    if (w->trace_buffer() != nullptr) [[unlikely]] trace_spawn(*tracer_, *this, task);
     w->push_local(task);
     return;
   }
   PlainCall plain;  // a plain thread inside spawn may still wake a worker
   ExternalCall call(*this, "weft::Runtime::spawn");
+  if (tracer_ != nullptr) [[unlikely]] trace_spawn(*tracer_, *this, task);  // after the stopping check
   injector_.push_new(task);  // as push_injected, counted as a spawn (metrics)
   notify_work();
 }
@@ -315,6 +319,9 @@ void Scheduler::shutdown_until(Nanos grace_deadline) {
   stop_workers();
   blocking_->stop();  // no job in flight (quiescent): stops and joins its threads
   stopped_ = true;
+  // Every recording thread is joined: the lanes are ours to read. A write
+  // failure is reported on stderr (Runtime::Options::trace_file).
+  if (tracer_ != nullptr) tracer_->write();
 }
 
 void Scheduler::stop_workers() noexcept {

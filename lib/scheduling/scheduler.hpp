@@ -39,6 +39,7 @@
 #include <new>
 #include <vector>
 
+#include "diagnostics/tracer.hpp"
 #include "scheduling/blocking_pool.hpp"
 #include "scheduling/global_queue.hpp"
 #include "scheduling/idle_workers.hpp"
@@ -133,6 +134,10 @@ class Scheduler {
   BlockingPool& blocking_pool() noexcept { return *blocking_; }
   const BlockingPool& blocking_pool() const noexcept { return *blocking_; }
 
+  // The trace recorder, or nullptr when tracing is off (tracer.hpp). Set
+  // before the workers start and kept until the Scheduler is destroyed.
+  Tracer* tracer() const noexcept { return tracer_.get(); }
+
   IdleWorkers& idle() noexcept { return idle_; }
   LiveFibers& live() noexcept { return live_; }
   Worker& worker(std::size_t i) noexcept { return *workers_[i]; }
@@ -166,6 +171,7 @@ class Scheduler {
   IdleWorkers idle_;
   LiveFibers live_;
   SlabStacks slab_stacks_;  // outlives the workers' pools, which return stacks to it
+  std::unique_ptr<Tracer> tracer_;  // before workers_: outlives them
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<BlockingPool> blocking_;  // joined before the workers are destroyed
 

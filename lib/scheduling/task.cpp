@@ -187,6 +187,16 @@ void TaskBase::capture_cancelled() noexcept {
   error_ = std::make_exception_ptr(Cancelled{});
 }
 
+std::uint64_t TaskBase::running_fiber_id() noexcept {
+  std::lock_guard<SpinLock> guard(join_lock_);
+  if (done_.load(std::memory_order_relaxed)) return 0;  // relaxed: changes only under join_lock_
+  // acquire: pairs with bind_task()'s seq_cst store, made after the Fiber
+  // was constructed. Not done: the fiber cannot end before finish() takes
+  // join_lock_ after us (as in request_cancel below).
+  Fiber* f = fiber_.load(std::memory_order_acquire);
+  return f != nullptr ? fiber_id(f) : 0;
+}
+
 // request_cancel() against the fiber's start (Worker::start_fiber):
 //   cancel: cancel_requested_ = true (seq_cst); read fiber_ (seq_cst)
 //   start:  fiber_ = f (seq_cst); read cancel_requested_ (seq_cst)

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "diagnostics/tracer.hpp"
 #include "structured/cancel_state.hpp"
 #include "scheduling/current.hpp"
 #include "scheduling/fiber.hpp"
@@ -39,6 +40,7 @@ void slice_checkpoint(Worker* w) {
   // Cancellation is observed here, at most K calls (about 50 us) late.
   if (fiber_cancelled(f)) {
     w->slice_countdown_ = 1;  // look again at the next call if this one is caught
+    trace_cancel_delivered();
     throw Cancelled{};
   }
   const Nanos now = now_ns();
@@ -57,8 +59,12 @@ void slice_checkpoint(Worker* w) {
   f->slice_calls_per_read = static_cast<std::uint32_t>(std::max<std::uint64_t>(1, (f->slice_calls_per_read + aimed) / 2));
   w->slice_last_read_ = now;
   if (now - w->slice_start_ >= w->scheduler().options().time_slice.count()) {
+    if (w->trace_ != nullptr) w->trace_->preempting = true;  // the slice ends as "preempt"
     suspend_current_fiber(SuspendReason::yield);  // `w` is stale after this
-    if (fiber_cancelled(f)) throw Cancelled{};  // cancelled while it waited its turn
+    if (fiber_cancelled(f)) {  // cancelled while it waited its turn
+      trace_cancel_delivered();
+      throw Cancelled{};
+    }
     return;
   }
   w->slice_countdown_ = f->slice_calls_per_read;

@@ -20,6 +20,7 @@
 #include "scheduling/idle_workers.hpp"
 #include "scheduling/scheduler.hpp"
 #include "diagnostics/stack_overflow.hpp"
+#include "diagnostics/tracer.hpp"
 #include "time/timer_heap.hpp"
 #include "weft/detail/spin_lock.hpp"
 #include "weft/detail/task.hpp"
@@ -137,7 +138,7 @@ void Worker::run() {
   set_precise_timer_slack();
   TimerHeap& heap = timers();
   for (;;) {
-    if (timers_due()) heap.fire_due(false);  // due timers first
+    if (timers_due()) fire_timers(heap, false);  // due timers first
     if (TaskBase* task = handoff_ != nullptr ? std::exchange(handoff_, nullptr) : next_task()) {
       run_task(task);
       continue;
@@ -151,7 +152,13 @@ void Worker::run() {
       // timers again between batches.
       continue;
     }
-    if (!sleep()) break;
+    if (trace_ != nullptr) [[unlikely]] trace_->sleep_start = now_ns();
+    const bool awake = sleep();
+    if (trace_ != nullptr) [[unlikely]] {
+      trace_sleep(*trace_, trace_->sleep_start);
+      if (awake) trace_instant(*trace_, TraceKind::wake);
+    }
+    if (!awake) break;
   }
   flush_scope_references();
   set_current_worker(nullptr);
@@ -275,9 +282,11 @@ TaskBase* Worker::steal_half_from(Worker& v) {
     // needed (I2).
     std::size_t extra = std::min(v.queued_approx() / 2, k_steal_batch - 1);
     std::uint64_t taken = 1;
+    if (trace_ != nullptr) [[unlikely]] trace_steal(*trace_, v.index_, r.item);
     while (extra-- > 0) {
       auto more = v.steal();
       if (more.status != ChaseLevDeque<TaskBase>::StealStatus::success) break;
+      if (trace_ != nullptr) [[unlikely]] trace_steal(*trace_, v.index_, more.item);
       try {
         deque_.push(more.item);
       } catch (...) {  // std::bad_alloc: keep it runnable anyway
@@ -299,8 +308,11 @@ TaskBase* Worker::steal_from_others() {
   // Nothing in any deque: a woken fiber stuck behind a busy waker?
   return visit_victims([this](Worker& v) {
     TaskBase* t = v.steal_stale_runnext();
-    // relaxed: a statistic, written by this thread only.
-    if (t != nullptr) steals_.store(steals_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    if (t != nullptr) {
+      if (trace_ != nullptr) [[unlikely]] trace_steal(*trace_, v.index_, t);
+      // relaxed: a statistic, written by this thread only.
+      steals_.store(steals_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    }
     return t;
   });
 }
@@ -358,7 +370,7 @@ bool Worker::sleep() {
     }
     // Counted awake again: tell deadlock detection (activity.hpp).
     activity::bump_epoch();
-    heap.fire_due(true);
+    fire_timers(heap, true);
     // We may now run a long fiber: someone else drives (kicked if needed).
     heap.release_driver(&wake_token_);
     wakeups_.store(wakeups_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // relaxed: as sleeps_
@@ -385,6 +397,7 @@ void Worker::enter(Fiber* f) noexcept {
   assert(f->park_state.load(std::memory_order_relaxed) == k_park_running);
   current_ = f;
   running_id_.store(fiber_id(f), std::memory_order_relaxed);  // relaxed: see running_id_
+  if (trace_ != nullptr) [[unlikely]] trace_switch_in(*trace_, f);
   // relaxed: single writer; thieves only compare it (steal_stale_runnext).
   switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   slice_countdown_ = f->slice_calls_per_read;  // a fresh slice (time_slice.cpp)
@@ -472,10 +485,15 @@ void fiber_main(void* arg) {
   // Landed: settle whatever switched to us (suspend_current_fiber).
   Worker* w = current_worker();
   w->settle_switched_out();
-  for (TaskBase* task = f->task; task != nullptr; task = w->next_task_for_finished(f)) {
+  for (TaskBase* task = f->task; task != nullptr;) {
     run_on_fiber(f, task);
     w = current_worker();  // re-read: the fiber may have migrated
+    task = w->next_task_for_finished(f);
+    // The finished task's slice ends and the next one's begins (tested
+    // here, not in next_task_for_finished, which stays inlined).
+    if (task != nullptr && w->trace_ != nullptr) [[unlikely]] trace_retask(*w->trace_, f);
   }
+  if (w->trace_ != nullptr) [[unlikely]] trace_switch_out(*w->trace_, f, TraceEnd::finish);
   w->suspend_reason_ = SuspendReason::finish;
   w->switched_out_ = f;  // its stack goes back once we have left it
   if (w->measure_slices_) [[unlikely]] w->run_slices_.end();
@@ -595,6 +613,15 @@ void Worker::flush_scope_references() noexcept {
   std::exchange(held_scope_, nullptr)->release(std::exchange(held_scope_refs_, 0));
 }
 
+void Worker::fire_timers(TimerHeap& heap, bool wait) noexcept {
+  if (trace_ == nullptr) [[likely]] {
+    heap.fire_due(wait);
+    return;
+  }
+  const Nanos at = now_ns();
+  trace_timers(*trace_, at, heap.fire_due(wait));
+}
+
 void Worker::finish_fiber(Fiber* f) {
   // The task itself was finished on the fiber (fiber_main); only the fiber
   // is left to dispose of.
@@ -606,13 +633,14 @@ void Worker::finish_fiber(Fiber* f) {
   stacks_.release(stack);
 }
 
-Worker* suspend_current_fiber(SuspendReason why) {
-#ifndef NDEBUG
-  assert(spin_locks_held() == 0 && "weft: a fiber switched out holding a SpinLock");
-#endif
-  Worker* w = current_worker();
+// suspend_current_fiber()'s body, forced inline into park_current_fiber as
+// well, so that a park costs no call more than it did before tracing
+// (GCC stopped inlining it on its own once the trace hooks were added).
+// Returns the worker the fiber resumed on.
+[[gnu::always_inline]] inline Worker* suspend_fiber_of(Worker* w, SuspendReason why) {
   Fiber* f = w->current_;
   assert(f != nullptr);
+  if (w->trace_ != nullptr) [[unlikely]] trace_suspend(*w, why);  // one out-of-line call: keeps this inlinable
   w->suspend_reason_ = why;
   w->switched_out_ = f;  // settled by whoever runs next here, once f's context is saved
   if (w->measure_slices_) [[unlikely]] w->run_slices_.end();
@@ -635,6 +663,13 @@ Worker* suspend_current_fiber(SuspendReason why) {
   return now_on;
 }
 
+Worker* suspend_current_fiber(SuspendReason why) {
+#ifndef NDEBUG
+  assert(spin_locks_held() == 0 && "weft: a fiber switched out holding a SpinLock");
+#endif
+  return suspend_fiber_of(current_worker(), why);
+}
+
 void park_current_fiber() {
   Fiber* f = current_fiber();
   // acquire: pairs with unpark_fiber()'s exchange; a wake-up that came before
@@ -643,9 +678,20 @@ void park_current_fiber() {
     f->park_state.store(k_park_running, std::memory_order_relaxed);
     return;
   }
-  Worker* now_on = suspend_current_fiber(SuspendReason::park);
+#ifndef NDEBUG
+  assert(spin_locks_held() == 0 && "weft: a fiber switched out holding a SpinLock");
+#endif
+  Worker* now_on = suspend_fiber_of(current_worker(), SuspendReason::park);
   now_on->park_counts_.resumed(f->park_reason);  // the worker we resumed on (park_counts.hpp)
 }
+
+namespace {
+// unpark_fiber()'s traced path.
+[[gnu::noinline]] void schedule_traced(Tracer& t, Scheduler& s, Fiber* f) noexcept {
+  trace_unpark(t, s, f);
+  s.schedule(f);
+}
+}  // namespace
 
 void unpark_fiber(Fiber* f) noexcept {
   // acq_rel: acquire pairs with the worker's release CAS running->parked (the
@@ -654,7 +700,12 @@ void unpark_fiber(Fiber* f) noexcept {
   if (f->park_state.exchange(k_park_notified, std::memory_order_acq_rel) == k_park_parked) {
     // We own the parked fiber now; the push below publishes this store.
     f->park_state.store(k_park_running, std::memory_order_relaxed);
-    f->scheduler->schedule(f);
+    Scheduler* s = f->scheduler;
+    // Traced only here, where the fiber is ours (a wake-up that races with
+    // the park and finds it still running is not: docs/design/seeing-inside-trace.md).
+    // Both paths end in a tail call: the hook costs no register saves.
+    if (Tracer* t = s->tracer()) [[unlikely]] return schedule_traced(*t, *s, f);
+    s->schedule(f);
   }
 }
 

@@ -61,6 +61,7 @@ namespace weft::detail {
 
 class CancelState;
 class Scheduler;
+class TraceBuffer;
 class TaskBase;
 class TimerHeap;
 struct Fiber;
@@ -86,6 +87,12 @@ class Worker {
   // As push_local, for a task that is already runnable (a woken fiber):
   // never fails; when the deque cannot grow it goes to the global queue.
   void push_woken(TaskBase* task) noexcept;
+
+  // This worker's trace lane (tracer.hpp), or nullptr when tracing is off:
+  // every trace hook on this worker is one test of it. Set by the
+  // Scheduler before start(); read by this worker's thread.
+  void set_trace_buffer(TraceBuffer* b) noexcept { trace_ = b; }
+  TraceBuffer* trace_buffer() const noexcept { return trace_; }
 
   Fiber* current_fiber() const noexcept { return current_; }
   Scheduler& scheduler() const noexcept { return scheduler_; }
@@ -148,6 +155,7 @@ class Worker {
 
  private:
   friend Worker* suspend_current_fiber(SuspendReason why);
+  friend Worker* suspend_fiber_of(Worker* w, SuspendReason why);
   friend void park_current_fiber();
   friend void slice_checkpoint(Worker* w);
   friend void weft::this_fiber::maybe_yield();
@@ -204,6 +212,7 @@ class Worker {
   Fiber* direct_successor() noexcept;
   bool timers_due() const noexcept;
   void finish_fiber(Fiber* fiber);
+  void fire_timers(TimerHeap& heap, bool wait) noexcept;  // fire_due(), traced
   // A finished fiber's references on its scope: held back and dropped
   // together, n at a time, when a fiber of another scope finishes here or
   // the worker runs out of work (flush_scope_references), so that children
@@ -219,6 +228,7 @@ class Worker {
   StackPool stacks_;
   ExecContext loop_context_;       // this thread's own stack, running run()
   Fiber* current_ = nullptr;       // the fiber running now, if any
+  TraceBuffer* trace_ = nullptr;   // set_trace_buffer(); nullptr: tracing off
   SuspendReason suspend_reason_ = SuspendReason::yield;  // set by the fiber before it switches out
   Fiber* switched_out_ = nullptr;  // the fiber settle_switched_out() settles next
   std::uint32_t tick_ = 0;

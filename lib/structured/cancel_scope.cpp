@@ -2,6 +2,7 @@
 // (weft/cancel.hpp, weft/this_fiber.hpp), over detail::CancelState.
 #include <utility>
 
+#include "diagnostics/tracer.hpp"
 #include "structured/cancel_state.hpp"
 #include "scheduling/current.hpp"
 #include "scheduling/fiber.hpp"
@@ -99,7 +100,10 @@ bool cancelled() noexcept {
 }
 
 void check_cancelled() {
-  if (cancelled()) throw Cancelled{};
+  if (cancelled()) {
+    detail::trace_cancel_delivered();
+    throw Cancelled{};
+  }
 }
 
 CancelToken cancel_token() noexcept { return detail::token_of(detail::current_scope()); }

@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "diagnostics/activity.hpp"
+#include "diagnostics/tracer.hpp"
 #include "diagnostics/outside_threads.hpp"
 #include "structured/cancel_state.hpp"
 #include "scheduling/current.hpp"
@@ -49,6 +50,7 @@ Waiter::~Waiter() {
 }
 
 void throw_cancelled() {
+  trace_cancel_delivered();
   Fiber* f = current_fiber();
   if (f != nullptr && fiber_cancelled(f)) throw Cancelled{};
   throw FiberCancelled{};

@@ -191,12 +191,13 @@ bool TimerHeap::cancel(Timer* t) noexcept {
   }
 }
 
-void TimerHeap::fire_due(bool wait) noexcept {
+std::size_t TimerHeap::fire_due(bool wait) noexcept {
   if (wait) {
     firing_.lock();
   } else if (!firing_.try_lock()) {
-    return;
+    return 0;
   }
+  std::size_t fired = 0;
   for (;;) {
     Timer* batch[k_batch];
     std::size_t n = 0;
@@ -217,6 +218,7 @@ void TimerHeap::fire_due(bool wait) noexcept {
         armed_.fetch_sub(n, std::memory_order_seq_cst);
       }
     }
+    fired += n;
     for (std::size_t i = 0; i < n; ++i) {
       Timer* t = batch[i];
       const Nanos next = t->fire(t, now);
@@ -241,6 +243,7 @@ void TimerHeap::fire_due(bool wait) noexcept {
     if (n < k_batch) break;
   }
   firing_.unlock();
+  return fired;
 }
 
 bool TimerHeap::try_claim_driver(std::atomic<std::uint32_t>* word) noexcept {

@@ -84,8 +84,9 @@ class TimerHeap {
   bool cancel(Timer* t) noexcept;
 
   // Fires every timer whose deadline is <= now_ns(). `wait` false: return at
-  // once if another thread is firing.
-  void fire_due(bool wait) noexcept;
+  // once if another thread is firing. Returns how many callbacks it ran
+  // (the tracer's timer events).
+  std::size_t fire_due(bool wait) noexcept;
 
   // The earliest armed deadline, or k_never. acquire: a reader that sees a
   // deadline sees the timer armed.

@@ -71,6 +71,12 @@ class WEFT_API TaskBase {
   // Handle side, non-blocking.
   bool done() const noexcept { return done_.load(std::memory_order_acquire); }
 
+  // The id of the fiber running the task, or 0 when it has not started or
+  // is done. Any thread that holds a reference on the task; never parks
+  // (takes join_lock_, which keeps the fiber from ending meanwhile). For
+  // descriptions of a join made while the task runs (a trace's park).
+  std::uint64_t running_fiber_id() noexcept;
+
   // JoinHandle::cancel(), any thread, never blocks: the task's waits throw
   // weft::Cancelled from now on (the one it is parked in at once), the
   // scopes and groups it opened are cancelled, and a task that has not

@@ -1,0 +1,229 @@
+#include "diagnostics/tracer.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <system_error>
+
+#include "scheduling/current.hpp"
+#include "scheduling/fiber.hpp"
+#include "scheduling/scheduler.hpp"
+#include "scheduling/worker.hpp"
+#include "sync/waiter.hpp"
+#include "weft/detail/task.hpp"
+
+namespace weft::detail {
+
+namespace {
+
+constexpr std::uint32_t k_plain_lane = 1000;
+constexpr std::uint32_t k_blocking_lane = 2000;
+
+// A blocking-pool thread's lane (set once, at its start, when tracing);
+// 0 for every other thread.
+thread_local std::uint32_t t_blocking_lane = 0;
+
+}  // namespace
+
+std::unique_ptr<Tracer> Tracer::make(const Runtime::Options& options, std::size_t workers) {
+  std::string path = options.trace_file;
+  const bool from_env = path.empty();
+  if (from_env) {
+    const char* env = std::getenv("WEFT_TRACE");
+    if (env == nullptr || *env == '\0') return nullptr;
+    path = env;
+  }
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (f == nullptr) {
+    const int err = errno;
+    if (!from_env) {
+      throw std::system_error(err, std::generic_category(),
+                              "weft::Runtime::Options::trace_file: cannot create \"" + path + "\"");
+    }
+    std::fprintf(stderr, "weft: WEFT_TRACE: cannot create \"%s\": %s; tracing is off\n", path.c_str(),
+                 std::strerror(err));
+    return nullptr;
+  }
+  try {
+    return std::make_unique<Tracer>(f, std::move(path), workers, static_cast<Nanos>(options.time_slice.count()));
+  } catch (...) {
+    std::fclose(f);
+    throw;
+  }
+}
+
+Tracer::Tracer(std::FILE* file, std::string path, std::size_t workers, Nanos time_slice)
+    : file_(file), path_(std::move(path)), origin_(now_ns()), time_slice_(time_slice) {
+  workers_.reserve(workers);
+  for (std::size_t i = 0; i < workers; ++i) {
+    workers_.push_back(std::make_unique<TraceBuffer>(static_cast<std::uint32_t>(i), k_max_events_per_lane));
+  }
+}
+
+Tracer::~Tracer() {
+  if (file_ != nullptr) std::fclose(file_);
+}
+
+std::uint32_t Tracer::outside_lane_locked() {
+  if (t_blocking_lane != 0) return t_blocking_lane;
+  const std::thread::id me = std::this_thread::get_id();
+  for (const auto& [id, lane] : threads_) {
+    if (id == me) return lane;
+  }
+  const auto lane = k_plain_lane + static_cast<std::uint32_t>(threads_.size());
+  try {
+    threads_.emplace_back(me, lane);
+  } catch (...) {  // no memory: share the first plain lane
+    return k_plain_lane;
+  }
+  return lane;
+}
+
+void Tracer::add_outside(TraceEvent e) noexcept {
+  std::lock_guard<std::mutex> guard(lock_);
+  e.lane = outside_lane_locked();
+  shared_.add(e);
+}
+
+std::uint32_t Tracer::new_blocking_lane() noexcept {
+  std::lock_guard<std::mutex> guard(lock_);
+  t_blocking_lane = k_blocking_lane + next_blocking_++;
+  return t_blocking_lane;
+}
+
+std::string fiber_label(std::uint64_t id) { return "fiber " + std::to_string(id); }
+
+// ---- hooks ----
+
+void trace_switch_in(TraceBuffer& b, Fiber* f) noexcept {
+  b.slice_fiber = fiber_id(f);
+  b.slice_task = f->task;
+  b.slice_start = now_ns();
+}
+
+void trace_switch_out(TraceBuffer& b, Fiber* f, TraceEnd end) noexcept {
+  const Nanos now = now_ns();
+  if (end == TraceEnd::yield && b.preempting) end = TraceEnd::preempt;
+  b.preempting = false;
+  TraceEvent e;
+  e.ts = b.slice_start;
+  e.kind = TraceKind::slice;
+  e.a = b.slice_fiber;
+  e.flag = static_cast<std::uint8_t>(end);
+  e.u.span.dur = now - b.slice_start;
+  e.u.span.b = reinterpret_cast<std::uintptr_t>(b.slice_task);
+  b.add(e);
+  if (end != TraceEnd::park) return;
+  TraceEvent p;
+  p.ts = now;
+  p.kind = TraceKind::park;
+  p.a = b.slice_fiber;
+  // The fiber is running and its waiter lives on its stack: parked_on is
+  // ours to read (only this fiber writes it), and the waiter is alive.
+  if (Waiter* w = f->parked_on) {
+    thread_local std::string text;  // reused: no allocation once it has grown
+    text.clear();
+    try {
+      w->describe(text);
+    } catch (...) {  // no memory for the text: keep what there is
+    }
+    p.set_text(text.data(), text.size());
+  } else {
+    p.set_text("a wait", 6);
+  }
+  b.add(p);
+}
+
+void trace_suspend(Worker& w, SuspendReason why) noexcept {
+  trace_switch_out(*w.trace_buffer(), w.current_fiber(), why == SuspendReason::park ? TraceEnd::park : TraceEnd::yield);
+}
+
+void trace_retask(TraceBuffer& b, Fiber* f) noexcept {
+  trace_switch_out(b, f, TraceEnd::finish);
+  trace_switch_in(b, f);
+}
+
+void trace_steal(TraceBuffer& b, std::size_t victim, TaskBase* task) noexcept {
+  TraceEvent e;
+  e.ts = now_ns();
+  e.kind = TraceKind::steal;
+  e.a = victim;
+  // relaxed: the steal handed the task (and its fiber_) to us.
+  if (Fiber* f = task->fiber_.load(std::memory_order_relaxed)) {
+    e.u.span.b = fiber_id(f);
+  } else {
+    e.u.span.b = reinterpret_cast<std::uintptr_t>(task);
+    e.flag = k_flag_task;
+  }
+  b.add(e);
+}
+
+void trace_instant(TraceBuffer& b, TraceKind kind, std::uint64_t a) noexcept {
+  TraceEvent e;
+  e.ts = now_ns();
+  e.kind = kind;
+  e.a = a;
+  b.add(e);
+}
+
+void trace_timers(TraceBuffer& b, Nanos at, std::size_t n) noexcept {
+  TraceEvent e;
+  e.ts = at;
+  e.kind = TraceKind::timer;
+  for (std::size_t i = 0; i < n; ++i) b.add(e);
+}
+
+void trace_sleep(TraceBuffer& b, Nanos start) noexcept {
+  TraceEvent e;
+  e.ts = start;
+  e.kind = TraceKind::sleep;
+  e.u.span.dur = now_ns() - start;
+  b.add(e);
+}
+
+void trace_bind(TraceBuffer& b, Fiber* f, TaskBase* task) noexcept {
+  TraceEvent e;
+  e.ts = now_ns();
+  e.kind = TraceKind::bind;
+  e.a = fiber_id(f);
+  e.u.span.b = reinterpret_cast<std::uintptr_t>(task);
+  b.add(e);
+}
+
+void trace_spawn(Tracer& t, Scheduler& s, TaskBase* task) noexcept {
+  TraceEvent e;
+  e.ts = now_ns();
+  e.kind = TraceKind::spawn;
+  e.u.span.b = reinterpret_cast<std::uintptr_t>(task);
+  Worker* w = current_worker();
+  if (w != nullptr && &w->scheduler() == &s) {
+    if (Fiber* f = w->current_fiber()) e.a = fiber_id(f);
+    w->trace_buffer()->add(e);
+  } else {
+    t.add_outside(e);  // parent 0: not a fiber of this runtime
+  }
+}
+
+void trace_unpark(Tracer& t, Scheduler& s, Fiber* f) noexcept {
+  TraceEvent e;
+  e.ts = now_ns();
+  e.kind = TraceKind::unpark;
+  e.a = fiber_id(f);
+  Fiber* me = current_fiber();
+  e.u.span.b = me != nullptr ? fiber_id(me) : 0;
+  Worker* w = current_worker();
+  if (w != nullptr && &w->scheduler() == &s) {
+    w->trace_buffer()->add(e);
+  } else {
+    t.add_outside(e);
+  }
+}
+
+void trace_cancel_delivered() noexcept {
+  Worker* w = current_worker();
+  if (w == nullptr || w->trace_buffer() == nullptr) return;
+  Fiber* f = w->current_fiber();
+  trace_instant(*w->trace_buffer(), TraceKind::cancel, f != nullptr ? fiber_id(f) : 0);
+}
+
+}  // namespace weft::detail

@@ -1,0 +1,470 @@
+// Tracing (Runtime::Options::trace_file, WEFT_TRACE): the file is valid
+// Chrome trace-event JSON in the shared format, each event kind appears when
+// its cause happens, slices on a worker do not overlap, and off records
+// nothing. Internal (links the static library): the "off" check looks at
+// the worker's trace lane from inside a fiber.
+#include <doctest/doctest.h>
+#include <unistd.h>
+#include <weft/weft.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "scheduling/current.hpp"
+#include "scheduling/scheduler.hpp"
+#include "scheduling/worker.hpp"
+#include "support.hpp"
+
+namespace {
+
+// ---- a small JSON reader: enough to check the structure ----
+struct Json {
+  enum class Type { null, boolean, number, string, array, object } type = Type::null;
+  double num = 0;
+  std::string str;
+  std::vector<Json> arr;
+  std::vector<std::pair<std::string, Json>> obj;
+  const Json* get(const std::string& key) const {
+    for (const auto& [k, v] : obj) {
+      if (k == key) return &v;
+    }
+    return nullptr;
+  }
+};
+
+class Reader {
+ public:
+  explicit Reader(const std::string& s) : s_(s) {}
+  bool parse(Json& out) {
+    if (!value(out)) return false;
+    ws();
+    return i_ == s_.size();
+  }
+
+ private:
+  void ws() {
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\n' || s_[i_] == '\t' || s_[i_] == '\r')) ++i_;
+  }
+  bool lit(const char* w) {
+    const std::string t(w);
+    if (s_.compare(i_, t.size(), t) != 0) return false;
+    i_ += t.size();
+    return true;
+  }
+  bool string(std::string& out) {
+    if (s_[i_] != '"') return false;
+    ++i_;
+    while (i_ < s_.size() && s_[i_] != '"') {
+      const auto c = static_cast<unsigned char>(s_[i_]);
+      if (c < 0x20) return false;  // control characters must be escaped
+      if (c == '\\') {
+        ++i_;
+        if (i_ >= s_.size()) return false;
+        const char e = s_[i_];
+        if (e == 'u') {
+          if (i_ + 4 >= s_.size()) return false;
+          out += static_cast<char>(std::stoi(s_.substr(i_ + 1, 4), nullptr, 16));
+          i_ += 4;
+        } else if (e == 'n') {
+          out += '\n';
+        } else if (e == '"' || e == '\\' || e == '/') {
+          out += e;
+        } else {
+          return false;
+        }
+      } else {
+        out += static_cast<char>(c);
+      }
+      ++i_;
+    }
+    if (i_ >= s_.size()) return false;
+    ++i_;
+    return true;
+  }
+  bool value(Json& out) {
+    ws();
+    if (i_ >= s_.size()) return false;
+    const char c = s_[i_];
+    if (c == '{') {
+      out.type = Json::Type::object;
+      ++i_;
+      ws();
+      if (s_[i_] == '}') return ++i_, true;
+      for (;;) {
+        ws();
+        std::string key;
+        if (!string(key)) return false;
+        ws();
+        if (s_[i_++] != ':') return false;
+        Json v;
+        if (!value(v)) return false;
+        out.obj.emplace_back(std::move(key), std::move(v));
+        ws();
+        if (s_[i_] == ',') { ++i_; continue; }
+        if (s_[i_] == '}') return ++i_, true;
+        return false;
+      }
+    }
+    if (c == '[') {
+      out.type = Json::Type::array;
+      ++i_;
+      ws();
+      if (s_[i_] == ']') return ++i_, true;
+      for (;;) {
+        Json v;
+        if (!value(v)) return false;
+        out.arr.push_back(std::move(v));
+        ws();
+        if (s_[i_] == ',') { ++i_; continue; }
+        if (s_[i_] == ']') return ++i_, true;
+        return false;
+      }
+    }
+    if (c == '"') {
+      out.type = Json::Type::string;
+      return string(out.str);
+    }
+    if (lit("true") || lit("false")) return out.type = Json::Type::boolean, true;
+    if (lit("null")) return true;
+    std::size_t used = 0;
+    try {
+      out.num = std::stod(s_.substr(i_, 40), &used);
+    } catch (...) {
+      return false;
+    }
+    out.type = Json::Type::number;
+    i_ += used;
+    return used != 0;
+  }
+
+  const std::string& s_;
+  std::size_t i_ = 0;
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+bool file_exists(const std::string& path) { return ::access(path.c_str(), F_OK) == 0; }
+
+std::string temp_path(const char* what) {
+  return "/tmp/weft-test-trace-" + std::to_string(::getpid()) + "-" + what + ".json";
+}
+
+struct Trace {
+  Json root;
+  std::vector<const Json*> events;
+  std::vector<const Json*> of(const std::string& cat) const {
+    std::vector<const Json*> r;
+    for (const Json* e : events) {
+      const Json* c = e->get("cat");
+      if (c != nullptr && c->str == cat) r.push_back(e);
+    }
+    return r;
+  }
+};
+
+double num(const Json* e, const char* key) {
+  const Json* v = e->get(key);
+  REQUIRE(v != nullptr);
+  REQUIRE(v->type == Json::Type::number);
+  return v->num;
+}
+const Json* arg(const Json* e, const char* key) {
+  const Json* a = e->get("args");
+  REQUIRE(a != nullptr);
+  const Json* v = a->get(key);
+  REQUIRE(v != nullptr);
+  return v;
+}
+
+// Parses the file and checks what every trace must satisfy.
+void load(const std::string& path, Trace& t, std::size_t workers) {
+  const std::string text = read_file(path);
+  REQUIRE(!text.empty());
+  CHECK(text.back() == '\n');
+  REQUIRE(Reader(text).parse(t.root));
+  REQUIRE(t.root.type == Json::Type::object);
+  const Json* other = t.root.get("otherData");
+  REQUIRE(other != nullptr);
+  CHECK(num(other, "workers") == static_cast<double>(workers));
+  const Json* events = t.root.get("traceEvents");
+  REQUIRE(events != nullptr);
+  REQUIRE(events->type == Json::Type::array);
+  std::map<double, std::string> lane_names;
+  for (const Json& e : events->arr) {
+    REQUIRE(e.type == Json::Type::object);
+    REQUIRE(e.get("ph") != nullptr);
+    CHECK(num(&e, "pid") == 1);
+    const double tid = num(&e, "tid");
+    CHECK(num(&e, "ts") >= 0);
+    if (e.get("ph")->str == "M") {
+      if (e.get("name")->str == "thread_name") lane_names[tid] = arg(&e, "name")->str;
+      continue;
+    }
+    t.events.push_back(&e);
+  }
+  for (const Json* e : t.events) {
+    INFO("an event's lane has a name: tid " << num(e, "tid"));
+    CHECK(lane_names.count(num(e, "tid")) == 1);
+  }
+  for (std::size_t i = 0; i < workers; ++i) CHECK(lane_names[static_cast<double>(i)] == "worker " + std::to_string(i));
+}
+
+}  // namespace
+
+TEST_CASE("trace: a traced run writes valid JSON in which every event kind appears when its cause happens" *
+          doctest::timeout(120)) {
+  const std::string path = temp_path("kinds");
+  std::remove(path.c_str());
+  std::uint64_t receiver_id = 0, sender_id = 0, stolen_id = 0, root_id = 0;
+  {
+    weft::Runtime rt({.workers = 2, .trace_file = path});
+    rt.block_on([&] {
+      root_id = weft::this_fiber::id();
+      // A steal: this fiber keeps its worker busy (no yield) until the child
+      // has run, which only the other worker can do by stealing it.
+      std::atomic<bool> ran{false};
+      auto child = weft::go([&] {
+        stolen_id = weft::this_fiber::id();
+        ran.store(true);
+      });
+      REQUIRE(weft_test::spin_for_flag(ran, std::chrono::seconds(30)));
+      child.join();
+      // A park on a named channel, and the wake-up by its sender.
+      weft::Channel<int> jobs(0, "jobs");
+      auto receiver = weft::go([&] {
+        receiver_id = weft::this_fiber::id();
+        return *jobs.recv();
+      });
+      weft::this_fiber::sleep_for(std::chrono::milliseconds(20));  // a timer; the receiver parks meanwhile
+      sender_id = weft::this_fiber::id();
+      jobs.send(7);
+      CHECK(receiver.join() == 7);
+      // A blocking-pool job.
+      CHECK(weft::blocking([] { return 3; }) == 3);
+      // A cancellation delivered to a waiting fiber.
+      weft::CancelScope scope;
+      scope.cancel();
+      weft::Channel<int> never(0, "never");
+      CHECK_THROWS_AS(never.recv(), weft::Cancelled);
+    });
+    // And a spawn from a plain thread.
+    rt.spawn([] {}).join();
+  }
+  REQUIRE(file_exists(path));
+  Trace t;
+  load(path, t, 2);
+
+  // Slices: every fiber that ran, each with its id and end reason.
+  const auto slices = t.of("fiber");
+  REQUIRE(!slices.empty());
+  bool root_sliced = false, parked_slice = false;
+  for (const Json* s : slices) {
+    CHECK(s->get("ph")->str == "X");
+    CHECK(num(s, "dur") >= 0);
+    CHECK(num(s, "tid") < 2);
+    const double id = arg(s, "fiber")->num;
+    CHECK(s->get("name")->str == "fiber " + std::to_string(static_cast<std::uint64_t>(id)));
+    const std::string end = arg(s, "end")->str;
+    CHECK((end == "park" || end == "yield" || end == "finish" || end == "preempt"));
+    if (id == static_cast<double>(root_id)) root_sliced = true;
+    if (id == static_cast<double>(receiver_id) && end == "park") parked_slice = true;
+  }
+  CHECK(root_sliced);
+  CHECK(parked_slice);
+
+  // Spawns: the stolen child's parent is the root; one from a plain thread.
+  bool spawn_child = false, spawn_outside = false;
+  for (const Json* e : t.of("spawn")) {
+    if (arg(e, "child")->num == static_cast<double>(stolen_id) && arg(e, "parent")->num == static_cast<double>(root_id)) {
+      spawn_child = true;
+    }
+    if (arg(e, "parent")->num == 0 && num(e, "tid") >= 1000 && num(e, "tid") < 2000) spawn_outside = true;
+  }
+  CHECK(spawn_child);
+  CHECK(spawn_outside);
+
+  // The steal: the thief took the child from the root's worker.
+  bool stolen = false;
+  for (const Json* e : t.of("steal")) {
+    if (arg(e, "fiber")->num == static_cast<double>(stolen_id)) {
+      stolen = true;
+      CHECK(arg(e, "victim")->num != num(e, "tid"));
+    }
+  }
+  CHECK(stolen);
+
+  // The park names the channel; the unpark names the sender.
+  bool park = false, unpark = false;
+  for (const Json* e : t.of("park")) {
+    if (arg(e, "fiber")->num == static_cast<double>(receiver_id)) {
+      const std::string reason = arg(e, "reason")->str;
+      INFO(reason);
+      CHECK(reason.find("recv on channel \"jobs\"") == 0);
+      park = true;
+    }
+  }
+  for (const Json* e : t.of("unpark")) {
+    if (arg(e, "fiber")->num == static_cast<double>(receiver_id) && arg(e, "by")->num == static_cast<double>(sender_id)) {
+      unpark = true;
+    }
+  }
+  CHECK(park);
+  CHECK(unpark);
+
+  CHECK(!t.of("timer").empty());
+  const auto blocking = t.of("blocking");
+  REQUIRE(!blocking.empty());
+  CHECK(num(blocking[0], "tid") >= 2000);
+  CHECK(arg(blocking[0], "fiber")->num == static_cast<double>(root_id));
+  CHECK(!t.of("sleep").empty());
+  CHECK(!t.of("wake").empty());
+  bool cancelled = false;
+  for (const Json* e : t.of("cancel")) cancelled = cancelled || arg(e, "fiber")->num == static_cast<double>(root_id);
+  CHECK(cancelled);
+  std::remove(path.c_str());
+}
+
+TEST_CASE("trace: the slices and sleeps of one worker never overlap" * doctest::timeout(120)) {
+  for (std::size_t workers : {1, 2, 4}) {
+    const std::string path = temp_path("overlap");
+    {
+      weft::Runtime rt({.workers = workers, .trace_file = path});
+      rt.block_on([] {
+        weft::Channel<int> ch(4, "work");
+        std::vector<weft::JoinHandle<void>> hs;
+        for (int i = 0; i < 50; ++i) {
+          hs.push_back(weft::go([&ch] {
+            for (int k = 0; k < 20; ++k) {
+              ch.send(k);
+              weft::this_fiber::yield();
+            }
+          }));
+        }
+        long sum = 0;
+        for (int i = 0; i < 50 * 20; ++i) sum += *ch.recv();
+        for (auto& h : hs) h.join();
+        CHECK(sum == 50 * 190);
+      });
+    }
+    Trace t;
+    load(path, t, workers);
+    std::map<double, std::vector<std::pair<double, double>>> lanes;
+    for (const Json* e : t.events) {
+      if (e->get("ph")->str != "X" || num(e, "tid") >= 1000) continue;
+      lanes[num(e, "tid")].emplace_back(num(e, "ts"), num(e, "ts") + num(e, "dur"));
+    }
+    CHECK(!lanes.empty());
+    for (auto& [lane, spans] : lanes) {
+      std::sort(spans.begin(), spans.end());
+      for (std::size_t i = 1; i < spans.size(); ++i) {
+        INFO("worker " << lane << " at " << spans[i].first << " us");
+        CHECK(spans[i - 1].second <= spans[i].first + 0.001);  // rounding of the microsecond figures
+      }
+    }
+    std::remove(path.c_str());
+  }
+}
+
+TEST_CASE("trace: off, no lane exists, nothing is recorded and no file is written" * doctest::timeout(60)) {
+  ::unsetenv("WEFT_TRACE");
+  const std::string path = temp_path("off");
+  std::remove(path.c_str());
+  weft::Runtime rt({.workers = 2});
+  rt.block_on([] {
+    weft::detail::Worker* w = weft::detail::current_worker();
+    CHECK(w->trace_buffer() == nullptr);
+    CHECK(w->scheduler().tracer() == nullptr);
+    weft::go([] {}).join();
+  });
+  rt.shutdown();
+  CHECK(!file_exists(path));
+}
+
+TEST_CASE("trace: WEFT_TRACE names the file when the option is empty; the option wins over it" *
+          doctest::timeout(60)) {
+  const std::string env_path = temp_path("env");
+  const std::string opt_path = temp_path("opt");
+  std::remove(env_path.c_str());
+  std::remove(opt_path.c_str());
+  ::setenv("WEFT_TRACE", env_path.c_str(), 1);
+  {
+    weft::Runtime rt({.workers = 1});
+    rt.block_on([] { weft::go([] {}).join(); });
+  }
+  REQUIRE(file_exists(env_path));
+  Trace t;
+  load(env_path, t, 1);
+  CHECK(!t.of("fiber").empty());
+  std::remove(env_path.c_str());
+  {
+    weft::Runtime rt({.workers = 1, .trace_file = opt_path});
+    rt.block_on([] {});
+  }
+  ::unsetenv("WEFT_TRACE");
+  CHECK(file_exists(opt_path));
+  CHECK(!file_exists(env_path));
+  std::remove(opt_path.c_str());
+}
+
+TEST_CASE("trace: a file that cannot be created or written is reported, never a crash" * doctest::timeout(60)) {
+  ::unsetenv("WEFT_TRACE");
+  // The option: the constructor throws std::system_error.
+  CHECK_THROWS_AS(weft::Runtime({.workers = 1, .trace_file = "/nonexistent-dir/trace.json"}), std::system_error);
+  // WEFT_TRACE: reported on stderr, and the runtime runs untraced.
+  ::setenv("WEFT_TRACE", "/nonexistent-dir/trace.json", 1);
+  {
+    weft::Runtime rt({.workers = 1});
+    CHECK(rt.block_on([] { return 5; }) == 5);
+  }
+  ::unsetenv("WEFT_TRACE");
+  // A write that fails at shutdown (a full disk): stderr, shutdown returns.
+  std::fflush(stderr);
+  const std::string err_path = temp_path("stderr");
+  const int saved = ::dup(2);
+  std::FILE* err = std::fopen(err_path.c_str(), "w");
+  REQUIRE(err != nullptr);
+  ::dup2(::fileno(err), 2);
+  {
+    weft::Runtime rt({.workers = 1, .trace_file = "/dev/full"});
+    rt.block_on([] { weft::go([] {}).join(); });
+    rt.shutdown();
+  }
+  std::fflush(stderr);
+  ::dup2(saved, 2);
+  ::close(saved);
+  std::fclose(err);
+  const std::string said = read_file(err_path);
+  CHECK(said.find("weft: could not write the trace to \"/dev/full\"") != std::string::npos);
+  std::remove(err_path.c_str());
+}
+
+TEST_CASE("trace: a fiber that overruns its time slice in maybe_yield ends the slice as preempt" *
+          doctest::timeout(60)) {
+  const std::string path = temp_path("preempt");
+  {
+    weft::Runtime rt({.workers = 1, .time_slice = std::chrono::milliseconds(1), .trace_file = path});
+    rt.block_on([] {
+      const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(30);
+      while (std::chrono::steady_clock::now() < until) weft::this_fiber::maybe_yield();
+    });
+  }
+  Trace t;
+  load(path, t, 1);
+  bool preempted = false;
+  for (const Json* s : t.of("fiber")) preempted = preempted || arg(s, "end")->str == "preempt";
+  CHECK(preempted);
+  std::remove(path.c_str());
+}
