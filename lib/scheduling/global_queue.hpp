@@ -38,24 +38,15 @@ namespace weft::detail {
 class GlobalQueue {
  public:
   void push(TaskBase* task) noexcept {
-    task->queue_next_ = nullptr;
     std::lock_guard<SpinLock> guard(lock_);
-    if (tail_ != nullptr) tail_->queue_next_ = task; else head_ = task;
-    tail_ = task;
-    // relaxed: written under lock_; readers outside it only estimate (see
-    // the header comment for what orders the idle protocol).
-    size_.store(size_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    append_locked(task);
   }
 
   // push() of a task that was just spawned (the injector, from outside the
   // runtime), also counted in new_tasks() for metrics().
   void push_new(TaskBase* task) noexcept {
-    task->queue_next_ = nullptr;
     std::lock_guard<SpinLock> guard(lock_);
-    if (tail_ != nullptr) tail_->queue_next_ = task; else head_ = task;
-    tail_ = task;
-    // relaxed: written under lock_, as size_.
-    size_.store(size_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    append_locked(task);
     // release: written under lock_ (one writer at a time); pairs with
     // new_tasks()' acquire, as Worker::spawned() (a reader that saw the
     // task start sees it counted here).
@@ -112,6 +103,15 @@ class GlobalQueue {
   }
 
  private:
+  void append_locked(TaskBase* task) noexcept {
+    task->queue_next_ = nullptr;
+    if (tail_ != nullptr) tail_->queue_next_ = task; else head_ = task;
+    tail_ = task;
+    // relaxed: written under lock_; readers outside it only estimate (see
+    // the header comment for what orders the idle protocol).
+    size_.store(size_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+
   SpinLock lock_;                // guards head_, tail_ and the links
   TaskBase* head_ = nullptr;
   TaskBase* tail_ = nullptr;
