@@ -43,6 +43,7 @@ void cancel_loaded_workload(const Settings&, Reporter&);
 void scope_cost_workload(const Settings&, Reporter&);
 void sync_uncontended_workload(const Settings&, Reporter&);
 void submit_workload(const Settings&, Reporter&);
+void trace_cost_workload(const Settings&, Reporter&);
 
 const std::vector<Entry>& workloads() {
   static const std::vector<Entry> all = {
@@ -64,6 +65,7 @@ const std::vector<Entry>& workloads() {
       {"completion", &completion_workload},  // not in BENCHMARKS.md: JoinHandle::then against join per task
       {"sync_uncontended", &sync_uncontended_workload},  // issue 16: RWMutex, Once, Timer, timed Semaphore
       {"submit", &submit_workload},
+      {"trace_cost", &trace_cost_workload},  // issue 18: tracing on against off
   };
   return all;
 }

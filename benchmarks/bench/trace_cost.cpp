@@ -1,0 +1,81 @@
+// Workload "trace_cost" (issue 18): what tracing costs spawn and an
+// unbuffered pingpong when it is on, as a ratio traced / untraced (1.00 =
+// free). Each measurement runs on a runtime of its own, started for it: a
+// traced one writes its trace to a temporary file when it shuts down
+// (outside the timed part) and starts with empty buffers, so no round
+// records into buffers already near their cap (a full buffer stops
+// recording, which would make tracing look cheaper than it is). Rounds are
+// small enough (100,000 spawns or round trips; 20,000 with --quick) for
+// every event to fit, and the workload checks that the trace dropped none.
+// Rounds alternate ABBA, as scope_cost. What tracing costs when off is not
+// measured here: that needs a build without it (docs/benchmarks.md).
+#include <weft/weft.hpp>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "bench.hpp"
+
+namespace bench {
+
+namespace {
+
+// The trace's count of events dropped at a full buffer (trace-format's
+// otherData.dropped_events), or -1 if the file does not say.
+long dropped_events(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string s = text.str();
+  const std::string key = "\"dropped_events\":";
+  const std::size_t at = s.find(key);
+  if (at == std::string::npos) return -1;
+  return std::strtol(s.c_str() + at + key.size(), nullptr, 10);
+}
+
+}  // namespace
+
+void trace_cost_workload(const Settings& s, Reporter& out) {
+  const std::size_t n = s.quick ? 20'000 : 100'000;
+  const std::string path = "/tmp/weft-bench-trace-cost-" + std::to_string(::getpid()) + ".json";
+  auto measure = [&](bool traced, bool spawn) {
+    weft::Runtime::Options options{.workers = s.workers};
+    if (traced) options.trace_file = path;
+    double ns = 0;
+    {
+      weft::Runtime rt(options);
+      ns = rt.block_on([&] { return spawn ? spawn_round_ns(n, "trace_cost") : pingpong_round_trip_ns(n, "trace_cost"); });
+    }
+    if (traced) {
+      const long dropped = dropped_events(path);
+      if (dropped != 0) wrong("trace_cost", "the trace dropped events (" + std::to_string(dropped) + "): rounds too big");
+    }
+    return ns;
+  };
+  std::vector<double> plain_spawn, traced_spawn, plain_pp, traced_pp;
+  for (std::size_t r = 0; r < std::max<std::size_t>(s.repeat, 1); ++r) {
+    for (bool traced : {r % 2 == 1, r % 2 == 0}) (traced ? traced_spawn : plain_spawn).push_back(measure(traced, true));
+    for (bool traced : {r % 2 == 1, r % 2 == 0}) (traced ? traced_pp : plain_pp).push_back(measure(traced, false));
+  }
+  std::remove(path.c_str());
+  std::size_t next = 0;
+  auto median = [&](std::vector<double>& v) {
+    next = 0;
+    return median_of(v.size(), [&] { return v[next++]; });
+  };
+  const double ps = median(plain_spawn), ts = median(traced_spawn);
+  const double pp = median(plain_pp), tp = median(traced_pp);
+  out.add("weft", "trace_cost", param(n, s.workers), "spawn_ns", ps);
+  out.add("weft", "trace_cost", param(n, s.workers), "spawn_ns_traced", ts);
+  out.add("weft", "trace_cost", param(n, s.workers), "spawn_ratio", ts / ps);
+  out.add("weft", "trace_cost", param(n, s.workers), "pingpong_ns", pp);
+  out.add("weft", "trace_cost", param(n, s.workers), "pingpong_ns_traced", tp);
+  out.add("weft", "trace_cost", param(n, s.workers), "pingpong_ratio", tp / pp);
+}
+
+}  // namespace bench
