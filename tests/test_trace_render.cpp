@@ -1,7 +1,7 @@
 // weft-trace (tools/trace/): the JSON reader, the trace model and its
 // summary, the SVG and PNG pictures, and the command line's errors. Reads
 // the hand-written sample traces in tests/data/ (they follow the format in
-// docs/design/seeing-inside-render.md); runs the weft-trace executable for
+// docs/design/seeing-inside.md); runs the weft-trace executable for
 // the command-line checks and decodes the PNG it writes with zlib.
 #include "font.hpp"
 #include "json.hpp"
@@ -344,7 +344,7 @@ TEST_CASE("weft-trace: bad input and bad command lines exit non-zero with a mess
 }
 
 TEST_CASE("weft-trace render: the guide's sample pictures are what the tool draws today") {
-  // docs/guide/seeing-inside-render.md shows docs/pictures/trace-race.*,
+  // docs/guide/seeing-inside.md (weft-trace section) shows docs/pictures/trace-sample.*,
   // made by this command; after a change to the picture, run it again
   // (from the source root) and commit the files.
   TempDir dir;
@@ -352,10 +352,10 @@ TEST_CASE("weft-trace render: the guide's sample pictures are what the tool draw
                                 dir.file("r.png"), "--width", "960", "--title",
                                 "sample trace: two workers, racer a and racer b across a yield, two steals"});
   REQUIRE(out.exit_code == 0);
-  CHECK(read_bytes(dir.file("r.svg")) == read_bytes(k_source + "/docs/pictures/trace-race.svg"));
+  CHECK(read_bytes(dir.file("r.svg")) == read_bytes(k_source + "/docs/pictures/trace-sample.svg"));
   // Pixels, not bytes: another zlib may compress the same pixels differently.
   const DecodedPng now = decode_png(read_bytes(dir.file("r.png")));
-  const DecodedPng committed = decode_png(read_bytes(k_source + "/docs/pictures/trace-race.png"));
+  const DecodedPng committed = decode_png(read_bytes(k_source + "/docs/pictures/trace-sample.png"));
   CHECK(now.width == committed.width);
   CHECK(now.height == committed.height);
   CHECK(now.pixels == committed.pixels);

@@ -5,7 +5,7 @@
 //              [--json FILE] [--report DIR] [--trace FILE] [workload ...]
 //
 // --trace FILE traces the weft runs (WEFT_TRACE=FILE for every runtime the
-// workloads start; docs/guide/seeing-inside-trace.md): each runtime
+// workloads start; docs/guide/seeing-inside.md): each runtime
 // rewrites FILE at its shutdown, so FILE ends up holding the last weft run
 // of the last workload named. Use it with one workload, --repeat 1 and one
 // worker count (`weft-bench --trace /tmp/t.json --quick --repeat 1 spawn`).

@@ -1,5 +1,5 @@
 // The trace model: what weft-trace reads out of a weft trace file
-// (docs/design/seeing-inside-render.md; the format is Chrome trace-event
+// (docs/design/seeing-inside.md; the format is Chrome trace-event
 // JSON, as weft's tracer writes it). Lanes, fiber run slices, sleep spans,
 // blocking-pool jobs and instant marks, with the events of unknown kinds
 // ("cat") dropped. The picture and the summary are both drawn from this.
