@@ -167,15 +167,6 @@ void trace_switch_out(TraceBuffer& b, Fiber* f, TraceEnd end) noexcept {
   b.add(p);
 }
 
-void trace_suspend(Worker& w, SuspendReason why) noexcept {
-  trace_switch_out(*w.trace_buffer(), w.current_fiber(), why == SuspendReason::park ? TraceEnd::park : TraceEnd::yield);
-}
-
-void trace_retask(TraceBuffer& b, Fiber* f) noexcept {
-  trace_switch_out(b, f, TraceEnd::finish);
-  trace_switch_in(b, f);
-}
-
 void trace_steal(TraceBuffer& b, std::size_t victim, TaskBase* task) noexcept {
   TraceEvent e;
   e.ts = now_ns();

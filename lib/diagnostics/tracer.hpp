@@ -50,7 +50,6 @@ struct Fiber;
 class Scheduler;
 class TaskBase;
 class Worker;
-enum class SuspendReason;
 
 class Tracer {
  public:
@@ -108,11 +107,6 @@ void trace_switch_in(TraceBuffer& b, Fiber* f) noexcept;
 // Owner worker, as f switches out (or takes on its next task): closes its
 // slice; a park also records what f waits for (f->parked_on, alive now).
 void trace_switch_out(TraceBuffer& b, Fiber* f, TraceEnd end) noexcept;
-// suspend_current_fiber() of w's running fiber: trace_switch_out with the
-// end that `why` means.
-void trace_suspend(Worker& w, SuspendReason why) noexcept;
-// fiber_main(): fiber f finished its task and took on the next one.
-void trace_retask(TraceBuffer& b, Fiber* f) noexcept;
 // Owner worker: a steal from worker `victim` of `task`.
 void trace_steal(TraceBuffer& b, std::size_t victim, TaskBase* task) noexcept;
 // Owner worker: an instant event (timer, wake, cancel) about fiber id `a`.
