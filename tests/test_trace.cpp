@@ -540,7 +540,11 @@ TEST_CASE("trace: named fibers' slices carry their names; park reasons name fibe
         return *go_on.recv();
       });
       weft::this_fiber::sleep_for(std::chrono::milliseconds(10));  // the writer starts and parks
-      auto nudge = weft::go([&] { go_on.send(1); });
+      // The send comes later, so that we park on the join meanwhile.
+      auto nudge = weft::go([&] {
+        weft::this_fiber::sleep_for(std::chrono::milliseconds(20));
+        go_on.send(1);
+      });
       CHECK(writer.join() == 1);
       nudge.join();
       weft::go(long_name, [&] { long_id = weft::this_fiber::id(); }).join();
