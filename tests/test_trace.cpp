@@ -468,3 +468,136 @@ TEST_CASE("trace: a fiber that overruns its time slice in maybe_yield ends the s
   CHECK(preempted);
   std::remove(path.c_str());
 }
+
+namespace {
+
+// Whether `s` is well-formed UTF-8 (no overlong forms, surrogates or cut
+// sequences): JSON text must be.
+bool valid_utf8(const std::string& s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = 0;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c < 0x80) {
+      n = 1;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      n = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 3;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 4;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return false;
+    }
+    if (i + n > s.size()) return false;
+    for (std::size_t k = 1; k < n; ++k) {
+      const auto d = static_cast<unsigned char>(s[i + k]);
+      if (k == 1 ? (d < lo || d > hi) : (d & 0xC0) != 0x80) return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
+bool has_marker_bytes(const std::string& s) {
+  return s.find('\x1e') != std::string::npos || s.find('\x1f') != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("trace: named fibers' slices carry their names; park reasons name fibers without marker bytes" *
+          doctest::timeout(120)) {
+  const std::string path = temp_path("names");
+  std::remove(path.c_str());
+  // 44 bytes: cut to the event's 39, with "é" (2 bytes) across the cut.
+  const std::string long_name = "a-long-fiber-name-that-does-not-fit-the-é-end";
+  std::uint64_t root_id = 0, writer_id = 0, locker_id = 0, long_id = 0, bad_id = 0;
+  {
+    weft::Runtime rt({.workers = 2, .trace_file = path});
+    rt.block_on([&] {
+      root_id = weft::this_fiber::id();
+      weft::this_fiber::set_name("main \xE2\x9C\x93");  // "main ✓"
+      weft::Mutex m;
+      m.lock();
+      // Parks on the mutex while we hold it: its reason names us, after the
+      // mutex's address, so the reference falls across the 39-byte cut.
+      auto locker = weft::go("locker", [&] {
+        locker_id = weft::this_fiber::id();
+        m.lock();
+        m.unlock();
+      });
+      weft::this_fiber::sleep_for(std::chrono::milliseconds(30));
+      m.unlock();
+      locker.join();
+      // A join of a started, named fiber: "join of fiber N" (a reference).
+      weft::Channel<int> go_on(0, "go on");
+      auto writer = weft::go("writer", [&] {
+        writer_id = weft::this_fiber::id();
+        return *go_on.recv();
+      });
+      weft::this_fiber::sleep_for(std::chrono::milliseconds(10));  // the writer starts and parks
+      // The send comes later, so that we park on the join meanwhile.
+      auto nudge = weft::go([&] {
+        weft::this_fiber::sleep_for(std::chrono::milliseconds(20));
+        go_on.send(1);
+      });
+      CHECK(writer.join() == 1);
+      nudge.join();
+      weft::go(long_name, [&] { long_id = weft::this_fiber::id(); }).join();
+      // A name that is not UTF-8 (a stray continuation byte, a marker byte).
+      weft::go(std::string("bad\x80name\x1e"), [&] { bad_id = weft::this_fiber::id(); }).join();
+    });
+  }
+  REQUIRE(file_exists(path));
+  const std::string text = read_file(path);
+  CHECK(valid_utf8(text));
+  CHECK(!has_marker_bytes(text));
+  Trace t;
+  load(path, t, 2);
+
+  std::map<std::uint64_t, std::string> labels;
+  for (const Json* s : t.of("fiber")) {
+    const auto id = static_cast<std::uint64_t>(arg(s, "fiber")->num);
+    const std::string& name = s->get("name")->str;
+    if (labels.count(id) != 0) CHECK(labels[id] == name);  // one label per fiber
+    labels[id] = name;
+  }
+  REQUIRE(labels.count(locker_id) == 1);
+  CHECK(labels[locker_id] == "locker");
+  CHECK(labels[writer_id] == "writer");
+  CHECK(labels[root_id] == "main \xE2\x9C\x93");
+  const std::string cut = labels[long_id];
+  INFO(cut);
+  CHECK(cut.size() <= 39);
+  CHECK(cut.substr(cut.size() - 3) == "...");
+  CHECK(long_name.rfind(cut.substr(0, cut.size() - 3), 0) == 0);  // a prefix, cut before the "é"
+  CHECK(labels[bad_id].rfind("bad", 0) == 0);
+
+  // The spawn of a named child: its parent is the spawner's id.
+  bool spawned = false;
+  for (const Json* e : t.of("spawn")) {
+    if (arg(e, "child")->num == static_cast<double>(writer_id)) {
+      spawned = true;
+      CHECK(arg(e, "parent")->num == static_cast<double>(root_id));
+    }
+  }
+  CHECK(spawned);
+
+  bool mutex_park = false, join_park = false;
+  for (const Json* e : t.of("park")) {
+    const std::string reason = arg(e, "reason")->str;
+    INFO(reason);
+    CHECK(!has_marker_bytes(reason));
+    CHECK(reason.size() <= 39);
+    const auto fiber = static_cast<std::uint64_t>(arg(e, "fiber")->num);
+    if (fiber == locker_id && reason.rfind("lock of weft::Mutex", 0) == 0) mutex_park = true;
+    if (fiber == root_id && reason == "join of fiber " + std::to_string(writer_id)) join_park = true;
+  }
+  CHECK(mutex_park);
+  CHECK(join_park);
+  std::remove(path.c_str());
+}

@@ -142,6 +142,18 @@ std::string resolve_fiber_refs(std::string_view text, const FiberNames& names) {
   return out;
 }
 
+bool has_fiber_refs(std::string_view text) noexcept {
+  return text.find(k_ref_open) != std::string_view::npos || text.find(k_ref_close) != std::string_view::npos;
+}
+
+void strip_fiber_ref_markers(std::string& text) noexcept {
+  std::size_t out = 0;
+  for (char c : text) {
+    if (c != k_ref_open && c != k_ref_close) text[out++] = c;
+  }
+  text.resize(out);  // shrinking: never allocates
+}
+
 std::string format_fiber_line(const FiberEntry& e, const FiberNames& names) {
   std::string line = "fiber " + std::to_string(e.id);
   if (e.named) {

@@ -71,6 +71,13 @@ FiberNames names_of(const std::vector<FiberEntry>& entries);
 // `text` with its fiber references written out (see above).
 std::string resolve_fiber_refs(std::string_view text, const FiberNames& names);
 
+// Whether `text` holds a fiber reference's marker bytes.
+bool has_fiber_refs(std::string_view text) noexcept;
+
+// Removes the marker bytes from `text` in place ("fiber \x1e12\x1f" becomes
+// "fiber 12"): for when resolve_fiber_refs cannot allocate. Never throws.
+void strip_fiber_ref_markers(std::string& text) noexcept;
+
 // One line (no newline) for `e`.
 std::string format_fiber_line(const FiberEntry& e, const FiberNames& names);
 

@@ -3,9 +3,9 @@
 //
 // The worker calls begin() when it switches a fiber in (Worker::enter, and
 // when a finished fiber takes on its next task) and end() when the fiber
-// switches out (suspend_current_fiber, the end of fiber_main), each behind
-// one branch on Worker::measure_slices_, so that with the option off a
-// switch reads no clock. Between a begin() and its end() exactly one fiber
+// switches out (suspend_current_fiber, the end of fiber_main), each on the
+// cold side of the switch's one branch on Worker::instrumented_ (shared
+// with tracing), so that with both off a switch reads no clock. Between a begin() and its end() exactly one fiber
 // runs on the worker: the two always alternate (begin, end, begin, ...).
 //
 // Buckets: log2 of the length in microseconds, bucket i for

@@ -20,32 +20,30 @@
 #include <cstdint>
 #include <cstring>
 #include <new>
+#include <unordered_map>
 #include <utility>
 
 #include "weft/detail/deadline.hpp"
 
 namespace weft::detail {
 
-class TaskBase;
-
 enum class TraceKind : std::uint8_t {
-  slice,     // a fiber ran: a = fiber id, b = its task (for spawn/steal ids), dur, flag = TraceEnd
+  slice,     // a fiber ran: a = fiber id, dur, flag = TraceEnd
   sleep,     // the worker slept: dur
   blocking,  // a blocking-pool job ran: a = the calling fiber's id, dur
-  spawn,     // a = parent fiber id (0: not a fiber of this runtime), b = the new task
-  steal,     // a = victim worker, b = fiber id, or the task when flag is k_flag_task
+  spawn,     // a = parent fiber id (0: a plain thread), b = the new task's id (TaskBase::id_)
+  steal,     // a = victim worker, b = the stolen task's id (its fiber's id once it runs)
   park,      // a = fiber id, text = what it waits for
   unpark,    // a = fiber id, b = waker fiber id (0: no fiber)
   timer,     // a timer fired on this lane
   wake,      // the worker was woken (it had slept)
   cancel,    // a = fiber id: a cancellation was delivered to it (Cancelled thrown)
-  bind,      // a = fiber id, b = a task run inline on that fiber (inline join)
+  bind,      // a = fiber id, b = the id of a task run inline on that fiber (inline join)
+  name,      // a = fiber id, text = its name (once per fiber and lane, and again if renamed)
 };
 
 // How a fiber run slice ended (TraceKind::slice's flag).
 enum class TraceEnd : std::uint8_t { park, yield, finish, preempt };
-
-inline constexpr std::uint8_t k_flag_task = 1;  // steal: b is a task, resolved when written
 
 struct TraceEvent {
   Nanos ts = 0;            // now_ns() when it happened (the writer subtracts the runtime's start)
@@ -59,18 +57,24 @@ struct TraceEvent {
       Nanos dur;
       std::uint64_t b;
     } span;
-    char text[k_text];  // park's reason, NUL-terminated, truncated with "..."
+    char text[k_text];  // park's reason or a name, NUL-terminated, truncated with "..."
   } u{};
 
-  // Copies s (n bytes) into text, truncating with "...".
+  // Copies s (n bytes) into text, truncating with "..." where it does not
+  // fit. The cut falls on a UTF-8 character boundary (never inside a
+  // multi-byte sequence), so valid UTF-8 stays valid.
   void set_text(const char* s, std::size_t n) noexcept {
     if (n < k_text) {
       std::memcpy(u.text, s, n);
       u.text[n] = '\0';
       return;
     }
-    std::memcpy(u.text, s, k_text - 4);
-    std::memcpy(u.text + k_text - 4, "...", 4);
+    std::size_t keep = k_text - 4;
+    // s[keep] is the first byte dropped: back off while it continues a
+    // sequence (10xxxxxx), so the kept bytes end on a whole character.
+    while (keep > 0 && (static_cast<unsigned char>(s[keep]) & 0xC0) == 0x80) --keep;
+    std::memcpy(u.text, s, keep);
+    std::memcpy(u.text + keep, "...", 4);
   }
 };
 static_assert(sizeof(TraceEvent) == 64, "one cache line per event");
@@ -125,9 +129,11 @@ class TraceBuffer {
   // The slice being run on a worker's lane (owner thread only).
   Nanos slice_start = 0;
   std::uint64_t slice_fiber = 0;
-  const TaskBase* slice_task = nullptr;
   bool preempting = false;  // the next yield is a time-slice preemption
   Nanos sleep_start = 0;
+  // Named fibers whose name this lane has recorded: id -> the name's
+  // storage when recorded (a rename stores a new copy: recorded again).
+  std::unordered_map<std::uint64_t, const char*> named;
 
  private:
   struct Chunk {

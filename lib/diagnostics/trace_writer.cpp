@@ -21,20 +21,60 @@ void put_us(std::FILE* f, Nanos ns) {
   std::fprintf(f, "%" PRId64 ".%03" PRId64, static_cast<std::int64_t>(ns / 1000), static_cast<std::int64_t>(ns % 1000));
 }
 
+// The length of the well-formed UTF-8 sequence at s (1..4), or 0 when the
+// bytes there are not one (a stray continuation byte, an overlong form, a
+// surrogate, a cut sequence).
+std::size_t utf8_length(const unsigned char* s) {
+  const unsigned char c = s[0];
+  std::size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xBF;  // the second byte's range
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (s[1] < lo || s[1] > hi) return 0;
+  for (std::size_t i = 2; i < n; ++i) {
+    if ((s[i] & 0xC0) != 0x80) return 0;
+  }
+  return n;
+}
+
+// A JSON string: " \ and control characters escaped, valid UTF-8 copied,
+// any other byte written as U+FFFD (a name is the user's bytes; JSON must
+// be UTF-8).
 void put_string(std::FILE* f, const char* s) {
   std::fputc('"', f);
-  for (; *s != '\0'; ++s) {
+  while (*s != '\0') {
     const auto c = static_cast<unsigned char>(*s);
     if (c == '"' || c == '\\') {
       std::fputc('\\', f);
       std::fputc(c, f);
     } else if (c == '\n') {
       std::fputs("\\n", f);
-    } else if (c < 0x20) {
+    } else if (c < 0x20 || c == 0x7F) {
       std::fprintf(f, "\\u%04x", c);
+    } else if (c >= 0x80) {
+      const std::size_t n = utf8_length(reinterpret_cast<const unsigned char*>(s));
+      if (n == 0) {
+        std::fputs("\\ufffd", f);
+      } else {
+        std::fwrite(s, 1, n, f);
+        s += n;
+        continue;
+      }
     } else {
       std::fputc(c, f);
     }
+    ++s;
   }
   std::fputc('"', f);
 }
@@ -55,25 +95,11 @@ std::string lane_name(std::uint32_t lane) {
   return "worker " + std::to_string(lane);
 }
 
-// Task address -> (first-run time, fiber id) of every slice or inline run,
-// sorted by time: a spawn's child is the first run at or after the spawn.
-class TaskIds {
- public:
-  void add(std::uint64_t task, Nanos ts, std::uint64_t fiber) { runs_[task].emplace_back(ts, fiber); }
-  void sort() {
-    for (auto& [task, v] : runs_) std::sort(v.begin(), v.end());
-  }
-  std::uint64_t resolve(std::uint64_t task, Nanos ts) const {
-    auto it = runs_.find(task);
-    if (it == runs_.end()) return 0;
-    const auto& v = it->second;
-    auto r = std::lower_bound(v.begin(), v.end(), std::make_pair(ts, std::uint64_t{0}));
-    return r == v.end() ? 0 : r->second;
-  }
-
- private:
-  std::unordered_map<std::uint64_t, std::vector<std::pair<Nanos, std::uint64_t>>> runs_;
-};
+// The label of a fiber's slices: its name if it has one, else "fiber 17".
+std::string fiber_label(std::uint64_t id, const std::unordered_map<std::uint64_t, std::string>& names) {
+  if (auto it = names.find(id); it != names.end()) return it->second;
+  return "fiber " + std::to_string(id);
+}
 
 }  // namespace
 
@@ -105,17 +131,33 @@ bool Tracer::write_json(std::FILE* f) const {
   for (const auto& w : workers_) lanes.push_back(w.get());
   lanes.push_back(&shared_);
 
-  TaskIds ids;
+  // Fiber names (the latest recorded for each id), and the tasks joined
+  // inline: such a task ran as its joiner (bind), so its spawn and steal
+  // name the joiner's id, the one its slices carry.
+  std::unordered_map<std::uint64_t, std::pair<Nanos, std::string>> named;
+  std::unordered_map<std::uint64_t, std::uint64_t> inline_runs;
   std::set<std::uint32_t> used_lanes;
   std::uint64_t dropped = 0;
   for (const TraceBuffer* b : lanes) {
     dropped += b->dropped();
     b->for_each([&](const TraceEvent& e) {
       used_lanes.insert(e.lane);
-      if (e.kind == TraceKind::slice || e.kind == TraceKind::bind) ids.add(e.u.span.b, e.ts, e.a);
+      if (e.kind == TraceKind::bind) inline_runs[e.u.span.b] = e.a;
+      if (e.kind == TraceKind::name) {
+        auto& [ts, name] = named[e.a];
+        if (name.empty() || e.ts >= ts) {
+          ts = e.ts;
+          name = e.u.text;
+        }
+      }
     });
   }
-  ids.sort();
+  std::unordered_map<std::uint64_t, std::string> names;
+  for (auto& [id, n] : named) names.emplace(id, std::move(n.second));
+  auto task_fiber = [&](std::uint64_t task) {
+    auto it = inline_runs.find(task);
+    return it == inline_runs.end() ? task : it->second;
+  };
   for (std::uint32_t i = 0; i < workers_.size(); ++i) used_lanes.insert(i);
 
   std::fprintf(f, "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"weft_version\":\"%s\",\"workers\":%zu,"
@@ -145,7 +187,7 @@ bool Tracer::write_json(std::FILE* f) const {
       const Nanos ts = e.ts - origin_;
       switch (e.kind) {
         case TraceKind::slice:
-          open("X", "fiber", fiber_label(e.a), e.lane, ts);
+          open("X", "fiber", fiber_label(e.a, names), e.lane, ts);
           std::fputs(",\"dur\":", f);
           put_us(f, e.u.span.dur);
           std::fprintf(f, ",\"args\":{\"fiber\":%" PRIu64 ",\"end\":\"%s\"}}", e.a, end_name(e.flag));
@@ -165,10 +207,10 @@ bool Tracer::write_json(std::FILE* f) const {
         case TraceKind::spawn:
           open("i", "spawn", "spawn", e.lane, ts);
           std::fprintf(f, ",\"s\":\"t\",\"args\":{\"parent\":%" PRIu64 ",\"child\":%" PRIu64 "}}", e.a,
-                       ids.resolve(e.u.span.b, e.ts));
+                       task_fiber(e.u.span.b));
           break;
         case TraceKind::steal: {
-          const std::uint64_t fiber = e.flag == k_flag_task ? ids.resolve(e.u.span.b, e.ts) : e.u.span.b;
+          const std::uint64_t fiber = task_fiber(e.u.span.b);
           open("i", "steal", "steal", e.lane, ts);
           std::fprintf(f, ",\"s\":\"t\",\"args\":{\"victim\":%" PRIu64 ",\"fiber\":%" PRIu64 "}}", e.a, fiber);
           break;
@@ -196,7 +238,8 @@ bool Tracer::write_json(std::FILE* f) const {
           std::fprintf(f, ",\"s\":\"t\",\"args\":{\"fiber\":%" PRIu64 "}}", e.a);
           break;
         case TraceKind::bind:
-          break;  // only for resolving ids
+        case TraceKind::name:
+          break;  // read in the first pass
       }
     });
   }

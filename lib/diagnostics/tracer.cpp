@@ -5,6 +5,7 @@
 #include <cstring>
 #include <system_error>
 
+#include "diagnostics/fiber_dump.hpp"
 #include "scheduling/current.hpp"
 #include "scheduling/fiber.hpp"
 #include "scheduling/scheduler.hpp"
@@ -91,13 +92,37 @@ std::uint32_t Tracer::new_blocking_lane() noexcept {
   return t_blocking_lane;
 }
 
-std::string fiber_label(std::uint64_t id) { return "fiber " + std::to_string(id); }
-
 // ---- hooks ----
+
+namespace {
+
+// A named fiber's name, copied into the trace the first time this lane runs
+// it (and again after a rename): the trace is written after the fiber is
+// gone, and its slices are labelled with it then (trace_writer.cpp).
+[[gnu::cold, gnu::noinline]] void trace_name(TraceBuffer& b, std::uint64_t id, const char* name) noexcept {
+  try {
+    auto [it, fresh] = b.named.try_emplace(id, name);
+    if (!fresh) {
+      if (it->second == name) return;
+      it->second = name;
+    }
+  } catch (...) {  // no memory for the set: record it (again) anyway
+  }
+  TraceEvent e;
+  e.ts = now_ns();
+  e.kind = TraceKind::name;
+  e.a = id;
+  e.set_text(name, std::strlen(name));
+  b.add(e);
+}
+
+}  // namespace
 
 void trace_switch_in(TraceBuffer& b, Fiber* f) noexcept {
   b.slice_fiber = fiber_id(f);
-  b.slice_task = f->task;
+  // The fiber is about to run on this worker: only it (or this worker,
+  // binding its task) writes its name, so the name is ours to read.
+  if (f->name != nullptr) [[unlikely]] trace_name(b, b.slice_fiber, f->name);
   b.slice_start = now_ns();
 }
 
@@ -111,7 +136,6 @@ void trace_switch_out(TraceBuffer& b, Fiber* f, TraceEnd end) noexcept {
   e.a = b.slice_fiber;
   e.flag = static_cast<std::uint8_t>(end);
   e.u.span.dur = now - b.slice_start;
-  e.u.span.b = reinterpret_cast<std::uintptr_t>(b.slice_task);
   b.add(e);
   if (end != TraceEnd::park) return;
   TraceEvent p;
@@ -125,7 +149,16 @@ void trace_switch_out(TraceBuffer& b, Fiber* f, TraceEnd end) noexcept {
     text.clear();
     try {
       w->describe(text);
-    } catch (...) {  // no memory for the text: keep what there is
+      // Fiber references are marker bytes (fiber_dump.hpp): written out
+      // here, before the cut to the event's size, so that neither a whole
+      // nor a truncated marker reaches the trace. No names: the trace
+      // names fibers by their slices.
+      if (has_fiber_refs(text)) {
+        text = resolve_fiber_refs(text, {});
+        strip_fiber_ref_markers(text);  // a stray one (a user's name may hold the bytes)
+      }
+    } catch (...) {  // no memory for the text: keep what there is, without markers
+      strip_fiber_ref_markers(text);
     }
     p.set_text(text.data(), text.size());
   } else {
@@ -134,27 +167,15 @@ void trace_switch_out(TraceBuffer& b, Fiber* f, TraceEnd end) noexcept {
   b.add(p);
 }
 
-void trace_suspend(Worker& w, SuspendReason why) noexcept {
-  trace_switch_out(*w.trace_buffer(), w.current_fiber(), why == SuspendReason::park ? TraceEnd::park : TraceEnd::yield);
-}
-
-void trace_retask(TraceBuffer& b, Fiber* f) noexcept {
-  trace_switch_out(b, f, TraceEnd::finish);
-  trace_switch_in(b, f);
-}
-
 void trace_steal(TraceBuffer& b, std::size_t victim, TaskBase* task) noexcept {
   TraceEvent e;
   e.ts = now_ns();
   e.kind = TraceKind::steal;
   e.a = victim;
-  // relaxed: the steal handed the task (and its fiber_) to us.
-  if (Fiber* f = task->fiber_.load(std::memory_order_relaxed)) {
-    e.u.span.b = fiber_id(f);
-  } else {
-    e.u.span.b = reinterpret_cast<std::uintptr_t>(task);
-    e.flag = k_flag_task;
-  }
+  // The task's id is its fiber's id once it runs (bind_task copies it);
+  // set by submit() before the task was published, so the steal's hand-off
+  // made it visible to us.
+  e.u.span.b = task->id_;
   b.add(e);
 }
 
@@ -186,7 +207,7 @@ void trace_bind(TraceBuffer& b, Fiber* f, TaskBase* task) noexcept {
   e.ts = now_ns();
   e.kind = TraceKind::bind;
   e.a = fiber_id(f);
-  e.u.span.b = reinterpret_cast<std::uintptr_t>(task);
+  e.u.span.b = task->id_;
   b.add(e);
 }
 
@@ -194,10 +215,13 @@ void trace_spawn(Tracer& t, Scheduler& s, TaskBase* task) noexcept {
   TraceEvent e;
   e.ts = now_ns();
   e.kind = TraceKind::spawn;
-  e.u.span.b = reinterpret_cast<std::uintptr_t>(task);
+  // submit() set both before calling us: the parent is the spawner's id
+  // (0: a plain thread; a fiber of another runtime keeps its id, ids are
+  // process-wide), the child the id its fiber will have.
+  e.a = task->spawner_id_;
+  e.u.span.b = task->id_;
   Worker* w = current_worker();
   if (w != nullptr && &w->scheduler() == &s) {
-    if (Fiber* f = w->current_fiber()) e.a = fiber_id(f);
     w->trace_buffer()->add(e);
   } else {
     t.add_outside(e);  // parent 0: not a fiber of this runtime

@@ -15,12 +15,17 @@
 // timer events line up with the deadlines that caused them; the writer
 // subtracts the runtime's start.
 //
-// Ids: a slice carries its fiber's id (this_fiber::id(), assigned at the
-// switch-in if the fiber had none) and its task. A spawn or a steal of a
-// task that has not started records the task; the writer resolves it to the
-// id of the fiber whose first slice ran that task (or that ran it inline),
-// the first such slice after the spawn: a task's address is reused only
-// after the task has run and been freed.
+// Ids: a slice carries its fiber's id (this_fiber::id(): its task's id,
+// given at spawn). A spawn records the spawner's id and the new task's id,
+// a steal the stolen task's id: the id its fiber has when it runs. A task
+// joined inline runs with its joiner's id; a bind event records that, and
+// the writer writes such a task's spawn and steal with the joiner's id.
+//
+// Names: a named fiber's name is copied into a name event the first time a
+// lane runs it (and again after a rename), not per slice; the writer labels
+// every slice of that id with it. Park reasons are Waiter descriptions with
+// their fiber references written out (fiber_dump.hpp) before they are cut
+// to the event's 39 bytes on a UTF-8 boundary.
 //
 // Contract: make() and write() on the thread that constructs / shuts down
 // the runtime; the hooks as each says.
@@ -45,7 +50,6 @@ struct Fiber;
 class Scheduler;
 class TaskBase;
 class Worker;
-enum class SuspendReason;
 
 class Tracer {
  public:
@@ -103,11 +107,6 @@ void trace_switch_in(TraceBuffer& b, Fiber* f) noexcept;
 // Owner worker, as f switches out (or takes on its next task): closes its
 // slice; a park also records what f waits for (f->parked_on, alive now).
 void trace_switch_out(TraceBuffer& b, Fiber* f, TraceEnd end) noexcept;
-// suspend_current_fiber() of w's running fiber: trace_switch_out with the
-// end that `why` means.
-void trace_suspend(Worker& w, SuspendReason why) noexcept;
-// fiber_main(): fiber f finished its task and took on the next one.
-void trace_retask(TraceBuffer& b, Fiber* f) noexcept;
 // Owner worker: a steal from worker `victim` of `task`.
 void trace_steal(TraceBuffer& b, std::size_t victim, TaskBase* task) noexcept;
 // Owner worker: an instant event (timer, wake, cancel) about fiber id `a`.
@@ -126,8 +125,5 @@ void trace_unpark(Tracer& t, Scheduler& s, Fiber* f) noexcept;
 // delivery if its runtime traces (looks the worker up itself; cold path).
 void trace_cancel_delivered() noexcept;
 
-// The label of a fiber's slices: "fiber 17". The one place where fiber
-// names will plug in.
-std::string fiber_label(std::uint64_t id);
 
 }  // namespace weft::detail

@@ -32,6 +32,7 @@ Worker::Worker(Scheduler& scheduler, std::size_t index, std::size_t stack_size, 
     : scheduler_(scheduler),
       index_(index),
       stacks_(stack_size, stack_cache, slabs),
+      instrumented_(measure_slices),
       rng_(0x9E3779B97F4A7C15ull * (index + 1)),
       measure_slices_(measure_slices),
       run_slices_(time_slice) {}
@@ -251,8 +252,10 @@ TaskBase* Worker::pick_local_task() {
   // relaxed: no other thread reads them now (see above).
   f->aborted.store(false, std::memory_order_relaxed);
   f->slice_calls_per_read = k_initial_slice_calls;
+  // The old task's slice ends (enter begins the new one); the trace's slice
+  // keeps the old task's id, recorded at its switch-in.
+  if (instrumented_) [[unlikely]] instrumented_switch_out(f, TraceEnd::finish);
   bind_task(f, t);
-  if (measure_slices_) [[unlikely]] run_slices_.end();  // the old task's slice ends (enter begins the new one)
   enter(f);  // a fresh time slice, and a new fiber as far as runnext thieves can tell
   return t;
 }
@@ -397,12 +400,21 @@ void Worker::enter(Fiber* f) noexcept {
   assert(f->park_state.load(std::memory_order_relaxed) == k_park_running);
   current_ = f;
   running_id_.store(fiber_id(f), std::memory_order_relaxed);  // relaxed: see running_id_
-  if (trace_ != nullptr) [[unlikely]] trace_switch_in(*trace_, f);
   // relaxed: single writer; thieves only compare it (steal_stale_runnext).
   switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   slice_countdown_ = f->slice_calls_per_read;  // a fresh slice (time_slice.cpp)
   slice_start_ = 0;
-  if (measure_slices_) [[unlikely]] run_slices_.begin();  // Options::measure_run_slices
+  if (instrumented_) [[unlikely]] instrumented_switch_in(f);  // tracing, Options::measure_run_slices
+}
+
+void Worker::instrumented_switch_in(Fiber* f) noexcept {
+  if (trace_ != nullptr) trace_switch_in(*trace_, f);
+  if (measure_slices_) run_slices_.begin();
+}
+
+void Worker::instrumented_switch_out(Fiber* f, TraceEnd end) noexcept {
+  if (trace_ != nullptr) trace_switch_out(*trace_, f, end);
+  if (measure_slices_) run_slices_.end();
 }
 
 void Worker::settle_switched_out() {
@@ -488,15 +500,11 @@ void fiber_main(void* arg) {
   for (TaskBase* task = f->task; task != nullptr;) {
     run_on_fiber(f, task);
     w = current_worker();  // re-read: the fiber may have migrated
-    task = w->next_task_for_finished(f);
-    // The finished task's slice ends and the next one's begins (tested
-    // here, not in next_task_for_finished, which stays inlined).
-    if (task != nullptr && w->trace_ != nullptr) [[unlikely]] trace_retask(*w->trace_, f);
+    task = w->next_task_for_finished(f);  // ends the finished task's slice if it binds the next
   }
-  if (w->trace_ != nullptr) [[unlikely]] trace_switch_out(*w->trace_, f, TraceEnd::finish);
+  if (w->instrumented_) [[unlikely]] w->instrumented_switch_out(f, TraceEnd::finish);
   w->suspend_reason_ = SuspendReason::finish;
   w->switched_out_ = f;  // its stack goes back once we have left it
-  if (w->measure_slices_) [[unlikely]] w->run_slices_.end();
   if (TaskBase* next = std::exchange(w->handoff_, nullptr)) {
     // A runnable fiber picked by next_task_for_finished: straight to it.
     Fiber* g = next->fiber_.load(std::memory_order_relaxed);  // relaxed: see TaskBase::fiber_
@@ -640,10 +648,10 @@ void Worker::finish_fiber(Fiber* f) {
 [[gnu::always_inline]] inline Worker* suspend_fiber_of(Worker* w, SuspendReason why) {
   Fiber* f = w->current_;
   assert(f != nullptr);
-  if (w->trace_ != nullptr) [[unlikely]] trace_suspend(*w, why);  // one out-of-line call: keeps this inlinable
+  // One out-of-line call, tracing and/or run-slice timing: keeps this inlinable.
+  if (w->instrumented_) [[unlikely]] w->instrumented_switch_out(f, why == SuspendReason::park ? TraceEnd::park : TraceEnd::yield);
   w->suspend_reason_ = why;
   w->switched_out_ = f;  // settled by whoever runs next here, once f's context is saved
-  if (w->measure_slices_) [[unlikely]] w->run_slices_.end();
   // A parking fiber switches straight to the next runnable one (one switch,
   // not two through the loop); a yield goes through the loop, which queues
   // the yielder behind the rest.

@@ -62,6 +62,7 @@ namespace weft::detail {
 class CancelState;
 class Scheduler;
 class TraceBuffer;
+enum class TraceEnd : std::uint8_t;  // diagnostics/trace_buffer.hpp
 class TaskBase;
 class TimerHeap;
 struct Fiber;
@@ -91,7 +92,10 @@ class Worker {
   // This worker's trace lane (tracer.hpp), or nullptr when tracing is off:
   // every trace hook on this worker is one test of it. Set by the
   // Scheduler before start(); read by this worker's thread.
-  void set_trace_buffer(TraceBuffer* b) noexcept { trace_ = b; }
+  void set_trace_buffer(TraceBuffer* b) noexcept {
+    trace_ = b;
+    instrumented_ = instrumented_ || b != nullptr;
+  }
   TraceBuffer* trace_buffer() const noexcept { return trace_; }
 
   Fiber* current_fiber() const noexcept { return current_; }
@@ -200,6 +204,10 @@ class Worker {
   Fiber* make_fiber(TaskBase* task, Stack stack) noexcept;
   // Makes f the running fiber (a fresh time slice).
   void enter(Fiber* f) noexcept;
+  // The cold sides of the instrumented_ branch: a slice begins (f about to
+  // run) or ends (f switches out, or finishes its task: `end`).
+  [[gnu::cold, gnu::noinline]] void instrumented_switch_in(Fiber* f) noexcept;
+  [[gnu::cold, gnu::noinline]] void instrumented_switch_out(Fiber* f, TraceEnd end) noexcept;
   // Right after a switch lands on this thread (in the loop or in a fiber):
   // finishes the suspension of the fiber that switched out (switched_out_):
   // queues a yielder, completes a park (running -> parked), or disposes of a
@@ -229,6 +237,10 @@ class Worker {
   ExecContext loop_context_;       // this thread's own stack, running run()
   Fiber* current_ = nullptr;       // the fiber running now, if any
   TraceBuffer* trace_ = nullptr;   // set_trace_buffer(); nullptr: tracing off
+  // Tracing or run-slice timing is on (trace_ != nullptr || measure_slices_):
+  // the one predictable branch at each switch point, whose cold side
+  // (instrumented_switch_in/out) does either or both. Set before start().
+  bool instrumented_ = false;
   SuspendReason suspend_reason_ = SuspendReason::yield;  // set by the fiber before it switches out
   Fiber* switched_out_ = nullptr;  // the fiber settle_switched_out() settles next
   std::uint32_t tick_ = 0;
@@ -270,7 +282,8 @@ class Worker {
   std::atomic<std::uint64_t> wakeups_{0};
   std::atomic<std::uint64_t> spawned_{0};  // release store, see spawned()
   ParkCounts park_counts_;  // parks and resumes by reason (the parks metric is their sum)
-  // Runtime::Options::measure_run_slices: the one branch at each switch.
+  // Runtime::Options::measure_run_slices (tested on the cold side of
+  // instrumented_).
   const bool measure_slices_;
   RunSlices run_slices_;
   std::atomic<std::uint64_t> fibers_started_{0};
