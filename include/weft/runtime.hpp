@@ -108,7 +108,7 @@ class WEFT_API Runtime {
     // lengths, and overruns, slices longer than time_slice (a loop missing
     // this_fiber::maybe_yield()). Off: no clock read, one branch per switch.
     bool measure_run_slices = false;
-    // Tracing (docs/guide/seeing-inside-trace.md): a path to write a Chrome
+    // Tracing (docs/guide/seeing-inside.md): a path to write a Chrome
     // trace-event JSON timeline of this runtime to when it shuts down
     // (fiber run slices per worker, spawns, steals, parks with their reason,
     // wake-ups, timers, blocking jobs, worker sleeps, cancellations); Perfetto
@@ -232,7 +232,7 @@ class WEFT_API Runtime {
   // every named fiber from its start, and each worker's running fiber (id
   // only, if it is neither). Not listed, only counted in the header: tasks
   // queued that never ran, and unnamed fibers that never parked and are
-  // queued after a yield. docs/guide/seeing-inside-names.md has the
+  // queued after a yield. docs/guide/seeing-inside.md has the
   // details. A snapshot: states are read fiber by fiber while the runtime
   // runs. Any thread (also a fiber of this runtime); never parks; takes the
   // registry's and each listed fiber's spin locks briefly. Throws

@@ -4,7 +4,7 @@
 //   fiber 17 "fetch" [parked 3.2 s] recv on channel "jobs" (0x...); spawned by fiber 3 "main"
 //   fiber 5 [running on worker 1]; spawned by a plain thread
 //
-// What is listed (docs/guide/seeing-inside-names.md says it for users):
+// What is listed (docs/guide/seeing-inside.md says it for users):
 //   - every fiber in the live registry (live_fibers.hpp): fibers that have
 //     parked at least once and not finished, and named fibers from their
 //     start (a name lists its fiber: worker.cpp, bind_task). Each shows its

@@ -1,5 +1,5 @@
 // Tracer::write(): the lanes merged into one Chrome trace-event JSON object
-// (docs/guide/seeing-inside-trace.md has the format). Runs once, at
+// (docs/guide/seeing-inside.md has the format). Runs once, at
 // shutdown, after every thread that records has been joined.
 #include <algorithm>
 #include <cerrno>

@@ -1,6 +1,6 @@
 // Tracer: a runtime's timeline recorder (Runtime::Options::trace_file or
 // WEFT_TRACE), written at shutdown as Chrome trace-event JSON in the format
-// of docs/guide/seeing-inside-trace.md (the renderer reads the same).
+// of docs/guide/seeing-inside.md (the renderer reads the same).
 //
 // Off: the Scheduler holds no Tracer and every Worker's trace_ is nullptr,
 // so each hook below costs its caller one load and one never-taken branch

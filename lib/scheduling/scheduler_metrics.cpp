@@ -1,7 +1,7 @@
 // Scheduler::metrics(): Runtime::metrics()'s snapshot (weft/metrics.hpp),
 // assembled from counters that each have one writer (a worker, or a queue
 // under its lock) and from queue sizes, all read without a lock. How each
-// figure is counted and what it costs: docs/design/seeing-inside-metrics.md.
+// figure is counted and what it costs: docs/design/seeing-inside.md.
 //
 // Read order: for each pair "b happens after a" (a task's finish after its
 // start after its spawn; a fiber's resume after its park), the later count

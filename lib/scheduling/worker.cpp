@@ -710,7 +710,7 @@ void unpark_fiber(Fiber* f) noexcept {
     f->park_state.store(k_park_running, std::memory_order_relaxed);
     Scheduler* s = f->scheduler;
     // Traced only here, where the fiber is ours (a wake-up that races with
-    // the park and finds it still running is not: docs/design/seeing-inside-trace.md).
+    // the park and finds it still running is not: docs/design/seeing-inside.md).
     // Both paths end in a tail call: the hook costs no register saves.
     if (Tracer* t = s->tracer()) [[unlikely]] return schedule_traced(*t, *s, f);
     s->schedule(f);

@@ -10,7 +10,7 @@
 // cores, as every x86-64 CPU of the last fifteen years has (a VM without it
 // only makes the dump's durations wrong). Elsewhere a stamp is
 // CLOCK_MONOTONIC_COARSE (the kernel's last tick, 1-4 ms resolution, a few
-// loads from the vDSO page). docs/design/seeing-inside-names.md has the
+// loads from the vDSO page). docs/design/seeing-inside.md has the
 // instruction counts of both.
 //
 // Contract: any thread; park_stamp() is async-signal-safe.
