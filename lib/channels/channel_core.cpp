@@ -168,17 +168,15 @@ WaitNode* ChannelCore::close_locked() noexcept {
 }
 
 void ChannelCore::describe(std::string& out) const {
-  char addr[32];
-  std::snprintf(addr, sizeof addr, "%p", static_cast<const void*>(this));
   out += "channel ";
   if (!name.empty()) {
     out += '"';
     out += name;
     out += "\" (";
-    out += addr;
+    append_address(out, this);
     out += ')';
   } else {
-    out += addr;
+    append_address(out, this);
   }
 }
 

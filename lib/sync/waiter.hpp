@@ -193,13 +193,28 @@ extern std::atomic<void (*)() noexcept> after_thread_release;
 // a wait throws after park() returned Outcome::cancelled.
 [[noreturn]] void throw_cancelled();
 
+// Appends "0x..." (the address in hex) to out.
+inline void append_address(std::string& out, const void* object) {
+  // As printf's %p, without printf: a trace describes every park, and a
+  // formatted print was most of what recording one cost.
+  auto v = reinterpret_cast<std::uintptr_t>(object);
+  if (v == 0) {
+    out += "(nil)";
+    return;
+  }
+  char digits[2 * sizeof v];
+  std::size_t n = 0;
+  for (; v != 0; v >>= 4) digits[n++] = "0123456789abcdef"[v & 0xf];
+  out += "0x";
+  while (n > 0) out += digits[--n];
+}
+
 // Appends "<what> 0x..." to out: the description of a wait on an unnamed
 // object, for Waiter::set_description callbacks.
 inline void describe_object(std::string& out, const char* what, const void* object) {
-  char address[32];
-  std::snprintf(address, sizeof address, " %p", object);
   out += what;
-  out += address;
+  out += ' ';
+  append_address(out, object);
 }
 
 // The first node of `list` whose waiter this call claims (as notified),
