@@ -5,8 +5,9 @@
 // (outside the timed part) and starts with empty buffers, so no round
 // records into buffers already near their cap (a full buffer stops
 // recording, which would make tracing look cheaper than it is). Rounds are
-// small enough (100,000 spawns or round trips; 20,000 with --quick) for
-// every event to fit, and the workload checks that the trace dropped none.
+// small enough for every event to fit (50,000 spawns or round trips; 10,000
+// with --quick; a spawn records about 6 events), and the workload checks
+// that the trace dropped none.
 // Rounds alternate ABBA, as scope_cost. What tracing costs when off is not
 // measured here: that needs a build without it (docs/benchmarks.md).
 #include <weft/weft.hpp>
@@ -41,7 +42,7 @@ long dropped_events(const std::string& path) {
 }  // namespace
 
 void trace_cost_workload(const Settings& s, Reporter& out) {
-  const std::size_t n = s.quick ? 20'000 : 100'000;
+  const std::size_t n = s.quick ? 10'000 : 50'000;
   const std::string path = "/tmp/weft-bench-trace-cost-" + std::to_string(::getpid()) + ".json";
   auto measure = [&](bool traced, bool spawn) {
     weft::Runtime::Options options{.workers = s.workers};
