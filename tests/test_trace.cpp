@@ -18,6 +18,7 @@
 #include <system_error>
 #include <vector>
 
+#include "diagnostics/trace_buffer.hpp"
 #include "scheduling/current.hpp"
 #include "scheduling/scheduler.hpp"
 #include "scheduling/worker.hpp"
@@ -223,6 +224,64 @@ void load(const std::string& path, Trace& t, std::size_t workers) {
 }
 
 }  // namespace
+
+TEST_CASE("trace buffer: events and their texts come back in order; texts are cut on a UTF-8 boundary; a full lane drops and counts") {
+  using weft::detail::TraceBuffer;
+  using weft::detail::TraceEvent;
+  using weft::detail::TraceKind;
+  TraceBuffer b(3);
+  std::vector<std::string> texts = {"", "a wait", std::string(32, 'x'), std::string(33, 'y'), std::string(95, 'z')};
+  // 96 bytes with "é" at bytes 92-93: the cut keeps 91 and adds "...".
+  std::string long_text = std::string(91, 'a') + "\xC3\xA9" + "bcd";
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    TraceEvent e;
+    e.kind = TraceKind::park;
+    e.a = i;
+    b.add_text(e, texts[i].data(), texts[i].size());
+    TraceEvent plain;
+    plain.kind = TraceKind::spawn;
+    plain.a = 100 + i;
+    plain.b = 7;
+    b.add(plain);
+  }
+  TraceEvent e;
+  e.kind = TraceKind::name;
+  e.a = 99;
+  b.add_text(e, long_text.data(), long_text.size());
+  std::vector<std::pair<std::uint64_t, std::string>> seen;
+  b.for_each([&](const TraceEvent& ev, std::string_view text) {
+    CHECK(ev.lane == 3);
+    seen.emplace_back(ev.a, std::string(text));
+  });
+  REQUIRE(seen.size() == 2 * texts.size() + 1);
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    CHECK(seen[2 * i].first == i);
+    CHECK(seen[2 * i].second == texts[i]);
+    CHECK(seen[2 * i + 1].first == 100 + i);
+    CHECK(seen[2 * i + 1].second.empty());
+  }
+  CHECK(seen.back().second == std::string(91, 'a') + "...");
+  CHECK(b.size() == seen.size());
+  CHECK(b.dropped() == 0);
+
+  // Fill the lane to its cap: later events are dropped and counted, the
+  // ones kept are the first, in order.
+  TraceBuffer full(0);
+  const std::size_t tries = TraceBuffer::k_max_chunks * (TraceBuffer::k_chunk_bytes / sizeof(TraceEvent)) + 100;
+  for (std::size_t i = 0; i < tries; ++i) {
+    TraceEvent ev;
+    ev.kind = TraceKind::timer;
+    ev.a = i;
+    full.add(ev);
+  }
+  CHECK(full.size() + full.dropped() == tries);
+  CHECK(full.dropped() >= 100);
+  std::uint64_t next = 0;
+  bool in_order = true;
+  full.for_each([&](const TraceEvent& ev, std::string_view) { in_order = in_order && ev.a == next++; });
+  CHECK(in_order);
+  CHECK(next == full.size());
+}
 
 TEST_CASE("trace: a traced run writes valid JSON in which every event kind appears when its cause happens" *
           doctest::timeout(120)) {
@@ -513,8 +572,9 @@ TEST_CASE("trace: named fibers' slices carry their names; park reasons name fibe
           doctest::timeout(120)) {
   const std::string path = temp_path("names");
   std::remove(path.c_str());
-  // 44 bytes: cut to the event's 39, with "é" (2 bytes) across the cut.
-  const std::string long_name = "a-long-fiber-name-that-does-not-fit-the-é-end";
+  // 97 bytes: cut to TraceBuffer::k_max_text (95, "..." included), with
+  // "é" (2 bytes, the 92nd and 93rd) across the cut.
+  const std::string long_name = "a-very-long-fiber-name-that-does-not-fit-the-trace-event-text-of-ninety-five-bytes-at-all-xé-end";
   std::uint64_t root_id = 0, writer_id = 0, locker_id = 0, long_id = 0, bad_id = 0;
   {
     weft::Runtime rt({.workers = 2, .trace_file = path});
@@ -523,8 +583,8 @@ TEST_CASE("trace: named fibers' slices carry their names; park reasons name fibe
       weft::this_fiber::set_name("main \xE2\x9C\x93");  // "main ✓"
       weft::Mutex m;
       m.lock();
-      // Parks on the mutex while we hold it: its reason names us, after the
-      // mutex's address, so the reference falls across the 39-byte cut.
+      // Parks on the mutex while we hold it: its reason names us (a fiber
+      // reference, written out before the text is stored).
       auto locker = weft::go("locker", [&] {
         locker_id = weft::this_fiber::id();
         m.lock();
@@ -572,7 +632,8 @@ TEST_CASE("trace: named fibers' slices carry their names; park reasons name fibe
   CHECK(labels[root_id] == "main \xE2\x9C\x93");
   const std::string cut = labels[long_id];
   INFO(cut);
-  CHECK(cut.size() <= 39);
+  CHECK(cut.size() <= 95);
+  CHECK(cut.size() < long_name.size());
   CHECK(cut.substr(cut.size() - 3) == "...");
   CHECK(long_name.rfind(cut.substr(0, cut.size() - 3), 0) == 0);  // a prefix, cut before the "é"
   CHECK(labels[bad_id].rfind("bad", 0) == 0);
@@ -592,9 +653,15 @@ TEST_CASE("trace: named fibers' slices carry their names; park reasons name fibe
     const std::string reason = arg(e, "reason")->str;
     INFO(reason);
     CHECK(!has_marker_bytes(reason));
-    CHECK(reason.size() <= 39);
+    CHECK(reason.size() <= 95);
     const auto fiber = static_cast<std::uint64_t>(arg(e, "fiber")->num);
-    if (fiber == locker_id && reason.rfind("lock of weft::Mutex", 0) == 0) mutex_park = true;
+    if (fiber == locker_id && reason.rfind("lock of weft::Mutex", 0) == 0) {
+      // The whole reason fits: the holder written out, without its name.
+      const std::string holder = " held by fiber " + std::to_string(root_id);
+      CHECK(reason.size() > holder.size());
+      CHECK(reason.substr(reason.size() - holder.size()) == holder);
+      mutex_park = true;
+    }
     if (fiber == root_id && reason == "join of fiber " + std::to_string(writer_id)) join_park = true;
   }
   CHECK(mutex_park);

@@ -2,24 +2,37 @@
 // shared lane for every other thread), kept until the runtime shuts down
 // and writes them (tracer.hpp).
 //
-// Storage: fixed-size POD events appended to a singly linked list of
-// chunks (k_chunk_events each). Appending writes one 64-byte slot; a new
-// chunk is allocated once every k_chunk_events events, and nothing already
-// recorded is ever copied or moved. The memory is bounded: once a buffer
-// holds its cap of events it stops recording and counts what it drops
-// (written as otherData.dropped_events), so a long run keeps its beginning
-// and its size stays bounded. A chunk that cannot be allocated counts as
-// dropped too: tracing never throws into the traced code.
+// Storage: 32-byte POD slots in 2 MiB chunks (a singly linked list),
+// mapped with mmap and MADV_HUGEPAGE, so that filling a chunk takes one
+// page fault where the kernel gives huge pages (transparent_hugepage
+// "madvise" or "always") and 512 small ones elsewhere; a fault per 4 KiB of
+// events was most of what tracing cost a spawn before. An event is one
+// slot; an event with text (a park's reason, a name) is followed by the
+// text's bytes in the next slots (TraceEvent::text bytes, at most
+// k_max_text), in the same chunk. Nothing recorded is ever copied or moved
+// until the writer reads it.
+//
+// Memory is bounded: a buffer maps at most k_max_chunks chunks (16 MiB);
+// then it stops recording and counts what it drops (written as
+// otherData.dropped_events), so a long run keeps its beginning. A chunk
+// that cannot be mapped counts as dropped too: tracing never throws into
+// the traced code.
+//
+// Time: trace_ticks(), the TSC on x86-64 (one rdtsc, about a third of a
+// vDSO clock_gettime here), CLOCK_MONOTONIC nanoseconds elsewhere; the
+// writer converts ticks to nanoseconds (time/park_stamp.hpp's calibration).
 //
 // Contract: a worker's buffer is written by that worker's thread only, and
 // read by the writer after the worker has been joined; the shared buffer is
 // written under Tracer's mutex. Nothing here is atomic.
 #pragma once
 
+#include <sys/mman.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <new>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 
@@ -28,9 +41,9 @@
 namespace weft::detail {
 
 enum class TraceKind : std::uint8_t {
-  slice,     // a fiber ran: a = fiber id, dur, flag = TraceEnd
-  sleep,     // the worker slept: dur
-  blocking,  // a blocking-pool job ran: a = the calling fiber's id, dur
+  slice,     // a fiber ran: a = fiber id, b = duration (ticks), flag = TraceEnd
+  sleep,     // the worker slept: b = duration (ticks)
+  blocking,  // a blocking-pool job ran: a = the calling fiber's id, b = duration (ticks)
   spawn,     // a = parent fiber id (0: a plain thread), b = the new task's id (TaskBase::id_)
   steal,     // a = victim worker, b = the stolen task's id (its fiber's id once it runs)
   park,      // a = fiber id, text = what it waits for
@@ -45,107 +58,156 @@ enum class TraceKind : std::uint8_t {
 // How a fiber run slice ended (TraceKind::slice's flag).
 enum class TraceEnd : std::uint8_t { park, yield, finish, preempt };
 
+// The trace's clock, in ticks (see above). Any thread.
+inline std::uint64_t trace_ticks() noexcept {
+#if defined(__x86_64__)
+  return __builtin_ia32_rdtsc();
+#else
+  return static_cast<std::uint64_t>(now_ns());
+#endif
+}
+
 struct TraceEvent {
-  Nanos ts = 0;            // now_ns() when it happened (the writer subtracts the runtime's start)
+  std::uint64_t ts = 0;    // trace_ticks() when it happened (a span: when it began)
   std::uint64_t a = 0;
+  std::uint64_t b = 0;     // a span's duration in ticks, or a second id (TraceKind says)
   std::uint32_t lane = 0;  // the trace's tid (trace-format: 0.. workers, 1000+ plain, 2000+ blocking)
   TraceKind kind = TraceKind::slice;
   std::uint8_t flag = 0;
-  static constexpr std::size_t k_text = 40;
-  union {
-    struct {
-      Nanos dur;
-      std::uint64_t b;
-    } span;
-    char text[k_text];  // park's reason or a name, NUL-terminated, truncated with "..."
-  } u{};
-
-  // Copies s (n bytes) into text, truncating with "..." where it does not
-  // fit. The cut falls on a UTF-8 character boundary (never inside a
-  // multi-byte sequence), so valid UTF-8 stays valid.
-  void set_text(const char* s, std::size_t n) noexcept {
-    if (n < k_text) {
-      std::memcpy(u.text, s, n);
-      u.text[n] = '\0';
-      return;
-    }
-    std::size_t keep = k_text - 4;
-    // s[keep] is the first byte dropped: back off while it continues a
-    // sequence (10xxxxxx), so the kept bytes end on a whole character.
-    while (keep > 0 && (static_cast<unsigned char>(s[keep]) & 0xC0) == 0x80) --keep;
-    std::memcpy(u.text, s, keep);
-    std::memcpy(u.text + keep, "...", 4);
-  }
+  std::uint16_t text = 0;  // bytes of text in the slots that follow (add_text)
 };
-static_assert(sizeof(TraceEvent) == 64, "one cache line per event");
+static_assert(sizeof(TraceEvent) == 32, "two events per cache line");
 
 class TraceBuffer {
  public:
-  static constexpr std::size_t k_chunk_events = 1024;  // 64 KiB per chunk
+  static constexpr std::size_t k_chunk_bytes = std::size_t{2} << 20;  // one huge page
+  static constexpr std::size_t k_max_chunks = 8;                      // 16 MiB per lane
+  static constexpr std::size_t k_max_text = 95;                       // three slots
+  static constexpr std::uint32_t k_any_lane = 0xFFFFFFFF;             // the shared buffer: each event's own
 
-  TraceBuffer(std::uint32_t lane, std::size_t max_events) noexcept : lane_(lane), max_events_(max_events) {}
+  TraceBuffer(std::uint32_t lane) noexcept : lane_(lane) {}
   ~TraceBuffer() {
-    while (head_ != nullptr) delete std::exchange(head_, head_->next);
+    while (head_ != nullptr) ::munmap(std::exchange(head_, head_->next), k_chunk_bytes);
   }
   TraceBuffer(const TraceBuffer&) = delete;
   TraceBuffer& operator=(const TraceBuffer&) = delete;
 
-  static constexpr std::uint32_t k_any_lane = 0xFFFFFFFF;  // the shared buffer: each event's own
-
-  // Appends e (on this buffer's lane, or e.lane for k_any_lane); drops it when
-  // the buffer is full or a chunk cannot be allocated. Never throws.
+  // Appends e (on this buffer's lane, or e.lane for k_any_lane); drops it
+  // when the buffer is full or a chunk cannot be mapped. Never throws.
   void add(TraceEvent e) noexcept {
-    if (used_ == k_chunk_events || tail_ == nullptr) {
-      if (total_ >= max_events_) {
-        ++dropped_;
-        return;
-      }
-      Chunk* c = new (std::nothrow) Chunk;
-      if (c == nullptr) {
-        ++dropped_;
-        return;
-      }
-      (tail_ != nullptr ? tail_->next : head_) = c;
-      tail_ = c;
-      used_ = 0;
+    if (tail_ == nullptr || tail_->used == k_chunk_slots) [[unlikely]] {
+      if (!grow()) return;
     }
     if (lane_ != k_any_lane) e.lane = lane_;
-    tail_->events[used_++] = e;
-    ++total_;
+    e.text = 0;
+    slots(tail_)[tail_->used++] = e;
+    ++events_;
   }
 
+  // Appends e with the text s (n bytes) in the slots after it, cut to
+  // k_max_text bytes with "..." where it does not fit. The cut falls on a
+  // UTF-8 character boundary (never inside a multi-byte sequence), so valid
+  // UTF-8 stays valid. Never throws.
+  void add_text(TraceEvent e, const char* s, std::size_t n) noexcept {
+    char cut[k_max_text];
+    if (n > k_max_text) {
+      std::size_t keep = k_max_text - 3;
+      // s[keep] is the first byte dropped: back off while it continues a
+      // sequence (10xxxxxx), so the kept bytes end on a whole character.
+      while (keep > 0 && (static_cast<unsigned char>(s[keep]) & 0xC0) == 0x80) --keep;
+      std::memcpy(cut, s, keep);
+      std::memcpy(cut + keep, "...", 3);
+      s = cut;
+      n = keep + 3;
+    }
+    const std::size_t need = 1 + (n + sizeof(TraceEvent) - 1) / sizeof(TraceEvent);
+    if (tail_ == nullptr || k_chunk_slots - tail_->used < need) [[unlikely]] {
+      if (!grow()) return;
+    }
+    if (lane_ != k_any_lane) e.lane = lane_;
+    e.text = static_cast<std::uint16_t>(n);
+    TraceEvent* at = slots(tail_) + tail_->used;
+    at[0] = e;
+    std::memcpy(static_cast<void*>(at + 1), s, n);
+    tail_->used += need;
+    ++events_;
+  }
+
+  // f(const TraceEvent&, std::string_view text) for every event, in order.
   template <class F>
   void for_each(F&& f) const {
     for (const Chunk* c = head_; c != nullptr; c = c->next) {
-      const std::size_t n = c == tail_ ? used_ : k_chunk_events;
-      for (std::size_t i = 0; i < n; ++i) f(c->events[i]);
+      for (std::size_t i = 0; i < c->used;) {
+        const TraceEvent& e = slots(c)[i];
+        f(e, std::string_view(reinterpret_cast<const char*>(&e + 1), e.text));
+        i += 1 + (e.text + sizeof(TraceEvent) - 1) / sizeof(TraceEvent);
+      }
     }
   }
 
-  std::size_t size() const noexcept { return total_; }
+  std::size_t size() const noexcept { return events_; }
   std::uint64_t dropped() const noexcept { return dropped_; }
   std::uint32_t lane() const noexcept { return lane_; }
 
   // The slice being run on a worker's lane (owner thread only).
-  Nanos slice_start = 0;
+  std::uint64_t slice_start = 0;
+  std::uint64_t slice_end = 0;  // when the last slice ended (a chained switch-in's start)
   std::uint64_t slice_fiber = 0;
   bool preempting = false;  // the next yield is a time-slice preemption
-  Nanos sleep_start = 0;
+  std::uint64_t sleep_start = 0;
   // Named fibers whose name this lane has recorded: id -> the name's
   // storage when recorded (a rename stores a new copy: recorded again).
   std::unordered_map<std::uint64_t, const char*> named;
 
  private:
+  // A chunk's header takes its first slot; k_chunk_slots slots follow.
   struct Chunk {
-    TraceEvent events[k_chunk_events];
-    Chunk* next = nullptr;
+    Chunk* next;
+    std::size_t used;  // slots in use
   };
+  static_assert(sizeof(Chunk) <= sizeof(TraceEvent));
+  static constexpr std::size_t k_chunk_slots = k_chunk_bytes / sizeof(TraceEvent) - 1;
+  static TraceEvent* slots(Chunk* c) noexcept {
+    return reinterpret_cast<TraceEvent*>(reinterpret_cast<char*>(c) + sizeof(TraceEvent));
+  }
+  static const TraceEvent* slots(const Chunk* c) noexcept {
+    return reinterpret_cast<const TraceEvent*>(reinterpret_cast<const char*>(c) + sizeof(TraceEvent));
+  }
+
+  // Maps the next chunk (2 MiB aligned, so that it can be one huge page),
+  // or counts the event being added as dropped and returns false.
+  [[gnu::cold, gnu::noinline]] bool grow() noexcept {
+    if (chunks_ == k_max_chunks) {
+      ++dropped_;
+      return false;
+    }
+    // Twice the size, then the unaligned ends unmapped: mmap aligns to 4 KiB only.
+    void* p = ::mmap(nullptr, 2 * k_chunk_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+      ++dropped_;
+      return false;
+    }
+    const auto base = reinterpret_cast<std::uintptr_t>(p);
+    const std::uintptr_t aligned = (base + k_chunk_bytes - 1) & ~(k_chunk_bytes - 1);
+    if (aligned > base) ::munmap(p, aligned - base);
+    if (const std::uintptr_t end = base + 2 * k_chunk_bytes; end > aligned + k_chunk_bytes) {
+      ::munmap(reinterpret_cast<void*>(aligned + k_chunk_bytes), end - aligned - k_chunk_bytes);
+    }
+    auto* c = reinterpret_cast<Chunk*>(aligned);
+    ::madvise(c, k_chunk_bytes, MADV_HUGEPAGE);  // a hint: without it, small pages
+    c->next = nullptr;
+    c->used = 0;
+    (tail_ != nullptr ? tail_->next : head_) = c;
+    tail_ = c;
+    ++chunks_;
+    return true;
+  }
+
   const std::uint32_t lane_;
-  const std::size_t max_events_;
   Chunk* head_ = nullptr;
   Chunk* tail_ = nullptr;
-  std::size_t used_ = 0;  // events in tail_
-  std::size_t total_ = 0;
+  std::size_t chunks_ = 0;
+  std::size_t events_ = 0;
   std::uint64_t dropped_ = 0;
 };
 

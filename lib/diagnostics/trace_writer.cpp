@@ -1,30 +1,31 @@
 // Tracer::write(): the lanes merged into one Chrome trace-event JSON object
 // (docs/guide/seeing-inside.md has the format). Runs once, at
-// shutdown, after every thread that records has been joined.
+// shutdown, after every thread that records has been joined. The text is
+// built in a 64 KiB buffer with weft's own number formatting and written
+// with fwrite a buffer at a time (printf and a putc per byte were most of
+// what writing a trace cost).
 #include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 #include <cstring>
 #include <set>
+#include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "diagnostics/tracer.hpp"
+#include "time/park_stamp.hpp"
 #include "weft/version.hpp"
 
 namespace weft::detail {
 
 namespace {
 
-// ts and dur in microseconds with three decimals (the format's unit).
-void put_us(std::FILE* f, Nanos ns) {
-  if (ns < 0) ns = 0;
-  std::fprintf(f, "%" PRId64 ".%03" PRId64, static_cast<std::int64_t>(ns / 1000), static_cast<std::int64_t>(ns % 1000));
-}
-
-// The length of the well-formed UTF-8 sequence at s (1..4), or 0 when the
+// The length of the well-formed UTF-8 sequence text starts with (1..4), or 0 when the
 // bytes there are not one (a stray continuation byte, an overlong form, a
-// surrogate, a cut sequence).
-std::size_t utf8_length(const unsigned char* s) {
+// surrogate, a sequence cut by the end of text).
+std::size_t utf8_length(std::string_view text) {
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
   const unsigned char c = s[0];
   std::size_t n = 0;
   unsigned char lo = 0x80, hi = 0xBF;  // the second byte's range
@@ -41,6 +42,7 @@ std::size_t utf8_length(const unsigned char* s) {
   } else {
     return 0;
   }
+  if (text.size() < n) return 0;
   if (s[1] < lo || s[1] > hi) return 0;
   for (std::size_t i = 2; i < n; ++i) {
     if ((s[i] & 0xC0) != 0x80) return 0;
@@ -48,36 +50,93 @@ std::size_t utf8_length(const unsigned char* s) {
   return n;
 }
 
-// A JSON string: " \ and control characters escaped, valid UTF-8 copied,
-// any other byte written as U+FFFD (a name is the user's bytes; JSON must
-// be UTF-8).
-void put_string(std::FILE* f, const char* s) {
-  std::fputc('"', f);
-  while (*s != '\0') {
-    const auto c = static_cast<unsigned char>(*s);
-    if (c == '"' || c == '\\') {
-      std::fputc('\\', f);
-      std::fputc(c, f);
-    } else if (c == '\n') {
-      std::fputs("\\n", f);
-    } else if (c < 0x20 || c == 0x7F) {
-      std::fprintf(f, "\\u%04x", c);
-    } else if (c >= 0x80) {
-      const std::size_t n = utf8_length(reinterpret_cast<const unsigned char*>(s));
-      if (n == 0) {
-        std::fputs("\\ufffd", f);
-      } else {
-        std::fwrite(s, 1, n, f);
-        s += n;
-        continue;
-      }
-    } else {
-      std::fputc(c, f);
-    }
-    ++s;
+// The file's text, a buffer at a time. A failed fwrite is remembered and
+// reported by ok().
+class JsonOut {
+ public:
+  explicit JsonOut(std::FILE* f) : f_(f) { buf_.reserve(k_flush + 256); }
+  ~JsonOut() { flush(); }
+
+  void put(char c) {
+    buf_.push_back(c);
+    maybe_flush();
   }
-  std::fputc('"', f);
-}
+  void put(std::string_view s) {
+    buf_.append(s);
+    maybe_flush();
+  }
+  void put_u64(std::uint64_t v) {
+    char digits[20];
+    int n = 0;
+    do {
+      digits[n++] = static_cast<char>('0' + v % 10);
+      v /= 10;
+    } while (v != 0);
+    while (n > 0) buf_.push_back(digits[--n]);
+    maybe_flush();
+  }
+  // ts and dur in microseconds with three decimals (the format's unit).
+  void put_us(Nanos ns) {
+    if (ns < 0) ns = 0;
+    put_u64(static_cast<std::uint64_t>(ns / 1000));
+    const auto frac = static_cast<unsigned>(ns % 1000);
+    const char d[4] = {'.', static_cast<char>('0' + frac / 100), static_cast<char>('0' + frac / 10 % 10),
+                       static_cast<char>('0' + frac % 10)};
+    put(std::string_view(d, 4));
+  }
+  // A JSON string: " \ and control characters escaped, valid UTF-8 copied,
+  // any other byte written as U+FFFD (a name is the user's bytes; JSON must
+  // be UTF-8). s may hold NUL bytes (escaped like any control character).
+  void put_string(std::string_view s) {
+    static constexpr char k_hex[] = "0123456789abcdef";
+    buf_.push_back('"');
+    for (std::size_t i = 0; i < s.size();) {
+      const auto c = static_cast<unsigned char>(s[i]);
+      if (c == '"' || c == '\\') {
+        buf_.push_back('\\');
+        buf_.push_back(static_cast<char>(c));
+      } else if (c == '\n') {
+        buf_.append("\\n");
+      } else if (c < 0x20 || c == 0x7F) {
+        const char esc[6] = {'\\', 'u', '0', '0', k_hex[c >> 4], k_hex[c & 0xF]};
+        buf_.append(esc, 6);
+      } else if (c >= 0x80) {
+        const std::size_t n = utf8_length(s.substr(i));
+        if (n == 0) {
+          buf_.append("\\ufffd");
+        } else {
+          buf_.append(s.substr(i, n));
+          i += n;
+          continue;
+        }
+      } else {
+        buf_.push_back(static_cast<char>(c));
+      }
+      ++i;
+    }
+    buf_.push_back('"');
+    maybe_flush();
+  }
+
+  // Everything written so far reached the FILE (its own buffer).
+  bool ok() {
+    flush();
+    return ok_;
+  }
+
+ private:
+  static constexpr std::size_t k_flush = std::size_t{64} << 10;
+  void maybe_flush() {
+    if (buf_.size() >= k_flush) flush();
+  }
+  void flush() {
+    if (!buf_.empty() && std::fwrite(buf_.data(), 1, buf_.size(), f_) != buf_.size()) ok_ = false;
+    buf_.clear();
+  }
+  std::FILE* f_;
+  std::string buf_;
+  bool ok_ = true;
+};
 
 const char* end_name(std::uint8_t end) {
   switch (static_cast<TraceEnd>(end)) {
@@ -93,12 +152,6 @@ std::string lane_name(std::uint32_t lane) {
   if (lane >= 2000) return "blocking " + std::to_string(lane - 2000);
   if (lane >= 1000) return "thread " + std::to_string(lane - 1000);
   return "worker " + std::to_string(lane);
-}
-
-// The label of a fiber's slices: its name if it has one, else "fiber 17".
-std::string fiber_label(std::uint64_t id, const std::unordered_map<std::uint64_t, std::string>& names) {
-  if (auto it = names.find(id); it != names.end()) return it->second;
-  return "fiber " + std::to_string(id);
 }
 
 }  // namespace
@@ -131,23 +184,30 @@ bool Tracer::write_json(std::FILE* f) const {
   for (const auto& w : workers_) lanes.push_back(w.get());
   lanes.push_back(&shared_);
 
+  // Ticks to nanoseconds since the Tracer was made (trace_buffer.hpp).
+  const double ns_per_tick = stamp_ns_per_tick();
+  auto since_origin = [&](std::uint64_t ticks) {
+    return ticks <= origin_ ? Nanos{0} : static_cast<Nanos>(static_cast<double>(ticks - origin_) * ns_per_tick);
+  };
+  auto span = [&](std::uint64_t ticks) { return static_cast<Nanos>(static_cast<double>(ticks) * ns_per_tick); };
+
   // Fiber names (the latest recorded for each id), and the tasks joined
   // inline: such a task ran as its joiner (bind), so its spawn and steal
   // name the joiner's id, the one its slices carry.
-  std::unordered_map<std::uint64_t, std::pair<Nanos, std::string>> named;
+  std::unordered_map<std::uint64_t, std::pair<std::uint64_t, std::string>> named;
   std::unordered_map<std::uint64_t, std::uint64_t> inline_runs;
   std::set<std::uint32_t> used_lanes;
   std::uint64_t dropped = 0;
   for (const TraceBuffer* b : lanes) {
     dropped += b->dropped();
-    b->for_each([&](const TraceEvent& e) {
+    b->for_each([&](const TraceEvent& e, std::string_view text) {
       used_lanes.insert(e.lane);
-      if (e.kind == TraceKind::bind) inline_runs[e.u.span.b] = e.a;
+      if (e.kind == TraceKind::bind) inline_runs[e.b] = e.a;
       if (e.kind == TraceKind::name) {
         auto& [ts, name] = named[e.a];
         if (name.empty() || e.ts >= ts) {
           ts = e.ts;
-          name = e.u.text;
+          name = text;
         }
       }
     });
@@ -159,83 +219,126 @@ bool Tracer::write_json(std::FILE* f) const {
     return it == inline_runs.end() ? task : it->second;
   };
   for (std::uint32_t i = 0; i < workers_.size(); ++i) used_lanes.insert(i);
+  // The label of a fiber's slices: its name if it has one, else "fiber 17".
+  std::string unnamed;
+  auto label = [&](std::uint64_t id) -> std::string_view {
+    if (auto it = names.find(id); it != names.end()) return it->second;
+    unnamed = "fiber ";
+    unnamed += std::to_string(id);
+    return unnamed;
+  };
 
-  std::fprintf(f, "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"weft_version\":\"%s\",\"workers\":%zu,"
-                  "\"time_slice_us\":%" PRId64 ",\"dropped_events\":%" PRIu64 "},\"traceEvents\":[",
-               WEFT_VERSION_STRING, workers_.size(), static_cast<std::int64_t>(time_slice_ / 1000), dropped);
+  JsonOut out(f);
+  out.put("{\"displayTimeUnit\":\"ns\",\"otherData\":{\"weft_version\":\"" WEFT_VERSION_STRING "\",\"workers\":");
+  out.put_u64(workers_.size());
+  out.put(",\"time_slice_us\":");
+  out.put_u64(static_cast<std::uint64_t>(std::max<Nanos>(time_slice_, 0) / 1000));
+  out.put(",\"dropped_events\":");
+  out.put_u64(dropped);
+  out.put("},\"traceEvents\":[");
   bool first = true;
-  auto open = [&](const char* ph, const char* cat, const std::string& name, std::uint32_t lane, Nanos ts) {
-    std::fputs(first ? "\n" : ",\n", f);
+  // An event's opening, up to its ts: {"ph":..,"cat":..,"name":..,"pid":1,"tid":..,"ts":..
+  auto open = [&](std::string_view ph, std::string_view cat, std::string_view name, std::uint32_t lane, Nanos ts) {
+    out.put(first ? "\n{\"ph\":\"" : ",\n{\"ph\":\"");
     first = false;
-    std::fprintf(f, "{\"ph\":\"%s\",", ph);
-    if (cat != nullptr) std::fprintf(f, "\"cat\":\"%s\",", cat);
-    std::fputs("\"name\":", f);
-    put_string(f, name.c_str());
-    std::fprintf(f, ",\"pid\":1,\"tid\":%" PRIu32 ",\"ts\":", lane);
-    put_us(f, ts);
+    out.put(ph);
+    if (!cat.empty()) {
+      out.put("\",\"cat\":\"");
+      out.put(cat);
+    }
+    out.put("\",\"name\":");
+    out.put_string(name);
+    out.put(",\"pid\":1,\"tid\":");
+    out.put_u64(lane);
+    out.put(",\"ts\":");
+    out.put_us(ts);
+  };
+  // An instant event's opening, up to its args' first value: ..,"s":"t","args":{"key":
+  auto instant = [&](std::string_view cat, const TraceEvent& e, std::string_view key) {
+    open("i", cat, cat, e.lane, since_origin(e.ts));
+    out.put(",\"s\":\"t\"");
+    if (key.empty()) return;
+    out.put(",\"args\":{\"");
+    out.put(key);
+    out.put("\":");
+  };
+  auto arg = [&](std::string_view key, std::uint64_t v) {
+    out.put(",\"");
+    out.put(key);
+    out.put("\":");
+    out.put_u64(v);
   };
   for (std::uint32_t lane : used_lanes) {
-    open("M", nullptr, "thread_name", lane, 0);
-    std::fputs(",\"args\":{\"name\":", f);
-    put_string(f, lane_name(lane).c_str());
-    std::fputs("}}", f);
-    open("M", nullptr, "thread_sort_index", lane, 0);
-    std::fprintf(f, ",\"args\":{\"sort_index\":%" PRIu32 "}}", lane);
+    open("M", {}, "thread_name", lane, 0);
+    out.put(",\"args\":{\"name\":");
+    out.put_string(lane_name(lane));
+    out.put("}}");
+    open("M", {}, "thread_sort_index", lane, 0);
+    out.put(",\"args\":{\"sort_index\":");
+    out.put_u64(lane);
+    out.put("}}");
   }
   for (const TraceBuffer* b : lanes) {
-    b->for_each([&](const TraceEvent& e) {
-      const Nanos ts = e.ts - origin_;
+    b->for_each([&](const TraceEvent& e, std::string_view text) {
       switch (e.kind) {
         case TraceKind::slice:
-          open("X", "fiber", fiber_label(e.a, names), e.lane, ts);
-          std::fputs(",\"dur\":", f);
-          put_us(f, e.u.span.dur);
-          std::fprintf(f, ",\"args\":{\"fiber\":%" PRIu64 ",\"end\":\"%s\"}}", e.a, end_name(e.flag));
+          open("X", "fiber", label(e.a), e.lane, since_origin(e.ts));
+          out.put(",\"dur\":");
+          out.put_us(span(e.b));
+          out.put(",\"args\":{\"fiber\":");
+          out.put_u64(e.a);
+          out.put(",\"end\":\"");
+          out.put(end_name(e.flag));
+          out.put("\"}}");
           break;
         case TraceKind::sleep:
-          open("X", "sleep", "asleep", e.lane, ts);
-          std::fputs(",\"dur\":", f);
-          put_us(f, e.u.span.dur);
-          std::fputs("}", f);
+          open("X", "sleep", "asleep", e.lane, since_origin(e.ts));
+          out.put(",\"dur\":");
+          out.put_us(span(e.b));
+          out.put("}");
           break;
         case TraceKind::blocking:
-          open("X", "blocking", "blocking", e.lane, ts);
-          std::fputs(",\"dur\":", f);
-          put_us(f, e.u.span.dur);
-          std::fprintf(f, ",\"args\":{\"fiber\":%" PRIu64 "}}", e.a);
+          open("X", "blocking", "blocking", e.lane, since_origin(e.ts));
+          out.put(",\"dur\":");
+          out.put_us(span(e.b));
+          out.put(",\"args\":{\"fiber\":");
+          out.put_u64(e.a);
+          out.put("}}");
           break;
         case TraceKind::spawn:
-          open("i", "spawn", "spawn", e.lane, ts);
-          std::fprintf(f, ",\"s\":\"t\",\"args\":{\"parent\":%" PRIu64 ",\"child\":%" PRIu64 "}}", e.a,
-                       task_fiber(e.u.span.b));
+          instant("spawn", e, "parent");
+          out.put_u64(e.a);
+          arg("child", task_fiber(e.b));
+          out.put("}}");
           break;
-        case TraceKind::steal: {
-          const std::uint64_t fiber = task_fiber(e.u.span.b);
-          open("i", "steal", "steal", e.lane, ts);
-          std::fprintf(f, ",\"s\":\"t\",\"args\":{\"victim\":%" PRIu64 ",\"fiber\":%" PRIu64 "}}", e.a, fiber);
+        case TraceKind::steal:
+          instant("steal", e, "victim");
+          out.put_u64(e.a);
+          arg("fiber", task_fiber(e.b));
+          out.put("}}");
           break;
-        }
         case TraceKind::park:
-          open("i", "park", "park", e.lane, ts);
-          std::fprintf(f, ",\"s\":\"t\",\"args\":{\"fiber\":%" PRIu64 ",\"reason\":", e.a);
-          put_string(f, e.u.text);
-          std::fputs("}}", f);
+          instant("park", e, "fiber");
+          out.put_u64(e.a);
+          out.put(",\"reason\":");
+          out.put_string(text);
+          out.put("}}");
           break;
         case TraceKind::unpark:
-          open("i", "unpark", "unpark", e.lane, ts);
-          std::fprintf(f, ",\"s\":\"t\",\"args\":{\"fiber\":%" PRIu64 ",\"by\":%" PRIu64 "}}", e.a, e.u.span.b);
+          instant("unpark", e, "fiber");
+          out.put_u64(e.a);
+          arg("by", e.b);
+          out.put("}}");
           break;
         case TraceKind::timer:
-          open("i", "timer", "timer", e.lane, ts);
-          std::fputs(",\"s\":\"t\"}", f);
-          break;
         case TraceKind::wake:
-          open("i", "wake", "wake", e.lane, ts);
-          std::fputs(",\"s\":\"t\"}", f);
+          instant(e.kind == TraceKind::timer ? "timer" : "wake", e, {});
+          out.put("}");
           break;
         case TraceKind::cancel:
-          open("i", "cancel", "cancel", e.lane, ts);
-          std::fprintf(f, ",\"s\":\"t\",\"args\":{\"fiber\":%" PRIu64 "}}", e.a);
+          instant("cancel", e, "fiber");
+          out.put_u64(e.a);
+          out.put("}}");
           break;
         case TraceKind::bind:
         case TraceKind::name:
@@ -243,8 +346,8 @@ bool Tracer::write_json(std::FILE* f) const {
       }
     });
   }
-  std::fputs("\n]}\n", f);
-  if (std::fflush(f) != 0 || std::ferror(f) != 0) return false;
+  out.put("\n]}\n");
+  if (!out.ok() || std::fflush(f) != 0 || std::ferror(f) != 0) return false;
   return true;
 }
 

@@ -54,10 +54,10 @@ std::unique_ptr<Tracer> Tracer::make(const Runtime::Options& options, std::size_
 }
 
 Tracer::Tracer(std::FILE* file, std::string path, std::size_t workers, Nanos time_slice)
-    : file_(file), path_(std::move(path)), origin_(now_ns()), time_slice_(time_slice) {
+    : file_(file), path_(std::move(path)), origin_(trace_ticks()), time_slice_(time_slice) {
   workers_.reserve(workers);
   for (std::size_t i = 0; i < workers; ++i) {
-    workers_.push_back(std::make_unique<TraceBuffer>(static_cast<std::uint32_t>(i), k_max_events_per_lane));
+    workers_.push_back(std::make_unique<TraceBuffer>(static_cast<std::uint32_t>(i)));
   }
 }
 
@@ -109,25 +109,24 @@ namespace {
   } catch (...) {  // no memory for the set: record it (again) anyway
   }
   TraceEvent e;
-  e.ts = now_ns();
+  e.ts = trace_ticks();
   e.kind = TraceKind::name;
   e.a = id;
-  e.set_text(name, std::strlen(name));
-  b.add(e);
+  b.add_text(e, name, std::strlen(name));
 }
 
 }  // namespace
 
-void trace_switch_in(TraceBuffer& b, Fiber* f) noexcept {
+void trace_switch_in(TraceBuffer& b, Fiber* f, bool chained) noexcept {
   b.slice_fiber = fiber_id(f);
   // The fiber is about to run on this worker: only it (or this worker,
   // binding its task) writes its name, so the name is ours to read.
   if (f->name != nullptr) [[unlikely]] trace_name(b, b.slice_fiber, f->name);
-  b.slice_start = now_ns();
+  b.slice_start = chained ? b.slice_end : trace_ticks();
 }
 
 void trace_switch_out(TraceBuffer& b, Fiber* f, TraceEnd end) noexcept {
-  const Nanos now = now_ns();
+  const std::uint64_t now = trace_ticks();
   if (end == TraceEnd::yield && b.preempting) end = TraceEnd::preempt;
   b.preempting = false;
   TraceEvent e;
@@ -135,7 +134,8 @@ void trace_switch_out(TraceBuffer& b, Fiber* f, TraceEnd end) noexcept {
   e.kind = TraceKind::slice;
   e.a = b.slice_fiber;
   e.flag = static_cast<std::uint8_t>(end);
-  e.u.span.dur = now - b.slice_start;
+  e.b = now - b.slice_start;
+  b.slice_end = now;
   b.add(e);
   if (end != TraceEnd::park) return;
   TraceEvent p;
@@ -160,82 +160,82 @@ void trace_switch_out(TraceBuffer& b, Fiber* f, TraceEnd end) noexcept {
     } catch (...) {  // no memory for the text: keep what there is, without markers
       strip_fiber_ref_markers(text);
     }
-    p.set_text(text.data(), text.size());
+    b.add_text(p, text.data(), text.size());
   } else {
-    p.set_text("a wait", 6);
+    b.add_text(p, "a wait", 6);
   }
-  b.add(p);
 }
 
 void trace_steal(TraceBuffer& b, std::size_t victim, TaskBase* task) noexcept {
   TraceEvent e;
-  e.ts = now_ns();
+  e.ts = trace_ticks();
   e.kind = TraceKind::steal;
   e.a = victim;
   // The task's id is its fiber's id once it runs (bind_task copies it);
   // set by submit() before the task was published, so the steal's hand-off
   // made it visible to us.
-  e.u.span.b = task->id_;
+  e.b = task->id_;
   b.add(e);
 }
 
 void trace_instant(TraceBuffer& b, TraceKind kind, std::uint64_t a) noexcept {
   TraceEvent e;
-  e.ts = now_ns();
+  e.ts = trace_ticks();
   e.kind = kind;
   e.a = a;
   b.add(e);
 }
 
-void trace_timers(TraceBuffer& b, Nanos at, std::size_t n) noexcept {
+void trace_timers(TraceBuffer& b, std::uint64_t at, std::size_t n) noexcept {
   TraceEvent e;
   e.ts = at;
   e.kind = TraceKind::timer;
   for (std::size_t i = 0; i < n; ++i) b.add(e);
 }
 
-void trace_sleep(TraceBuffer& b, Nanos start) noexcept {
+void trace_sleep(TraceBuffer& b, std::uint64_t start) noexcept {
   TraceEvent e;
   e.ts = start;
   e.kind = TraceKind::sleep;
-  e.u.span.dur = now_ns() - start;
+  e.b = trace_ticks() - start;
   b.add(e);
 }
 
 void trace_bind(TraceBuffer& b, Fiber* f, TaskBase* task) noexcept {
   TraceEvent e;
-  e.ts = now_ns();
+  e.ts = trace_ticks();
   e.kind = TraceKind::bind;
   e.a = fiber_id(f);
-  e.u.span.b = task->id_;
+  e.b = task->id_;
   b.add(e);
 }
 
-void trace_spawn(Tracer& t, Scheduler& s, TaskBase* task) noexcept {
+namespace {
+TraceEvent spawn_event(const TaskBase* task) noexcept {
   TraceEvent e;
-  e.ts = now_ns();
+  e.ts = trace_ticks();
   e.kind = TraceKind::spawn;
   // submit() set both before calling us: the parent is the spawner's id
   // (0: a plain thread; a fiber of another runtime keeps its id, ids are
   // process-wide), the child the id its fiber will have.
   e.a = task->spawner_id_;
-  e.u.span.b = task->id_;
-  Worker* w = current_worker();
-  if (w != nullptr && &w->scheduler() == &s) {
-    w->trace_buffer()->add(e);
-  } else {
-    t.add_outside(e);  // parent 0: not a fiber of this runtime
-  }
+  e.b = task->id_;
+  return e;
 }
+}  // namespace
+
+void trace_spawn(TraceBuffer& b, const TaskBase* task) noexcept { b.add(spawn_event(task)); }
+
+void trace_spawn_outside(Tracer& t, const TaskBase* task) noexcept { t.add_outside(spawn_event(task)); }
 
 void trace_unpark(Tracer& t, Scheduler& s, Fiber* f) noexcept {
   TraceEvent e;
-  e.ts = now_ns();
+  e.ts = trace_ticks();
   e.kind = TraceKind::unpark;
   e.a = fiber_id(f);
-  Fiber* me = current_fiber();
-  e.u.span.b = me != nullptr ? fiber_id(me) : 0;
   Worker* w = current_worker();
+  Fiber* me = w != nullptr ? w->current_fiber() : nullptr;
+  e.b = me != nullptr ? fiber_id(me) : 0;
   if (w != nullptr && &w->scheduler() == &s) {
     w->trace_buffer()->add(e);
   } else {

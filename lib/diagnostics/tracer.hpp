@@ -10,10 +10,10 @@
 // atomic (the buffer is its thread's alone). Events from any other thread
 // (a spawn or wake-up from a plain thread, a blocking-pool job, a worker of
 // another runtime waking one of ours) go to one shared buffer under a
-// mutex: none of them is on a hot path. Timestamps are now_ns()
-// (CLOCK_MONOTONIC through the vDSO, the clock of every weft deadline), so
-// timer events line up with the deadlines that caused them; the writer
-// subtracts the runtime's start.
+// mutex: none of them is on a hot path. Timestamps are trace_ticks() (the
+// TSC on x86-64: no vDSO call per event); the writer subtracts the
+// runtime's start and converts ticks to nanoseconds with the rate measured
+// against CLOCK_MONOTONIC since the library was loaded.
 //
 // Ids: a slice carries its fiber's id (this_fiber::id(): its task's id,
 // given at spawn). A spawn records the spawner's id and the new task's id,
@@ -25,7 +25,7 @@
 // lane runs it (and again after a rename), not per slice; the writer labels
 // every slice of that id with it. Park reasons are Waiter descriptions with
 // their fiber references written out (fiber_dump.hpp) before they are cut
-// to the event's 39 bytes on a UTF-8 boundary.
+// to TraceBuffer::k_max_text bytes on a UTF-8 boundary.
 //
 // Contract: make() and write() on the thread that constructs / shuts down
 // the runtime; the hooks as each says.
@@ -53,10 +53,6 @@ class Worker;
 
 class Tracer {
  public:
-  // Most events one lane keeps (64 bytes each: 32 MiB per lane); later
-  // ones are dropped and counted (otherData.dropped_events).
-  static constexpr std::size_t k_max_events_per_lane = std::size_t{1} << 19;
-
   // nullptr when tracing is off. Options::trace_file wins over WEFT_TRACE.
   // Creates (truncates) the file now: throws std::system_error when the
   // option's path cannot be created; for WEFT_TRACE's path, prints why on
@@ -83,7 +79,6 @@ class Tracer {
   bool write() noexcept;
 
   const std::string& path() const noexcept { return path_; }
-  Nanos origin() const noexcept { return origin_; }
 
  private:
   std::uint32_t outside_lane_locked();  // under lock_
@@ -91,19 +86,20 @@ class Tracer {
 
   std::FILE* file_;
   const std::string path_;
-  const Nanos origin_;
+  const std::uint64_t origin_;  // trace_ticks() when made: the trace's time 0
   const Nanos time_slice_;
   std::vector<std::unique_ptr<TraceBuffer>> workers_;
   mutable std::mutex lock_;  // guards shared_, threads_ and next_blocking_; never held on a hot path
-  TraceBuffer shared_{TraceBuffer::k_any_lane, k_max_events_per_lane};
+  TraceBuffer shared_{TraceBuffer::k_any_lane};
   std::vector<std::pair<std::thread::id, std::uint32_t>> threads_;  // plain threads' lanes
   std::uint32_t next_blocking_ = 0;
 };
 
 // ---- hooks: called only when tracing is on ----
 
-// Owner worker, at a switch to f (f is about to run): opens f's slice.
-void trace_switch_in(TraceBuffer& b, Fiber* f) noexcept;
+// Owner worker, at a switch to f (f is about to run): opens f's slice, at
+// the last slice's end when `chained` (it ended just now: no clock read).
+void trace_switch_in(TraceBuffer& b, Fiber* f, bool chained) noexcept;
 // Owner worker, as f switches out (or takes on its next task): closes its
 // slice; a park also records what f waits for (f->parked_on, alive now).
 void trace_switch_out(TraceBuffer& b, Fiber* f, TraceEnd end) noexcept;
@@ -111,14 +107,16 @@ void trace_switch_out(TraceBuffer& b, Fiber* f, TraceEnd end) noexcept;
 void trace_steal(TraceBuffer& b, std::size_t victim, TaskBase* task) noexcept;
 // Owner worker: an instant event (timer, wake, cancel) about fiber id `a`.
 void trace_instant(TraceBuffer& b, TraceKind kind, std::uint64_t a = 0) noexcept;
-// Owner worker: `n` timers fired, from `at` on.
-void trace_timers(TraceBuffer& b, Nanos at, std::size_t n) noexcept;
-// Owner worker: it slept from `start` until now.
-void trace_sleep(TraceBuffer& b, Nanos start) noexcept;
+// Owner worker: `n` timers fired, from `at` (trace_ticks()) on.
+void trace_timers(TraceBuffer& b, std::uint64_t at, std::size_t n) noexcept;
+// Owner worker: it slept from `start` (trace_ticks()) until now.
+void trace_sleep(TraceBuffer& b, std::uint64_t start) noexcept;
 // Owner worker: `task` ran inline on the calling fiber (inline join).
 void trace_bind(TraceBuffer& b, Fiber* f, TaskBase* task) noexcept;
-// Any thread: `task` was submitted to s (Scheduler::submit).
-void trace_spawn(Tracer& t, Scheduler& s, TaskBase* task) noexcept;
+// Owner worker: its fiber submitted `task` to this runtime (Scheduler::submit).
+void trace_spawn(TraceBuffer& b, const TaskBase* task) noexcept;
+// Any other thread: it submitted `task` to t's runtime.
+void trace_spawn_outside(Tracer& t, const TaskBase* task) noexcept;
 // Any thread, by the unparker that won a parked fiber: f is being woken.
 void trace_unpark(Tracer& t, Scheduler& s, Fiber* f) noexcept;
 // On a fiber about to throw weft::Cancelled / FiberCancelled: records the

@@ -102,12 +102,12 @@ void BlockingPool::thread_main() {
       // The waiter is alive until the job is done (and its fiber, parked on it).
       traced.kind = TraceKind::blocking;
       traced.a = job->waiter->fiber() != nullptr ? fiber_id(job->waiter->fiber()) : 0;
-      traced.ts = now_ns();
+      traced.ts = trace_ticks();
     }
     lock.unlock();
     job->run(job->ctx);
     if (tracer != nullptr) {
-      traced.u.span.dur = now_ns() - traced.ts;
+      traced.b = trace_ticks() - traced.ts;
       tracer->add_outside(traced);
     }
     lock.lock();

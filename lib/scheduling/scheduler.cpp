@@ -132,13 +132,13 @@ void Scheduler::submit(TaskBase* task) {
     if (task->scope_ == nullptr && f->scope != nullptr) task->scope_ = spawn_reference(f);
   }
   if (w != nullptr && &w->scheduler() == this) {
-    if (w->trace_buffer() != nullptr) [[unlikely]] trace_spawn(*tracer_, *this, task);
+    if (TraceBuffer* b = w->trace_buffer()) [[unlikely]] trace_spawn(*b, task);
     w->push_local(task);
     return;
   }
   PlainCall plain;  // a plain thread inside spawn may still wake a worker
   ExternalCall call(*this, "weft::Runtime::spawn");
-  if (tracer_ != nullptr) [[unlikely]] trace_spawn(*tracer_, *this, task);  // after the stopping check
+  if (tracer_ != nullptr) [[unlikely]] trace_spawn_outside(*tracer_, task);  // after the stopping check
   injector_.push_new(task);  // as push_injected, counted as a spawn (metrics)
   notify_work();
 }

@@ -153,7 +153,7 @@ void Worker::run() {
       // timers again between batches.
       continue;
     }
-    if (trace_ != nullptr) [[unlikely]] trace_->sleep_start = now_ns();
+    if (trace_ != nullptr) [[unlikely]] trace_->sleep_start = trace_ticks();
     const bool awake = sleep();
     if (trace_ != nullptr) [[unlikely]] {
       trace_sleep(*trace_, trace_->sleep_start);
@@ -256,7 +256,7 @@ TaskBase* Worker::pick_local_task() {
   // keeps the old task's id, recorded at its switch-in.
   if (instrumented_) [[unlikely]] instrumented_switch_out(f, TraceEnd::finish);
   bind_task(f, t);
-  enter(f);  // a fresh time slice, and a new fiber as far as runnext thieves can tell
+  enter(f, true);  // a fresh time slice, and a new fiber as far as runnext thieves can tell
   return t;
 }
 
@@ -396,7 +396,7 @@ void Worker::run_task(TaskBase* task) {
   settle_switched_out();
 }
 
-void Worker::enter(Fiber* f) noexcept {
+void Worker::enter(Fiber* f, bool chained) noexcept {
   assert(f->park_state.load(std::memory_order_relaxed) == k_park_running);
   current_ = f;
   running_id_.store(fiber_id(f), std::memory_order_relaxed);  // relaxed: see running_id_
@@ -404,11 +404,11 @@ void Worker::enter(Fiber* f) noexcept {
   switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   slice_countdown_ = f->slice_calls_per_read;  // a fresh slice (time_slice.cpp)
   slice_start_ = 0;
-  if (instrumented_) [[unlikely]] instrumented_switch_in(f);  // tracing, Options::measure_run_slices
+  if (instrumented_) [[unlikely]] instrumented_switch_in(f, chained);  // tracing, Options::measure_run_slices
 }
 
-void Worker::instrumented_switch_in(Fiber* f) noexcept {
-  if (trace_ != nullptr) trace_switch_in(*trace_, f);
+void Worker::instrumented_switch_in(Fiber* f, bool chained) noexcept {
+  if (trace_ != nullptr) trace_switch_in(*trace_, f, chained);
   if (measure_slices_) run_slices_.begin();
 }
 
@@ -508,7 +508,7 @@ void fiber_main(void* arg) {
   if (TaskBase* next = std::exchange(w->handoff_, nullptr)) {
     // A runnable fiber picked by next_task_for_finished: straight to it.
     Fiber* g = next->fiber_.load(std::memory_order_relaxed);  // relaxed: see TaskBase::fiber_
-    w->enter(g);
+    w->enter(g, true);
     exit_to(f->context, g->context);
   }
   exit_to(f->context, w->loop_context_);
@@ -626,7 +626,7 @@ void Worker::fire_timers(TimerHeap& heap, bool wait) noexcept {
     heap.fire_due(wait);
     return;
   }
-  const Nanos at = now_ns();
+  const std::uint64_t at = trace_ticks();
   trace_timers(*trace_, at, heap.fire_due(wait));
 }
 
@@ -657,7 +657,7 @@ void Worker::finish_fiber(Fiber* f) {
   // the yielder behind the rest.
   if (why == SuspendReason::park) {
     if (Fiber* g = w->direct_successor()) {
-      w->enter(g);
+      w->enter(g, true);
       switch_context(f->context, g->context);
       Worker* now_on = current_worker();  // resumed, perhaps elsewhere
       now_on->settle_switched_out();

@@ -202,11 +202,15 @@ class Worker {
   void run_task(TaskBase* task);
   Fiber* start_fiber(TaskBase* task);
   Fiber* make_fiber(TaskBase* task, Stack stack) noexcept;
-  // Makes f the running fiber (a fresh time slice).
-  void enter(Fiber* f) noexcept;
+  // Makes f the running fiber (a fresh time slice). `chained`: the slice
+  // before it ended just now, on this thread (a finished task's fiber
+  // taking the next, a parking fiber switching straight to the next), so a
+  // trace begins f's slice at that one's end instead of reading the clock
+  // again.
+  void enter(Fiber* f, bool chained = false) noexcept;
   // The cold sides of the instrumented_ branch: a slice begins (f about to
   // run) or ends (f switches out, or finishes its task: `end`).
-  [[gnu::cold, gnu::noinline]] void instrumented_switch_in(Fiber* f) noexcept;
+  [[gnu::cold, gnu::noinline]] void instrumented_switch_in(Fiber* f, bool chained) noexcept;
   [[gnu::cold, gnu::noinline]] void instrumented_switch_out(Fiber* f, TraceEnd end) noexcept;
   // Right after a switch lands on this thread (in the loop or in a fiber):
   // finishes the suspension of the fiber that switched out (switched_out_):

@@ -33,20 +33,24 @@ struct StampOrigin {
 const StampOrigin g_origin;
 }  // namespace
 
+double stamp_ns_per_tick() noexcept {
+#if defined(__x86_64__)
+  // Measured since the library was loaded: the longer the span, the closer.
+  const ParkStamp now = park_stamp();
+  const Nanos span = now_ns() - g_origin.ns;
+  if (now <= g_origin.stamp || span <= 0) return 0;  // (another core's TSC may be a hair behind)
+  const ParkStamp ticks = now - g_origin.stamp;
+  return static_cast<double>(span) / static_cast<double>(ticks);
+#else
+  (void)g_origin;
+  return 1.0;
+#endif
+}
+
 Nanos stamp_age_ns(ParkStamp stamp) noexcept {
   const ParkStamp now_stamp = park_stamp();
   if (now_stamp <= stamp) return 0;
-#if defined(__x86_64__)
-  // TSC ticks per nanosecond, measured since the library was loaded.
-  const Nanos ns = now_ns();
-  const ParkStamp ticks = now_stamp - g_origin.stamp;
-  const Nanos span = ns - g_origin.ns;
-  if (ticks == 0 || span <= 0) return 0;
-  return static_cast<Nanos>(static_cast<long double>(now_stamp - stamp) * span / ticks);
-#else
-  (void)g_origin;
-  return static_cast<Nanos>(now_stamp - stamp);
-#endif
+  return static_cast<Nanos>(static_cast<double>(now_stamp - stamp) * stamp_ns_per_tick());
 }
 
 }  // namespace weft::detail

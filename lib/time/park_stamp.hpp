@@ -35,6 +35,12 @@ inline ParkStamp park_stamp() noexcept {
 #endif
 }
 
+// Nanoseconds per stamp tick: on x86-64 the TSC's period, measured against
+// CLOCK_MONOTONIC since the library was loaded (0 if no time has passed
+// yet); 1 elsewhere. Also the trace's tick rate (trace_buffer.hpp). Any
+// thread.
+double stamp_ns_per_tick() noexcept;
+
 // How long ago `stamp` was taken, in nanoseconds (0 if it seems to be in
 // the future: another core's TSC may be a hair ahead). Any thread.
 Nanos stamp_age_ns(ParkStamp stamp) noexcept;
