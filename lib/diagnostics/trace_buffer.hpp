@@ -2,14 +2,16 @@
 // shared lane for every other thread), kept until the runtime shuts down
 // and writes them (tracer.hpp).
 //
-// Storage: 32-byte POD slots in 2 MiB chunks (a singly linked list),
-// mapped with mmap and MADV_HUGEPAGE, so that filling a chunk takes one
-// page fault where the kernel gives huge pages (transparent_hugepage
-// "madvise" or "always") and 512 small ones elsewhere; a fault per 4 KiB of
-// events was most of what tracing cost a spawn before. An event is one
-// slot; an event with text (a park's reason, a name) is followed by the
-// text's bytes in the next slots (TraceEvent::text bytes, at most
-// k_max_text), in the same chunk. Nothing recorded is ever copied or moved
+// Storage: 32-byte POD slots in 2 MiB chunks (a singly linked list), each
+// its own mapping (one mmap per 65,535 slots). Filling a chunk faults its
+// pages in one by one: fresh memory is most of what recording an event
+// costs (docs/design/seeing-inside.md measures it). Huge pages were
+// measured and rejected: faster when the host has backed the memory
+// before, several times slower when not (a VM's first touch), which made a
+// lane's 2 MiB fault a stall of milliseconds in the middle of a trace. An
+// event is one slot; an event with text (a park's reason, a name) is
+// followed by the text's bytes in the next slots (TraceEvent::text bytes,
+// at most k_max_text), in the same chunk. Nothing recorded is ever copied or moved
 // until the writer reads it.
 //
 // Memory is bounded: a buffer maps at most k_max_chunks chunks (16 MiB);
@@ -80,7 +82,7 @@ static_assert(sizeof(TraceEvent) == 32, "two events per cache line");
 
 class TraceBuffer {
  public:
-  static constexpr std::size_t k_chunk_bytes = std::size_t{2} << 20;  // one huge page
+  static constexpr std::size_t k_chunk_bytes = std::size_t{2} << 20;
   static constexpr std::size_t k_max_chunks = 8;                      // 16 MiB per lane
   static constexpr std::size_t k_max_text = 95;                       // three slots
   static constexpr std::uint32_t k_any_lane = 0xFFFFFFFF;             // the shared buffer: each event's own
@@ -174,27 +176,19 @@ class TraceBuffer {
     return reinterpret_cast<const TraceEvent*>(reinterpret_cast<const char*>(c) + sizeof(TraceEvent));
   }
 
-  // Maps the next chunk (2 MiB aligned, so that it can be one huge page),
-  // or counts the event being added as dropped and returns false.
+  // Maps the next chunk, or counts the event being added as dropped and
+  // returns false.
   [[gnu::cold, gnu::noinline]] bool grow() noexcept {
     if (chunks_ == k_max_chunks) {
       ++dropped_;
       return false;
     }
-    // Twice the size, then the unaligned ends unmapped: mmap aligns to 4 KiB only.
-    void* p = ::mmap(nullptr, 2 * k_chunk_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void* p = ::mmap(nullptr, k_chunk_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) {
       ++dropped_;
       return false;
     }
-    const auto base = reinterpret_cast<std::uintptr_t>(p);
-    const std::uintptr_t aligned = (base + k_chunk_bytes - 1) & ~(k_chunk_bytes - 1);
-    if (aligned > base) ::munmap(p, aligned - base);
-    if (const std::uintptr_t end = base + 2 * k_chunk_bytes; end > aligned + k_chunk_bytes) {
-      ::munmap(reinterpret_cast<void*>(aligned + k_chunk_bytes), end - aligned - k_chunk_bytes);
-    }
-    auto* c = reinterpret_cast<Chunk*>(aligned);
-    ::madvise(c, k_chunk_bytes, MADV_HUGEPAGE);  // a hint: without it, small pages
+    auto* c = static_cast<Chunk*>(p);
     c->next = nullptr;
     c->used = 0;
     (tail_ != nullptr ? tail_->next : head_) = c;
