@@ -54,12 +54,13 @@ bool run_queued_task_inline(TaskBase* task) noexcept {
     return false;
   }
   // Counted started and finished like a task on a fiber of its own
-  // (metrics: not queued once it runs). release: single writer, as bind_task.
-  w->fibers_started_.store(w->fibers_started_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  // (metrics: not queued once it runs); the finish on whichever worker we
+  // are on by then.
+  w->count_started();
   if (w->trace_ != nullptr) [[unlikely]] trace_bind(*w->trace_, w->current_, task);  // the child's id: ours
   task->run();            // never throws; `w` may be stale after it (the fiber may migrate)
   w = current_worker();
-  w->fibers_finished_.store(w->fibers_finished_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  w->count_finished();
   task->finish_inline();  // done; the runtime's reference was the deque entry
   return true;
 }

@@ -348,8 +348,7 @@ bool Worker::sleep() {
         heap.kick();  // the kick was for us, and we are leaving: pass it on
       }
       searching_ = true;  // the waker counted us as searching
-      wakeups_.store(wakeups_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // relaxed: as sleeps_
-      return true;
+      break;
     }
     if (!driving) driving = heap.try_claim_driver(&wake_token_);
     if (!driving) {
@@ -376,9 +375,10 @@ bool Worker::sleep() {
     fire_timers(heap, true);
     // We may now run a long fiber: someone else drives (kicked if needed).
     heap.release_driver(&wake_token_);
-    wakeups_.store(wakeups_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // relaxed: as sleeps_
-    return true;
+    break;
   }
+  wakeups_.store(wakeups_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // relaxed: as sleeps_
+  return true;
 }
 
 void Worker::run_task(TaskBase* task) {
@@ -526,9 +526,8 @@ void run_on_fiber(Fiber* f, TaskBase* task) {
   // wait, and a wait needs a fiber.
   Worker* w = current_worker();  // re-read: the fiber may have migrated
   // Counted finished first, so that a joiner's metrics() no longer counts
-  // the fiber. release: single writer (this worker's thread, which runs
-  // us); pairs with metrics()' acquire load.
-  w->fibers_finished_.store(w->fibers_finished_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  // the fiber.
+  w->count_finished();
   // Leave the scope the fiber started in (CancelScope and TaskGroup restore
   // it when they end, so it is that one again).
   leave_scope_members(f);
@@ -555,9 +554,9 @@ Fiber* Worker::start_fiber(TaskBase* task) {
     task->set_failure(std::current_exception());
     task->discard_body();
     // Counted started and finished (it ended, with the error), so that it
-    // is neither queued nor alive in metrics(). release: as bind_task.
-    fibers_started_.store(fibers_started_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
-    fibers_finished_.store(fibers_finished_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    // is neither queued nor alive in metrics().
+    count_started();
+    count_finished();
     task->finish();
     return nullptr;
   }
@@ -603,8 +602,7 @@ namespace {
   if (task->cancel_requested()) f->aborted.store(true, std::memory_order_relaxed);  // (the body will not even run)
   // The task's scope reference passes to the fiber (released at its end).
   f->scope = std::exchange(task->scope_, nullptr);  // joins its members list at its first park
-  // release: single writer; pairs with metrics()' acquire load.
-  fibers_started_.store(fibers_started_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  count_started();
 }
 
 void Worker::drop_scope_references(CancelState* scope, std::uint32_t n) noexcept {
@@ -671,10 +669,16 @@ void Worker::finish_fiber(Fiber* f) {
   return now_on;
 }
 
-Worker* suspend_current_fiber(SuspendReason why) {
+// Debug builds: a fiber must not switch out holding a SpinLock (another
+// fiber on this worker could spin on it forever).
+inline void assert_no_spin_locks() noexcept {
 #ifndef NDEBUG
   assert(spin_locks_held() == 0 && "weft: a fiber switched out holding a SpinLock");
 #endif
+}
+
+Worker* suspend_current_fiber(SuspendReason why) {
+  assert_no_spin_locks();
   return suspend_fiber_of(current_worker(), why);
 }
 
@@ -686,9 +690,7 @@ void park_current_fiber() {
     f->park_state.store(k_park_running, std::memory_order_relaxed);
     return;
   }
-#ifndef NDEBUG
-  assert(spin_locks_held() == 0 && "weft: a fiber switched out holding a SpinLock");
-#endif
+  assert_no_spin_locks();
   Worker* now_on = suspend_fiber_of(current_worker(), SuspendReason::park);
   now_on->park_counts_.resumed(f->park_reason);  // the worker we resumed on (park_counts.hpp)
 }

@@ -290,8 +290,20 @@ class Worker {
   // instrumented_).
   const bool measure_slices_;
   RunSlices run_slices_;
+  // Tasks started and finished on this worker (metrics: fibers_started,
+  // fibers_finished, and queued/alive from them); a task that ran without a
+  // fiber of its own (inline join, a fiber that could not be made) counts
+  // as both. Bumped only by count_started/count_finished.
   std::atomic<std::uint64_t> fibers_started_{0};
   std::atomic<std::uint64_t> fibers_finished_{0};
+  // release: single writer (this worker's thread); pairs with
+  // fibers_started()/fibers_finished()' acquire loads in metrics().
+  void count_started() noexcept {
+    fibers_started_.store(fibers_started_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  }
+  void count_finished() noexcept {
+    fibers_finished_.store(fibers_finished_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  }
   std::thread thread_;
 };
 
