@@ -24,8 +24,8 @@ struct Outcome {
 };
 
 // Runs `path` with `args` (argv[1..]) and collects how it ended and what it
-// printed.
-inline Outcome run_process(const char* path, std::initializer_list<const char*> args) {
+// printed. (Also the weft-trace tests' way to run the tool.)
+inline Outcome run_process(const std::string& path, const std::vector<std::string>& args) {
   int fds[2];
   REQUIRE(::pipe(fds) == 0);
   posix_spawn_file_actions_t actions;
@@ -33,11 +33,11 @@ inline Outcome run_process(const char* path, std::initializer_list<const char*> 
   posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
   posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
   posix_spawn_file_actions_addclose(&actions, fds[0]);
-  std::vector<char*> argv{const_cast<char*>(path)};
-  for (const char* a : args) argv.push_back(const_cast<char*>(a));
+  std::vector<char*> argv{const_cast<char*>(path.c_str())};
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, path, &actions, nullptr, argv.data(), environ);
+  const int rc = ::posix_spawn(&pid, path.c_str(), &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   ::close(fds[1]);
   REQUIRE(rc == 0);
@@ -53,6 +53,10 @@ inline Outcome run_process(const char* path, std::initializer_list<const char*> 
   ::close(fds[0]);
   REQUIRE(::waitpid(pid, &out.status, 0) == pid);
   return out;
+}
+
+inline Outcome run_process(const char* path, std::initializer_list<const char*> args) {
+  return run_process(std::string(path), std::vector<std::string>(args.begin(), args.end()));
 }
 
 #ifdef WEFT_DEATH_CHILD

@@ -1,19 +1,19 @@
 // Helpers for the weft-trace tests (test_trace_render.cpp), usable by any
-// test that writes or draws traces: run a program and collect its output, a
+// test that writes or draws traces: run a program and collect its output
+// (death_test.hpp's run_process, plus a check for sanitizer reports), a
 // scratch directory, file I/O, an XML well-formedness check for the SVG, and
 // a PNG reader that checks every chunk's CRC and inflates the pixels with zlib.
 #pragma once
 
 #include "canvas.hpp"
+#include "death_test.hpp"
 
 #include <doctest/doctest.h>
 #include <zlib.h>
 
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -23,7 +23,6 @@
 #include <string>
 #include <vector>
 
-extern char** environ;
 
 namespace weft_trace_test {
 
@@ -37,34 +36,10 @@ struct Outcome {
 
 // Runs `tool` with `args` and collects its exit status and output.
 inline Outcome run_tool(const std::string& tool, const std::vector<std::string>& args) {
-  int fds[2];
-  REQUIRE(::pipe(fds) == 0);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
-  posix_spawn_file_actions_addclose(&actions, fds[0]);
-  std::vector<char*> argv{const_cast<char*>(tool.c_str())};
-  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, tool.c_str(), &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(fds[1]);
-  REQUIRE(rc == 0);
+  const weft_test::Outcome ran = weft_test::run_process(tool, args);
   Outcome out;
-  char buf[4096];
-  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) != 0;) {
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    out.output.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fds[0]);
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
-  if (WIFEXITED(status)) out.exit_code = WEXITSTATUS(status);
+  out.output = ran.output;
+  if (WIFEXITED(ran.status)) out.exit_code = WEXITSTATUS(ran.status);
   // Under ASan/UBSan/TSan the tool's own reports fail the test, whatever
   // its exit status (ASan's default status, 1, is also "bad input").
   CHECK(out.output.find("runtime error:") == std::string::npos);
