@@ -169,7 +169,7 @@ class WEFT_API Runtime {
       throw std::logic_error("weft::Runtime::block_on called from a fiber of the same runtime; use go() and join()");
     }
     JoinHandle<task_result_t<F>> handle = spawn(std::forward<F>(fn));
-    handle.task_->wait_done_or_deadlock();
+    handle.task_->wait_done_or_deadlock(*scheduler_);
     return handle.join();
   }
 

@@ -32,7 +32,9 @@ namespace weft::detail {
 bool run_queued_task_inline(TaskBase* task) noexcept {
   Worker* w = current_worker();
   if (w == nullptr || w->current_ == nullptr) return false;  // a plain thread or the loop
-  if (task->scheduler_ != &w->scheduler_ || !w->scheduler_.options().inline_join) return false;
+  if (!w->scheduler_.options().inline_join) return false;
+  // Only this runtime's tasks are in its workers' deques: a task of another
+  // runtime fails this test.
   if (w->deque_.peek_bottom() != task) return false;
   const Fiber* self = w->current_;
   const auto sp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));

@@ -119,7 +119,6 @@ Scheduler::ExternalCall::~ExternalCall() {
 }
 
 void Scheduler::submit(TaskBase* task) {
-  task->scheduler_ = this;
   Worker* w = current_worker();
   Fiber* f = w != nullptr ? w->current_fiber() : nullptr;
   // Identity (task_ids.hpp): from the calling worker's batch (any runtime's

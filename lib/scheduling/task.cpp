@@ -131,7 +131,7 @@ bool TaskBase::wait_done_until(Nanos deadline) {
   return done();
 }
 
-void TaskBase::wait_done_or_deadlock() {
+void TaskBase::wait_done_or_deadlock(Scheduler& runtime) {
   if (done()) return;
   if (!on_plain_thread()) {
     wait_done();
@@ -162,7 +162,7 @@ void TaskBase::wait_done_or_deadlock() {
   Nanos backoff = 1'000'000;
   while (!waiter.wait_released_or_poked_until(recheck)) {
     if (waiter.outcome() != Waiter::Outcome::pending) continue;  // the task finished; its unpark is on the way
-    DeadlockCheck check = find_deadlock(*scheduler_);
+    DeadlockCheck check = find_deadlock(runtime);
     if (check.outside_thread) {
       recheck = now_ns() + backoff;
       backoff = std::min<Nanos>(backoff * 2, 100'000'000);

@@ -64,9 +64,11 @@ class WEFT_API TaskBase {
   bool wait_done_until(Nanos deadline);
 
   // Runtime::block_on's wait, from a plain thread: as wait_done(), but
-  // throws weft::Deadlock when the task can never finish (deadlock.hpp).
-  // From a fiber (of another runtime) it is wait_done().
-  void wait_done_or_deadlock();
+  // throws weft::Deadlock when the task can never finish (deadlock.hpp);
+  // `runtime` is the scheduler the task was submitted to (the one whose
+  // fibers the deadlock check looks at). From a fiber (of another runtime)
+  // it is wait_done().
+  void wait_done_or_deadlock(Scheduler& runtime);
 
   // Handle side, non-blocking.
   bool done() const noexcept { return done_.load(std::memory_order_acquire); }
@@ -133,7 +135,6 @@ class WEFT_API TaskBase {
   // with request_cancel()'s seq_cst load: task.cpp); everyone else reads it
   // relaxed, ordered by the queue hand-offs that brought them the task.
   std::atomic<Fiber*> fiber_{nullptr};
-  Scheduler* scheduler_ = nullptr;  // the runtime the task was submitted to
   TaskBase* queue_next_ = nullptr;  // link in the runtime's GlobalQueue (lib/scheduling/global_queue.hpp)
   // The cancellation scope the task will run in (lib/structured/cancel_state.hpp),
   // holding a reference until its fiber starts and takes it over; nullptr:
@@ -194,12 +195,20 @@ class WEFT_API TaskBase {
   // the fiber's start.
   std::atomic<bool> cancel_requested_{false};
   SpinLock join_lock_;          // guards joiner_ and the done_ transition
+  bool observed_ = false;       // written by the handle before its release
   Waiter* joiner_ = nullptr;    // the one waiter parked in wait_done(), if any
   Continuation* continuation_ = nullptr;  // set_continuation(); guarded by join_lock_
   ChannelCore* done_channel_ = nullptr;  // done_channel(); guarded by join_lock_, held until ~TaskBase
-  bool observed_ = false;       // written by the handle before its release
-  bool cancelled_ = false;      // the body was cancelled (at shutdown, or its scope): never reported
   std::exception_ptr error_;    // written by run() before finish()
+  bool cancelled_ = false;      // the body was cancelled (at shutdown, or its scope): never reported
+
+ protected:
+  // Task<F>: its closure is alive (constructed, not yet run or discarded).
+  // Written by whoever owns the task at the time (its constructor, the
+  // worker running it, the last releaser). Last, so that the closure of a
+  // derived Task starts in this class's tail padding: with 1-2 captured
+  // references a task fits 128 bytes, two cache lines.
+  bool body_alive_ = false;
 };
 
 template <class R>
@@ -222,19 +231,23 @@ template <class F, class R>
 class Task final : public TaskWithResult<R> {
  public:
   template <class G>
-  explicit Task(G&& fn) : fn_(std::in_place, std::forward<G>(fn)) {}
+  explicit Task(G&& fn) {
+    ::new (static_cast<void*>(&fn_)) F(std::forward<G>(fn));
+    this->body_alive_ = true;
+  }
+  ~Task() override { discard_body(); }
 
   void run() noexcept override {
     if (this->cancel_requested()) {  // JoinHandle::cancel() before the task started: it never runs
       this->capture_cancel_before_start();
-      fn_.reset();
+      discard_body();
       return;
     }
     try {
       if constexpr (std::is_void_v<R>) {
-        std::invoke(std::move(*fn_));
+        std::invoke(std::move(fn_));
       } else {
-        this->result_.emplace(std::invoke(std::move(*fn_)));
+        this->result_.emplace(std::invoke(std::move(fn_)));
       }
     } catch (const Cancelled&) {
       // Caught by type here rather than classified in
@@ -245,13 +258,19 @@ class Task final : public TaskWithResult<R> {
     } catch (...) {
       this->capture_current_exception();
     }
-    fn_.reset();  // what the closure captured dies with the body, not with the handle
+    discard_body();  // what the closure captured dies with the body, not with the handle
   }
 
-  void discard_body() noexcept override { fn_.reset(); }
+  void discard_body() noexcept override {
+    if (!this->body_alive_) return;
+    this->body_alive_ = false;
+    fn_.~F();
+  }
 
  private:
-  std::optional<F> fn_;
+  union {
+    F fn_;  // alive while body_alive_
+  };
 };
 
 // Hands an exception nobody will see to the unhandled-exception handler
