@@ -34,6 +34,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
@@ -157,6 +158,9 @@ class TraceBuffer {
   std::uint64_t slice_fiber = 0;
   bool preempting = false;  // the next yield is a time-slice preemption
   std::uint64_t sleep_start = 0;
+  // A park's reason is described into this (owner thread only; reused, so
+  // no allocation once it has grown, and no thread_local lookup).
+  std::string park_text;
   // Named fibers whose name this lane has recorded: id -> the name's
   // storage when recorded (a rename stores a new copy: recorded again).
   std::unordered_map<std::uint64_t, const char*> named;

@@ -145,7 +145,7 @@ void trace_switch_out(TraceBuffer& b, Fiber* f, TraceEnd end) noexcept {
   // The fiber is running and its waiter lives on its stack: parked_on is
   // ours to read (only this fiber writes it), and the waiter is alive.
   if (Waiter* w = f->parked_on) {
-    thread_local std::string text;  // reused: no allocation once it has grown
+    std::string& text = b.park_text;  // reused: no allocation once it has grown
     text.clear();
     try {
       w->describe(text);
