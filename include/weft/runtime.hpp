@@ -119,7 +119,9 @@ class WEFT_API Runtime {
     // std::system_error when this option names a file that cannot be
     // created (a WEFT_TRACE path that cannot be is reported on stderr and
     // the runtime runs untraced). A failure to write at shutdown is reported
-    // on stderr; shutdown does not throw for it.
+    // on stderr; shutdown does not throw for it. Memory: 32 bytes an event,
+    // in 2 MiB chunks, at most 16 MiB per worker (and one more lane for
+    // other threads); later events are dropped and counted in the file.
     std::string trace_file{};
   };
 
