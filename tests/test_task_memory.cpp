@@ -90,6 +90,27 @@ bool aligned_128(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 1
 
 }  // namespace
 
+// A task with a closure of one or two references fits two cache lines (the
+// 128-byte class of task memory): the closure starts in TaskBase's tail
+// padding (docs/benchmarks.md, "a task in two cache lines"). A field added
+// to TaskBase that breaks this fails here, at compile time.
+TEST_CASE("task memory: a closure of two references fits a task in 128 bytes") {
+  int a = 0, b = 0;
+  auto two = [&a, &b] { a += b; };
+  auto one = [&a] { ++a; };
+  static_assert(sizeof(weft::detail::Task<decltype(two), void>) <= 128);
+  static_assert(sizeof(weft::detail::Task<decltype(one), void>) <= 128);
+  static_assert(sizeof(weft::detail::Task<decltype(one), int>) <= 128);
+  // And the tasks run: each closure once, its captures alive until then.
+  weft::Runtime rt({.workers = 1});
+  rt.block_on([&] {
+    b = 2;
+    weft::go(two).join();
+    weft::go(one).join();
+  });
+  CHECK(a == 3);
+}
+
 TEST_CASE("task memory: spawning and freeing after the thread's cache was destroyed takes no shared block" *
           doctest::timeout(120)) {
   weft::Runtime rt({.workers = 2});
