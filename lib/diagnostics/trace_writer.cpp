@@ -253,20 +253,35 @@ bool Tracer::write_json(std::FILE* f) const {
     out.put(",\"ts\":");
     out.put_us(ts);
   };
-  // An instant event's opening, up to its args' first value: ..,"s":"t","args":{"key":
-  auto instant = [&](std::string_view cat, const TraceEvent& e, std::string_view key) {
-    open("i", cat, cat, e.lane, since_origin(e.ts));
-    out.put(",\"s\":\"t\"");
-    if (key.empty()) return;
-    out.put(",\"args\":{\"");
-    out.put(key);
-    out.put("\":");
-  };
-  auto arg = [&](std::string_view key, std::uint64_t v) {
-    out.put(",\"");
+  // "key":v
+  auto key_value = [&](std::string_view key, std::uint64_t v) {
+    out.put('"');
     out.put(key);
     out.put("\":");
     out.put_u64(v);
+  };
+  // ,"key":v (an argument after the first).
+  auto arg = [&](std::string_view key, std::uint64_t v) {
+    out.put(',');
+    key_value(key, v);
+  };
+  // ,"args":{"key":v (the first argument; the caller closes the object).
+  auto first_arg = [&](std::string_view key, std::uint64_t v) {
+    out.put(",\"args\":{");
+    key_value(key, v);
+  };
+  // A span's opening, up to its duration: {"ph":"X",..,"ts":..,"dur":..
+  auto span_event = [&](std::string_view cat, std::string_view name, const TraceEvent& e) {
+    open("X", cat, name, e.lane, since_origin(e.ts));
+    out.put(",\"dur\":");
+    out.put_us(span(e.b));
+  };
+  // An instant event's opening, with e.a as its first argument `key` (none
+  // when key is empty): {"ph":"i",..,"s":"t","args":{"key":e.a
+  auto instant = [&](std::string_view cat, const TraceEvent& e, std::string_view key) {
+    open("i", cat, cat, e.lane, since_origin(e.ts));
+    out.put(",\"s\":\"t\"");
+    if (!key.empty()) first_arg(key, e.a);
   };
   for (std::uint32_t lane : used_lanes) {
     open("M", {}, "thread_name", lane, 0);
@@ -274,59 +289,46 @@ bool Tracer::write_json(std::FILE* f) const {
     out.put_string(lane_name(lane));
     out.put("}}");
     open("M", {}, "thread_sort_index", lane, 0);
-    out.put(",\"args\":{\"sort_index\":");
-    out.put_u64(lane);
+    first_arg("sort_index", lane);
     out.put("}}");
   }
   for (const TraceBuffer* b : lanes) {
     b->for_each([&](const TraceEvent& e, std::string_view text) {
       switch (e.kind) {
         case TraceKind::slice:
-          open("X", "fiber", label(e.a), e.lane, since_origin(e.ts));
-          out.put(",\"dur\":");
-          out.put_us(span(e.b));
-          out.put(",\"args\":{\"fiber\":");
-          out.put_u64(e.a);
+          span_event("fiber", label(e.a), e);
+          first_arg("fiber", e.a);
           out.put(",\"end\":\"");
           out.put(end_name(e.flag));
           out.put("\"}}");
           break;
         case TraceKind::sleep:
-          open("X", "sleep", "asleep", e.lane, since_origin(e.ts));
-          out.put(",\"dur\":");
-          out.put_us(span(e.b));
+          span_event("sleep", "asleep", e);
           out.put("}");
           break;
         case TraceKind::blocking:
-          open("X", "blocking", "blocking", e.lane, since_origin(e.ts));
-          out.put(",\"dur\":");
-          out.put_us(span(e.b));
-          out.put(",\"args\":{\"fiber\":");
-          out.put_u64(e.a);
+          span_event("blocking", "blocking", e);
+          first_arg("fiber", e.a);
           out.put("}}");
           break;
         case TraceKind::spawn:
           instant("spawn", e, "parent");
-          out.put_u64(e.a);
           arg("child", task_fiber(e.b));
           out.put("}}");
           break;
         case TraceKind::steal:
           instant("steal", e, "victim");
-          out.put_u64(e.a);
           arg("fiber", task_fiber(e.b));
           out.put("}}");
           break;
         case TraceKind::park:
           instant("park", e, "fiber");
-          out.put_u64(e.a);
           out.put(",\"reason\":");
           out.put_string(text);
           out.put("}}");
           break;
         case TraceKind::unpark:
           instant("unpark", e, "fiber");
-          out.put_u64(e.a);
           arg("by", e.b);
           out.put("}}");
           break;
@@ -337,7 +339,6 @@ bool Tracer::write_json(std::FILE* f) const {
           break;
         case TraceKind::cancel:
           instant("cancel", e, "fiber");
-          out.put_u64(e.a);
           out.put("}}");
           break;
         case TraceKind::bind:
