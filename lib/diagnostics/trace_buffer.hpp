@@ -88,7 +88,7 @@ class TraceBuffer {
   static constexpr std::size_t k_max_text = 95;                       // three slots
   static constexpr std::uint32_t k_any_lane = 0xFFFFFFFF;             // the shared buffer: each event's own
 
-  TraceBuffer(std::uint32_t lane) noexcept : lane_(lane) {}
+  explicit TraceBuffer(std::uint32_t lane) noexcept : lane_(lane) {}
   ~TraceBuffer() {
     while (head_ != nullptr) ::munmap(std::exchange(head_, head_->next), k_chunk_bytes);
   }
@@ -123,7 +123,7 @@ class TraceBuffer {
       s = cut;
       n = keep + 3;
     }
-    const std::size_t need = 1 + (n + sizeof(TraceEvent) - 1) / sizeof(TraceEvent);
+    const std::size_t need = slots_for(n);
     if (tail_ == nullptr || k_chunk_slots - tail_->used < need) [[unlikely]] {
       if (!grow()) return;
     }
@@ -143,7 +143,7 @@ class TraceBuffer {
       for (std::size_t i = 0; i < c->used;) {
         const TraceEvent& e = slots(c)[i];
         f(e, std::string_view(reinterpret_cast<const char*>(&e + 1), e.text));
-        i += 1 + (e.text + sizeof(TraceEvent) - 1) / sizeof(TraceEvent);
+        i += slots_for(e.text);
       }
     }
   }
@@ -173,6 +173,10 @@ class TraceBuffer {
   };
   static_assert(sizeof(Chunk) <= sizeof(TraceEvent));
   static constexpr std::size_t k_chunk_slots = k_chunk_bytes / sizeof(TraceEvent) - 1;
+  // Slots an event with `text` bytes of text takes: its own and the text's.
+  static constexpr std::size_t slots_for(std::size_t text) noexcept {
+    return 1 + (text + sizeof(TraceEvent) - 1) / sizeof(TraceEvent);
+  }
   static TraceEvent* slots(Chunk* c) noexcept {
     return reinterpret_cast<TraceEvent*>(reinterpret_cast<char*>(c) + sizeof(TraceEvent));
   }
