@@ -252,11 +252,11 @@ TaskBase* Worker::pick_local_task() {
   // relaxed: no other thread reads them now (see above).
   f->aborted.store(false, std::memory_order_relaxed);
   f->slice_calls_per_read = k_initial_slice_calls;
-  // The old task's slice ends (enter begins the new one); the trace's slice
-  // keeps the old task's id, recorded at its switch-in.
-  if (instrumented_) [[unlikely]] instrumented_switch_out(f, TraceEnd::finish);
   bind_task(f, t);
-  enter(f, true);  // a fresh time slice, and a new fiber as far as runnext thieves can tell
+  // The old task's slice ends and the new one's begins: a fresh time slice,
+  // and a new fiber as far as runnext thieves can tell. The trace's ending
+  // slice keeps the old task's id, recorded at its switch-in.
+  chain_slice(f, TraceEnd::finish, f);
   return t;
 }
 
@@ -396,7 +396,7 @@ void Worker::run_task(TaskBase* task) {
   settle_switched_out();
 }
 
-void Worker::enter(Fiber* f, bool chained) noexcept {
+inline void Worker::begin_slice(Fiber* f) noexcept {
   assert(f->park_state.load(std::memory_order_relaxed) == k_park_running);
   current_ = f;
   running_id_.store(fiber_id(f), std::memory_order_relaxed);  // relaxed: see running_id_
@@ -404,7 +404,19 @@ void Worker::enter(Fiber* f, bool chained) noexcept {
   switches_.store(switches_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   slice_countdown_ = f->slice_calls_per_read;  // a fresh slice (time_slice.cpp)
   slice_start_ = 0;
-  if (instrumented_) [[unlikely]] instrumented_switch_in(f, chained);  // tracing, Options::measure_run_slices
+}
+
+void Worker::enter(Fiber* f) noexcept {
+  begin_slice(f);
+  if (instrumented_) [[unlikely]] instrumented_switch_in(f, false);  // tracing, Options::measure_run_slices
+}
+
+void Worker::chain_slice(Fiber* out, TraceEnd end, Fiber* in) noexcept {
+  begin_slice(in);
+  if (instrumented_) [[unlikely]] {
+    instrumented_switch_out(out, end);
+    instrumented_switch_in(in, true);
+  }
 }
 
 void Worker::instrumented_switch_in(Fiber* f, bool chained) noexcept {
@@ -502,15 +514,15 @@ void fiber_main(void* arg) {
     w = current_worker();  // re-read: the fiber may have migrated
     task = w->next_task_for_finished(f);  // ends the finished task's slice if it binds the next
   }
-  if (w->instrumented_) [[unlikely]] w->instrumented_switch_out(f, TraceEnd::finish);
   w->suspend_reason_ = SuspendReason::finish;
   w->switched_out_ = f;  // its stack goes back once we have left it
   if (TaskBase* next = std::exchange(w->handoff_, nullptr)) {
     // A runnable fiber picked by next_task_for_finished: straight to it.
     Fiber* g = next->fiber_.load(std::memory_order_relaxed);  // relaxed: see TaskBase::fiber_
-    w->enter(g, true);
+    w->chain_slice(f, TraceEnd::finish, g);
     exit_to(f->context, g->context);
   }
+  if (w->instrumented_) [[unlikely]] w->instrumented_switch_out(f, TraceEnd::finish);
   exit_to(f->context, w->loop_context_);
 }
 
@@ -640,28 +652,28 @@ void Worker::finish_fiber(Fiber* f) {
 }
 
 // suspend_current_fiber()'s body, forced inline into park_current_fiber as
-// well, so that a park costs no call more than it did before tracing
-// (GCC stopped inlining it on its own once the trace hooks were added).
+// well, so that a park costs no call more than it did before tracing.
+// Each way out tests instrumented_ once (chain_slice for a direct switch).
 // Returns the worker the fiber resumed on.
 [[gnu::always_inline]] inline Worker* suspend_fiber_of(Worker* w, SuspendReason why) {
   Fiber* f = w->current_;
   assert(f != nullptr);
-  // One out-of-line call, tracing and/or run-slice timing: keeps this inlinable.
-  if (w->instrumented_) [[unlikely]] w->instrumented_switch_out(f, why == SuspendReason::park ? TraceEnd::park : TraceEnd::yield);
   w->suspend_reason_ = why;
   w->switched_out_ = f;  // settled by whoever runs next here, once f's context is saved
+  const TraceEnd end = why == SuspendReason::park ? TraceEnd::park : TraceEnd::yield;
   // A parking fiber switches straight to the next runnable one (one switch,
   // not two through the loop); a yield goes through the loop, which queues
   // the yielder behind the rest.
   if (why == SuspendReason::park) {
     if (Fiber* g = w->direct_successor()) {
-      w->enter(g, true);
+      w->chain_slice(f, end, g);
       switch_context(f->context, g->context);
       Worker* now_on = current_worker();  // resumed, perhaps elsewhere
       now_on->settle_switched_out();
       return now_on;
     }
   }
+  if (w->instrumented_) [[unlikely]] w->instrumented_switch_out(f, end);
   switch_context(f->context, w->loop_context_);
   // Resumed, perhaps by another worker: `w` is stale from here on.
   Worker* now_on = current_worker();

@@ -202,12 +202,17 @@ class Worker {
   void run_task(TaskBase* task);
   Fiber* start_fiber(TaskBase* task);
   Fiber* make_fiber(TaskBase* task, Stack stack) noexcept;
-  // Makes f the running fiber (a fresh time slice). `chained`: the slice
-  // before it ended just now, on this thread (a finished task's fiber
-  // taking the next, a parking fiber switching straight to the next), so a
-  // trace begins f's slice at that one's end instead of reading the clock
-  // again.
-  void enter(Fiber* f, bool chained = false) noexcept;
+  // Makes f the running fiber (a fresh time slice), from the loop.
+  void enter(Fiber* f) noexcept;
+  // Makes `in` the running fiber right after `out`'s slice ended on this
+  // thread with nothing between (a finished task's fiber taking the next,
+  // a parking fiber switching straight to the next): one instrumented_
+  // test for both ends, and a trace begins the new slice at the old one's
+  // end instead of reading the clock again. `in` may be `out` (a fiber
+  // taking on its next task).
+  void chain_slice(Fiber* out, TraceEnd end, Fiber* in) noexcept;
+  // enter()'s part that is not instrumentation.
+  void begin_slice(Fiber* f) noexcept;
   // The cold sides of the instrumented_ branch: a slice begins (f about to
   // run) or ends (f switches out, or finishes its task: `end`).
   [[gnu::cold, gnu::noinline]] void instrumented_switch_in(Fiber* f, bool chained) noexcept;
