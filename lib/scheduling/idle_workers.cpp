@@ -34,8 +34,26 @@ std::uint64_t IdleWorkers::state_after_push() noexcept {
 #endif
 }
 
-std::optional<std::size_t> IdleWorkers::worker_to_notify() {
-  std::uint64_t s = state_after_push();
+std::optional<std::size_t> IdleWorkers::worker_to_notify() { return notify_given(state_after_push()); }
+
+std::optional<std::size_t> IdleWorkers::worker_to_notify_after_rmw() {
+  // seq_cst load after the producer's seq_cst RMW (sequenced before it),
+  // against the sleeper's seq_cst RMW of state_, seq_cst fence, then its
+  // relaxed re-read of the queues: in the single total order S, either the
+  // producer's RMW precedes the sleeper's fence (then the sleeper's re-read
+  // sees the push: [atomics.order] p3.3's fence rule), or the fence
+  // precedes it, and then the sleeper's RMW (before its fence) precedes
+  // this load, which must see that RMW or a later change (p3.1). On x86 the
+  // load is a plain mov and the RMW a locked instruction already paid for.
+#if WEFT_TSAN
+  // That sleeper has no fence (see state_after_push): the RMW path.
+  return worker_to_notify();
+#else
+  return notify_given(state_.load(std::memory_order_seq_cst));
+#endif
+}
+
+std::optional<std::size_t> IdleWorkers::notify_given(std::uint64_t s) {
   if (searching_of(s) != 0 || awake_of(s) >= num_workers_) return std::nullopt;
   std::lock_guard<std::mutex> guard(sleepers_lock_);
   // Re-read under the lock (relaxed: the lock orders us with begin_sleep,

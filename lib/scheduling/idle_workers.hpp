@@ -51,6 +51,11 @@ class IdleWorkers {
   // (already removed from the sleepers and counted as awake and searching),
   // or nothing when a searcher exists or nobody sleeps.
   std::optional<std::size_t> worker_to_notify();
+  // The same, for a producer whose push was a seq_cst read-modify-write
+  // (Worker::push_woken's exchange): that RMW and a seq_cst load of the
+  // counters are the producer's half of the Dekker pair, so no barrier is
+  // added (see the .cpp).
+  std::optional<std::size_t> worker_to_notify_after_rmw();
 
   // A worker wants to steal. False when half the workers already search
   // (more searchers than that only burn CPU); the caller then sleeps.
@@ -88,6 +93,8 @@ class IdleWorkers {
 
   // The producer's read of state_ after its push (see the .cpp).
   std::uint64_t state_after_push() noexcept;
+  // worker_to_notify()'s part after that read.
+  std::optional<std::size_t> notify_given(std::uint64_t s);
 
   const std::size_t num_workers_;
   // Low 32 bits: searching; high 32 bits: awake. Transitions are seq_cst

@@ -171,8 +171,12 @@ void Scheduler::push_global(TaskBase* task) noexcept {
   notify_work();
 }
 
-void Scheduler::notify_work() noexcept {
-  if (auto index = idle_.worker_to_notify()) {
+void Scheduler::notify_work() noexcept { wake_for(idle_.worker_to_notify()); }
+
+void Scheduler::notify_work_after_rmw() noexcept { wake_for(idle_.worker_to_notify_after_rmw()); }
+
+void Scheduler::wake_for(std::optional<std::size_t> index) noexcept {
+  if (index) {
     // The worker is counted awake already; the epoch tells a deadlock
     // detector that read the counters before that increment (activity.hpp).
     activity::bump_epoch();

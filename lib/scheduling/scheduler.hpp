@@ -99,6 +99,10 @@ class Scheduler {
   // Any thread, after making work visible: wakes a sleeping worker when
   // nobody is searching (IdleWorkers). Never fails.
   void notify_work() noexcept;
+  // notify_work() for a push that was one seq_cst read-modify-write (the
+  // runnext slot's exchange): no barrier of its own
+  // (IdleWorkers::worker_to_notify_after_rmw).
+  void notify_work_after_rmw() noexcept;
 
   // Workers: is anything queued anywhere? (the last searcher's re-check)
   bool has_queued_work() const;
@@ -145,6 +149,8 @@ class Scheduler {
   const Runtime::Options& options() const noexcept { return options_; }
 
  private:
+  // notify_work()'s end: wakes the worker IdleWorkers picked, if any.
+  void wake_for(std::optional<std::size_t> index) noexcept;
   // Counts a call from outside the runtime (a plain thread, or a fiber of
   // another runtime) while it may still queue work, so that quiescence is not
   // declared under its feet. Throws RuntimeStopped once stopping.

@@ -76,20 +76,33 @@ void Worker::push_local(TaskBase* task) {
 }
 
 void Worker::push_woken(TaskBase* task) noexcept {
-  // release: publishes the task (and what its unparker wrote) to a thief's
-  // acquire CAS in steal_stale_runnext(). The displaced task is ours: we
+  // seq_cst: release publishes the task (and what its unparker wrote) to a
+  // thief's acquire CAS in steal_stale_runnext(); seq_cst also makes this
+  // exchange the producer's half of IdleWorkers' Dekker pair when it is the
+  // whole push (notify_work_after_rmw). The displaced task is ours: we
   // wrote it, or a thief's CAS emptied the slot and we read nullptr.
-  if (TaskBase* displaced = runnext_.exchange(task, std::memory_order_release)) {
-    try {
-      deque_.push(displaced);
-    } catch (...) {  // std::bad_alloc: the ring could not grow
-      scheduler_.push_global(displaced);
-      return;  // push_global notified
-    }
+  TaskBase* displaced = runnext_.exchange(task, std::memory_order_seq_cst);
+  if (scheduler_.num_workers() == 1) {
+    if (displaced != nullptr) push_displaced(displaced);
+    return;  // a lone worker is awake (it is pushing): nobody else could take the task
   }
   // Even for the slot: a searcher takes it if we keep running (see above),
   // and the wake-up is free while one searches.
-  if (scheduler_.num_workers() > 1) scheduler_.notify_work();
+  if (displaced == nullptr) {
+    scheduler_.notify_work_after_rmw();
+  } else if (push_displaced(displaced)) {
+    scheduler_.notify_work();
+  }
+}
+
+bool Worker::push_displaced(TaskBase* task) noexcept {
+  try {
+    deque_.push(task);
+    return true;
+  } catch (...) {  // std::bad_alloc: the ring could not grow
+    scheduler_.push_global(task);  // notifies
+    return false;
+  }
 }
 
 TaskBase* Worker::take_runnext() noexcept {

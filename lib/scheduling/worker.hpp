@@ -198,6 +198,10 @@ class Worker {
   // One task from v's deque plus up to half of the rest into ours; nullptr
   // when v's deque is empty.
   TaskBase* steal_half_from(Worker& v);
+  // push_woken's task that the new one displaced from runnext_, onto the
+  // deque (or the global queue, which notifies, if the deque cannot grow:
+  // then false).
+  bool push_displaced(TaskBase* task) noexcept;
   bool sleep();  // false when the runtime is exiting
   void run_task(TaskBase* task);
   Fiber* start_fiber(TaskBase* task);
