@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <atomic>
 #include <cstdint>
 #include <set>
@@ -71,6 +72,40 @@ TEST_CASE("spawn: idle workers steal CPU-bound children from a busy one" * docte
     }
     CHECK(total == 1000);
   }
+}
+
+TEST_CASE("spawn: a child spawned just before its parent spins is run by another worker, round after round" *
+          doctest::timeout(600)) {
+  // The spawn's notification reads the idle counters without a barrier
+  // (idle_workers.hpp, the vigil): whether the other worker is busy,
+  // searching or falling asleep when the child is queued, it must take the
+  // child, because the parent keeps its own worker busy until the child
+  // has run. Pauses of 0-200 us before each spawn put the other worker in
+  // every one of those states.
+  const std::size_t rounds = scaled(3000);
+  weft::Runtime rt({.workers = 2});
+  std::size_t late = 0;
+  rt.block_on([&] {
+    std::uint64_t seed = 0x9e3779b97f4a7c15ULL;
+    for (std::size_t r = 0; r < rounds; ++r) {
+      seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+      const auto pause = std::chrono::microseconds((seed >> 33) % 200);
+      const auto pause_until = std::chrono::steady_clock::now() + pause;
+      while (std::chrono::steady_clock::now() < pause_until) {
+      }
+      std::atomic<bool> ran{false};
+      auto child = weft::go([&] { ran.store(true, std::memory_order_release); });
+      const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      while (!ran.load(std::memory_order_acquire)) {
+        if (std::chrono::steady_clock::now() > limit) {
+          ++late;  // the join below runs it here
+          break;
+        }
+      }
+      child.join();
+    }
+  });
+  CHECK(late == 0);
 }
 
 TEST_CASE("spawn: plain threads and fibers spawn concurrently" * doctest::timeout(300)) {
