@@ -76,12 +76,11 @@ TEST_CASE("spawn: idle workers steal CPU-bound children from a busy one" * docte
 
 TEST_CASE("spawn: a child spawned just before its parent spins is run by another worker, round after round" *
           doctest::timeout(600)) {
-  // The spawn's notification reads the idle counters without a barrier
-  // (idle_workers.hpp, the vigil): whether the other worker is busy,
-  // searching or falling asleep when the child is queued, it must take the
-  // child, because the parent keeps its own worker busy until the child
-  // has run. Pauses of 0-200 us before each spawn put the other worker in
-  // every one of those states.
+  // The idle protocol's I2 (idle_workers.hpp): whether the other worker is
+  // busy, searching or falling asleep when the child is queued, it must
+  // take the child, because the parent keeps its own worker busy until the
+  // child has run. Pauses of 0-200 us before each spawn put the other
+  // worker in every one of those states.
   const std::size_t rounds = scaled(3000);
   weft::Runtime rt({.workers = 2});
   std::size_t late = 0;

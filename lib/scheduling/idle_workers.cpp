@@ -53,18 +53,6 @@ std::optional<std::size_t> IdleWorkers::worker_to_notify_after_rmw() {
 #endif
 }
 
-std::optional<std::size_t> IdleWorkers::worker_to_notify_local() {
-#if WEFT_TSAN
-  // The ThreadSanitizer build keeps every producer's barrier.
-  return worker_to_notify();
-#else
-  // relaxed, no barrier: the vigil (see the header). The compiler barrier
-  // keeps the load after the push in the instruction stream at least.
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  return notify_given(state_.load(std::memory_order_relaxed));
-#endif
-}
-
 std::optional<std::size_t> IdleWorkers::notify_given(std::uint64_t s) {
   if (searching_of(s) != 0 || awake_of(s) >= num_workers_) return std::nullopt;
   std::lock_guard<std::mutex> guard(sleepers_lock_);
@@ -100,7 +88,7 @@ bool IdleWorkers::end_search() noexcept {
   return searching_of(prev) == 1;
 }
 
-IdleWorkers::Sleep IdleWorkers::begin_sleep(std::size_t index, bool searching) {
+bool IdleWorkers::begin_sleep(std::size_t index, bool searching) {
   std::uint64_t prev;
   {
     std::lock_guard<std::mutex> guard(sleepers_lock_);
@@ -113,7 +101,7 @@ IdleWorkers::Sleep IdleWorkers::begin_sleep(std::size_t index, bool searching) {
   // the caller re-reads the queues.
   std::atomic_thread_fence(std::memory_order_seq_cst);
 #endif
-  return {searching && searching_of(prev) == 1, awake_of(prev) > 1};
+  return searching && searching_of(prev) == 1;
 }
 
 std::optional<std::size_t> IdleWorkers::peek_sleeper() {
@@ -122,16 +110,15 @@ std::optional<std::size_t> IdleWorkers::peek_sleeper() {
   return sleepers_.back();
 }
 
-bool IdleWorkers::wake_self(std::size_t index, bool searching) {
+bool IdleWorkers::wake_self(std::size_t index) {
   std::lock_guard<std::mutex> guard(sleepers_lock_);
   auto it = std::find(sleepers_.begin(), sleepers_.end(), index);
   if (it == sleepers_.end()) return false;
   sleepers_.erase(it);
   // seq_cst: as every change of the awake count (quiescence and deadlock
-  // checks read it seq_cst), and as worker_to_notify()'s for a searcher.
-  // Not searching: I2 is unaffected, since this worker did not promise
-  // anyone to look at their queue.
-  state_.fetch_add(k_awake_one + (searching ? k_searching_one : 0), std::memory_order_seq_cst);
+  // checks read it seq_cst). Not searching: I2 is unaffected, since this
+  // worker did not promise anyone to look at their queue.
+  state_.fetch_add(k_awake_one, std::memory_order_seq_cst);
   return true;
 }
 

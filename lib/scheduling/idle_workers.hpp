@@ -30,21 +30,6 @@
 // the other: either the producer sees a sleeper and no searcher and wakes
 // someone, or the sleeper's re-check sees the work. That proves I2.
 //
-// One producer skips its barrier: a worker pushing onto its own deque
-// (worker_to_notify_local), the hottest push there is (every spawn of a
-// fork-join). Its read of the counters may then pass its push, and both
-// sides can miss each other, but only within the moment the push sits in
-// the producer's store buffer, and only for a sleeper that saw another
-// worker awake when it decremented (the producer was awake: it pushed).
-// Such a sleeper keeps a vigil: it sleeps at most k_vigil_ns, re-checks
-// the queues once, and gets up if they hold work (Worker::sleep). A push
-// is visible to other threads within a bounded time of its store (the
-// store buffer drains on its own; [atomics.order] p11), far below the
-// vigil, so the re-check sees it; a later push reads counters that show
-// the sleeper (its read comes after the decrement reached every core) and
-// wakes someone. So I2 holds with a delay of at most k_vigil_ns for that
-// one race, and the local push costs no barrier.
-//
 // Contract: any thread may call worker_to_notify(); a worker calls the other
 // transitions for itself only. None of them blocks beyond a short mutex.
 #pragma once
@@ -71,18 +56,6 @@ class IdleWorkers {
   // counters are the producer's half of the Dekker pair, so no barrier is
   // added (see the .cpp).
   std::optional<std::size_t> worker_to_notify_after_rmw();
-  // The same, for a worker's push onto its own deque: no barrier at all;
-  // the sleepers' vigil covers the race that opens (see the top).
-  std::optional<std::size_t> worker_to_notify_local();
-
-  // How long a sleeper that saw other workers awake sleeps before it
-  // re-checks the queues once (the vigil). Far above a store buffer's
-  // drain time; short enough that the rare missed push waits little.
-  static constexpr std::int64_t k_vigil_ns = 100'000;
-  // The vigil in use (k_vigil_ns unless a test set another). relaxed: a
-  // setting, read once per sleep.
-  std::int64_t vigil_ns() const noexcept { return vigil_ns_.load(std::memory_order_relaxed); }
-  void set_vigil_ns_for_tests(std::int64_t ns) noexcept { vigil_ns_.store(ns, std::memory_order_relaxed); }
 
   // A worker wants to steal. False when half the workers already search
   // (more searchers than that only burn CPU); the caller then sleeps.
@@ -93,24 +66,18 @@ class IdleWorkers {
   bool end_search() noexcept;
 
   // The worker `index` is about to sleep. It must then re-check every
-  // queue and, if anything is there, notify (see above). `vigil`: other
-  // workers were awake at the decrement, so the sleeper must look at the
-  // queues again after at most k_vigil_ns (see the top).
-  struct Sleep {
-    bool last_searcher;
-    bool vigil;
-  };
-  Sleep begin_sleep(std::size_t index, bool searching);
+  // queue and, if anything is there, notify (see above). Returns whether it
+  // was the last searcher.
+  bool begin_sleep(std::size_t index, bool searching);
 
   // The most recent sleeper, left listed (the timer heap kicks it to drive
   // timers without waking it for work), or nothing.
   std::optional<std::size_t> peek_sleeper();
 
   // A sleeping worker gets up by itself (its timed sleep ended: timers are
-  // due, or its vigil found work). True if it was still listed: it is now
-  // counted awake, and searching if `searching` (as a notified worker is).
-  // False if a waker already took it; that waker's token comes.
-  bool wake_self(std::size_t index, bool searching = false);
+  // due). True if it was still listed: it is now counted awake, not
+  // searching. False if a waker already took it; that waker's token comes.
+  bool wake_self(std::size_t index);
 
   // Removes every sleeper (for shutdown) and returns them.
   std::vector<std::size_t> take_all_sleepers();
@@ -133,7 +100,6 @@ class IdleWorkers {
   // Low 32 bits: searching; high 32 bits: awake. Transitions are seq_cst
   // RMWs; see each use for its pairing.
   std::atomic<std::uint64_t> state_;
-  std::atomic<std::int64_t> vigil_ns_{k_vigil_ns};
   std::mutex sleepers_lock_;           // guards sleepers_ and the awake count's changes
   std::vector<std::size_t> sleepers_;  // LIFO: the most recent sleeper has the warmest cache
 };

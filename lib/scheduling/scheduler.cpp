@@ -175,8 +175,6 @@ void Scheduler::notify_work() noexcept { wake_for(idle_.worker_to_notify()); }
 
 void Scheduler::notify_work_after_rmw() noexcept { wake_for(idle_.worker_to_notify_after_rmw()); }
 
-void Scheduler::notify_work_local() noexcept { wake_for(idle_.worker_to_notify_local()); }
-
 void Scheduler::wake_for(std::optional<std::size_t> index) noexcept {
   if (index) {
     // The worker is counted awake already; the epoch tells a deadlock

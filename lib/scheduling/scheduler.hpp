@@ -103,9 +103,6 @@ class Scheduler {
   // runnext slot's exchange): no barrier of its own
   // (IdleWorkers::worker_to_notify_after_rmw).
   void notify_work_after_rmw() noexcept;
-  // notify_work() for a worker's push onto its own deque: no barrier
-  // (IdleWorkers::worker_to_notify_local and the sleepers' vigil).
-  void notify_work_local() noexcept;
 
   // Workers: is anything queued anywhere? (the last searcher's re-check)
   bool has_queued_work() const;

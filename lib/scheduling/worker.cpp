@@ -72,7 +72,7 @@ void Worker::push_local(TaskBase* task) {
     throw;
   }
   // A lone worker is awake (it is pushing): nobody else could take the task.
-  if (scheduler_.num_workers() > 1) scheduler_.notify_work_local();
+  if (scheduler_.num_workers() > 1) scheduler_.notify_work();
 }
 
 void Worker::push_woken(TaskBase* task) noexcept {
@@ -91,7 +91,7 @@ void Worker::push_woken(TaskBase* task) noexcept {
   if (displaced == nullptr) {
     scheduler_.notify_work_after_rmw();
   } else if (push_displaced(displaced)) {
-    scheduler_.notify_work_local();
+    scheduler_.notify_work();
   }
 }
 
@@ -336,7 +336,7 @@ TaskBase* Worker::steal_from_others() {
 bool Worker::sleep() {
   // relaxed: statistics, single writer (this thread).
   sleeps_.store(sleeps_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  const bool vigil = scheduler_.idle().begin_sleep(index_, searching_).vigil;
+  scheduler_.idle().begin_sleep(index_, searching_);
   searching_ = false;
   // See IdleWorkers (I2): every worker re-checks every queue after its
   // decrement, since a producer may have skipped waking anyone because it
@@ -347,8 +347,6 @@ bool Worker::sleep() {
   scheduler_.worker_went_idle();
   TimerHeap& heap = timers();
   bool driving = false;  // we sleep until the earliest deadline (timer_heap.hpp)
-  // When to look at the queues again (IdleWorkers' vigil), or k_never.
-  Nanos look_again = vigil ? now_ns() + scheduler_.idle().vigil_ns() : k_never;
   for (;;) {
     if (scheduler_.exiting()) {
       if (driving) heap.release_driver(&wake_token_);
@@ -365,16 +363,9 @@ bool Worker::sleep() {
       searching_ = true;  // the waker counted us as searching
       break;
     }
-    if (look_again != k_never && now_ns() >= look_again) {
-      look_again = k_never;  // once: later pushes see this worker asleep
-      if (vigil_found_work()) {
-        if (driving) heap.release_driver(&wake_token_);
-        break;
-      }
-    }
     if (!driving) driving = heap.try_claim_driver(&wake_token_);
     if (!driving) {
-      futex_wait_until(wake_token_, 0, look_again);  // k_never: no timeout
+      futex_wait(wake_token_, 0);
       continue;
     }
     const Nanos deadline = heap.earliest();
@@ -384,7 +375,7 @@ bool Worker::sleep() {
       continue;
     }
     if (now_ns() < deadline) {
-      futex_wait_until(wake_token_, 0, std::min(deadline, look_again));
+      futex_wait_until(wake_token_, 0, deadline);
       continue;
     }
     // Due: get up by ourselves and fire.
@@ -400,21 +391,6 @@ bool Worker::sleep() {
     break;
   }
   wakeups_.store(wakeups_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // relaxed: as sleeps_
-  return true;
-}
-
-bool Worker::vigil_found_work() {
-  // seq_cst fence: the re-check reads the queues after everything this
-  // thread saw before it (as the first re-check, after the decrement).
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (!scheduler_.has_queued_work()) return false;
-  // Work that a producer's notification missed (IdleWorkers' vigil): get up
-  // by ourselves as that notification would have got us up, searching.
-  if (!scheduler_.idle().wake_self(index_, true)) return false;  // a waker took us: its token comes
-  searching_ = true;
-  // relaxed: as sleeps_.
-  vigil_wakeups_.store(vigil_wakeups_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  activity::bump_epoch();  // counted awake again: tell deadlock detection (activity.hpp)
   return true;
 }
 

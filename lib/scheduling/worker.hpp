@@ -148,9 +148,6 @@ class Worker {
   std::uint64_t run_slice_count() const noexcept { return switches_.load(std::memory_order_relaxed); }
   std::uint64_t sleeps() const noexcept { return sleeps_.load(std::memory_order_relaxed); }
   std::uint64_t wakeups() const noexcept { return wakeups_.load(std::memory_order_relaxed); }
-  // Sleeps ended by the vigil finding work (IdleWorkers). relaxed: a
-  // statistic, single writer.
-  std::uint64_t vigil_wakeups() const noexcept { return vigil_wakeups_.load(std::memory_order_relaxed); }
   // Tasks spawned onto this worker's deque. acquire: pairs with push_local's
   // release store, so that a reader that saw a task's start (fibers_started,
   // read first) also sees its spawn.
@@ -206,9 +203,6 @@ class Worker {
   // then false).
   bool push_displaced(TaskBase* task) noexcept;
   bool sleep();  // false when the runtime is exiting
-  // sleep()'s vigil: re-checks the queues; true when it found work and got
-  // this worker up (awake and searching).
-  bool vigil_found_work();
   void run_task(TaskBase* task);
   Fiber* start_fiber(TaskBase* task);
   Fiber* make_fiber(TaskBase* task, Stack stack) noexcept;
@@ -299,7 +293,6 @@ class Worker {
   std::atomic<std::uint64_t> steals_{0};
   std::atomic<std::uint64_t> sleeps_{0};
   std::atomic<std::uint64_t> wakeups_{0};
-  std::atomic<std::uint64_t> vigil_wakeups_{0};
   std::atomic<std::uint64_t> spawned_{0};  // release store, see spawned()
   ParkCounts park_counts_;  // parks and resumes by reason (the parks metric is their sum)
   // Runtime::Options::measure_run_slices (tested on the cold side of
