@@ -47,6 +47,43 @@ std::size_t fiber_slices_in(const Trace& t, double from, double to) {
 
 }  // namespace
 
+TEST_CASE("trace json: streaming hands over the events array's elements in order and keeps the rest") {
+  std::vector<double> seen;
+  auto each = [&](const JsonValue& e) { seen.push_back(e.find("ts")->as_number()); };
+  // The member at the top level is streamed (left empty); one of the same
+  // name deeper down, and other members, are kept as parsed.
+  const JsonValue doc = parse_json_streaming(
+      R"({"otherData":{"traceEvents":[{"ts":9}]},"traceEvents":[{"ts":1},{"ts":2},{"ts":3}],"x":[4]})", "traceEvents",
+      each);
+  CHECK(seen == std::vector<double>{1, 2, 3});
+  REQUIRE(doc.find("traceEvents") != nullptr);
+  CHECK(doc.find("traceEvents")->is_array());
+  CHECK(doc.find("traceEvents")->items().empty());
+  CHECK(doc.find("otherData")->find("traceEvents")->items().size() == 1);
+  CHECK(doc.find("x")->items().size() == 1);
+  // A document that is the array itself.
+  seen.clear();
+  const JsonValue top = parse_json_streaming(R"( [{"ts":5},{"ts":6}] )", "traceEvents", each);
+  CHECK(seen == std::vector<double>{5, 6});
+  CHECK(top.is_array());
+  CHECK(top.items().empty());
+  // A member of that name that is not an array is kept, not streamed.
+  seen.clear();
+  const JsonValue odd = parse_json_streaming(R"({"traceEvents":7})", "traceEvents", each);
+  CHECK(seen.empty());
+  CHECK(odd.find("traceEvents")->as_number() == 7);
+  // Errors keep their place, after the elements before them were handed over.
+  seen.clear();
+  try {
+    parse_json_streaming("{\"traceEvents\":[{\"ts\":1},\n{\"ts\":}]}", "traceEvents", each);
+    FAIL("accepted");
+  } catch (const JsonError& e) {
+    CHECK(seen == std::vector<double>{1});
+    CHECK(e.line() == 2);
+    CHECK(e.column() == 7);
+  }
+}
+
 TEST_CASE("trace json: reads objects, arrays, strings with escapes, numbers and literals") {
   const JsonValue v = parse_json(R"( {"a":[1,-2.5,3e2,0.125E-1],"s":"q\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00",
                                       "t":true,"f":false,"n":null,"o":{},"e":[]} )");

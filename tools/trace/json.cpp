@@ -66,11 +66,15 @@ namespace {
 
 class Parser {
 public:
-  explicit Parser(std::string_view text) : text_(text) {}
+  using Each = std::function<void(const JsonValue&)>;
+
+  // `each`: parse_json_streaming's callback for the array at `key`, or null.
+  explicit Parser(std::string_view text, std::string_view key = {}, const Each* each = nullptr)
+      : text_(text), stream_key_(key), each_(each) {}
 
   JsonValue document() {
     skip_space();
-    JsonValue v = value(0);
+    JsonValue v = each_ != nullptr && !at_end() && peek() == '[' ? array(1, true) : value(0);
     skip_space();
     if (pos_ != text_.size()) fail("unexpected text after the JSON value");
     return v;
@@ -148,7 +152,9 @@ private:
       if (at_end() || peek() != ':') fail("expected ':' after a member name");
       ++pos_;
       skip_space();
-      JsonValue v = value(depth);
+      // The streamed array: a member of the top-level object (depth 1).
+      const bool stream = each_ != nullptr && depth == 1 && key == stream_key_ && !at_end() && peek() == '[';
+      JsonValue v = stream ? array(depth + 1, true) : value(depth);
       members.emplace_back(std::move(key), std::move(v));
       skip_space();
       if (at_end()) fail("unexpected end of input inside an object (missing '}')");
@@ -164,7 +170,8 @@ private:
     }
   }
 
-  JsonValue array(int depth) {
+  // `streamed`: each element goes to each_ and is not kept.
+  JsonValue array(int depth, bool streamed = false) {
     check_depth(depth);
     ++pos_;  // '['
     std::vector<JsonValue> items;
@@ -175,7 +182,11 @@ private:
     }
     for (;;) {
       skip_space();
-      items.push_back(value(depth));
+      if (streamed) {
+        (*each_)(value(depth));
+      } else {
+        items.push_back(value(depth));
+      }
       skip_space();
       if (at_end()) fail("unexpected end of input inside an array (missing ']')");
       if (peek() == ',') {
@@ -309,10 +320,17 @@ private:
 
   std::string_view text_;
   std::size_t pos_ = 0;
+  std::string_view stream_key_;
+  const Each* each_;
 };
 
 }  // namespace
 
 JsonValue parse_json(std::string_view text) { return Parser(text).document(); }
+
+JsonValue parse_json_streaming(std::string_view text, std::string_view key,
+                               const std::function<void(const JsonValue&)>& each) {
+  return Parser(text, key, &each).document();
+}
 
 }  // namespace weft_trace

@@ -1,7 +1,9 @@
 // A small JSON reader for weft-trace: exactly what the trace format needs
 // (objects, arrays, strings with escapes, numbers, true/false/null), with the
 // line and column of the first error. Not a general-purpose library: no
-// writer, no streaming, objects keep their members in file order.
+// writer, objects keep their members in file order, and the one streaming
+// form is the trace's: the elements of one large array handed over one at
+// a time (parse_json_streaming).
 //
 // Contract: parse_json() either returns the whole document or throws
 // JsonError; it never crashes on bad input. Nesting deeper than
@@ -10,6 +12,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -74,6 +77,15 @@ private:
 
 // Parses one JSON document (surrounding whitespace allowed, nothing else after it).
 JsonValue parse_json(std::string_view text);
+
+// parse_json(), except that the elements of one array are handed to `each`
+// as soon as each is read, in order, and not kept: the array that is the
+// value of the top-level object's member `key`, or the document itself if
+// it is an array. That array is empty in the returned document. Errors as
+// parse_json() (an exception from `each` passes through). Memory: one
+// element at a time instead of the whole array.
+JsonValue parse_json_streaming(std::string_view text, std::string_view key,
+                               const std::function<void(const JsonValue&)>& each);
 
 // A short description of a kind for error messages: "a number", "an object".
 const char* describe(JsonValue::Kind kind) noexcept;

@@ -88,6 +88,15 @@ std::string default_lane_name(std::int64_t tid) {
 // Reads the events of one document; `where` prefixes every error.
 class Loader {
 public:
+  // One element of the events array, in file order (read_trace_file
+  // streams them here while parsing).
+  void add(const JsonValue& e) {
+    event(e);
+    ++index_;
+  }
+
+  // The document, with its events array (empty if they were streamed to
+  // add() already).
   Trace load(const JsonValue& doc) {
     const JsonValue* events = &doc;
     if (doc.is_object()) {
@@ -102,10 +111,7 @@ public:
     if (!events->is_array()) {
       throw TraceError(std::string("\"traceEvents\" is ") + describe(events->kind()) + ", expected an array");
     }
-    for (std::size_t i = 0; i < events->items().size(); ++i) {
-      index_ = i;
-      event(events->items()[i]);
-    }
+    for (const JsonValue& e : events->items()) add(e);
     finish();
     return std::move(trace_);
   }
@@ -264,11 +270,27 @@ Trace load_trace(const JsonValue& document) { return Loader().load(document); }
 Trace read_trace_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw TraceError(path + ": cannot open");
-  std::ostringstream text;
-  text << in.rdbuf();
+  in.seekg(0, std::ios::end);
+  // The file in one string, then its events one at a time: a trace of
+  // millions of events never exists as a whole JSON tree.
+  std::string text;
+  const std::streamoff size = in.tellg();
+  if (size >= 0) {
+    text.resize(static_cast<std::size_t>(size));
+    in.seekg(0);
+    in.read(text.data(), size);
+    if (in.gcount() != size) throw TraceError(path + ": read error");
+  } else {  // not seekable (a pipe): read it through
+    in.clear();
+    std::ostringstream whole;
+    whole << in.rdbuf();
+    text = std::move(whole).str();
+  }
   if (in.bad()) throw TraceError(path + ": read error");
   try {
-    return load_trace(parse_json(text.str()));
+    Loader loader;
+    const JsonValue doc = parse_json_streaming(text, "traceEvents", [&](const JsonValue& e) { loader.add(e); });
+    return loader.load(doc);
   } catch (const JsonError& e) {
     throw TraceError(path + ":" + e.what());
   } catch (const TraceError& e) {
