@@ -64,12 +64,21 @@ class ChaseLevDeque {
   void push(T* item) {
     // relaxed: only the owner writes bottom_.
     std::int64_t b = bottom_.load(std::memory_order_relaxed);
-    // acquire: pairs with a thief's successful CAS on top_, so its read of
-    // the slot we may be about to reuse happened before our overwrite.
-    std::int64_t t = top_.load(std::memory_order_acquire);
     // relaxed: only the owner writes ring_.
     Ring* r = ring_.load(std::memory_order_relaxed);
-    if (b - t > r->capacity - 1) r = grow(r, t, b);
+    // top_cache_ is a value of top_ this owner loaded before; top_ only
+    // grows (I3), so b - top_cache_ counts at least the items present and
+    // the ring can only look full too early. Only then is top_ loaded again:
+    // the thieves' CAS writes its line on every steal, and a load on every
+    // push pulled that line over and sent it back.
+    if (b - top_cache_ > r->capacity - 1) {
+      // acquire: pairs with the thieves' successful CASes on top_ (a chain
+      // of RMWs, so the one we read carries the earlier ones), so their
+      // reads of the slots we may be about to reuse happened before our
+      // overwrite; a cached value was loaded the same way, earlier.
+      top_cache_ = top_.load(std::memory_order_acquire);
+      if (b - top_cache_ > r->capacity - 1) r = grow(r, top_cache_, b);
+    }
     r->put(b, item);
     // release: publishes slot b (and everything the caller wrote to *item)
     // to steal()'s seq_cst load of bottom_.
@@ -89,6 +98,7 @@ class ChaseLevDeque {
     // observes.
     bottom_.store(b, std::memory_order_seq_cst);
     std::int64_t t = top_.load(std::memory_order_seq_cst);
+    top_cache_ = t;  // a fresher value for push(), free here
     if (t > b) {  // was empty: restore bottom_ (relaxed: owner-only word)
       bottom_.store(b + 1, std::memory_order_relaxed);
       return nullptr;
@@ -181,6 +191,7 @@ class ChaseLevDeque {
 
   alignas(k_cache_line) std::atomic<std::int64_t> top_{0};
   alignas(k_cache_line) std::atomic<std::int64_t> bottom_{0};
+  std::int64_t top_cache_ = 0;  // owner only: a value top_ had (push, pop)
   alignas(k_cache_line) std::atomic<Ring*> ring_{nullptr};
   std::vector<std::unique_ptr<Ring>> rings_;  // owner only: every ring ever used
 };

@@ -27,7 +27,8 @@
  * NOT covered: spin explores sequentially consistent interleavings only.
  * Each shared access here is one atomic step in one global order, which is
  * what seq_cst would give. The real code uses weaker orders (relaxed slots,
- * acquire/release on bottom_, ring_ and in push's load of top_); that they
+ * acquire/release on bottom_, ring_ and in push's load of top_, whose cached
+ * value is an owner-local variable here); that they
  * suffice is argued beside each atomic in chase_lev_deque.hpp and exercised
  * by tests/test_deque.cpp under ThreadSanitizer, not by this model. Also not
  * covered: more than NPUSH items, more than two thieves, ring retirement
@@ -40,6 +41,8 @@
  *   4  push() grows one item too late (b - t > capacity), so it overwrites
  *      the slot of the oldest item
  *   5  steal() loads ring_ before top_ and bottom_ (stale ring after grow)
+ *   6  push() counts one item fewer than its cached top_ shows (as if it
+ *      assumed a steal since), so it overwrites the slot of the oldest item
  *
  * The runs of tests/model/check.sh (spin -D values; see that script):
  *   the defaults: 3 pushes (the ring grows once), a pop, a peek + pop and
@@ -53,6 +56,7 @@
  * @broken BROKEN=3 PEEK=0 SELF_STEAL=0 -- assertion violated (taken[
  * @broken BROKEN=4 PEEK=0 SELF_STEAL=0 -- assertion violated (taken[
  * @broken BROKEN=5 PEEK=0 SELF_STEAL=0 -- assertion violated (taken[
+ * @broken BROKEN=6 PEEK=0 SELF_STEAL=0 -- assertion violated (taken[
  */
 
 #ifndef NPUSH
@@ -120,18 +124,29 @@ inline took(x) {
  * others can see, is a step of its own. */
 inline push(item) {
   d_step { b = bottom; r = ring };
-  t = top;                                         /* acquire */
-#if BROKEN == 4
+  /* The owner's cached top_ (tc): reloaded only when the ring looks full. */
+#if BROKEN == 6
   if
-  :: b - t > cap(r) -> grow()
-  :: else -> skip
-  fi;
+  :: b - (tc + 1) > cap(r) - 1 ->
 #else
   if
-  :: b - t > cap(r) - 1 -> grow()
+  :: b - tc > cap(r) - 1 ->
+#endif
+     tc = top;                                     /* acquire */
+     t = tc;
+#if BROKEN == 4
+     if
+     :: b - t > cap(r) -> grow()
+     :: else -> skip
+     fi
+#else
+     if
+     :: b - t > cap(r) - 1 -> grow()
+     :: else -> skip
+     fi
+#endif
   :: else -> skip
   fi;
-#endif
   slot(r, b) = item;                               /* Ring::put, relaxed */
   d_step { bottom = b + 1; I1; b = 0; t = 0; r = 0 }  /* release */
 }
@@ -163,6 +178,7 @@ inline pop(x) {
   d_step { bottom = b; I1 };                       /* seq_cst */
   t = top;                                         /* seq_cst */
 #endif
+  tc = t;                                          /* push()'s cache */
   if
   :: t > b ->
      d_step { bottom = b + 1; I1 };                /* was empty: restore */
@@ -245,6 +261,7 @@ inline size_approx(n) {
 
 proctype owner() {
   short b, t, st, sb;
+  short tc = 0;  /* ChaseLevDeque::top_cache_ */
   byte r, sr, i, x, p, res;
   byte pushed = 0, pops = 0, peeks = 0, self_steals = 0;
 
