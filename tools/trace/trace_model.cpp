@@ -270,23 +270,13 @@ Trace load_trace(const JsonValue& document) { return Loader().load(document); }
 Trace read_trace_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw TraceError(path + ": cannot open");
-  in.seekg(0, std::ios::end);
-  // The file in one string, then its events one at a time: a trace of
-  // millions of events never exists as a whole JSON tree.
-  std::string text;
-  const std::streamoff size = in.tellg();
-  if (size >= 0) {
-    text.resize(static_cast<std::size_t>(size));
-    in.seekg(0);
-    in.read(text.data(), size);
-    if (in.gcount() != size) throw TraceError(path + ": read error");
-  } else {  // not seekable (a pipe): read it through
-    in.clear();
-    std::ostringstream whole;
-    whole << in.rdbuf();
-    text = std::move(whole).str();
-  }
+  // The file in one string (moved out of the stream, not copied), then its
+  // events one at a time: a trace of millions of events never exists as a
+  // whole JSON tree.
+  std::ostringstream whole;
+  whole << in.rdbuf();
   if (in.bad()) throw TraceError(path + ": read error");
+  const std::string text = std::move(whole).str();
   try {
     Loader loader;
     const JsonValue doc = parse_json_streaming(text, "traceEvents", [&](const JsonValue& e) { loader.add(e); });
