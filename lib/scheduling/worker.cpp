@@ -82,15 +82,15 @@ void Worker::push_woken(TaskBase* task) noexcept {
   // whole push (notify_work_after_rmw). The displaced task is ours: we
   // wrote it, or a thief's CAS emptied the slot and we read nullptr.
   TaskBase* displaced = runnext_.exchange(task, std::memory_order_seq_cst);
-  if (scheduler_.num_workers() == 1) {
-    if (displaced != nullptr) push_displaced(displaced);
-    return;  // a lone worker is awake (it is pushing): nobody else could take the task
-  }
+  // push_displaced's fallback, the global queue, notifies by itself.
+  if (displaced != nullptr && !push_displaced(displaced)) return;
+  // A lone worker is awake (it is pushing): nobody else could take the task.
+  if (scheduler_.num_workers() == 1) return;
   // Even for the slot: a searcher takes it if we keep running (see above),
   // and the wake-up is free while one searches.
   if (displaced == nullptr) {
     scheduler_.notify_work_after_rmw();
-  } else if (push_displaced(displaced)) {
+  } else {
     scheduler_.notify_work();
   }
 }
