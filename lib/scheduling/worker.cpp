@@ -202,12 +202,20 @@ TaskBase* Worker::next_task() {
 
 TaskBase* Worker::pick_task() {
   if (TaskBase* t = pick_local_task()) return t;
+  // Yielded fibers (the global queue) come after other workers' queued
+  // ones: a yield lets every other fiber run first, and a fiber polling
+  // with yield() must not keep this worker from taking a share of another
+  // worker's backlog (it did: a spawner yielding until its 10,000 children
+  // had started took 50,000 rounds on one worker while the other ran them
+  // all). The every-k_injector_interval-th pick above still takes from the
+  // global queue first, so a yielder waits at most that long.
   if (!searching_) {
-    if (!scheduler_.idle().try_begin_search()) return nullptr;
+    if (!scheduler_.idle().try_begin_search()) return scheduler_.pop_global();
     searching_ = true;
   }
   if (TaskBase* t = steal_from_others()) return t;
-  return scheduler_.pop_injected();
+  if (TaskBase* t = scheduler_.pop_injected()) return t;
+  return scheduler_.pop_global();
 }
 
 TaskBase* Worker::pick_local_task() {
@@ -238,8 +246,7 @@ TaskBase* Worker::pick_local_task() {
   runnext_streak_ = 0;  // the deque first this once (or the slot was empty)
   if (TaskBase* t = deque_.pop()) return t;
   if (TaskBase* t = take_runnext()) return t;
-  if (TaskBase* t = scheduler_.pop_injected()) return t;
-  return scheduler_.pop_global();
+  return scheduler_.pop_injected();  // the global queue: pick_task, after stealing
 }
 
 // always_inline: its one caller, fiber_main, is on the spawn path; GCC

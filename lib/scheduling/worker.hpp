@@ -1,8 +1,8 @@
 // Worker: one OS thread running the scheduling loop
 //     runnext (the fiber this worker's fibers woke last) -> own deque (LIFO)
-//     -> injector -> global queue (yielded fibers)
+//     -> injector
 //     -> steal from random victims (their deques, then stale runnext slots)
-//     -> sleep
+//     -> global queue (yielded fibers) -> sleep
 // and the fibers it finds, one at a time, each until it yields, parks or ends.
 //
 // A fiber that yields goes to the runtime's shared GlobalQueue, not to a
@@ -181,7 +181,7 @@ class Worker {
   bool quiet_for_a_while(const TimerHeap& heap) noexcept;
   TaskBase* next_task();
   TaskBase* pick_task();
-  TaskBase* pick_local_task();  // pick_task() without searching other workers
+  TaskBase* pick_local_task();  // pick_task() without searching other workers nor taking yielded fibers
   // A fiber whose task has finished: the next task to run on this same
   // fiber and stack (bound to it), or nullptr (the fiber ends). A runnable
   // fiber found instead goes to handoff_, which the loop runs next.
