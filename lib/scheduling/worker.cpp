@@ -208,7 +208,12 @@ TaskBase* Worker::pick_task() {
   // worker's backlog (it did: a spawner yielding until its 10,000 children
   // had started took 50,000 rounds on one worker while the other ran them
   // all). The every-k_injector_interval-th pick above still takes from the
-  // global queue first, so a yielder waits at most that long.
+  // global queue first, so a yielder waits at most that long. A lone worker
+  // has nobody to steal from: the yielder at once, without the searching
+  // transitions (18 ns of a 69 ns yield).
+  if (scheduler_.num_workers() == 1) {
+    if (TaskBase* t = scheduler_.pop_global()) return t;
+  }
   if (!searching_) {
     if (!scheduler_.idle().try_begin_search()) return scheduler_.pop_global();
     searching_ = true;
