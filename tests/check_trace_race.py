@@ -91,9 +91,16 @@ def check(tool, program, out):
     # sleep, woken by the timer (an unpark mark); main after a join, when a
     # child was not done yet (on a loaded machine all may be done by then).
     # A wake-up that lands while the fiber is still switching out has no
-    # unpark mark, so for main only running again is required.
+    # unpark mark, so for main only running again is required, and for third
+    # only when it parked before its deadline: under ThreadSanitizer its first
+    # slice takes 0.4-1.7 ms, past its 1 ms sleep in about half the runs, and
+    # then the timer may fire before the park ends (the park mark says "0 us
+    # to its deadline"; no unpark mark in about one run in ten under TSan,
+    # none in 100 runs of the optimized build).
     unparked = {u['args']['fiber'] for u in of('unpark')}
-    if ids['third'] not in unparked:
+    third_late = [p for p in parks if p['args']['fiber'] == ids['third']
+                  and p['args']['reason'].endswith(' 0 us to its deadline')]
+    if ids['third'] not in unparked and not third_late:
         problems.append('third was never unparked')
     for p in parks:
         fid = p['args']['fiber']
@@ -113,9 +120,16 @@ def check(tool, program, out):
     if sorted(counts) != ['worker 0', 'worker 1']:
         problems.append('summary has worker lanes %s' % sorted(counts))
     total = lambda kind: sum(c.get(kind, 0) for c in counts.values())
-    for kind in ['fiber', 'steal', 'park', 'unpark', 'timer']:
+    for kind in ['fiber', 'steal', 'park', 'timer']:
         if total(kind) == 0:
             problems.append('summary counts no %s on the workers' % kind)
+    # Unpark marks may all be missing (see above): the summary must count
+    # what the trace holds.
+    worker_tids = {tid for tid, name in lanes.items() if name.startswith('worker ')}
+    unparks_on_workers = len([u for u in of('unpark') if u['tid'] in worker_tids])
+    if total('unpark') != unparks_on_workers:
+        problems.append('summary counts %d unpark marks on the workers, the trace holds %d'
+                        % (total('unpark'), unparks_on_workers))
 
     # weft-trace render: an SVG with two worker lanes and slices, and a PNG.
     svg, png = os.path.join(out, 'race.svg'), os.path.join(out, 'race.png')
