@@ -21,6 +21,7 @@
 #include <weft/weft.hpp>
 
 #include "death_test.hpp"
+#include "time/timer_heap.hpp"
 #include "weft/detail/channel_core.hpp"
 
 #include <sys/wait.h>
@@ -193,6 +194,53 @@ int wake_from_threads() {
   return 0;
 }
 
+// A periodic timer re-armed by the firer while another timer was armed in
+// the meantime by another thread. The
+// re-arm runs inside the noexcept fire_due and must not allocate: it did
+// when the vector had only kept room for the timers the firer took out, and
+// the arm in between used that room, so a failing allocation there ended the
+// process (std::terminate). The room for a batch of re-arms is kept now.
+struct RearmingTimer : weft::detail::Timer {
+  RearmingTimer() noexcept : Timer(&fire_rearming) {}
+  weft::detail::TimerHeap* heap = nullptr;
+  weft::detail::Timer* other = nullptr;
+  int fired = 0;
+  static weft::detail::Nanos fire_rearming(Timer* t, weft::detail::Nanos now) noexcept {
+    auto* self = static_cast<RearmingTimer*>(t);
+    if (++self->fired > 1) return weft::detail::k_never;
+    // The firer took this timer out: the vector holds 0 of its 1 slot.
+    // Another thread arms a timer into that slot (the firer holds a lock:
+    // it may not arm here itself).
+    std::thread([self, now] {
+      try {
+        self->heap->arm(self->other, now + 3'600'000'000'000);
+      } catch (...) {
+        fail("arming the other timer threw");
+      }
+    }).join();
+    t_fail_in = 1;  // the re-arm below must not allocate
+    return now;     // periodic: due again at once
+  }
+};
+
+int timer_rearm_after_arm() {
+  weft::detail::TimerHeap heap;  // its own heap: no runtime drives it
+  RearmingTimer periodic;
+  weft::detail::Timer other([](weft::detail::Timer*, weft::detail::Nanos) noexcept { return weft::detail::k_never; });
+  periodic.heap = &heap;
+  periodic.other = &other;
+  heap.arm(&periodic, weft::detail::now_ns());  // due at once
+  heap.fire_due(true);  // fires it and re-arms it
+  t_fail_in = 0;
+  if (periodic.fired != 1) fail("the periodic timer did not fire");
+  if (heap.armed() != 2) fail("the periodic timer was not re-armed beside the other");
+  heap.fire_due(true);  // fires it again; it ends
+  if (periodic.fired != 2) fail("the re-armed timer did not fire");
+  if (heap.armed() != 1) fail("the other timer is not armed");
+  if (!heap.cancel(&other)) fail("the other timer could not be cancelled");
+  return 0;
+}
+
 struct Scenario {
   const char* name;
   int (*run)();
@@ -201,6 +249,7 @@ struct Scenario {
 const Scenario k_scenarios[] = {
     {"mutex_woken_hint", &mutex_woken_hint},
     {"wake_from_threads", &wake_from_threads},
+    {"timer_rearm_after_arm", &timer_rearm_after_arm},
 };
 
 const char* g_self = nullptr;
@@ -229,6 +278,11 @@ TEST_CASE("allocation failure: a spawn from a plain thread throws bad_alloc or r
 
 TEST_CASE("allocation failure: a wake-up sent from a plain thread is never lost" * doctest::timeout(120)) {
   check_scenario("wake_from_threads");
+}
+
+TEST_CASE("allocation failure: a periodic timer's re-arm never allocates, even after another timer was armed" *
+          doctest::timeout(60)) {
+  check_scenario("timer_rearm_after_arm");
 }
 
 int main(int argc, char** argv) {

@@ -128,7 +128,7 @@ void TimerHeap::remove_at(std::size_t i) noexcept {
 void TimerHeap::insert_locked(Timer* t, Nanos deadline) {
   t->deadline = deadline;
   t->seq = next_seq_++;
-  heap_.push_back(Entry{deadline, t->seq, t});  // may throw only when the capacity grows
+  heap_.push_back(Entry{deadline, t->seq, t});  // never grows the vector: arm() made room
   t->slot = heap_.size() - 1;
   sift_up(t->slot);
   // relaxed: written under lock_; readers of the state take the lock or
@@ -154,6 +154,12 @@ void TimerHeap::arm(Timer* t, Nanos deadline) {
   {
     std::lock_guard<SpinLock> guard(lock_);
     try {
+      // Room for this timer and for a whole batch of re-arms: fire_due
+      // re-inserts periodic timers in a noexcept function, after others may
+      // have armed into the room its batch left, so it must never have to
+      // grow the vector (a failing allocation there would terminate).
+      const std::size_t room = heap_.size() + 1 + k_batch;
+      if (heap_.capacity() < room) heap_.reserve(std::max(2 * heap_.capacity(), room));
       insert_locked(t, deadline);
     } catch (...) {
       activity::leave();
@@ -226,7 +232,7 @@ std::size_t TimerHeap::fire_due(bool wait) noexcept {
         bool first;
         {
           std::lock_guard<SpinLock> guard(lock_);
-          // Cannot throw: the vector lost this timer above and kept its capacity.
+          // Cannot throw: every arm() leaves room for a batch (see there).
           insert_locked(t, next);
           first = t->slot == 0;
           publish_earliest();
