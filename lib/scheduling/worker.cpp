@@ -311,16 +311,52 @@ TaskBase* Worker::steal_half_from(Worker& v) {
     std::size_t extra = std::min(v.queued_approx() / 2, k_steal_batch - 1);
     std::uint64_t taken = 1;
     if (trace_ != nullptr) [[unlikely]] trace_steal(*trace_, v.index_, r.item);
+    // The stolen tasks are ours until we push them: a good moment to warm
+    // them up. A woken fiber's resume misses on its task, its control block
+    // and its saved frames, one after the other (each address is read from
+    // the line before). Prefetching the batch in passes, every task's line,
+    // then every control block, then every saved stack top, overlaps those
+    // misses across the batch instead of paying them in turn as each runs
+    // (parked 100k release_ms: docs/benchmarks.md). Reading fiber_ and the
+    // saved context here is safe: a queued fiber is suspended, its context
+    // was saved before it was queued (published by the deque's release /
+    // seq_cst pair), and no other thread can take these tasks yet.
+    TaskBase* got[k_steal_batch];
+    std::size_t n = 0;
+    got[n++] = r.item;
+    __builtin_prefetch(r.item);
     while (extra-- > 0) {
       auto more = v.steal();
       if (more.status != ChaseLevDeque<TaskBase>::StealStatus::success) break;
       if (trace_ != nullptr) [[unlikely]] trace_steal(*trace_, v.index_, more.item);
-      try {
-        deque_.push(more.item);
-      } catch (...) {  // std::bad_alloc: keep it runnable anyway
-        scheduler_.push_global(more.item);
-      }
+      __builtin_prefetch(more.item);
+      got[n++] = more.item;
       ++taken;
+    }
+    Fiber* fibers[k_steal_batch];
+    for (std::size_t i = 0; i < n; ++i) {
+      // relaxed: see TaskBase::fiber_ (a stolen task's fiber was set before
+      // it was queued).
+      fibers[i] = got[i]->fiber_.load(std::memory_order_relaxed);
+      if (fibers[i] != nullptr) __builtin_prefetch(&fibers[i]->context);
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      if (fibers[i] == nullptr) continue;  // not started: nothing of it is cold yet
+      // The stack in use, from the saved frames up to and including the
+      // control block at its top (about 1 KiB for a fiber parked in a
+      // channel receive), at most k_prefetch_stack_bytes of it.
+      const char* sp = static_cast<const char*>(fibers[i]->context.fctx);
+      const char* top = reinterpret_cast<const char*>(fibers[i] + 1);
+      if (sp == nullptr || sp >= top) continue;
+      const char* end = top - sp > k_prefetch_stack_bytes ? sp + k_prefetch_stack_bytes : top;
+      for (const char* p = sp; p < end; p += 64) __builtin_prefetch(p);
+    }
+    for (std::size_t i = 1; i < n; ++i) {
+      try {
+        deque_.push(got[i]);
+      } catch (...) {  // std::bad_alloc: keep it runnable anyway
+        scheduler_.push_global(got[i]);
+      }
     }
     // relaxed: a statistic, written by this thread only.
     steals_.store(steals_.load(std::memory_order_relaxed) + taken, std::memory_order_relaxed);

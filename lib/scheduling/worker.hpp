@@ -171,6 +171,8 @@ class Worker {
   static constexpr std::uint32_t k_fifo_interval = 31;
   static constexpr int k_steal_rounds = 2;
   static constexpr std::size_t k_steal_batch = 32;  // most tasks taken per successful steal
+  // Most of a stolen fiber's stack prefetched (steal_half_from): 32 lines.
+  static constexpr std::ptrdiff_t k_prefetch_stack_bytes = 2048;
   static constexpr std::uint32_t k_work_bit = 1;  // wake_token_: woken for work
   static constexpr std::size_t k_trim_batch = 8;  // stacks returned per idle pass
   static constexpr Nanos k_trim_quiet_ns = 2'000'000;  // trim only if no timer is due sooner
