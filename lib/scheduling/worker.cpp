@@ -249,7 +249,18 @@ TaskBase* Worker::pick_local_task() {
     if (TaskBase* t = take_runnext()) return t;
   }
   runnext_streak_ = 0;  // the deque first this once (or the slot was empty)
-  if (TaskBase* t = deque_.pop()) return t;
+  if (TaskBase* t = deque_.pop()) {
+    // Draining a backlog of woken fibers (a broadcast, a batch of timers,
+    // a producer that woke many): warm the next ones while this one runs.
+    // Fresh tasks (no fiber yet) never trigger it: spawn-heavy work pays
+    // nothing. relaxed: see TaskBase::fiber_.
+    if (warm_left_ != 0) {
+      --warm_left_;
+    } else if (t->fiber_.load(std::memory_order_relaxed) != nullptr) {
+      warm_own_batch();
+    }
+    return t;
+  }
   if (TaskBase* t = take_runnext()) return t;
   return scheduler_.pop_injected();  // the global queue: pick_task, after stealing
 }
@@ -297,6 +308,61 @@ TaskBase* Worker::visit_victims(TryVictim&& try_victim) {
   return nullptr;
 }
 
+// A parked fiber resumed on a core that has not seen it for a while misses
+// on its task, its control block and its saved frames, one after the other
+// (each address is read from the line before): about 1 us a fiber when a
+// worker drains a backlog of woken fibers. Prefetching a batch in passes,
+// every task's line, then every control block, then every stack in use,
+// overlaps those misses across the batch instead of paying them in turn as
+// each runs (parked 100k release_ms: docs/benchmarks.md). The caller owns
+// the tasks (no other thread can take them meanwhile), so reading fiber_
+// and the saved context is safe: a queued fiber is suspended and its
+// context was saved before it was queued (published by the deque's
+// release / seq_cst pair).
+void Worker::warm(TaskBase* const* tasks, std::size_t n) noexcept {
+  Fiber* fibers[k_steal_batch];
+  for (std::size_t i = 0; i < n; ++i) {
+    // relaxed: see TaskBase::fiber_ (a queued task's fiber was set before
+    // it was queued).
+    fibers[i] = tasks[i]->fiber_.load(std::memory_order_relaxed);
+    if (fibers[i] != nullptr) __builtin_prefetch(&fibers[i]->context);
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (fibers[i] == nullptr) continue;  // not started: nothing of it is cold yet
+    // The stack in use, from the saved frames up to and including the
+    // control block at its top (about 1 KiB for a fiber parked in a
+    // channel receive), at most k_prefetch_stack_bytes of it.
+    const char* sp = static_cast<const char*>(fibers[i]->context.fctx);
+    const char* top = reinterpret_cast<const char*>(fibers[i] + 1);
+    if (sp == nullptr || sp >= top) continue;
+    const char* end = top - sp > k_prefetch_stack_bytes ? sp + k_prefetch_stack_bytes : top;
+    for (const char* p = sp; p < end; p += 64) __builtin_prefetch(p);
+  }
+}
+
+void Worker::warm_own_batch() noexcept {
+  // The tasks are ours between the pops and the pushes. Pushing back into
+  // the slots just vacated never grows the ring, but a failed push keeps
+  // the task runnable anyway.
+  TaskBase* batch[k_warm_batch];
+  std::size_t n = 0;
+  while (n < k_warm_batch) {
+    TaskBase* t = deque_.pop();
+    if (t == nullptr) break;
+    __builtin_prefetch(t);
+    batch[n++] = t;
+  }
+  warm(batch, n);
+  for (std::size_t i = n; i-- > 0;) {
+    try {
+      deque_.push(batch[i]);
+    } catch (...) {  // std::bad_alloc
+      scheduler_.push_global(batch[i]);
+    }
+  }
+  warm_left_ = static_cast<std::uint32_t>(n);
+}
+
 TaskBase* Worker::steal_half_from(Worker& v) {
   for (;;) {
     auto r = v.steal();
@@ -311,16 +377,8 @@ TaskBase* Worker::steal_half_from(Worker& v) {
     std::size_t extra = std::min(v.queued_approx() / 2, k_steal_batch - 1);
     std::uint64_t taken = 1;
     if (trace_ != nullptr) [[unlikely]] trace_steal(*trace_, v.index_, r.item);
-    // The stolen tasks are ours until we push them: a good moment to warm
-    // them up. A woken fiber's resume misses on its task, its control block
-    // and its saved frames, one after the other (each address is read from
-    // the line before). Prefetching the batch in passes, every task's line,
-    // then every control block, then every saved stack top, overlaps those
-    // misses across the batch instead of paying them in turn as each runs
-    // (parked 100k release_ms: docs/benchmarks.md). Reading fiber_ and the
-    // saved context here is safe: a queued fiber is suspended, its context
-    // was saved before it was queued (published by the deque's release /
-    // seq_cst pair), and no other thread can take these tasks yet.
+    // The stolen tasks are ours until we push them: warm them up (see
+    // warm()) while no other thread can take them.
     TaskBase* got[k_steal_batch];
     std::size_t n = 0;
     got[n++] = r.item;
@@ -333,24 +391,7 @@ TaskBase* Worker::steal_half_from(Worker& v) {
       got[n++] = more.item;
       ++taken;
     }
-    Fiber* fibers[k_steal_batch];
-    for (std::size_t i = 0; i < n; ++i) {
-      // relaxed: see TaskBase::fiber_ (a stolen task's fiber was set before
-      // it was queued).
-      fibers[i] = got[i]->fiber_.load(std::memory_order_relaxed);
-      if (fibers[i] != nullptr) __builtin_prefetch(&fibers[i]->context);
-    }
-    for (std::size_t i = 0; i < n; ++i) {
-      if (fibers[i] == nullptr) continue;  // not started: nothing of it is cold yet
-      // The stack in use, from the saved frames up to and including the
-      // control block at its top (about 1 KiB for a fiber parked in a
-      // channel receive), at most k_prefetch_stack_bytes of it.
-      const char* sp = static_cast<const char*>(fibers[i]->context.fctx);
-      const char* top = reinterpret_cast<const char*>(fibers[i] + 1);
-      if (sp == nullptr || sp >= top) continue;
-      const char* end = top - sp > k_prefetch_stack_bytes ? sp + k_prefetch_stack_bytes : top;
-      for (const char* p = sp; p < end; p += 64) __builtin_prefetch(p);
-    }
+    warm(got, n);
     for (std::size_t i = 1; i < n; ++i) {
       try {
         deque_.push(got[i]);

@@ -173,6 +173,7 @@ class Worker {
   static constexpr std::size_t k_steal_batch = 32;  // most tasks taken per successful steal
   // Most of a stolen fiber's stack prefetched (steal_half_from): 32 lines.
   static constexpr std::ptrdiff_t k_prefetch_stack_bytes = 2048;
+  static constexpr std::size_t k_warm_batch = 16;  // tasks warmed at once from our own deque
   static constexpr std::uint32_t k_work_bit = 1;  // wake_token_: woken for work
   static constexpr std::size_t k_trim_batch = 8;  // stacks returned per idle pass
   static constexpr Nanos k_trim_quiet_ns = 2'000'000;  // trim only if no timer is due sooner
@@ -200,6 +201,12 @@ class Worker {
   // One task from v's deque plus up to half of the rest into ours; nullptr
   // when v's deque is empty.
   TaskBase* steal_half_from(Worker& v);
+  // Prefetches what resuming these (owned) tasks' fibers will touch: see
+  // steal_half_from.
+  static void warm(TaskBase* const* tasks, std::size_t n) noexcept;
+  // Takes up to k_warm_batch tasks off the bottom of this worker's deque,
+  // warms them and puts them back in the same order (pick_local_task).
+  void warm_own_batch() noexcept;
   // push_woken's task that the new one displaced from runnext_, onto the
   // deque (or the global queue, which notifies, if the deque cannot grow:
   // then false).
@@ -266,6 +273,7 @@ class Worker {
   std::uint64_t seen_cancel_epoch_ = 0;  // cancel_epoch() when this worker last looked
   std::uint64_t rng_;
   std::uint32_t runnext_streak_ = 0;  // runnext picks in a row (pick_task)
+  std::uint32_t warm_left_ = 0;       // pops left before warm_own_batch() again
   TaskBase* handoff_ = nullptr;       // picked by a finishing fiber, run next by the loop
   // runnext: written (exchange) by this thread only, emptied by this thread
   // or by a thief's CAS. Its own cache line, with switches_, so that a
