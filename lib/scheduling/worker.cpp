@@ -320,6 +320,8 @@ TaskBase* Worker::visit_victims(TryVictim&& try_victim) {
 // context was saved before it was queued (published by the deque's
 // release / seq_cst pair).
 void Worker::warm(TaskBase* const* tasks, std::size_t n) noexcept {
+  static_assert(k_warm_batch <= k_steal_batch);
+  assert(n <= k_steal_batch);
   Fiber* fibers[k_steal_batch];
   for (std::size_t i = 0; i < n; ++i) {
     // relaxed: see TaskBase::fiber_ (a queued task's fiber was set before

@@ -171,7 +171,7 @@ class Worker {
   static constexpr std::uint32_t k_fifo_interval = 31;
   static constexpr int k_steal_rounds = 2;
   static constexpr std::size_t k_steal_batch = 32;  // most tasks taken per successful steal
-  // Most of a stolen fiber's stack prefetched (steal_half_from): 32 lines.
+  // Most of a woken fiber's stack that warm() prefetches: 32 lines.
   static constexpr std::ptrdiff_t k_prefetch_stack_bytes = 2048;
   static constexpr std::size_t k_warm_batch = 16;  // tasks warmed at once from our own deque
   static constexpr std::uint32_t k_work_bit = 1;  // wake_token_: woken for work
@@ -201,8 +201,8 @@ class Worker {
   // One task from v's deque plus up to half of the rest into ours; nullptr
   // when v's deque is empty.
   TaskBase* steal_half_from(Worker& v);
-  // Prefetches what resuming these (owned) tasks' fibers will touch: see
-  // steal_half_from.
+  // Prefetches what resuming these tasks' fibers will touch (the caller
+  // owns the tasks; worker.cpp says why and how).
   static void warm(TaskBase* const* tasks, std::size_t n) noexcept;
   // Takes up to k_warm_batch tasks off the bottom of this worker's deque,
   // warms them and puts them back in the same order (pick_local_task).
