@@ -82,8 +82,8 @@ void Worker::push_woken(TaskBase* task) noexcept {
   // whole push (notify_work_after_rmw). The displaced task is ours: we
   // wrote it, or a thief's CAS emptied the slot and we read nullptr.
   TaskBase* displaced = runnext_.exchange(task, std::memory_order_seq_cst);
-  // push_displaced's fallback, the global queue, notifies by itself.
-  if (displaced != nullptr && !push_displaced(displaced)) return;
+  // push_or_global's fallback, the global queue, notifies by itself.
+  if (displaced != nullptr && !push_or_global(displaced)) return;
   // A lone worker is awake (it is pushing): nobody else could take the task.
   if (scheduler_.num_workers() == 1) return;
   // Even for the slot: a searcher takes it if we keep running (see above),
@@ -95,7 +95,7 @@ void Worker::push_woken(TaskBase* task) noexcept {
   }
 }
 
-bool Worker::push_displaced(TaskBase* task) noexcept {
+bool Worker::push_or_global(TaskBase* task) noexcept {
   try {
     deque_.push(task);
     return true;
@@ -344,8 +344,8 @@ void Worker::warm(TaskBase* const* tasks, std::size_t n) noexcept {
 
 void Worker::warm_own_batch() noexcept {
   // The tasks are ours between the pops and the pushes. Pushing back into
-  // the slots just vacated never grows the ring, but a failed push keeps
-  // the task runnable anyway.
+  // the slots just vacated never grows the ring (push_or_global would keep
+  // a task runnable anyway).
   TaskBase* batch[k_warm_batch];
   std::size_t n = 0;
   while (n < k_warm_batch) {
@@ -355,13 +355,7 @@ void Worker::warm_own_batch() noexcept {
     batch[n++] = t;
   }
   warm(batch, n);
-  for (std::size_t i = n; i-- > 0;) {
-    try {
-      deque_.push(batch[i]);
-    } catch (...) {  // std::bad_alloc
-      scheduler_.push_global(batch[i]);
-    }
-  }
+  for (std::size_t i = n; i-- > 0;) push_or_global(batch[i]);
   warm_left_ = static_cast<std::uint32_t>(n);
 }
 
@@ -377,7 +371,6 @@ TaskBase* Worker::steal_half_from(Worker& v) {
     // searching, so next_task()'s end_search() wakes another worker if
     // needed (I2).
     std::size_t extra = std::min(v.queued_approx() / 2, k_steal_batch - 1);
-    std::uint64_t taken = 1;
     if (trace_ != nullptr) [[unlikely]] trace_steal(*trace_, v.index_, r.item);
     // The stolen tasks are ours until we push them: warm them up (see
     // warm()) while no other thread can take them.
@@ -391,18 +384,11 @@ TaskBase* Worker::steal_half_from(Worker& v) {
       if (trace_ != nullptr) [[unlikely]] trace_steal(*trace_, v.index_, more.item);
       __builtin_prefetch(more.item);
       got[n++] = more.item;
-      ++taken;
     }
     warm(got, n);
-    for (std::size_t i = 1; i < n; ++i) {
-      try {
-        deque_.push(got[i]);
-      } catch (...) {  // std::bad_alloc: keep it runnable anyway
-        scheduler_.push_global(got[i]);
-      }
-    }
+    for (std::size_t i = 1; i < n; ++i) push_or_global(got[i]);
     // relaxed: a statistic, written by this thread only.
-    steals_.store(steals_.load(std::memory_order_relaxed) + taken, std::memory_order_relaxed);
+    steals_.store(steals_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
     return r.item;
   }
 }

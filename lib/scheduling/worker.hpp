@@ -207,10 +207,10 @@ class Worker {
   // Takes up to k_warm_batch tasks off the bottom of this worker's deque,
   // warms them and puts them back in the same order (pick_local_task).
   void warm_own_batch() noexcept;
-  // push_woken's task that the new one displaced from runnext_, onto the
-  // deque (or the global queue, which notifies, if the deque cannot grow:
-  // then false).
-  bool push_displaced(TaskBase* task) noexcept;
+  // A task of ours onto our deque, or onto the global queue, which
+  // notifies, if the deque cannot grow (then false): push_woken's displaced
+  // runnext task, a stolen batch, a warmed batch put back.
+  bool push_or_global(TaskBase* task) noexcept;
   bool sleep();  // false when the runtime is exiting
   void run_task(TaskBase* task);
   Fiber* start_fiber(TaskBase* task);
