@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include <weft/weft.hpp>
+
 #include "diagnostics/sanitizers.hpp"
 #include "scheduling/stack_arena.hpp"
 
@@ -85,27 +87,44 @@ TEST_CASE("stack arena: every stack is usable to its ends and has a guard page j
   arena.release(stacks.data(), stacks.size());
 }
 
-TEST_CASE("stack arena: trimming gives the pages back and keeps the guard" * doctest::timeout(60) *
-          doctest::skip(!weft::detail::stack_arenas_enabled() || WEFT_ASAN || WEFT_TSAN)) {
-  StackArena& arena = StackArena::for_size(5 * page());
+// Dirties 8 stacks of the arena, trims them with trim(arena), and checks
+// that the same stacks come back (nothing else uses the arena's size)
+// trimmed to at most their top page, zero below it, still guarded.
+template <class Trim>
+void check_trimming_gives_pages_back(StackArena& arena, Trim trim) {
   std::vector<Stack> stacks = take(arena, 8);
   for (const Stack& s : stacks) std::memset(s.lo, 0x5a, s.size);
   arena.release(stacks.data(), stacks.size());
-  arena.trim_all();
+  trim(arena);
   const StackArena::Counts c = arena.counts();
   CHECK(c.dirty == 0);
   CHECK(c.warm + c.cold == 8);
-  // The same stacks come back (nothing else uses this size): trimmed to at
-  // most their top page, zero below it, still guarded.
   stacks = take(arena, 8);
   for (const Stack& s : stacks) {
     char* top_page = static_cast<char*>(s.lo) + s.size - page();
     CHECK(!resident(s.lo));
+    CHECK(!resident(top_page - 1));
     CHECK(static_cast<unsigned char>(*static_cast<volatile char*>(s.lo)) == 0);
     CHECK(*static_cast<volatile char*>(top_page - 1) == 0);
     CHECK(write_faults(static_cast<char*>(s.lo) - 1));
   }
   arena.release(stacks.data(), stacks.size());
+}
+
+// trim_all() gives a whole batch back in one process_madvise call where
+// the kernel has it.
+TEST_CASE("stack arena: trimming gives the pages back and keeps the guard" * doctest::timeout(60) *
+          doctest::skip(!weft::detail::stack_arenas_enabled() || WEFT_ASAN || WEFT_TSAN)) {
+  check_trimming_gives_pages_back(StackArena::for_size(5 * page()), [](StackArena& a) { a.trim_all(); });
+}
+
+// trim() (an idle worker's few at a time) makes one madvise call per range.
+TEST_CASE("stack arena: trimming a few at a time gives the pages back too" * doctest::timeout(60) *
+          doctest::skip(!weft::detail::stack_arenas_enabled() || WEFT_ASAN || WEFT_TSAN)) {
+  check_trimming_gives_pages_back(StackArena::for_size(6 * page()), [](StackArena& a) {
+    while (a.trim(3)) {
+    }
+  });
 }
 
 TEST_CASE("stack arena: trimmed stacks keep at most k_warm_slots resident pages" * doctest::timeout(120) *
@@ -128,5 +147,48 @@ TEST_CASE("stack arena: 20,000 stacks add a few mappings, not one per stack" * d
   const std::size_t before = mapping_count();
   const std::vector<Stack> stacks = take(arena, 20'000);
   CHECK(mapping_count() < before + 100);
+  arena.release(stacks.data(), stacks.size());
+}
+
+// Through the public API: a runtime's shutdown leaves no stack dirty (idle
+// workers stop trimming once shutdown begins; the stack pools' destructors
+// trim the rest), and the pages the fibers used below their top page are
+// given back.
+TEST_CASE("stack arena: after a runtime's shutdown every stack it used is trimmed" * doctest::timeout(120) *
+          doctest::skip(!weft::detail::stack_arenas_enabled() || WEFT_ASAN || WEFT_TSAN)) {
+  constexpr std::size_t stack_pages = 7;  // an arena of this case's own
+  constexpr std::size_t fibers = 300;     // beyond the workers' caches of 64 stacks
+  {
+    weft::Runtime rt({.workers = 2, .stack_size = stack_pages * page()});
+    rt.block_on([&] {
+      weft::Channel<int> go_on;
+      weft::WaitGroup started, wg;
+      started.add(static_cast<std::int64_t>(fibers));
+      wg.add(static_cast<std::int64_t>(fibers));
+      for (std::size_t i = 0; i < fibers; ++i) {
+        weft::go([&] {
+          volatile char deep[3 * 4096];  // resident pages below the top one
+          std::memset(const_cast<char*>(deep), 1, sizeof deep);
+          started.done();
+          (void)go_on.recv();
+          wg.done();
+        }).detach();
+      }
+      started.wait();  // all 300 hold a stack at once
+      for (std::size_t i = 0; i < fibers; ++i) go_on.send(1);
+      wg.wait();
+    });
+  }
+  StackArena& arena = StackArena::for_size(stack_pages * page());
+  const StackArena::Counts c = arena.counts();
+  CHECK(c.carved >= fibers);
+  CHECK(c.dirty == 0);
+  CHECK(c.warm + c.cold == c.carved);
+  const std::vector<Stack> stacks = take(arena, c.carved);
+  for (const Stack& s : stacks) {
+    char* top_page = static_cast<char*>(s.lo) + s.size - page();
+    CHECK(!resident(top_page - 1));
+    CHECK(!resident(top_page - 2 * page()));
+  }
   arena.release(stacks.data(), stacks.size());
 }

@@ -120,6 +120,10 @@ class Scheduler {
   bool kick_sleeping_worker() noexcept;
 
   bool exiting() const noexcept { return exiting_.load(std::memory_order_acquire); }
+  // Whether shutdown() has begun. relaxed: a hint for idle work (stack
+  // trimming) that shutdown would otherwise wait for; nothing is read
+  // through it.
+  bool stopping_hint() const noexcept { return stopping_.load(std::memory_order_relaxed); }
 
   // Any thread: counters for Runtime::metrics() (scheduler_metrics.cpp).
   // Never blocks; allocates the per-worker vector.

@@ -71,7 +71,12 @@ class StackArena {
   // True if dirty stacks remain.
   bool trim(std::size_t batch) noexcept;
 
-  // Trims every dirty stack (a runtime's shutdown: no idle worker will).
+  // Trims every dirty stack (a runtime's shutdown: no idle worker will),
+  // 64 stacks to a system call where the kernel allows (process_madvise):
+  // one TLB shoot-down per 64 stacks instead of one per stack. trim() keeps
+  // one call per range on purpose: an idle worker that trimmed that fast
+  // went to sleep sooner and had to be woken for the next burst (parked
+  // release_ms 6-15 % slower, docs/benchmarks.md).
   void trim_all() noexcept;
 
   std::size_t usable_size() const noexcept { return usable_size_; }
@@ -87,9 +92,12 @@ class StackArena {
   void add_chunk();  // with lock_ held
   // Carves up to n new slots (at least one) and appends them to out.
   std::size_t carve(std::vector<Stack>& out, std::size_t n);
+  // trim(), with the batch's pages given back in one system call if
+  // `one_call` (trim_all), else one call per range (see trim_all).
+  bool trim_some(std::size_t batch, bool one_call) noexcept;
   // Gives back the pages of stacks[0, n), taken off the dirty list: the
   // first `shave` keep their top page (then warm), the rest none (cold).
-  void trim_stacks(Stack* stacks, std::size_t n, std::size_t shave) noexcept;
+  void trim_stacks(Stack* stacks, std::size_t n, std::size_t shave, bool one_call) noexcept;
 
   const std::size_t usable_size_;
   const std::size_t slot_size_;  // guard page + usable size

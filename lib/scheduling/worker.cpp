@@ -161,9 +161,11 @@ void Worker::run() {
     // the last ones: a scope is freed, its deadline disarmed, before we
     // sleep).
     flush_scope_references();
-    if (quiet_for_a_while(heap) && stacks_.trim(k_trim_batch)) {
+    if (quiet_for_a_while(heap) && !scheduler_.stopping_hint() && stacks_.trim(k_trim_batch)) {
       // Return surplus stacks a few at a time, looking for work and due
-      // timers again between batches.
+      // timers again between batches. Not once shutdown has begun: it waits
+      // for every worker to sleep, and the stack pools' destructors trim
+      // what is left much faster (trim_all, stack_arena.hpp).
       continue;
     }
     if (trace_ != nullptr) [[unlikely]] trace_->sleep_start = trace_ticks();
