@@ -7,6 +7,8 @@
 
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -189,6 +191,57 @@ TEST_CASE("stack arena: after a runtime's shutdown every stack it used is trimme
     char* top_page = static_cast<char*>(s.lo) + s.size - page();
     CHECK(!resident(top_page - 1));
     CHECK(!resident(top_page - 2 * page()));
+  }
+  arena.release(stacks.data(), stacks.size());
+}
+
+namespace {
+
+// Whether this kernel populates pages through process_madvise on the
+// calling process (Linux 6.13+ with PIDFD_SELF, 6.14+).
+bool kernel_populates_in_one_call() {
+  void* p = ::mmap(nullptr, page(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  REQUIRE(p != MAP_FAILED);
+  iovec range{p, page()};
+  const long done = ::syscall(440 /* process_madvise */, -10000 /* PIDFD_SELF */, &range, 1, MADV_POPULATE_WRITE, 0u);
+  const bool ok = done == static_cast<long>(page()) && resident(p);
+  ::munmap(p, page());
+  return ok;
+}
+
+}  // namespace
+
+// A stack with no resident top page (carved now, or trimmed cold: the same
+// code path) comes out of acquire() with its top page already faulted in,
+// a batch in one call, and zero-filled; the pages below it are untouched.
+// A warm stack keeps its top page as trimming left it.
+TEST_CASE("stack arena: new stacks come with their top page populated" * doctest::timeout(60) *
+          doctest::skip(!weft::detail::stack_arenas_enabled() || WEFT_ASAN || WEFT_TSAN)) {
+  if (!kernel_populates_in_one_call()) {
+    MESSAGE("this kernel has no process_madvise(PIDFD_SELF, MADV_POPULATE_WRITE): stacks fault in on first touch");
+    return;
+  }
+  StackArena& arena = StackArena::for_size(9 * page());
+  std::vector<Stack> stacks = take(arena, 20);  // carved
+  for (const Stack& s : stacks) {
+    char* top_page = static_cast<char*>(s.lo) + s.size - page();
+    CHECK(resident(top_page));
+    CHECK(!resident(top_page - 1));
+    CHECK(!resident(s.lo));
+    CHECK(*static_cast<volatile char*>(top_page) == 0);
+    CHECK(*static_cast<volatile char*>(top_page + page() - 1) == 0);
+  }
+  // Used, trimmed (warm: this arena has far fewer than k_warm_slots), taken
+  // back: the top page is still there, the one below it is not.
+  for (const Stack& s : stacks) std::memset(static_cast<char*>(s.lo) + s.size - 2 * page(), 0x5a, 2 * page());
+  arena.release(stacks.data(), stacks.size());
+  arena.trim_all();
+  CHECK(arena.counts().warm == 20);
+  stacks = take(arena, 20);
+  for (const Stack& s : stacks) {
+    char* top_page = static_cast<char*>(s.lo) + s.size - page();
+    CHECK(resident(top_page));
+    CHECK(!resident(top_page - 1));
   }
   arena.release(stacks.data(), stacks.size());
 }

@@ -39,10 +39,31 @@ constexpr std::size_t k_max_chunk_bytes = std::size_t{256} << 20;  // address sp
 constexpr std::size_t k_min_chunk_slots = 16;
 constexpr std::size_t k_max_trim_batch = 64;
 
-// Whether process_madvise(PIDFD_SELF) still looks usable. relaxed: a hint
-// only; a thread that reads a stale true makes one failing call and falls
-// back, as the first did.
-std::atomic<bool> g_vector_advice{true};
+constexpr std::size_t k_max_ranges = 64;  // ranges per process_madvise call here
+
+// Whether process_madvise(PIDFD_SELF) still looks usable with each advice.
+// relaxed: hints only; a thread that reads a stale true makes one failing
+// call and falls back, as the first did.
+std::atomic<bool> g_vector_dontneed{true};
+std::atomic<bool> g_vector_guard{true};
+std::atomic<bool> g_vector_populate{true};
+
+// Applies `advice` to n ranges (at most k_max_ranges) with one
+// process_madvise call on ourselves. True if the kernel did all of it;
+// false otherwise, with nothing to assume about how much it did (every use
+// here may be repeated or skipped safely). An error that says the kernel
+// lacks the call, PIDFD_SELF or the advice clears `usable`.
+bool advise_in_one_call(const iovec* ranges, std::size_t n, int advice, std::atomic<bool>& usable) noexcept {
+  if (!usable.load(std::memory_order_relaxed)) return false;
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < n; ++i) total += ranges[i].iov_len;
+  const long done = ::syscall(SYS_process_madvise, PIDFD_SELF, ranges, n, advice, 0u);
+  if (done >= 0) return static_cast<std::size_t>(done) == total;
+  if (errno == ENOSYS || errno == EINVAL || errno == EBADF || errno == EPERM) {
+    usable.store(false, std::memory_order_relaxed);
+  }
+  return false;
+}
 
 // Gives back the pages of `n` ranges (MADV_DONTNEED), with one madvise
 // each, or, if `one_call`, with one process_madvise call where the kernel
@@ -53,19 +74,30 @@ std::atomic<bool> g_vector_advice{true};
 // stack one call each, 0.55 us per stack 64 to a call (docs/benchmarks.md).
 void discard_ranges(const iovec* ranges, std::size_t n, bool one_call) noexcept {
   if (n == 0) return;
-  if (one_call && n > 1 && g_vector_advice.load(std::memory_order_relaxed)) {
-    std::size_t total = 0;
-    for (std::size_t i = 0; i < n; ++i) total += ranges[i].iov_len;
-    const long done = ::syscall(SYS_process_madvise, PIDFD_SELF, ranges, n, MADV_DONTNEED, 0u);
-    if (done >= 0 && static_cast<std::size_t>(done) == total) return;
-    // ENOSYS / EINVAL / EBADF / EPERM: an older kernel; never again. Short of
-    // the total, or another error: redo them one by one (discarding a page
-    // twice is harmless).
-    if (done < 0 && (errno == ENOSYS || errno == EINVAL || errno == EBADF || errno == EPERM)) {
-      g_vector_advice.store(false, std::memory_order_relaxed);
-    }
-  }
+  // Short of the total: redo them one by one (discarding a page twice is
+  // harmless).
+  if (one_call && n > 1 && advise_in_one_call(ranges, n, MADV_DONTNEED, g_vector_dontneed)) return;
   for (std::size_t i = 0; i < n; ++i) ::madvise(ranges[i].iov_base, ranges[i].iov_len, MADV_DONTNEED);
+}
+
+// Faults in the top page of each of n stacks that have none resident (cold
+// or never used), with one call per k_max_ranges where the kernel can:
+// MADV_POPULATE_WRITE through process_madvise costs ~1.0 us a page on the
+// 2-vCPU VM against ~1.3 us for the fault a fiber's first touch takes
+// (docs/design/stacks.md). Best effort: a page not populated (an old
+// kernel, no memory now) faults in on first touch as before.
+void populate_top_pages(const Stack* stacks, std::size_t n) noexcept {
+  const std::size_t page = StackPool::page_size();
+  std::array<iovec, k_max_ranges> ranges;
+  while (n > 1 && g_vector_populate.load(std::memory_order_relaxed)) {
+    const std::size_t m = std::min(n, k_max_ranges);
+    for (std::size_t i = 0; i < m; ++i) {
+      ranges[i] = iovec{static_cast<char*>(stacks[i].lo) + stacks[i].size - page, page};
+    }
+    advise_in_one_call(ranges.data(), m, MADV_POPULATE_WRITE, g_vector_populate);
+    stacks += m;
+    n -= m;
+  }
 }
 
 bool probe_guard_install() noexcept {
@@ -138,9 +170,11 @@ void StackArena::add_chunk() {
 }
 
 void StackArena::acquire(std::vector<Stack>& out, std::size_t n) {
+  std::size_t first_cold = 0;  // out[first_cold, end) have no resident top page
   {
     std::lock_guard<std::mutex> guard(lock_);
     for (std::vector<Stack>* list : {&dirty_, &warm_, &cold_}) {
+      if (list == &cold_) first_cold = out.size();
       while (n > 0 && !list->empty()) {
         out.push_back(list->back());  // within capacity: does not allocate
         list->pop_back();
@@ -149,6 +183,8 @@ void StackArena::acquire(std::vector<Stack>& out, std::size_t n) {
     }
   }
   while (n > 0) n -= carve(out, n);
+  // Each of them is about to have a fiber touch its top page.
+  populate_top_pages(out.data() + first_cold, out.size() - first_cold);
 }
 
 std::size_t StackArena::carve(std::vector<Stack>& out, std::size_t n) {
@@ -163,7 +199,17 @@ std::size_t StackArena::carve(std::vector<Stack>& out, std::size_t n) {
     carved_slots_ += count;
   }
   // Guards are installed outside the lock: the slots are ours alone now.
+  // One call for them all where the kernel can (installing a guard twice is
+  // harmless, so a short call is redone slot by slot below).
   const std::size_t page = StackPool::page_size();
+  if (count > 1 && count <= k_max_ranges) {
+    std::array<iovec, k_max_ranges> guards;
+    for (std::size_t i = 0; i < count; ++i) guards[i] = iovec{carved + i * slot_size_, page};
+    if (advise_in_one_call(guards.data(), count, MADV_GUARD_INSTALL, g_vector_guard)) {
+      for (std::size_t i = 0; i < count; ++i) out.push_back(Stack{carved + i * slot_size_ + page, usable_size_, true});
+      return count;
+    }
+  }
   for (std::size_t i = 0; i < count; ++i) {
     char* slot = carved + i * slot_size_;
     if (::madvise(slot, page, MADV_GUARD_INSTALL) != 0) {
@@ -215,6 +261,7 @@ void StackArena::trim_all() noexcept {
 
 void StackArena::trim_stacks(Stack* stacks, std::size_t n, std::size_t shave, bool one_call) noexcept {
   const std::size_t page = StackPool::page_size();
+  static_assert(k_max_trim_batch <= k_max_ranges);
   assert(n <= k_max_trim_batch);
   // Every range first, then one call for them all (discard_ranges).
   std::array<iovec, k_max_trim_batch> ranges;
