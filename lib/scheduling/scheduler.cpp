@@ -217,6 +217,14 @@ bool Scheduler::has_queued_work() const {
   return false;
 }
 
+bool Scheduler::has_queued_work_besides_runnext() const {
+  if (injector_.size_approx() != 0 || global_.size_approx() != 0 || urgent_.size_approx() != 0) return true;
+  for (const auto& w : workers_) {
+    if (w->has_queued_work_besides_runnext()) return true;
+  }
+  return false;
+}
+
 void Scheduler::worker_went_idle() {
   if (idle_.num_awake() != 0) return;
   activity::signal_watchers();

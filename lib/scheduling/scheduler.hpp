@@ -106,6 +106,9 @@ class Scheduler {
 
   // Workers: is anything queued anywhere? (the last searcher's re-check)
   bool has_queued_work() const;
+  // The same, leaving out the workers' runnext slots (a watching sleeper's
+  // re-check: worker.hpp, "Watching").
+  bool has_queued_work_besides_runnext() const;
 
   // Workers, just after going to sleep: signals a shutdown waiting for
   // quiescence, and deadlock watchers (activity.hpp) when it was the last.

@@ -87,8 +87,12 @@ void Worker::push_woken(TaskBase* task) noexcept {
   // A lone worker is awake (it is pushing): nobody else could take the task.
   if (scheduler_.num_workers() == 1) return;
   // Even for the slot: a searcher takes it if we keep running (see above),
-  // and the wake-up is free while one searches.
+  // and the wake-up is free while one searches. Not for the slot while a
+  // sleeping worker watches it: it looks again soon (worker.hpp,
+  // "Watching"). seq_cst: after the exchange, the pusher's half of the pair
+  // with stop_watching().
   if (displaced == nullptr) {
+    if (runnext_watched_.load(std::memory_order_seq_cst)) return;
     scheduler_.notify_work_after_rmw();
   } else {
     scheduler_.notify_work();
@@ -114,7 +118,7 @@ TaskBase* Worker::take_runnext() noexcept {
   return runnext_.exchange(nullptr, std::memory_order_relaxed);
 }
 
-TaskBase* Worker::steal_stale_runnext() noexcept {
+TaskBase* Worker::steal_stale_runnext(bool& fresh) noexcept {
   // acquire: pairs with push_woken()'s release exchange.
   TaskBase* t = runnext_.load(std::memory_order_acquire);
   if (t == nullptr) return nullptr;
@@ -126,6 +130,7 @@ TaskBase* Worker::steal_stale_runnext() noexcept {
     cpu_relax();
     // relaxed: a change means "not stale", nothing is read through it.
     if (runnext_.load(std::memory_order_relaxed) != t || switches_.load(std::memory_order_relaxed) != seen) {
+      fresh = true;
       return nullptr;  // the owner took it or moved on: it was not stuck
     }
   } while (now_ns() < until);
@@ -398,11 +403,17 @@ TaskBase* Worker::steal_half_from(Worker& v) {
 TaskBase* Worker::steal_from_others() {
   if (scheduler_.num_workers() < 2) return nullptr;
   for (int round = 0; round < k_steal_rounds; ++round) {
-    if (TaskBase* t = visit_victims([this](Worker& v) { return steal_half_from(v); })) return t;
+    if (TaskBase* t = visit_victims([this](Worker& v) { return steal_half_from(v); })) {
+      fresh_searches_ = 0;
+      return t;
+    }
   }
-  // Nothing in any deque: a woken fiber stuck behind a busy waker?
-  return visit_victims([this](Worker& v) {
-    TaskBase* t = v.steal_stale_runnext();
+  // Nothing in any deque: a woken fiber stuck behind a busy waker? A fresh
+  // one means a hand-off in progress; searches that see nothing else twice
+  // in a row make the next sleep watch (worker.hpp, "Watching").
+  bool fresh = false;
+  TaskBase* got = visit_victims([this, &fresh](Worker& v) {
+    TaskBase* t = v.steal_stale_runnext(fresh);
     if (t != nullptr) {
       if (trace_ != nullptr) [[unlikely]] trace_steal(*trace_, v.index_, t);
       // relaxed: a statistic, written by this thread only.
@@ -410,30 +421,61 @@ TaskBase* Worker::steal_from_others() {
     }
     return t;
   });
+  fresh_searches_ = got == nullptr && fresh ? fresh_searches_ + 1 : 0;
+  return got;
+}
+
+void Worker::start_watching() noexcept {
+  for (std::size_t i = 0; i < scheduler_.num_workers(); ++i) {
+    if (i != index_) scheduler_.worker(i).set_runnext_watched(true);
+  }
+  watching_ = true;
+}
+
+bool Worker::stop_watching() noexcept {
+  watching_ = false;
+  for (std::size_t i = 0; i < scheduler_.num_workers(); ++i) {
+    if (i != index_) scheduler_.worker(i).set_runnext_watched(false);
+  }
+  // After the stores: see worker.hpp, "Watching".
+  bool occupied = false;
+  for (std::size_t i = 0; i < scheduler_.num_workers(); ++i) {
+    if (i != index_ && scheduler_.worker(i).runnext_occupied_after_watch()) occupied = true;
+  }
+  return occupied;
 }
 
 bool Worker::sleep() {
   // relaxed: statistics, single writer (this thread).
   sleeps_.store(sleeps_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  // A search that found only a hand-off in progress: watch the runnext
+  // slots instead of being woken for each (worker.hpp, "Watching").
+  if (fresh_searches_ >= k_fresh_searches_to_watch) start_watching();
   scheduler_.idle().begin_sleep(index_, searching_);
   searching_ = false;
   // See IdleWorkers (I2): every worker re-checks every queue after its
   // decrement, since a producer may have skipped waking anyone because it
   // saw a searcher, or saw every worker awake (this one, not searching,
   // about to sleep). If it finds work it notifies, which may pick this very
-  // worker (the newest sleeper), whose wait below then returns at once.
-  if (scheduler_.has_queued_work()) scheduler_.notify_work();
+  // worker (the newest sleeper), whose wait below then returns at once. A
+  // watcher leaves the runnext slots out: it looks at them again when its
+  // watch ends, at most k_runnext_watch_ns from now.
+  if (watching_ ? scheduler_.has_queued_work_besides_runnext() : scheduler_.has_queued_work()) {
+    scheduler_.notify_work();
+  }
   scheduler_.worker_went_idle();
   TimerHeap& heap = timers();
   bool driving = false;  // we sleep until the earliest deadline (timer_heap.hpp)
   for (;;) {
     if (scheduler_.exiting()) {
+      if (watching_) stop_watching();
       if (driving) heap.release_driver(&wake_token_);
       return false;
     }
     // acquire: pairs with wake()'s and timer_kick()'s release.
     const std::uint32_t bits = wake_token_.exchange(0, std::memory_order_acquire);
     if ((bits & k_work_bit) != 0) {
+      if (watching_) stop_watching();  // awake and searching: it looks at the slots anyway
       if (driving) {
         heap.release_driver(&wake_token_);  // hands the role on if timers remain
       } else if ((bits & TimerHeap::k_kick_bit) != 0) {
@@ -443,6 +485,23 @@ bool Worker::sleep() {
       break;
     }
     if (!driving) driving = heap.try_claim_driver(&wake_token_);
+    if (watching_) {
+      if (!driving) {
+        futex_wait_until(wake_token_, 0, now_ns() + k_runnext_watch_ns);
+        // relaxed: the exchange at the top reads the token with acquire.
+        if (wake_token_.load(std::memory_order_relaxed) != 0) continue;  // woken: the top takes the token
+      }
+      // The watch ran out, or we drive timers now (a sleep until their
+      // deadline, too long to watch): look at the slots again, and get up
+      // to search if one holds a task.
+      if (stop_watching()) {
+        if (!scheduler_.idle().wake_self(index_)) continue;  // a waker took us: its token comes
+        if (driving) heap.release_driver(&wake_token_);  // we may now run a long fiber
+        activity::bump_epoch();  // counted awake again (activity.hpp)
+        break;
+      }
+      continue;
+    }
     if (!driving) {
       futex_wait(wake_token_, 0);
       continue;

@@ -29,6 +29,23 @@
 // pick skips the slot once, so two fibers waking each other cannot keep
 // the deque from running (Tokio's LIFO-slot starvation).
 //
+// Watching the runnext slots: a push into an empty runnext slot used to
+// wake a sleeping worker every time (so that someone would take the task
+// if the waker kept running). Two fibers handing off on one worker then
+// woke the other worker about once every 15 round trips: it searched,
+// found only a fresh runnext task, slept, and was woken again, a futex
+// wake-up on the hand-off's path each time (pingpong on 2 workers 310 ns
+// a round trip against 210 on 1). Now a worker whose last two searches in
+// a row found only a fresh runnext task (its owner took it within the
+// grace period) sleeps *watching* (after one such search, fib(30) on 2
+// workers got 5 % slower: a hand-off seen once is no pattern): it marks the other workers' slots watched and sleeps at most
+// k_runnext_watch_ns; a push into an empty watched slot wakes nobody. When
+// the watcher wakes, for any reason, it unmarks the slots and looks at
+// them again (a seq_cst store, then a seq_cst load; the pusher's seq_cst
+// exchange, then its seq_cst load of the mark: one of the two sees the
+// other), and searches if one is occupied. So a woken fiber behind a busy
+// waker is taken within k_runnext_watch_ns plus the grace period.
+//
 // Fiber reuse: a fiber whose task has finished picks the next task itself
 // (pick_local_task, the loop's own order) and, if that task has not started,
 // runs it on the same fiber and stack: no stack from the pool, no new
@@ -116,9 +133,24 @@ class Worker {
   bool has_queued_work() const {
     return deque_.size_approx() != 0 || runnext_.load(std::memory_order_relaxed) != nullptr;
   }
+  bool has_queued_work_besides_runnext() const { return deque_.size_approx() != 0; }
+  // A watcher ending its watch (stop_watching). seq_cst: after its seq_cst
+  // stores of the marks; pairs with push_woken (see "Watching" at the top).
+  bool runnext_occupied_after_watch() const noexcept {
+    return runnext_.load(std::memory_order_seq_cst) != nullptr;
+  }
   // A thief: this worker's runnext task, if it stays there for
-  // k_runnext_grace_ns while this worker runs the same fiber; else nullptr.
-  TaskBase* steal_stale_runnext() noexcept;
+  // k_runnext_grace_ns while this worker runs the same fiber; else nullptr,
+  // with `fresh` set if there was a task and the owner took it or moved on
+  // meanwhile (a hand-off in progress: see "Watching" at the top).
+  TaskBase* steal_stale_runnext(bool& fresh) noexcept;
+  // Whether a sleeping worker watches this one's runnext slot (see the
+  // top). Only the watcher stores; the owner reads it in push_woken.
+  void set_runnext_watched(bool watched) noexcept {
+    // seq_cst: the store that ends a watch pairs with push_woken's load
+    // (see the top).
+    runnext_watched_.store(watched, std::memory_order_seq_cst);
+  }
   // Gives the sleeping worker its wake-up token (it was already removed from
   // the sleepers by IdleWorkers), or makes its next sleep return at once.
   void wake() noexcept;
@@ -177,6 +209,8 @@ class Worker {
   static constexpr std::uint32_t k_work_bit = 1;  // wake_token_: woken for work
   static constexpr std::size_t k_trim_batch = 8;  // stacks returned per idle pass
   static constexpr Nanos k_trim_quiet_ns = 2'000'000;  // trim only if no timer is due sooner
+  static constexpr Nanos k_runnext_watch_ns = 50'000;  // a watcher's longest sleep
+  static constexpr std::uint32_t k_fresh_searches_to_watch = 2;  // a hand-off seen this often
   static constexpr Nanos k_runnext_grace_ns = 3'000;    // a thief leaves a fresh runnext alone this long
   static constexpr std::uint32_t k_runnext_streak = 16; // runnext picks in a row before the deque goes first once
 
@@ -194,6 +228,10 @@ class Worker {
   [[gnu::always_inline]] inline void bind_task(Fiber* f, TaskBase* task) noexcept;
   TaskBase* take_runnext() noexcept;
   TaskBase* steal_from_others();
+  // The watch (see the top): marks the others' runnext slots, or unmarks
+  // them and says whether one is occupied.
+  void start_watching() noexcept;
+  bool stop_watching() noexcept;
   // Calls try_victim(worker) for each other worker, from a random start,
   // until one returns a task.
   template <class TryVictim>
@@ -282,6 +320,15 @@ class Worker {
   // Fibers resumed by this worker so far; a thief reads it to tell whether
   // the owner is still in the fiber that filled runnext. Single writer.
   std::atomic<std::uint64_t> switches_{0};
+  // A sleeping worker watches runnext_ (see the top); set and cleared by
+  // watchers, read by push_woken. Its own line: the watchers' stores must
+  // not take runnext_'s line away from its owner.
+  alignas(64) std::atomic<bool> runnext_watched_{false};
+  // This thread only: searches in a row that found nothing but a fresh
+  // runnext task somewhere (from k_fresh_searches_to_watch on, the next
+  // sleep watches: see the top); and whether our marks are set now.
+  std::uint32_t fresh_searches_ = 0;
+  bool watching_ = false;
   // Wake-up word: k_work_bit once a waker chose this worker, and
   // TimerHeap::k_kick_bit when the timer heap wants it to look at the
   // timers. exchange(0, acquire) in sleep() pairs with the release fetch_or
