@@ -23,29 +23,44 @@ using namespace std::chrono_literals;
 
 using weft_test::spin_for_flag;
 
+namespace {
+
+// A fiber parked in a receive on its own channel until wake() sends to it;
+// `woke` says it ran after that. The constructor returns once it is about
+// to park.
+struct ParkedSleeper {
+  std::atomic<bool> woke{false};
+  weft::Channel<int> ch{1};
+  weft::JoinHandle<void> fiber;
+  ParkedSleeper() {
+    weft::WaitGroup parked;
+    parked.add(1);
+    fiber = weft::go([this, &parked] {
+      parked.done();
+      (void)ch.recv();  // parked until wake()
+      woke = true;
+    });
+    parked.wait();
+  }
+  void wake() { ch.send(1); }  // into the waker's worker's runnext slot
+};
+
+}  // namespace
+
 TEST_CASE("fast paths: a fiber woken by a fiber that then computes without switching out runs on the idle worker" *
           doctest::timeout(120)) {
   weft::Runtime rt({.workers = 2});
   for (int round = 0; round < 20; ++round) {
     CAPTURE(round);
     const bool ok = rt.block_on([] {
-      std::atomic<bool> woke{false};
-      weft::Channel<int> ch(1);
-      weft::WaitGroup parked;
-      parked.add(1);
-      auto sleeper = weft::go([&] {
-        parked.done();
-        (void)ch.recv();  // parked until the waker sends
-        woke = true;
-      });
-      parked.wait();
+      ParkedSleeper sleeper;
       weft::this_fiber::sleep_for(1ms);  // let the sleeper park for sure
       auto waker = weft::go([&] {
-        ch.send(1);  // wakes the sleeper into this worker's runnext slot
-        return spin_for_flag(woke, 10s);  // and never switches out meanwhile
+        sleeper.wake();                           // into this worker's runnext slot
+        return spin_for_flag(sleeper.woke, 10s);  // and never switches out meanwhile
       });
       const bool seen = waker.join();
-      sleeper.join();
+      sleeper.fiber.join();
       return seen;
     });
     CHECK(ok);
@@ -67,16 +82,7 @@ TEST_CASE("fast paths: a fiber woken during a hand-off by a waker that then comp
     });
     int misses = 0;
     for (int trial = 0; trial < 2000; ++trial) {
-      std::atomic<bool> woke{false};
-      weft::Channel<int> ch(1);
-      weft::WaitGroup parked;
-      parked.add(1);
-      auto sleeper = weft::go([&] {
-        parked.done();
-        (void)ch.recv();  // parked until the send below
-        woke = true;
-      });
-      parked.wait();
+      ParkedSleeper sleeper;
       // Hand off for a while: the other worker searches, finds only fresh
       // runnext tasks, and sleeps watching. (The sleeper parks meanwhile.)
       const auto until = std::chrono::steady_clock::now() + 300us;
@@ -84,9 +90,9 @@ TEST_CASE("fast paths: a fiber woken during a hand-off by a waker that then comp
         ping.send(1);
         (void)pong.recv();
       }
-      ch.send(1);                                     // wakes the sleeper into this worker's runnext slot
-      if (!spin_for_flag(woke, 10s)) ++misses;  // and never switches out meanwhile
-      sleeper.join();
+      sleeper.wake();                                   // into this worker's runnext slot
+      if (!spin_for_flag(sleeper.woke, 10s)) ++misses;  // and never switches out meanwhile
+      sleeper.fiber.join();
     }
     ping.close();
     echo.join();
