@@ -209,18 +209,10 @@ void Scheduler::promote_cancelled(std::uint64_t epoch) noexcept {
       urgent_);
 }
 
-bool Scheduler::has_queued_work() const {
+bool Scheduler::has_queued_work(bool with_runnext) const {
   if (injector_.size_approx() != 0 || global_.size_approx() != 0 || urgent_.size_approx() != 0) return true;
   for (const auto& w : workers_) {
-    if (w->has_queued_work()) return true;
-  }
-  return false;
-}
-
-bool Scheduler::has_queued_work_besides_runnext() const {
-  if (injector_.size_approx() != 0 || global_.size_approx() != 0 || urgent_.size_approx() != 0) return true;
-  for (const auto& w : workers_) {
-    if (w->has_queued_work_besides_runnext()) return true;
+    if (w->has_queued_work(with_runnext)) return true;
   }
   return false;
 }

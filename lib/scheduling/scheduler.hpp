@@ -105,10 +105,9 @@ class Scheduler {
   void notify_work_after_rmw() noexcept;
 
   // Workers: is anything queued anywhere? (the last searcher's re-check)
-  bool has_queued_work() const;
-  // The same, leaving out the workers' runnext slots (a watching sleeper's
-  // re-check: worker.hpp, "Watching").
-  bool has_queued_work_besides_runnext() const;
+  // `with_runnext` false leaves the workers' runnext slots out (a watching
+  // sleeper's re-check: worker.hpp, "Watching").
+  bool has_queued_work(bool with_runnext = true) const;
 
   // Workers, just after going to sleep: signals a shutdown waiting for
   // quiescence, and deadlock watchers (activity.hpp) when it was the last.

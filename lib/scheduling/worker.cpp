@@ -434,13 +434,13 @@ void Worker::start_watching() noexcept {
 
 bool Worker::stop_watching() noexcept {
   watching_ = false;
-  for (std::size_t i = 0; i < scheduler_.num_workers(); ++i) {
-    if (i != index_) scheduler_.worker(i).set_runnext_watched(false);
-  }
-  // After the stores: see worker.hpp, "Watching".
   bool occupied = false;
   for (std::size_t i = 0; i < scheduler_.num_workers(); ++i) {
-    if (i != index_ && scheduler_.worker(i).runnext_occupied_after_watch()) occupied = true;
+    if (i == index_) continue;
+    Worker& w = scheduler_.worker(i);
+    // Each slot read after its own mark is cleared: see worker.hpp, "Watching".
+    w.set_runnext_watched(false);
+    if (w.runnext_occupied_after_watch()) occupied = true;
   }
   return occupied;
 }
@@ -460,9 +460,7 @@ bool Worker::sleep() {
   // worker (the newest sleeper), whose wait below then returns at once. A
   // watcher leaves the runnext slots out: it looks at them again when its
   // watch ends, at most k_runnext_watch_ns from now.
-  if (watching_ ? scheduler_.has_queued_work_besides_runnext() : scheduler_.has_queued_work()) {
-    scheduler_.notify_work();
-  }
+  if (scheduler_.has_queued_work(!watching_)) scheduler_.notify_work();
   scheduler_.worker_went_idle();
   TimerHeap& heap = timers();
   bool driving = false;  // we sleep until the earliest deadline (timer_heap.hpp)

@@ -37,8 +37,8 @@
 // wake-up on the hand-off's path each time (pingpong on 2 workers 310 ns
 // a round trip against 210 on 1). Now a worker whose last two searches in
 // a row found only a fresh runnext task (its owner took it within the
-// grace period) sleeps *watching* (after one such search, fib(30) on 2
-// workers got 5 % slower: a hand-off seen once is no pattern): it marks the other workers' slots watched and sleeps at most
+// grace period; a hand-off seen once is no pattern) sleeps *watching*: it
+// marks the other workers' slots watched and sleeps at most
 // k_runnext_watch_ns; a push into an empty watched slot wakes nobody. When
 // the watcher wakes, for any reason, it unmarks the slots and looks at
 // them again (a seq_cst store, then a seq_cst load; the pusher's seq_cst
@@ -129,13 +129,14 @@ class Worker {
   }
   // Any thread: the deque or the runnext slot holds something (the sleep
   // re-check and quiescence). relaxed load: the callers put a full barrier
-  // before it (IdleWorkers' Dekker pair).
-  bool has_queued_work() const {
-    return deque_.size_approx() != 0 || runnext_.load(std::memory_order_relaxed) != nullptr;
+  // before it (IdleWorkers' Dekker pair). `with_runnext` false: the deque
+  // only (a watcher's re-check).
+  bool has_queued_work(bool with_runnext = true) const {
+    return deque_.size_approx() != 0 || (with_runnext && runnext_.load(std::memory_order_relaxed) != nullptr);
   }
-  bool has_queued_work_besides_runnext() const { return deque_.size_approx() != 0; }
   // A watcher ending its watch (stop_watching). seq_cst: after its seq_cst
-  // stores of the marks; pairs with push_woken (see "Watching" at the top).
+  // store of this slot's mark; pairs with push_woken (see "Watching" at
+  // the top).
   bool runnext_occupied_after_watch() const noexcept {
     return runnext_.load(std::memory_order_seq_cst) != nullptr;
   }
