@@ -12,9 +12,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <weft/weft.hpp>
@@ -193,6 +195,43 @@ TEST_CASE("stack arena: after a runtime's shutdown every stack it used is trimme
     CHECK(!resident(top_page - 2 * page()));
   }
   arena.release(stacks.data(), stacks.size());
+}
+
+// An idle runtime gives its stacks back by itself: once its workers have
+// slept a few milliseconds unwoken, they trim the dirty stacks (not at
+// once: a worker idle only between two bursts keeps them, worker.hpp).
+TEST_CASE("stack arena: a runtime's idle workers trim the stacks its fibers left" * doctest::timeout(120) *
+          doctest::skip(!weft::detail::stack_arenas_enabled() || WEFT_ASAN || WEFT_TSAN)) {
+  constexpr std::size_t stack_pages = 9;  // an arena of this case's own
+  constexpr std::size_t fibers = 300;     // beyond the workers' caches of 64 stacks
+  StackArena& arena = StackArena::for_size(stack_pages * page());
+  weft::Runtime rt({.workers = 2, .stack_size = stack_pages * page()});
+  rt.block_on([&] {
+    weft::Channel<int> go_on;
+    weft::WaitGroup started, wg;
+    started.add(static_cast<std::int64_t>(fibers));
+    wg.add(static_cast<std::int64_t>(fibers));
+    for (std::size_t i = 0; i < fibers; ++i) {
+      weft::go([&] {
+        started.done();
+        (void)go_on.recv();
+        wg.done();
+      }).detach();
+    }
+    started.wait();  // all 300 hold a stack at once
+    for (std::size_t i = 0; i < fibers; ++i) go_on.send(1);
+    wg.wait();
+  });
+  // The runtime lives on, idle. Its workers' caches keep up to 64 stacks
+  // each; the rest went to the arena dirty, and must come back trimmed.
+  CHECK(arena.counts().carved >= fibers);
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (arena.counts().dirty != 0 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  const StackArena::Counts c = arena.counts();
+  CHECK(c.dirty == 0);
+  CHECK(c.warm + c.cold > 0);
 }
 
 namespace {

@@ -181,6 +181,7 @@ void StackArena::acquire(std::vector<Stack>& out, std::size_t n) {
         --n;
       }
     }
+    has_dirty_.store(!dirty_.empty(), std::memory_order_relaxed);  // relaxed: see has_dirty_
   }
   while (n > 0) n -= carve(out, n);
   // Each of them is about to have a fiber touch its top page.
@@ -227,9 +228,12 @@ std::size_t StackArena::carve(std::vector<Stack>& out, std::size_t n) {
 void StackArena::release(const Stack* stacks, std::size_t n) noexcept {
   std::lock_guard<std::mutex> guard(lock_);
   for (std::size_t i = 0; i < n; ++i) dirty_.push_back(stacks[i]);  // within capacity (add_chunk)
+  has_dirty_.store(!dirty_.empty(), std::memory_order_relaxed);  // relaxed: see has_dirty_
 }
 
 bool StackArena::trim(std::size_t batch) noexcept { return trim_some(batch, false); }
+
+
 
 bool StackArena::trim_some(std::size_t batch, bool one_call) noexcept {
   std::array<Stack, k_max_trim_batch> taken;
@@ -248,6 +252,7 @@ bool StackArena::trim_some(std::size_t batch, bool one_call) noexcept {
     shave = std::min(n, room);
     warm_claimed_ += shave;
     more = !dirty_.empty();
+    has_dirty_.store(more, std::memory_order_relaxed);  // relaxed: see has_dirty_
   }
   if (n == 0) return more;
   trim_stacks(taken.data(), n, shave, one_call);

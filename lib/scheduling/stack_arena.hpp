@@ -32,6 +32,7 @@
 // except the mmap of a new chunk).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <mutex>
 #include <vector>
@@ -71,6 +72,11 @@ class StackArena {
   // True if dirty stacks remain.
   bool trim(std::size_t batch) noexcept;
 
+  // Whether any stack waited on the dirty list a moment ago (a hint: a
+  // release may follow at once; its releaser looks again before it
+  // sleeps). Lock-free.
+  bool has_dirty() const noexcept { return has_dirty_.load(std::memory_order_relaxed); }
+
   // Trims every dirty stack (a runtime's shutdown: no idle worker will),
   // 64 stacks to a system call where the kernel allows (process_madvise):
   // one TLB shoot-down per 64 stacks instead of one per stack. trim() keeps
@@ -104,6 +110,10 @@ class StackArena {
 
   std::mutex lock_;  // guards everything below; held only for list moves and chunk mapping
   std::vector<Stack> dirty_, warm_, cold_;
+  // !dirty_.empty(), stored under lock_ whenever dirty_ changes. relaxed:
+  // a hint for idle workers deciding whether to time their sleep; nothing
+  // is read through it.
+  std::atomic<bool> has_dirty_{false};
   char* carve_next_ = nullptr;  // next uncarved slot of the newest chunk
   char* carve_end_ = nullptr;
   std::size_t reserved_slots_ = 0;  // in all chunks

@@ -187,6 +187,11 @@ bool StackPool::trim(std::size_t batch) noexcept {
   return !retired_.empty();
 }
 
+bool StackPool::has_trim_work() noexcept {
+  if (arena_ != nullptr) return arena_->has_dirty();
+  return !retired_.empty();
+}
+
 void StackPool::release_uncached(Stack stack) noexcept {
   if (stack.guarded) {
     unmap_guarded(stack);

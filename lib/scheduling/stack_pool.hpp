@@ -106,6 +106,9 @@ class StackPool {
   // entries on every core running this process, stay off the path of
   // running fibers. True if stacks remain to trim.
   bool trim(std::size_t batch) noexcept;
+  // Whether trim() has anything to give back (the worker arms its idle
+  // trim timer only then).
+  bool has_trim_work() noexcept;
 
   static std::size_t page_size() noexcept;
   static std::size_t round_to_pages(std::size_t bytes) noexcept;

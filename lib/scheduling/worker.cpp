@@ -159,6 +159,7 @@ void Worker::run() {
   for (;;) {
     if (timers_due()) fire_timers(heap, false);  // due timers first
     if (TaskBase* task = handoff_ != nullptr ? std::exchange(handoff_, nullptr) : next_task()) {
+      trim_due_ = false;
       run_task(task);
       continue;
     }
@@ -166,11 +167,12 @@ void Worker::run() {
     // the last ones: a scope is freed, its deadline disarmed, before we
     // sleep).
     flush_scope_references();
-    if (quiet_for_a_while(heap) && !scheduler_.stopping_hint() && stacks_.trim(k_trim_batch)) {
-      // Return surplus stacks a few at a time, looking for work and due
-      // timers again between batches. Not once shutdown has begun: it waits
-      // for every worker to sleep, and the stack pools' destructors trim
-      // what is left much faster (trim_all, stack_arena.hpp).
+    if (trim_due_ && quiet_for_a_while(heap) && !scheduler_.stopping_hint() && stacks_.trim(k_trim_batch)) {
+      // Idle for k_trim_idle_ns (sleep()): return surplus stacks a few at a
+      // time, looking for work and due timers again between batches. Not
+      // once shutdown has begun: it waits for every worker to sleep, and
+      // the stack pools' destructors trim what is left much faster
+      // (trim_all, stack_arena.hpp).
       continue;
     }
     if (trace_ != nullptr) [[unlikely]] trace_->sleep_start = trace_ticks();
@@ -464,6 +466,16 @@ bool Worker::sleep() {
   scheduler_.worker_went_idle();
   TimerHeap& heap = timers();
   bool driving = false;  // we sleep until the earliest deadline (timer_heap.hpp)
+  // Stacks to give back: get up by ourselves once we have slept this long
+  // unwoken (trim_due_). The check takes the arena's lock: once per sleep.
+  const Nanos trim_at = stacks_.has_trim_work() ? now_ns() + k_trim_idle_ns : k_never;
+  // Gets up by ourselves (a timed sleep ended). False if a waker took us
+  // first: its token comes, and we wait for it.
+  auto get_up = [&]() -> bool {
+    if (!scheduler_.idle().wake_self(index_)) return false;
+    activity::bump_epoch();  // counted awake again (activity.hpp)
+    return true;
+  };
   for (;;) {
     if (scheduler_.exiting()) {
       if (watching_) stop_watching();
@@ -493,34 +505,45 @@ bool Worker::sleep() {
       // deadline, too long to watch): look at the slots again, and get up
       // to search if one holds a task.
       if (stop_watching()) {
-        if (!scheduler_.idle().wake_self(index_)) continue;  // a waker took us: its token comes
+        if (!get_up()) continue;  // a waker took us: its token comes
         if (driving) heap.release_driver(&wake_token_);  // we may now run a long fiber
-        activity::bump_epoch();  // counted awake again (activity.hpp)
         break;
       }
       continue;
     }
-    if (!driving) {
-      futex_wait(wake_token_, 0);
+    Nanos deadline = k_never;
+    if (driving) {
+      deadline = heap.earliest();
+      if (deadline == k_never) {  // everything was cancelled or fired elsewhere
+        heap.release_driver(&wake_token_);
+        driving = false;
+        continue;
+      }
+    }
+    const Nanos wake_at = std::min(deadline, trim_at);
+    if (now_ns() < wake_at) {
+      if (wake_at == k_never) {
+        futex_wait(wake_token_, 0);
+      } else {
+        futex_wait_until(wake_token_, 0, wake_at);
+      }
       continue;
     }
-    const Nanos deadline = heap.earliest();
-    if (deadline == k_never) {  // everything was cancelled or fired elsewhere
-      heap.release_driver(&wake_token_);
-      driving = false;
-      continue;
-    }
-    if (now_ns() < deadline) {
-      futex_wait_until(wake_token_, 0, deadline);
-      continue;
+    if (trim_at < deadline) {
+      // Slept k_trim_idle_ns unwoken, no timer due first: get up to trim.
+      if (!get_up()) {
+        futex_wait(wake_token_, 0);  // a waker took us already; its token comes
+        continue;
+      }
+      if (driving) heap.release_driver(&wake_token_);  // trimming takes a while
+      trim_due_ = true;
+      break;
     }
     // Due: get up by ourselves and fire.
-    if (!scheduler_.idle().wake_self(index_)) {
+    if (!get_up()) {
       futex_wait(wake_token_, 0);  // a waker took us already; its token comes
       continue;
     }
-    // Counted awake again: tell deadlock detection (activity.hpp).
-    activity::bump_epoch();
     fire_timers(heap, true);
     // We may now run a long fiber: someone else drives (kicked if needed).
     heap.release_driver(&wake_token_);

@@ -210,6 +210,9 @@ class Worker {
   static constexpr std::uint32_t k_work_bit = 1;  // wake_token_: woken for work
   static constexpr std::size_t k_trim_batch = 8;  // stacks returned per idle pass
   static constexpr Nanos k_trim_quiet_ns = 2'000'000;  // trim only if no timer is due sooner
+  // How long a worker must have slept, not woken by anyone, before it gets
+  // up to trim stacks (run(), "real idleness").
+  static constexpr Nanos k_trim_idle_ns = 5'000'000;
   static constexpr Nanos k_runnext_watch_ns = 50'000;  // a watcher's longest sleep
   static constexpr std::uint32_t k_fresh_searches_to_watch = 2;  // a hand-off seen this often
   static constexpr Nanos k_runnext_grace_ns = 3'000;    // a thief leaves a fresh runnext alone this long
@@ -330,6 +333,12 @@ class Worker {
   // sleep watches: see the top); and whether our marks are set now.
   std::uint32_t fresh_searches_ = 0;
   bool watching_ = false;
+  // Set when this worker slept k_trim_idle_ns without being woken and got
+  // up to trim stacks; cleared when it runs a task. Only then does it trim:
+  // a worker that is idle between two bursts of work no longer gives
+  // stacks back (each MADV_DONTNEED stalls every other core running this
+  // process for a TLB shoot-down, ~17 us here) only to fault them in again.
+  bool trim_due_ = false;
   // Wake-up word: k_work_bit once a waker chose this worker, and
   // TimerHeap::k_kick_bit when the timer heap wants it to look at the
   // timers. exchange(0, acquire) in sleep() pairs with the release fetch_or
