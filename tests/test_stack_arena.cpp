@@ -202,7 +202,7 @@ TEST_CASE("stack arena: after a runtime's shutdown every stack it used is trimme
 // once: a worker idle only between two bursts keeps them, worker.hpp).
 TEST_CASE("stack arena: a runtime's idle workers trim the stacks its fibers left" * doctest::timeout(120) *
           doctest::skip(!weft::detail::stack_arenas_enabled() || WEFT_ASAN || WEFT_TSAN)) {
-  constexpr std::size_t stack_pages = 9;  // an arena of this case's own
+  constexpr std::size_t stack_pages = 13;  // an arena of this case's own
   constexpr std::size_t fibers = 300;     // beyond the workers' caches of 64 stacks
   StackArena& arena = StackArena::for_size(stack_pages * page());
   weft::Runtime rt({.workers = 2, .stack_size = stack_pages * page()});
