@@ -155,6 +155,7 @@ void Worker::run() {
   std::string name = "weft-w" + std::to_string(index_);
   pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
   set_precise_timer_slack();
+  TimerHeap::set_thread_shard(TimerHeap::shard_of_worker(index_));  // our timers go to our own shard
   TimerHeap& heap = timers();
   for (;;) {
     if (timers_due()) fire_timers(heap, false);  // due timers first
@@ -184,6 +185,7 @@ void Worker::run() {
     if (!awake) break;
   }
   flush_scope_references();
+  TimerHeap::set_thread_shard(0);
   set_current_worker(nullptr);
 }
 
@@ -650,8 +652,9 @@ void Worker::settle_switched_out() {
 }
 
 bool Worker::timers_due() const noexcept {
-  const Nanos due = timers().earliest();  // one relaxed-cost load while none is armed
-  return due != k_never && due <= now_ns();
+  const TimerHeap& heap = timers();
+  if (heap.earliest() == k_never) return false;  // one relaxed-cost load while none is armed
+  return heap.own_due(now_ns());  // ours, or another worker's overdue (timer_heap.hpp)
 }
 
 Fiber* Worker::direct_successor() noexcept {
@@ -804,12 +807,17 @@ void Worker::flush_scope_references() noexcept {
 }
 
 void Worker::fire_timers(TimerHeap& heap, bool wait) noexcept {
+  // The driver (wait) fires every shard; between fibers, our own first.
   if (trace_ == nullptr) [[likely]] {
-    heap.fire_due(wait);
+    if (wait) {
+      heap.fire_due(true);
+    } else {
+      heap.fire_own_due();
+    }
     return;
   }
   const std::uint64_t at = trace_ticks();
-  trace_timers(*trace_, at, heap.fire_due(wait));
+  trace_timers(*trace_, at, wait ? heap.fire_due(true) : heap.fire_own_due());
 }
 
 void Worker::finish_fiber(Fiber* f) {

@@ -284,7 +284,7 @@ class Worker {
   Fiber* direct_successor() noexcept;
   bool timers_due() const noexcept;
   void finish_fiber(Fiber* fiber);
-  void fire_timers(TimerHeap& heap, bool wait) noexcept;  // fire_due(), traced
+  void fire_timers(TimerHeap& heap, bool wait) noexcept;  // fire_due() (driver) or fire_own_due(), traced
   // A finished fiber's references on its scope: held back and dropped
   // together, n at a time, when a fiber of another scope finishes here or
   // the worker runs out of work (flush_scope_references), so that children

@@ -1,4 +1,4 @@
-// TimerHeap (timer_heap.hpp): the heap, firing, and the driver hand-off.
+// TimerHeap (timer_heap.hpp): the shards, firing, and the driver hand-off.
 //
 // Why nobody misses a deadline (no lost kick):
 //   arm       armed_ + 1 (seq_cst), then, if the timer is the new earliest,
@@ -12,6 +12,21 @@
 // before it looks at armed_/driver_, and kick() looks for sleepers under
 // that lock after its own armed_ change, so a kick that finds no sleeper
 // happened before that worker's look, which then sees the timer.
+//
+// Why earliest_ is never later than the earliest armed deadline:
+//   arm       under the shard's lock: insert, store the shard's `earliest`
+//             (seq_cst); then lower_earliest: load earliest_ (seq_cst),
+//             CAS it down if the deadline is earlier.
+//   raise     (after a removal) compute the minimum over the shards, CAS
+//             earliest_ up to it (seq_cst RMW), then read the shards again
+//             (seq_cst) and lower earliest_ to anything earlier found.
+// The armer's shard store then earliest_ load, against the raiser's CAS
+// then shard loads, is a store-buffering pair: in the single order of
+// seq_cst operations either the armer's load comes after the raiser's CAS
+// (it sees the raised value and lowers it), or the raiser's second read
+// comes after the armer's store (it sees the shard's deadline and lowers
+// earliest_ itself). shards_used_ is raised (seq_cst) before the armer's
+// shard store, so that second read also scans the armer's shard.
 #include "time/timer_heap.hpp"
 
 #include <pthread.h>
@@ -30,7 +45,12 @@ namespace weft::detail {
 
 namespace {
 
-constexpr std::size_t k_batch = 64;  // timers taken out per pass of fire_due
+constexpr std::size_t k_batch = 64;  // timers taken out per pass of fire_shard
+
+// The calling thread's shard (0: plain threads). initial-exec: a fixed
+// offset from the thread pointer. Read only by functions that never park,
+// so a fiber cannot migrate between reading and using it.
+__attribute__((tls_model("initial-exec"))) constinit thread_local std::uint32_t t_shard = 0;
 
 // The fallback driver: a thread that exists only in a process where timers
 // were armed while no runtime was running (plain threads waiting on a
@@ -91,104 +111,154 @@ TimerHeap& timers() noexcept {
   return *heap;
 }
 
-void TimerHeap::sift_up(std::size_t i) noexcept {
-  const Entry e = heap_[i];
+void TimerHeap::set_thread_shard(std::uint32_t index) noexcept { t_shard = index % k_shards; }
+
+void TimerHeap::Shard::sift_up(std::size_t i) noexcept {
+  const Entry e = heap[i];
   while (i > 0) {
     const std::size_t parent = (i - 1) / 2;
-    if (!less(e, heap_[parent])) break;
-    place(heap_[parent], i);
+    if (!less(e, heap[parent])) break;
+    place(heap[parent], i);
     i = parent;
   }
   place(e, i);
 }
 
-void TimerHeap::sift_down(std::size_t i) noexcept {
-  const Entry e = heap_[i];
-  const std::size_t n = heap_.size();
+void TimerHeap::Shard::sift_down(std::size_t i) noexcept {
+  const Entry e = heap[i];
+  const std::size_t n = heap.size();
   for (;;) {
     std::size_t child = 2 * i + 1;
     if (child >= n) break;
-    if (child + 1 < n && less(heap_[child + 1], heap_[child])) ++child;
-    if (!less(heap_[child], e)) break;
-    place(heap_[child], i);
+    if (child + 1 < n && less(heap[child + 1], heap[child])) ++child;
+    if (!less(heap[child], e)) break;
+    place(heap[child], i);
     i = child;
   }
   place(e, i);
 }
 
-void TimerHeap::remove_at(std::size_t i) noexcept {
-  const Entry last = heap_.back();
-  heap_.pop_back();
-  if (i == heap_.size()) return;  // it was the last one
+void TimerHeap::Shard::remove_at(std::size_t i) noexcept {
+  const Entry last = heap.back();
+  heap.pop_back();
+  if (i == heap.size()) return;  // it was the last one
   place(last, i);
   sift_down(i);
   sift_up(last.timer->slot);
 }
 
-void TimerHeap::insert_locked(Timer* t, Nanos deadline) {
+void TimerHeap::Shard::insert_locked(Timer* t, Nanos deadline) {
   t->deadline = deadline;
-  t->seq = next_seq_++;
-  heap_.push_back(Entry{deadline, t->seq, t});  // never grows the vector: arm() made room
-  t->slot = heap_.size() - 1;
+  t->seq = next_seq++;
+  heap.push_back(Entry{deadline, t->seq, t});  // never grows the vector: arm() made room
+  t->slot = heap.size() - 1;
   sift_up(t->slot);
-  // relaxed: written under lock_; readers of the state take the lock or
-  // synchronise through earliest_ / the firer's release store.
+  // relaxed: written under the shard's lock; readers of the state take the
+  // lock or synchronise through the firer's release store.
   t->state.store(Timer::k_armed, std::memory_order_relaxed);
 }
 
-void TimerHeap::publish_earliest() noexcept {
-  // release: pairs with earliest()'s acquire.
-  earliest_.store(heap_.empty() ? k_never : heap_[0].deadline, std::memory_order_release);
+void TimerHeap::Shard::publish_earliest() noexcept {
+  // seq_cst: the armer's half of the pair with raise_earliest() (top of file).
+  earliest.store(heap.empty() ? k_never : heap[0].deadline, std::memory_order_seq_cst);
+}
+
+bool TimerHeap::lower_earliest(Nanos d) noexcept {
+  // seq_cst: see the top of this file.
+  Nanos cur = earliest_.load(std::memory_order_seq_cst);
+  while (d < cur) {
+    if (earliest_.compare_exchange_weak(cur, d, std::memory_order_seq_cst, std::memory_order_seq_cst)) return true;
+  }
+  return false;
+}
+
+Nanos TimerHeap::min_of_shards() const noexcept {
+  // seq_cst: the raiser's reads of the pair at the top of this file.
+  const std::uint32_t used = shards_used_.load(std::memory_order_seq_cst);
+  Nanos m = k_never;
+  for (std::uint32_t i = 0; i < used; ++i) m = std::min(m, shards_[i].earliest.load(std::memory_order_seq_cst));
+  return m;
+}
+
+void TimerHeap::raise_earliest() noexcept {
+  Nanos cur = earliest_.load(std::memory_order_seq_cst);
+  for (;;) {
+    const Nanos m = min_of_shards();
+    // Not later than the shards' minimum already (an arm lowered it, or
+    // another raiser got here first): nothing to raise.
+    if (m <= cur) return;
+    if (earliest_.compare_exchange_weak(cur, m, std::memory_order_seq_cst, std::memory_order_seq_cst)) break;
+  }
+  // An arm that published its shard after our read above, and read
+  // earliest_ before our CAS, left it alone: look once more (top of file).
+  lower_earliest(min_of_shards());
 }
 
 void TimerHeap::arm(Timer* t, Nanos deadline) {
 #ifndef NDEBUG
-  // Arming may allocate, take the heap's lock and wake a thread: never
+  // Arming may allocate, take a shard's lock and wake a thread: never
   // under another lock (channel_core.hpp's lock discipline).
   assert(spin_locks_held() == 0 && "weft: a timer armed under a SpinLock");
 #endif
+  const std::uint32_t si = t_shard;
+  Shard& s = shards_[si];
+  // Scanned from now on (before the timer can be seen: top of file).
+  std::uint32_t used = shards_used_.load(std::memory_order_seq_cst);
+  while (used <= si && !shards_used_.compare_exchange_weak(used, si + 1, std::memory_order_seq_cst)) {
+  }
   // Counted as activity before anyone can see it armed (and before the
   // arming context stops being active): it will wake someone.
   activity::enter();
-  bool first;
   {
-    std::lock_guard<SpinLock> guard(lock_);
+    std::lock_guard<SpinLock> guard(s.lock);
     try {
-      // Room for this timer and for a whole batch of re-arms: fire_due
+      // Room for this timer and for a whole batch of re-arms: fire_shard
       // re-inserts periodic timers in a noexcept function, after others may
       // have armed into the room its batch left, so it must never have to
       // grow the vector (a failing allocation there would terminate).
-      const std::size_t room = heap_.size() + 1 + k_batch;
-      if (heap_.capacity() < room) heap_.reserve(std::max(2 * heap_.capacity(), room));
-      insert_locked(t, deadline);
+      const std::size_t room = s.heap.size() + 1 + k_batch;
+      if (s.heap.capacity() < room) s.heap.reserve(std::max(2 * s.heap.capacity(), room));
     } catch (...) {
       activity::leave();
       throw;
     }
-    first = t->slot == 0;
-    publish_earliest();
+    // relaxed: cancel() reads it again under this lock (see Timer::shard).
+    t->shard.store(si, std::memory_order_relaxed);
+    s.insert_locked(t, deadline);
+    if (t->slot == 0) s.publish_earliest();
     // seq_cst: see the top of this file.
     armed_.fetch_add(1, std::memory_order_seq_cst);
   }
-  if (first) kick();
+  if (lower_earliest(deadline)) kick();  // the new earliest: a driver may sleep past it
 }
 
 bool TimerHeap::cancel(Timer* t) noexcept {
   for (int spins = 0;; ++spins) {
     // acquire: pairs with the firer's release store of k_idle (its callback's
     // writes are visible once we see it idle).
-    const std::uint32_t s = t->state.load(std::memory_order_acquire);
-    if (s == Timer::k_idle) return false;
-    if (s == Timer::k_armed) {
+    const std::uint32_t st = t->state.load(std::memory_order_acquire);
+    if (st == Timer::k_idle) return false;
+    if (st == Timer::k_armed) {
+      // relaxed: checked again under the lock it names. A timer moves to
+      // another shard only when re-armed after being idle, and arming and
+      // cancelling one timer at once is not allowed (the owner arms it).
+      const std::uint32_t si = t->shard.load(std::memory_order_relaxed);
+      Shard& s = shards_[si];
+      bool was_first;
       {
-        std::lock_guard<SpinLock> guard(lock_);
-        // relaxed: under lock_, where armed <-> firing changes happen.
-        if (t->state.load(std::memory_order_relaxed) != Timer::k_armed) continue;
-        remove_at(t->slot);
+        std::lock_guard<SpinLock> guard(s.lock);
+        // relaxed: under the shard's lock, where armed <-> firing changes happen.
+        if (t->state.load(std::memory_order_relaxed) != Timer::k_armed ||
+            t->shard.load(std::memory_order_relaxed) != si) {
+          continue;
+        }
+        was_first = t->slot == 0;
+        s.remove_at(t->slot);
         t->state.store(Timer::k_idle, std::memory_order_relaxed);
-        publish_earliest();
+        if (was_first) s.publish_earliest();
       }
       armed_.fetch_sub(1, std::memory_order_seq_cst);
+      if (was_first) raise_earliest();
       activity::leave();
       return true;
     }
@@ -197,10 +267,11 @@ bool TimerHeap::cancel(Timer* t) noexcept {
   }
 }
 
-std::size_t TimerHeap::fire_due(bool wait) noexcept {
+std::size_t TimerHeap::fire_shard(std::uint32_t si, bool wait) noexcept {
+  Shard& s = shards_[si];
   if (wait) {
-    firing_.lock();
-  } else if (!firing_.try_lock()) {
+    s.firing.lock();
+  } else if (!s.firing.try_lock()) {
     return 0;
   }
   std::size_t fired = 0;
@@ -209,36 +280,36 @@ std::size_t TimerHeap::fire_due(bool wait) noexcept {
     std::size_t n = 0;
     const Nanos now = now_ns();
     {
-      std::lock_guard<SpinLock> guard(lock_);
-      while (n < k_batch && !heap_.empty() && heap_[0].deadline <= now) {
-        Timer* t = heap_[0].timer;
-        remove_at(0);
-        t->state.store(Timer::k_firing, std::memory_order_relaxed);  // relaxed: under lock_
+      std::lock_guard<SpinLock> guard(s.lock);
+      while (n < k_batch && !s.heap.empty() && s.heap[0].deadline <= now) {
+        Timer* t = s.heap[0].timer;
+        s.remove_at(0);
+        t->state.store(Timer::k_firing, std::memory_order_relaxed);  // relaxed: under the lock
         batch[n++] = t;
       }
       if (n != 0) {
-        publish_earliest();
+        s.publish_earliest();
         // Out of the heap: no longer armed (a driver must not claim the
         // role for timers that are already firing; see armed_). seq_cst:
         // as every change of armed_.
         armed_.fetch_sub(n, std::memory_order_seq_cst);
       }
     }
+    if (n != 0) raise_earliest();
     fired += n;
     for (std::size_t i = 0; i < n; ++i) {
       Timer* t = batch[i];
       const Nanos next = t->fire(t, now);
       if (next != k_never) {
-        bool first;
         {
-          std::lock_guard<SpinLock> guard(lock_);
+          std::lock_guard<SpinLock> guard(s.lock);
           // Cannot throw: every arm() leaves room for a batch (see there).
-          insert_locked(t, next);
-          first = t->slot == 0;
-          publish_earliest();
+          // The same shard: t->shard stays.
+          s.insert_locked(t, next);
+          if (t->slot == 0) s.publish_earliest();
           armed_.fetch_add(1, std::memory_order_seq_cst);  // seq_cst: as in arm()
         }
-        if (first) kick();  // a sleeping driver may be waiting for a later one
+        if (lower_earliest(next)) kick();  // a sleeping driver may be waiting for a later one
         continue;
       }
       // release: our last access to *t; cancel()'s acquire sees the callback done.
@@ -248,7 +319,48 @@ std::size_t TimerHeap::fire_due(bool wait) noexcept {
     }
     if (n < k_batch) break;
   }
-  firing_.unlock();
+  s.firing.unlock();
+  return fired;
+}
+
+std::size_t TimerHeap::fire_due(bool wait) noexcept {
+  // acquire-or-stronger: the shards armed before the earliest_ we acted on.
+  const std::uint32_t used = shards_used_.load(std::memory_order_seq_cst);
+  const Nanos now = now_ns();
+  std::size_t fired = 0;
+  for (std::uint32_t i = 0; i < used; ++i) {
+    // acquire: a reader that sees a deadline sees its timer in the shard.
+    if (shards_[i].earliest.load(std::memory_order_acquire) <= now) fired += fire_shard(i, wait);
+  }
+  return fired;
+}
+
+bool TimerHeap::own_due(Nanos now) const noexcept {
+  // acquire: as in earliest().
+  if (earliest_.load(std::memory_order_acquire) > now) return false;  // nothing due anywhere
+  // Shard 0 (plain threads) belongs to every worker: nobody else runs it.
+  return shards_[t_shard].earliest.load(std::memory_order_acquire) <= now ||
+         shards_[0].earliest.load(std::memory_order_acquire) <= now ||
+         earliest_.load(std::memory_order_acquire) <= now - k_foreign_late_ns;
+}
+
+std::size_t TimerHeap::fire_own_due() noexcept {
+  const std::uint32_t own = t_shard;
+  const Nanos now = now_ns();
+  std::size_t fired = 0;
+  for (std::uint32_t i : {own, 0u}) {
+    // acquire: as in fire_due().
+    if (shards_[i].earliest.load(std::memory_order_acquire) <= now) fired += fire_shard(i, false);
+    if (own == 0) break;
+  }
+  const Nanos late = now - k_foreign_late_ns;
+  if (earliest_.load(std::memory_order_acquire) <= late) {
+    // Another worker's timers, overdue: it is running a long fiber.
+    const std::uint32_t used = shards_used_.load(std::memory_order_seq_cst);
+    for (std::uint32_t i = 1; i < used; ++i) {
+      if (i != own && shards_[i].earliest.load(std::memory_order_acquire) <= late) fired += fire_shard(i, false);
+    }
+  }
   return fired;
 }
 

@@ -1,27 +1,38 @@
-// TimerHeap: the process's one min-heap of deadlines. Every timed wait of a
-// fiber, every weft::timeout channel and every Ticker arms a Timer here.
+// TimerHeap: the process's timers. Every timed wait of a fiber, every
+// weft::timeout channel and every Ticker arms a Timer here.
 //
-// Structure: a binary heap of Timer pointers ordered by (deadline, seq), in
-// a vector under one SpinLock. Each Timer records its slot, so cancel is
-// O(log n) (swap with the last, sift); seq breaks ties so that timers with
-// the same deadline fire in the order they were armed.
+// Structure: shards, one per worker (modulo k_shards - 1) and shard 0 for
+// plain threads. A timer goes into the shard of the thread that arms it.
+// Each shard is a binary heap of Timer pointers ordered by (deadline, seq),
+// in a vector under the shard's SpinLock. Each Timer records its shard and
+// slot, so cancel is O(log n) (swap with the last, sift); seq breaks ties so
+// that timers of one shard with the same deadline fire in the order they
+// were armed. Shards keep a worker's arming and firing off the other
+// workers' cache lines and locks (one heap made arming wait ~9 % of the
+// timers workload's time for another worker's firing, docs/benchmarks.md).
+//
+// earliest_ is the earliest deadline over all shards, or lower (never
+// later): arming lowers it, and whoever removes a shard's earliest timer
+// raises it again to the minimum of the shards' own `earliest` (see the
+// .cpp for why no arm is lost in between).
 //
 // Who fires timers (lesson 2: no tick, no polling thread):
-//   - any awake worker, between two fibers, when the earliest deadline has
-//     passed (one relaxed load when nothing is armed; a clock read when
-//     something is);
+//   - a worker, between two fibers, fires its own shard's due timers, and
+//     any other shard's once they are k_foreign_late_ns overdue (their own
+//     worker is running a long fiber);
 //   - the driver: at most one sleeping thread that sleeps until the earliest
-//     deadline instead of indefinitely. It is a worker that went to sleep
-//     while timers were armed and nobody drove them (Worker::sleep), or, in a
-//     process with no running runtime, a fallback thread started on first
-//     need. Arming a timer that becomes the new earliest kicks the driver
-//     (a futex word bit) so it re-arms its sleep; with no driver it kicks a
-//     sleeping worker, which then takes the role.
+//     deadline instead of indefinitely, and fires every shard's due timers.
+//     It is a worker that went to sleep while timers were armed and nobody
+//     drove them (Worker::sleep), or, in a process with no running runtime,
+//     a fallback thread started on first need. Arming a timer that becomes
+//     the new earliest kicks the driver (a futex word bit) so it re-arms its
+//     sleep; with no driver it kicks a sleeping worker, which then takes the
+//     role.
 // A driver that leaves the role (woken for work, or exiting) while timers
 // are armed kicks someone else, so a long-running fiber on the old driver
 // never holds timers back while another worker sleeps.
 //
-// Timer states: idle -> armed (in the heap) -> firing (taken out by a
+// Timer states: idle -> armed (in a shard) -> firing (taken out by a
 // firer, callback running) -> idle, or back to armed for a periodic timer.
 // The store that ends `firing` is the firer's last access to the Timer, and
 // cancel() waits for it, so an owner may free its Timer once cancel() has
@@ -61,10 +72,14 @@ struct Timer {
   static constexpr std::uint32_t k_firing = 2;
 
   const FireFn fire;
-  Nanos deadline = k_never;  // guarded by the heap's lock
-  std::uint64_t seq = 0;     // guarded by the heap's lock
-  std::size_t slot = 0;      // guarded by the heap's lock; valid while armed
-  // Written under the heap's lock, except the release store that ends
+  Nanos deadline = k_never;  // guarded by its shard's lock
+  std::uint64_t seq = 0;     // guarded by its shard's lock
+  std::size_t slot = 0;      // guarded by its shard's lock; valid while armed
+  // The shard it is armed in. Written under that shard's lock while idle
+  // (arm); read by cancel() before it takes the lock, then checked under it.
+  // relaxed: cancel re-reads it under the lock it names (see cancel()).
+  std::atomic<std::uint32_t> shard{0};
+  // Written under its shard's lock, except the release store that ends
   // `firing` for a one-shot timer; read with acquire by cancel().
   std::atomic<std::uint32_t> state{k_idle};
 };
@@ -74,8 +89,23 @@ class TimerHeap {
   // Bit the heap ORs into a driver's futex word to make it re-read the
   // earliest deadline (workers use bit 0 for "work").
   static constexpr std::uint32_t k_kick_bit = 2;
+  // Shard 0 for plain threads, 1 .. k_shards - 1 for workers.
+  static constexpr std::uint32_t k_shards = 16;
+  // How overdue another worker's timer must be before a busy worker fires
+  // it between two of its own fibers (its own worker fires it sooner unless
+  // it runs one long fiber; a sleeping driver fires it on time).
+  static constexpr Nanos k_foreign_late_ns = 50'000;
 
-  // Arms an idle timer. Throws std::bad_alloc (heap growth), leaving it idle.
+  // The calling thread's shard from now on (workers: Worker::run). Plain
+  // threads use shard 0.
+  static void set_thread_shard(std::uint32_t index) noexcept;
+  // A worker's shard: index % (k_shards - 1) + 1.
+  static std::uint32_t shard_of_worker(std::size_t worker_index) noexcept {
+    return static_cast<std::uint32_t>(worker_index % (k_shards - 1)) + 1;
+  }
+
+  // Arms an idle timer in the calling thread's shard. Throws
+  // std::bad_alloc (heap growth), leaving it idle.
   void arm(Timer* t, Nanos deadline);
 
   // Disarms: true if the timer was armed and is now idle without having
@@ -83,13 +113,22 @@ class TimerHeap {
   // finish, and disarms a periodic timer it re-armed).
   bool cancel(Timer* t) noexcept;
 
-  // Fires every timer whose deadline is <= now_ns(). `wait` false: return at
-  // once if another thread is firing. Returns how many callbacks it ran
-  // (the tracer's timer events).
+  // Fires every timer whose deadline is <= now_ns(), in every shard.
+  // `wait` false: skip a shard that another thread is firing. Returns how
+  // many callbacks it ran (the tracer's timer events).
   std::size_t fire_due(bool wait) noexcept;
 
-  // The earliest armed deadline, or k_never. acquire: a reader that sees a
-  // deadline sees the timer armed.
+  // For a worker between two fibers: fires the calling thread's shard's due
+  // timers, and other shards' that are k_foreign_late_ns overdue; skips a
+  // shard another thread is firing. Returns how many callbacks it ran.
+  std::size_t fire_own_due() noexcept;
+
+  // Whether fire_own_due() would find work at `now` (two loads).
+  bool own_due(Nanos now) const noexcept;
+
+  // The earliest armed deadline or earlier (see above), or k_never when
+  // nothing is armed. acquire: a reader that sees a deadline sees the timer
+  // armed.
   Nanos earliest() const noexcept { return earliest_.load(std::memory_order_acquire); }
   std::size_t armed() const noexcept { return armed_.load(std::memory_order_seq_cst); }
 
@@ -118,24 +157,43 @@ class TimerHeap {
   static bool less(const Entry& a, const Entry& b) noexcept {
     return a.deadline < b.deadline || (a.deadline == b.deadline && a.seq < b.seq);
   }
-  void place(const Entry& e, std::size_t i) noexcept {
-    heap_[i] = e;
-    e.timer->slot = i;
-  }
-  void sift_up(std::size_t i) noexcept;
-  void sift_down(std::size_t i) noexcept;
-  void remove_at(std::size_t i) noexcept;
-  void insert_locked(Timer* t, Nanos deadline);
-  void publish_earliest() noexcept;
 
-  mutable SpinLock lock_;
-  std::vector<Entry> heap_;  // guarded by lock_
-  std::uint64_t next_seq_ = 0;
-  SpinLock firing_;           // one firer at a time (keeps firing order)
-  // Written under lock_ (release); read lock-free by workers deciding
-  // whether to fire (acquire).
+  struct alignas(64) Shard {
+    mutable SpinLock lock;
+    std::vector<Entry> heap;  // guarded by lock
+    std::uint64_t next_seq = 0;  // guarded by lock
+    // heap[0]'s deadline, or k_never. Stored under lock; seq_cst: the
+    // armer's half of the Dekker pair with raise_earliest() (see the .cpp).
+    std::atomic<Nanos> earliest{k_never};
+    SpinLock firing;  // one firer of this shard at a time (keeps its firing order)
+
+    void place(const Entry& e, std::size_t i) noexcept {
+      heap[i] = e;
+      e.timer->slot = i;
+    }
+    void sift_up(std::size_t i) noexcept;
+    void sift_down(std::size_t i) noexcept;
+    void remove_at(std::size_t i) noexcept;
+    void insert_locked(Timer* t, Nanos deadline);
+    void publish_earliest() noexcept;
+  };
+
+  // Fires shard s's due timers (the loop of fire_due). Returns how many ran.
+  std::size_t fire_shard(std::uint32_t s, bool wait) noexcept;
+  // earliest_ = min(earliest_, d). True if it lowered it.
+  bool lower_earliest(Nanos d) noexcept;
+  // earliest_ = the minimum of the shards' earliest, after a removal.
+  void raise_earliest() noexcept;
+  Nanos min_of_shards() const noexcept;
+
+  Shard shards_[k_shards];
+  // Shards 0 .. shards_used_ - 1 may hold timers (a max, only grows).
+  // relaxed: a firer that misses a new shard's timer is covered by the
+  // kick its armer sends (see the .cpp).
+  std::atomic<std::uint32_t> shards_used_{1};
+  // See above. seq_cst: the Dekker pairs of the .cpp.
   std::atomic<Nanos> earliest_{k_never};
-  // Timers in the heap (armed, not yet taken out to fire). seq_cst: the
+  // Timers in a shard (armed, not yet taken out to fire). seq_cst: the
   // Dekker pair of arm()/kick() with release_driver() (see the .cpp). Not
   // counting firing timers keeps it in step with earliest_: while a batch's
   // callbacks run, nothing is armed for a driver to claim (counting them once
