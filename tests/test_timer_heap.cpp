@@ -1,6 +1,8 @@
 // TimerHeap (lib/time/timer_heap.hpp), tested directly: the driver hand-off;
-// the firing order; cancel against a running callback; and arm/cancel/fire
-// from three threads at once.
+// the firing order; cancel against a running callback; arm/cancel/fire
+// from three threads at once, in one shard and in several; and the
+// earliest deadline across shards while one shard's earliest timer goes
+// and another shard gains one.
 // Regression test: a timer taken out of the heap to fire still counted as
 // armed while its callback ran, though the heap already published "no
 // deadline". A sleeping worker then claimed the driver role, found no
@@ -205,6 +207,169 @@ TEST_CASE("timer heap: arming, cancelling and firing from three threads lose and
   firer.join();
   std::uint64_t fired = 0;
   for (Counted& t : timers) {
+    CHECK_FALSE(heap.cancel(&t));
+    fired += t.fired.load();
+  }
+  CHECK(fired + cancelled_total[0] + cancelled_total[1] == armed_total[0] + armed_total[1]);
+  CHECK(heap.earliest() == weft::detail::k_never);
+}
+
+namespace {
+
+// A timer that counts its firings.
+struct CountedTimer : weft::detail::Timer {
+  CountedTimer() noexcept : Timer(&fire_counted) {}
+  std::atomic<std::uint64_t> fired{0};
+  static weft::detail::Nanos fire_counted(Timer* t, weft::detail::Nanos) noexcept {
+    static_cast<CountedTimer*>(t)->fired.fetch_add(1, std::memory_order_relaxed);
+    return weft::detail::k_never;
+  }
+};
+
+}  // namespace
+
+// Timers armed from three shards: earliest() is the minimum over all of
+// them whoever armed it, cancels from another thread find each timer in its
+// own shard, and fire_due fires every shard; fire_own_due fires the calling
+// thread's shard (and shard 0, which belongs to every worker) but leaves
+// another shard's timers that are due but not yet k_foreign_late_ns late.
+TEST_CASE("timer heap: shards: earliest over all of them, cancel from anywhere, who fires what" *
+          doctest::timeout(60)) {
+  using weft::detail::Nanos;
+  using weft::detail::TimerHeap;
+  TimerHeap heap;
+  std::vector<CountedTimer> timers(30);
+  const Nanos now = weft::detail::now_ns();
+  const Nanos far = now + 3'600'000'000'000;  // an hour from now
+  auto arm_in = [&](std::uint32_t shard, std::size_t first, Nanos base) {
+    std::thread([&, shard, first, base] {
+      TimerHeap::set_thread_shard(shard);
+      for (std::size_t i = first; i < first + 10; ++i) heap.arm(&timers[i], base + static_cast<Nanos>(i));
+    }).join();
+  };
+  arm_in(0, 0, far);    // plain threads' shard
+  arm_in(1, 10, far);   // a worker's
+  arm_in(2, 20, far - 100);  // another worker's, the earliest
+  CHECK(heap.armed() == 30);
+  CHECK(heap.earliest() == far - 100 + 20);
+  // This thread is in shard 0; it cancels shard 2's earliest timers.
+  for (std::size_t i = 20; i < 25; ++i) CHECK(heap.cancel(&timers[i]));
+  CHECK(heap.earliest() == far - 100 + 25);
+  for (std::size_t i = 25; i < 30; ++i) CHECK(heap.cancel(&timers[i]));
+  CHECK(heap.earliest() == far + 0);  // shard 0's first
+  CHECK(heap.armed() == 20);
+  // Nothing is due: fire_due fires nothing.
+  CHECK(heap.fire_due(true) == 0);
+  for (std::size_t i = 0; i < 20; ++i) CHECK(heap.cancel(&timers[i]));
+  CHECK(heap.earliest() == weft::detail::k_never);
+
+  // Due timers: 3 in shard 1 (due now), 4 in shard 2 (due now, so not
+  // k_foreign_late_ns late), 2 in shard 0.
+  const Nanos due = weft::detail::now_ns();
+  std::thread([&] {
+    TimerHeap::set_thread_shard(1);
+    for (std::size_t i = 0; i < 3; ++i) heap.arm(&timers[i], due);
+  }).join();
+  std::thread([&] {
+    TimerHeap::set_thread_shard(2);
+    for (std::size_t i = 3; i < 7; ++i) heap.arm(&timers[i], due);
+  }).join();
+  for (std::size_t i = 7; i < 9; ++i) heap.arm(&timers[i], due);  // shard 0
+  std::size_t fired_by_one = 0;
+  std::thread([&] {
+    TimerHeap::set_thread_shard(1);
+    // Right away (well under k_foreign_late_ns after `due`, unless this
+    // thread was descheduled that long: then shard 2's are fired too).
+    fired_by_one = heap.fire_own_due();
+  }).join();
+  CHECK((fired_by_one == 5 || fired_by_one == 9));
+  for (std::size_t i = 0; i < 3; ++i) CHECK(timers[i].fired.load() == 1);
+  for (std::size_t i = 7; i < 9; ++i) CHECK(timers[i].fired.load() == 1);
+  CHECK(heap.fire_due(true) == 9 - fired_by_one);
+  for (std::size_t i = 0; i < 9; ++i) CHECK(timers[i].fired.load() == 1);
+  CHECK(heap.armed() == 0);
+  CHECK(heap.earliest() == weft::detail::k_never);
+}
+
+// The store-buffering pair that keeps earliest() from running past an
+// armed deadline (timer_heap.cpp): one thread cancels shard 2's earliest
+// timer (so the minimum rises) while another arms, in shard 1, a timer
+// later than that one but earlier than everything else. Whichever way they
+// interleave, earliest() must come out at the new timer's deadline.
+TEST_CASE("timer heap: shards: a cancel that raises the earliest deadline never skips a new arm" *
+          doctest::timeout(120)) {
+  using weft::detail::Nanos;
+  using weft::detail::TimerHeap;
+  TimerHeap heap;
+  const Nanos base = weft::detail::now_ns() + 3'600'000'000'000;  // never due here
+  CountedTimer first, second, fresh;
+  std::atomic<int> go{0};
+  std::atomic<bool> stop{false};
+  constexpr int rounds = 20'000;
+  std::thread armer([&] {
+    TimerHeap::set_thread_shard(1);
+    for (int r = 1; r <= rounds; ++r) {
+      while (go.load(std::memory_order_acquire) != r) {
+        if (stop.load()) return;
+      }
+      heap.arm(&fresh, base + 200);
+      go.store(-r, std::memory_order_release);
+    }
+  });
+  TimerHeap::set_thread_shard(2);
+  int bad = 0;
+  for (int r = 1; r <= rounds; ++r) {
+    heap.arm(&first, base + 100);
+    heap.arm(&second, base + 300);
+    go.store(r, std::memory_order_release);  // the armer goes...
+    CHECK(heap.cancel(&first));              // ...while the minimum rises
+    while (go.load(std::memory_order_acquire) != -r) {
+    }
+    if (heap.earliest() != base + 200) ++bad;
+    CHECK(heap.cancel(&fresh));
+    CHECK(heap.cancel(&second));
+  }
+  stop.store(true);
+  armer.join();
+  TimerHeap::set_thread_shard(0);
+  CHECK(bad == 0);
+  CHECK(heap.earliest() == weft::detail::k_never);
+}
+
+// arm/cancel/fire from three threads, as above, with the two armers in two
+// shards and one of them also firing its own shard between arms.
+TEST_CASE("timer heap: shards: arming, cancelling and firing from three threads lose and repeat nothing" *
+          doctest::timeout(120)) {
+  using weft::detail::TimerHeap;
+  TimerHeap heap;
+  constexpr std::size_t per_thread = 64;
+  constexpr int rounds = 4000;
+  std::vector<CountedTimer> timers(2 * per_thread);
+  std::atomic<bool> done{false};
+  std::thread firer([&] {
+    while (!done.load()) heap.fire_due(true);
+  });
+  std::uint64_t cancelled_total[2] = {0, 0}, armed_total[2] = {0, 0};
+  auto run = [&](int who) {
+    TimerHeap::set_thread_shard(static_cast<std::uint32_t>(who) + 1);
+    std::uint64_t rng = 0x7654321ull + static_cast<std::uint64_t>(who);
+    CountedTimer* mine = timers.data() + static_cast<std::size_t>(who) * per_thread;
+    for (int r = 0; r < rounds; ++r) {
+      CountedTimer& t = mine[next_random(rng) % per_thread];
+      if (heap.cancel(&t)) ++cancelled_total[who];
+      heap.arm(&t, weft::detail::now_ns() + static_cast<weft::detail::Nanos>(next_random(rng) % 50'000));
+      ++armed_total[who];
+      if (who == 0 && r % 8 == 0) heap.fire_own_due();
+    }
+  };
+  std::thread a(run, 0), b(run, 1);
+  a.join();
+  b.join();
+  while (heap.armed() != 0) std::this_thread::yield();  // the firer drains the rest
+  done.store(true);
+  firer.join();
+  std::uint64_t fired = 0;
+  for (CountedTimer& t : timers) {
     CHECK_FALSE(heap.cancel(&t));
     fired += t.fired.load();
   }
