@@ -1,16 +1,17 @@
 // TimerHeap (timer_heap.hpp): the shards, firing, and the driver hand-off.
 //
 // Why nobody misses a deadline (no lost kick):
-//   arm       armed_ + 1 (seq_cst), then, if the timer is the new earliest,
-//             kick(): load driver_ (seq_cst) and kick it, or a sleeper.
-//   release   driver_ = null (seq_cst), then load armed_ (seq_cst) and kick
-//             if anything is armed.
+//   arm       its shard's armed + 1 (seq_cst), then, if the timer is the
+//             new earliest, kick(): load driver_ (seq_cst) and kick it, or a
+//             sleeper.
+//   release   driver_ = null (seq_cst), then load every shard's armed
+//             (seq_cst; armed()) and kick if anything is armed.
 // Both pairs are a store-then-load of the other's variable in seq_cst
 // order, so at least one side sees the other: either the armer sees the
-// old driver (which then sees armed_ and kicks on), or the releaser sees
+// old driver (which then sees the count and kicks on), or the releaser sees
 // the timer. A worker going to sleep lists itself under IdleWorkers' lock
-// before it looks at armed_/driver_, and kick() looks for sleepers under
-// that lock after its own armed_ change, so a kick that finds no sleeper
+// before it looks at armed()/driver_, and kick() looks for sleepers under
+// that lock after its own count's change, so a kick that finds no sleeper
 // happened before that worker's look, which then sees the timer.
 //
 // Why earliest_ is never later than the earliest armed deadline:
@@ -227,7 +228,7 @@ void TimerHeap::arm(Timer* t, Nanos deadline) {
     s.insert_locked(t, deadline);
     if (t->slot == 0) s.publish_earliest();
     // seq_cst: see the top of this file.
-    armed_.fetch_add(1, std::memory_order_seq_cst);
+    s.armed.fetch_add(1, std::memory_order_seq_cst);
   }
   if (lower_earliest(deadline)) kick();  // the new earliest: a driver may sleep past it
 }
@@ -256,8 +257,8 @@ bool TimerHeap::cancel(Timer* t) noexcept {
         s.remove_at(t->slot);
         t->state.store(Timer::k_idle, std::memory_order_relaxed);
         if (was_first) s.publish_earliest();
+        s.armed.fetch_sub(1, std::memory_order_seq_cst);  // seq_cst: as every change of it
       }
-      armed_.fetch_sub(1, std::memory_order_seq_cst);
       if (was_first) raise_earliest();
       activity::leave();
       return true;
@@ -279,8 +280,10 @@ std::size_t TimerHeap::fire_shard(std::uint32_t si, bool wait) noexcept {
     Timer* batch[k_batch];
     std::size_t n = 0;
     const Nanos now = now_ns();
+    Nanos first = k_never;  // the shard's earliest before this batch
     {
       std::lock_guard<SpinLock> guard(s.lock);
+      if (!s.heap.empty()) first = s.heap[0].deadline;
       while (n < k_batch && !s.heap.empty() && s.heap[0].deadline <= now) {
         Timer* t = s.heap[0].timer;
         s.remove_at(0);
@@ -290,12 +293,16 @@ std::size_t TimerHeap::fire_shard(std::uint32_t si, bool wait) noexcept {
       if (n != 0) {
         s.publish_earliest();
         // Out of the heap: no longer armed (a driver must not claim the
-        // role for timers that are already firing; see armed_). seq_cst:
-        // as every change of armed_.
-        armed_.fetch_sub(n, std::memory_order_seq_cst);
+        // role for timers that are already firing; see Shard::armed).
+        // seq_cst: as every change of it.
+        s.armed.fetch_sub(n, std::memory_order_seq_cst);
       }
     }
-    if (n != 0) raise_earliest();
+    // Only if this shard held the earliest deadline: otherwise earliest_
+    // belongs to another shard, whose remover raises it. (An earliest_
+    // left early costs a look; fire_own_due/fire_due raise it then.)
+    // acquire: as in earliest().
+    if (n != 0 && first <= earliest_.load(std::memory_order_acquire)) raise_earliest();
     fired += n;
     for (std::size_t i = 0; i < n; ++i) {
       Timer* t = batch[i];
@@ -307,7 +314,7 @@ std::size_t TimerHeap::fire_shard(std::uint32_t si, bool wait) noexcept {
           // The same shard: t->shard stays.
           s.insert_locked(t, next);
           if (t->slot == 0) s.publish_earliest();
-          armed_.fetch_add(1, std::memory_order_seq_cst);  // seq_cst: as in arm()
+          s.armed.fetch_add(1, std::memory_order_seq_cst);  // seq_cst: as in arm()
         }
         if (lower_earliest(next)) kick();  // a sleeping driver may be waiting for a later one
         continue;
@@ -323,6 +330,14 @@ std::size_t TimerHeap::fire_shard(std::uint32_t si, bool wait) noexcept {
   return fired;
 }
 
+std::size_t TimerHeap::armed() const noexcept {
+  // seq_cst: the releaser's loads of the pair at the top of this file.
+  const std::uint32_t used = shards_used_.load(std::memory_order_seq_cst);
+  std::size_t n = 0;
+  for (std::uint32_t i = 0; i < used; ++i) n += shards_[i].armed.load(std::memory_order_seq_cst);
+  return n;
+}
+
 std::size_t TimerHeap::fire_due(bool wait) noexcept {
   // acquire-or-stronger: the shards armed before the earliest_ we acted on.
   const std::uint32_t used = shards_used_.load(std::memory_order_seq_cst);
@@ -332,6 +347,8 @@ std::size_t TimerHeap::fire_due(bool wait) noexcept {
     // acquire: a reader that sees a deadline sees its timer in the shard.
     if (shards_[i].earliest.load(std::memory_order_acquire) <= now) fired += fire_shard(i, wait);
   }
+  // Nothing was due after all: earliest_ was left early (see fire_shard).
+  if (fired == 0) raise_earliest();
   return fired;
 }
 
@@ -360,12 +377,15 @@ std::size_t TimerHeap::fire_own_due() noexcept {
     for (std::uint32_t i = 1; i < used; ++i) {
       if (i != own && shards_[i].earliest.load(std::memory_order_acquire) <= late) fired += fire_shard(i, false);
     }
+    // Nothing was that late after all: earliest_ was left early (see
+    // fire_shard); raise it, or every switch would look again.
+    if (fired == 0) raise_earliest();
   }
   return fired;
 }
 
 bool TimerHeap::try_claim_driver(std::atomic<std::uint32_t>* word) noexcept {
-  if (armed_.load(std::memory_order_seq_cst) == 0) return false;
+  if (armed() == 0) return false;
   std::lock_guard<SpinLock> guard(driver_lock_);
   if (driver_.load(std::memory_order_seq_cst) != nullptr) return false;
   driver_.store(word, std::memory_order_seq_cst);
@@ -379,7 +399,7 @@ void TimerHeap::release_driver(std::atomic<std::uint32_t>* word) noexcept {
     // seq_cst: the releaser's half of the Dekker pair (top of the file).
     driver_.store(nullptr, std::memory_order_seq_cst);
   }
-  if (armed_.load(std::memory_order_seq_cst) != 0) kick();
+  if (armed() != 0) kick();
 }
 
 void TimerHeap::kick() noexcept {

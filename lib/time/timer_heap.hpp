@@ -130,7 +130,8 @@ class TimerHeap {
   // nothing is armed. acquire: a reader that sees a deadline sees the timer
   // armed.
   Nanos earliest() const noexcept { return earliest_.load(std::memory_order_acquire); }
-  std::size_t armed() const noexcept { return armed_.load(std::memory_order_seq_cst); }
+  // Timers in the shards (armed, not yet taken out to fire).
+  std::size_t armed() const noexcept;
 
   // Driver role (see above). `word` is the caller's futex word; kicks OR
   // k_kick_bit into it and wake it. try_claim_driver fails when nothing is
@@ -165,6 +166,16 @@ class TimerHeap {
     // heap[0]'s deadline, or k_never. Stored under lock; seq_cst: the
     // armer's half of the Dekker pair with raise_earliest() (see the .cpp).
     std::atomic<Nanos> earliest{k_never};
+    // Timers in this shard (armed, not yet taken out to fire), changed
+    // under lock. seq_cst: the armer's half of the Dekker pair of
+    // arm()/kick() with release_driver() (see the .cpp). A count per shard
+    // keeps the arming worker's increment on its own cache line. Not
+    // counting firing timers keeps it in step with `earliest`: while a
+    // batch's callbacks run, nothing is armed for a driver to claim
+    // (counting them once made a sleeping worker claim the role, find no
+    // deadline, release it and kick itself again, round and round, until
+    // the batch was done).
+    std::atomic<std::size_t> armed{0};
     SpinLock firing;  // one firer of this shard at a time (keeps its firing order)
 
     void place(const Entry& e, std::size_t i) noexcept {
@@ -193,14 +204,7 @@ class TimerHeap {
   std::atomic<std::uint32_t> shards_used_{1};
   // See above. seq_cst: the Dekker pairs of the .cpp.
   std::atomic<Nanos> earliest_{k_never};
-  // Timers in a shard (armed, not yet taken out to fire). seq_cst: the
-  // Dekker pair of arm()/kick() with release_driver() (see the .cpp). Not
-  // counting firing timers keeps it in step with earliest_: while a batch's
-  // callbacks run, nothing is armed for a driver to claim (counting them once
-  // made a sleeping worker claim the role, find no deadline, release it and
-  // kick itself again, round and round, until the batch was done).
-  std::atomic<std::size_t> armed_{0};
-  std::atomic<std::atomic<std::uint32_t>*> driver_{nullptr};  // seq_cst, as armed_
+  std::atomic<std::atomic<std::uint32_t>*> driver_{nullptr};  // seq_cst, as Shard::armed
   SpinLock driver_lock_;  // serialises claim / release / kicking the driver
 };
 
