@@ -246,6 +246,7 @@ bool TimerHeap::cancel(Timer* t) noexcept {
       const std::uint32_t si = t->shard.load(std::memory_order_relaxed);
       Shard& s = shards_[si];
       bool was_first;
+      Nanos deadline;
       {
         std::lock_guard<SpinLock> guard(s.lock);
         // relaxed: under the shard's lock, where armed <-> firing changes happen.
@@ -254,12 +255,15 @@ bool TimerHeap::cancel(Timer* t) noexcept {
           continue;
         }
         was_first = t->slot == 0;
+        deadline = t->deadline;
         s.remove_at(t->slot);
         t->state.store(Timer::k_idle, std::memory_order_relaxed);
         if (was_first) s.publish_earliest();
         s.armed.fetch_sub(1, std::memory_order_seq_cst);  // seq_cst: as every change of it
       }
-      if (was_first) raise_earliest();
+      // As in fire_shard: only if earliest_ may have been this timer's.
+      // acquire: as in earliest().
+      if (was_first && deadline <= earliest_.load(std::memory_order_acquire)) raise_earliest();
       activity::leave();
       return true;
     }
