@@ -90,7 +90,7 @@ class TimerHeap {
   // earliest deadline (workers use bit 0 for "work").
   static constexpr std::uint32_t k_kick_bit = 2;
   // Shard 0 for plain threads, 1 .. k_shards - 1 for workers.
-  static constexpr std::uint32_t k_shards = 16;
+  static constexpr std::uint32_t k_shards = 64;
   // How overdue another worker's timer must be before a busy worker fires
   // it between two of its own fibers (its own worker fires it sooner unless
   // it runs one long fiber; a sleeping driver fires it on time).
