@@ -29,6 +29,7 @@
 //
 // So the common case is a thread-local pop or push, and the cross-thread
 // flow costs one lock per k_batch tasks. Larger tasks use ::operator new.
+#include <atomic>
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
@@ -107,11 +108,17 @@ struct Batch {
 class Depot {
  public:
   Batch take(std::size_t cls) noexcept {
+    // A thread that only spawns (a burst: every task allocated before any
+    // ends) finds the depot empty on every allocation; it must not pay the
+    // mutex each time (~60 instructions of a ~950-instruction spawn).
+    // relaxed: a hint; a batch given meanwhile is only missed this once.
+    if (sizes_[cls].load(std::memory_order_relaxed) == 0) return {};
     std::lock_guard<std::mutex> guard(lock_);
     auto& batches = batches_[cls];
     if (batches.empty()) return {};
     const Batch b = batches.back();
     batches.pop_back();
+    sizes_[cls].store(batches.size(), std::memory_order_relaxed);  // relaxed: see above
     return b;
   }
   // A chain of any length (a full batch, or a departing thread's rest).
@@ -122,6 +129,7 @@ class Depot {
       if (batches.size() < k_max_depot_batches) {
         try {
           batches.push_back(chain);
+          sizes_[cls].store(batches.size(), std::memory_order_relaxed);  // relaxed: see take()
           return;
         } catch (const std::bad_alloc&) {
           // No room to remember it: free it below.
@@ -134,6 +142,8 @@ class Depot {
  private:
   std::mutex lock_;
   std::vector<Batch> batches_[k_classes];
+  // batches_[cls].size(), stored under lock_: take()'s lock-free "empty".
+  std::atomic<std::size_t> sizes_[k_classes] = {};
 };
 
 Depot& depot() {
