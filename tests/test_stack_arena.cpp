@@ -154,6 +154,33 @@ TEST_CASE("stack arena: 20,000 stacks add a few mappings, not one per stack" * d
   arena.release(stacks.data(), stacks.size());
 }
 
+namespace {
+
+// Runs `fibers` fibers on `rt` that all hold a stack at once (each touches
+// a few pages below its top one), then lets them all end.
+void hold_stacks_then_end(weft::Runtime& rt, std::size_t fibers) {
+  rt.block_on([&] {
+    weft::Channel<int> go_on;
+    weft::WaitGroup started, wg;
+    started.add(static_cast<std::int64_t>(fibers));
+    wg.add(static_cast<std::int64_t>(fibers));
+    for (std::size_t i = 0; i < fibers; ++i) {
+      weft::go([&] {
+        volatile char deep[3 * 4096];  // resident pages below the top one
+        std::memset(const_cast<char*>(deep), 1, sizeof deep);
+        started.done();
+        (void)go_on.recv();
+        wg.done();
+      }).detach();
+    }
+    started.wait();  // all of them hold a stack at once
+    for (std::size_t i = 0; i < fibers; ++i) go_on.send(1);
+    wg.wait();
+  });
+}
+
+}  // namespace
+
 // Through the public API: a runtime's shutdown leaves no stack dirty (idle
 // workers stop trimming once shutdown begins; the stack pools' destructors
 // trim the rest), and the pages the fibers used below their top page are
@@ -164,24 +191,7 @@ TEST_CASE("stack arena: after a runtime's shutdown every stack it used is trimme
   constexpr std::size_t fibers = 300;     // beyond the workers' caches of 64 stacks
   {
     weft::Runtime rt({.workers = 2, .stack_size = stack_pages * page()});
-    rt.block_on([&] {
-      weft::Channel<int> go_on;
-      weft::WaitGroup started, wg;
-      started.add(static_cast<std::int64_t>(fibers));
-      wg.add(static_cast<std::int64_t>(fibers));
-      for (std::size_t i = 0; i < fibers; ++i) {
-        weft::go([&] {
-          volatile char deep[3 * 4096];  // resident pages below the top one
-          std::memset(const_cast<char*>(deep), 1, sizeof deep);
-          started.done();
-          (void)go_on.recv();
-          wg.done();
-        }).detach();
-      }
-      started.wait();  // all 300 hold a stack at once
-      for (std::size_t i = 0; i < fibers; ++i) go_on.send(1);
-      wg.wait();
-    });
+    hold_stacks_then_end(rt, fibers);
   }
   StackArena& arena = StackArena::for_size(stack_pages * page());
   const StackArena::Counts c = arena.counts();
@@ -206,22 +216,7 @@ TEST_CASE("stack arena: a runtime's idle workers trim the stacks its fibers left
   constexpr std::size_t fibers = 300;     // beyond the workers' caches of 64 stacks
   StackArena& arena = StackArena::for_size(stack_pages * page());
   weft::Runtime rt({.workers = 2, .stack_size = stack_pages * page()});
-  rt.block_on([&] {
-    weft::Channel<int> go_on;
-    weft::WaitGroup started, wg;
-    started.add(static_cast<std::int64_t>(fibers));
-    wg.add(static_cast<std::int64_t>(fibers));
-    for (std::size_t i = 0; i < fibers; ++i) {
-      weft::go([&] {
-        started.done();
-        (void)go_on.recv();
-        wg.done();
-      }).detach();
-    }
-    started.wait();  // all 300 hold a stack at once
-    for (std::size_t i = 0; i < fibers; ++i) go_on.send(1);
-    wg.wait();
-  });
+  hold_stacks_then_end(rt, fibers);
   // The runtime lives on, idle. Its workers' caches keep up to 64 stacks
   // each; the rest went to the arena dirty, and must come back trimmed.
   CHECK(arena.counts().carved >= fibers);

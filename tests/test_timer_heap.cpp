@@ -169,51 +169,6 @@ TEST_CASE("timer heap: cancel waits for a running callback" * doctest::timeout(6
 // Two threads arm and cancel their own timers while a third fires due ones:
 // every arming ends exactly once, fired or cancelled (cancel true), and
 // nothing stays armed.
-TEST_CASE("timer heap: arming, cancelling and firing from three threads lose and repeat nothing" *
-          doctest::timeout(120)) {
-  weft::detail::TimerHeap heap;
-  struct Counted : weft::detail::Timer {
-    Counted() noexcept : Timer(&fire_counted) {}
-    std::atomic<std::uint64_t> fired{0};
-    static weft::detail::Nanos fire_counted(Timer* t, weft::detail::Nanos) noexcept {
-      static_cast<Counted*>(t)->fired.fetch_add(1, std::memory_order_relaxed);
-      return weft::detail::k_never;
-    }
-  };
-  constexpr std::size_t per_thread = 64;
-  constexpr int rounds = 4000;
-  std::vector<Counted> timers(2 * per_thread);
-  std::atomic<bool> done{false};
-  std::thread firer([&] {
-    while (!done.load()) heap.fire_due(true);
-  });
-  std::uint64_t cancelled_total[2] = {0, 0}, armed_total[2] = {0, 0};
-  auto run = [&](int who) {
-    std::uint64_t rng = 0x1234567ull + static_cast<std::uint64_t>(who);
-    Counted* mine = timers.data() + static_cast<std::size_t>(who) * per_thread;
-    for (int r = 0; r < rounds; ++r) {
-      Counted& t = mine[next_random(rng) % per_thread];
-      if (heap.cancel(&t)) ++cancelled_total[who];
-      // Idle now (fired or cancelled): arm it again, due within ~50 us.
-      heap.arm(&t, weft::detail::now_ns() + static_cast<weft::detail::Nanos>(next_random(rng) % 50'000));
-      ++armed_total[who];
-    }
-  };
-  std::thread a(run, 0), b(run, 1);
-  a.join();
-  b.join();
-  while (heap.armed() != 0) std::this_thread::yield();  // the firer drains the rest
-  done.store(true);
-  firer.join();
-  std::uint64_t fired = 0;
-  for (Counted& t : timers) {
-    CHECK_FALSE(heap.cancel(&t));
-    fired += t.fired.load();
-  }
-  CHECK(fired + cancelled_total[0] + cancelled_total[1] == armed_total[0] + armed_total[1]);
-  CHECK(heap.earliest() == weft::detail::k_never);
-}
-
 namespace {
 
 // A timer that counts its firings.
@@ -226,7 +181,56 @@ struct CountedTimer : weft::detail::Timer {
   }
 };
 
+// Two threads cancel and re-arm their own timers at random while a third
+// fires whatever is due; every arm ends in exactly one firing or one
+// cancel. `shards`: the two armers arm into shards 1 and 2 (as two
+// workers), and the first also fires its own shard between arms;
+// otherwise all three share shard 0 (plain threads).
+void arm_cancel_fire_from_three_threads(bool shards) {
+  using weft::detail::TimerHeap;
+  TimerHeap heap;
+  constexpr std::size_t per_thread = 64;
+  constexpr int rounds = 4000;
+  std::vector<CountedTimer> timers(2 * per_thread);
+  std::atomic<bool> done{false};
+  std::thread firer([&] {
+    while (!done.load()) heap.fire_due(true);
+  });
+  std::uint64_t cancelled_total[2] = {0, 0}, armed_total[2] = {0, 0};
+  auto run = [&](int who) {
+    if (shards) TimerHeap::set_thread_shard(static_cast<std::uint32_t>(who) + 1);
+    std::uint64_t rng = 0x1234567ull + static_cast<std::uint64_t>(who);
+    CountedTimer* mine = timers.data() + static_cast<std::size_t>(who) * per_thread;
+    for (int r = 0; r < rounds; ++r) {
+      CountedTimer& t = mine[next_random(rng) % per_thread];
+      if (heap.cancel(&t)) ++cancelled_total[who];
+      // Idle now (fired or cancelled): arm it again, due within ~50 us.
+      heap.arm(&t, weft::detail::now_ns() + static_cast<weft::detail::Nanos>(next_random(rng) % 50'000));
+      ++armed_total[who];
+      if (shards && who == 0 && r % 8 == 0) heap.fire_own_due();
+    }
+  };
+  std::thread a(run, 0), b(run, 1);
+  a.join();
+  b.join();
+  while (heap.armed() != 0) std::this_thread::yield();  // the firer drains the rest
+  done.store(true);
+  firer.join();
+  std::uint64_t fired = 0;
+  for (CountedTimer& t : timers) {
+    CHECK_FALSE(heap.cancel(&t));
+    fired += t.fired.load();
+  }
+  CHECK(fired + cancelled_total[0] + cancelled_total[1] == armed_total[0] + armed_total[1]);
+  CHECK(heap.earliest() == weft::detail::k_never);
+}
+
 }  // namespace
+
+TEST_CASE("timer heap: arming, cancelling and firing from three threads lose and repeat nothing" *
+          doctest::timeout(120)) {
+  arm_cancel_fire_from_three_threads(false);
+}
 
 // Timers armed from three shards: earliest() is the minimum over all of
 // them whoever armed it, cancels from another thread find each timer in its
@@ -263,23 +267,26 @@ TEST_CASE("timer heap: shards: earliest over all of them, cancel from anywhere, 
   for (std::size_t i = 0; i < 20; ++i) CHECK(heap.cancel(&timers[i]));
   CHECK(heap.earliest() == weft::detail::k_never);
 
-  // Due timers: 3 in shard 1 (due now), 4 in shard 2 (due now, so not
-  // k_foreign_late_ns late), 2 in shard 0.
+  // Due timers: 3 in shard 1 and 2 in shard 0, due now; 4 in shard 2,
+  // due 2 ms from now. The shard-1 thread waits for shard 2's deadline and
+  // fires at once: shard 2's are then due but not k_foreign_late_ns late
+  // (unless the thread was descheduled that long: then they are fired too).
   const Nanos due = weft::detail::now_ns();
+  const Nanos due2 = due + 2'000'000;
   std::thread([&] {
     TimerHeap::set_thread_shard(1);
     for (std::size_t i = 0; i < 3; ++i) heap.arm(&timers[i], due);
   }).join();
   std::thread([&] {
     TimerHeap::set_thread_shard(2);
-    for (std::size_t i = 3; i < 7; ++i) heap.arm(&timers[i], due);
+    for (std::size_t i = 3; i < 7; ++i) heap.arm(&timers[i], due2);
   }).join();
   for (std::size_t i = 7; i < 9; ++i) heap.arm(&timers[i], due);  // shard 0
   std::size_t fired_by_one = 0;
   std::thread([&] {
     TimerHeap::set_thread_shard(1);
-    // Right away (well under k_foreign_late_ns after `due`, unless this
-    // thread was descheduled that long: then shard 2's are fired too).
+    while (weft::detail::now_ns() < due2) {
+    }
     fired_by_one = heap.fire_own_due();
   }).join();
   CHECK((fired_by_one == 5 || fired_by_one == 9));
@@ -336,43 +343,7 @@ TEST_CASE("timer heap: shards: a cancel that raises the earliest deadline never 
   CHECK(heap.earliest() == weft::detail::k_never);
 }
 
-// arm/cancel/fire from three threads, as above, with the two armers in two
-// shards and one of them also firing its own shard between arms.
 TEST_CASE("timer heap: shards: arming, cancelling and firing from three threads lose and repeat nothing" *
           doctest::timeout(120)) {
-  using weft::detail::TimerHeap;
-  TimerHeap heap;
-  constexpr std::size_t per_thread = 64;
-  constexpr int rounds = 4000;
-  std::vector<CountedTimer> timers(2 * per_thread);
-  std::atomic<bool> done{false};
-  std::thread firer([&] {
-    while (!done.load()) heap.fire_due(true);
-  });
-  std::uint64_t cancelled_total[2] = {0, 0}, armed_total[2] = {0, 0};
-  auto run = [&](int who) {
-    TimerHeap::set_thread_shard(static_cast<std::uint32_t>(who) + 1);
-    std::uint64_t rng = 0x7654321ull + static_cast<std::uint64_t>(who);
-    CountedTimer* mine = timers.data() + static_cast<std::size_t>(who) * per_thread;
-    for (int r = 0; r < rounds; ++r) {
-      CountedTimer& t = mine[next_random(rng) % per_thread];
-      if (heap.cancel(&t)) ++cancelled_total[who];
-      heap.arm(&t, weft::detail::now_ns() + static_cast<weft::detail::Nanos>(next_random(rng) % 50'000));
-      ++armed_total[who];
-      if (who == 0 && r % 8 == 0) heap.fire_own_due();
-    }
-  };
-  std::thread a(run, 0), b(run, 1);
-  a.join();
-  b.join();
-  while (heap.armed() != 0) std::this_thread::yield();  // the firer drains the rest
-  done.store(true);
-  firer.join();
-  std::uint64_t fired = 0;
-  for (CountedTimer& t : timers) {
-    CHECK_FALSE(heap.cancel(&t));
-    fired += t.fired.load();
-  }
-  CHECK(fired + cancelled_total[0] + cancelled_total[1] == armed_total[0] + armed_total[1]);
-  CHECK(heap.earliest() == weft::detail::k_never);
+  arm_cancel_fire_from_three_threads(true);
 }

@@ -94,7 +94,7 @@ class TimerHeap {
   // How overdue another worker's timer must be before a busy worker fires
   // it between two of its own fibers (its own worker fires it sooner unless
   // it runs one long fiber; a sleeping driver fires it on time).
-  static constexpr Nanos k_foreign_late_ns = 50'000;
+  static constexpr Nanos k_foreign_late_ns = 10'000;
 
   // The calling thread's shard from now on (workers: Worker::run). Plain
   // threads use shard 0.
