@@ -469,7 +469,7 @@ bool Worker::sleep() {
   TimerHeap& heap = timers();
   bool driving = false;  // we sleep until the earliest deadline (timer_heap.hpp)
   // Stacks to give back: get up by ourselves once we have slept this long
-  // unwoken (trim_due_). The check takes the arena's lock: once per sleep.
+  // unwoken (trim_due_). The arena's lock-free hint, once per sleep.
   const Nanos trim_at = stacks_.has_trim_work() ? now_ns() + k_trim_idle_ns : k_never;
   // Gets up by ourselves (a timed sleep ended). False if a waker took us
   // first: its token comes, and we wait for it.
