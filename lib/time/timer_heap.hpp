@@ -199,8 +199,9 @@ class TimerHeap {
 
   Shard shards_[k_shards];
   // Shards 0 .. shards_used_ - 1 may hold timers (a max, only grows).
-  // relaxed: a firer that misses a new shard's timer is covered by the
-  // kick its armer sends (see the .cpp).
+  // seq_cst: an armer raises it before its shard's store of `earliest`, so
+  // a raiser's second read of the shards, which must see that store, also
+  // scans that shard (see the .cpp).
   std::atomic<std::uint32_t> shards_used_{1};
   // See above. seq_cst: the Dekker pairs of the .cpp.
   std::atomic<Nanos> earliest_{k_never};
