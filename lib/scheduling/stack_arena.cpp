@@ -233,8 +233,6 @@ void StackArena::release(const Stack* stacks, std::size_t n) noexcept {
 
 bool StackArena::trim(std::size_t batch) noexcept { return trim_some(batch, false); }
 
-
-
 bool StackArena::trim_some(std::size_t batch, bool one_call) noexcept {
   std::array<Stack, k_max_trim_batch> taken;
   std::size_t n = 0, shave = 0;

@@ -368,18 +368,17 @@ bool TimerHeap::own_due(Nanos now) const noexcept {
 std::size_t TimerHeap::fire_own_due() noexcept {
   const std::uint32_t own = t_shard;
   const Nanos now = now_ns();
+  // acquire: as in fire_due().
+  auto due_by = [&](std::uint32_t i, Nanos t) { return shards_[i].earliest.load(std::memory_order_acquire) <= t; };
   std::size_t fired = 0;
-  for (std::uint32_t i : {own, 0u}) {
-    // acquire: as in fire_due().
-    if (shards_[i].earliest.load(std::memory_order_acquire) <= now) fired += fire_shard(i, false);
-    if (own == 0) break;
-  }
+  if (due_by(own, now)) fired += fire_shard(own, false);
+  if (own != 0 && due_by(0, now)) fired += fire_shard(0, false);  // plain threads' shard: ours too
   const Nanos late = now - k_foreign_late_ns;
   if (earliest_.load(std::memory_order_acquire) <= late) {
     // Another worker's timers, overdue: it is running a long fiber.
     const std::uint32_t used = shards_used_.load(std::memory_order_seq_cst);
     for (std::uint32_t i = 1; i < used; ++i) {
-      if (i != own && shards_[i].earliest.load(std::memory_order_acquire) <= late) fired += fire_shard(i, false);
+      if (i != own && due_by(i, late)) fired += fire_shard(i, false);
     }
     // Nothing was that late after all: earliest_ was left early (see
     // fire_shard); raise it, or every switch would look again.
