@@ -17,9 +17,10 @@
 // .cpp for why no arm is lost in between).
 //
 // Who fires timers (lesson 2: no tick, no polling thread):
-//   - a worker, between two fibers, fires its own shard's due timers, and
-//     any other shard's once they are k_foreign_late_ns overdue (their own
-//     worker is running a long fiber);
+//   - a worker, between two fibers, fires the due timers of its own shard
+//     and of shard 0 (plain threads': nobody else's), and any other
+//     shard's once they are k_foreign_late_ns overdue (their own worker is
+//     running a long fiber);
 //   - the driver: at most one sleeping thread that sleeps until the earliest
 //     deadline instead of indefinitely, and fires every shard's due timers.
 //     It is a worker that went to sleep while timers were armed and nobody
