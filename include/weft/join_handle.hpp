@@ -190,9 +190,14 @@ class JoinHandle {
     if (task_ != nullptr) std::exchange(task_, nullptr)->release_handle(false);
   }
 
+  // The attached test inline (every join and detach makes it); the
+  // error's message is built out of line.
   void check_attached(const char* op) const {
+    if (state_ != State::attached) [[unlikely]] throw_not_attached(op);
+  }
+  [[noreturn]] __attribute__((noinline, cold)) void throw_not_attached(const char* op) const {
     switch (state_) {
-      case State::attached: return;
+      case State::attached: break;
       case State::joined: throw std::logic_error(std::string("weft::JoinHandle::") + op + ": the task was already joined");
       case State::detached: throw std::logic_error(std::string("weft::JoinHandle::") + op + ": the handle was detached");
       case State::moved_from: throw std::logic_error(std::string("weft::JoinHandle::") + op + ": the handle was moved from");

@@ -107,14 +107,22 @@ bool TaskBase::add_joiner(Waiter& waiter) {
   return true;
 }
 
-void TaskBase::wait_done() { wait_done_until(k_never); }
+void TaskBase::wait_done() {
+  // Not started and next on this worker: run it here (inline_join.cpp).
+  if (done() || run_queued_task_inline(this)) return;
+  park_until_done(k_never);
+}
 
 bool TaskBase::wait_done_until(Nanos deadline) {
   if (done()) return true;
-  // Not started and next on this worker: run it here (inline_join.cpp). Not
-  // for a timed join, which must be able to give up on time.
-  if (deadline == k_never && run_queued_task_inline(this)) return true;
-  if (deadline != k_never && deadline <= now_ns()) return done();  // never arms a timer that has passed
+  if (deadline == k_never) return wait_done(), true;
+  // A timed join never runs the task inline: it must be able to give up on
+  // time. Nor does it arm a timer that has passed.
+  if (deadline <= now_ns()) return done();
+  return park_until_done(deadline);
+}
+
+bool TaskBase::park_until_done(Nanos deadline) {
   PlainCall plain;
   Waiter waiter(ParkReason::join);
   waiter.set_description(&describe_join, this);

@@ -20,9 +20,11 @@ namespace weft::detail {
 
 std::atomic<void (*)() noexcept> testing::after_thread_release{nullptr};
 
-Waiter::Waiter(ParkReason reason) noexcept : cancellable_(true), reason_(reason), fiber_(current_fiber()) {
+Waiter::Waiter(ParkReason reason) noexcept : cancellable_(true), reason_(reason) {
+  Worker* w = current_worker();  // current_fiber(), keeping the worker for the test below
+  fiber_ = w != nullptr ? w->current_fiber() : nullptr;
   if (fiber_ != nullptr && fiber_->cancel_shield != 0) cancellable_ = false;
-  if (fiber_ == nullptr && current_worker() != nullptr) {
+  if (fiber_ == nullptr && w != nullptr) {
     // A worker's scheduler loop, not a fiber: only a destructor of a task
     // that could not get a stack runs here (worker.cpp, start_fiber). A
     // wait would block the worker thread itself, which may be the one the
@@ -56,9 +58,7 @@ void throw_cancelled() {
   throw FiberCancelled{};
 }
 
-void Waiter::set_deadline(Nanos deadline) {
-  deadline_ = deadline;
-  if (deadline == k_never || fiber_ == nullptr) return;  // plain threads time themselves
+void Waiter::arm_deadline(Nanos deadline) {
   timer_.waiter = this;
   timers().arm(&timer_, deadline);
   timer_armed_ = true;
@@ -72,8 +72,7 @@ Nanos Waiter::fire_deadline(Timer* t, Nanos) noexcept {
   return k_never;
 }
 
-void Waiter::cancel_deadline() noexcept {
-  if (!timer_armed_) return;
+void Waiter::disarm_deadline() noexcept {
   timers().cancel(&timer_);  // waits for a callback that is running
   timer_armed_ = false;
 }

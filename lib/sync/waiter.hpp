@@ -75,7 +75,11 @@ class Waiter {
   // timed_out once `deadline` has passed, unless someone claimed it first.
   // k_never does nothing. Throws std::bad_alloc (timer heap growth) with
   // nothing armed.
-  void set_deadline(Nanos deadline);
+  void set_deadline(Nanos deadline) {
+    deadline_ = deadline;
+    // Plain threads time themselves (no timer); k_never needs none.
+    if (deadline != k_never && fiber_ != nullptr) arm_deadline(deadline);
+  }
 
   // Any thread. Atomically ends the wait with `outcome`; true if this call
   // won. The winner must call unpark() next.
@@ -159,7 +163,12 @@ class Waiter {
   };
   static Nanos fire_deadline(Timer* t, Nanos now) noexcept;
   void wait_released() noexcept;  // plain-thread owner: until unpark() is done with us
-  void cancel_deadline() noexcept;
+  void arm_deadline(Nanos deadline);  // set_deadline's timer, for a fiber
+  // Returns only once a running deadline callback has ended.
+  void cancel_deadline() noexcept {
+    if (timer_armed_) disarm_deadline();
+  }
+  void disarm_deadline() noexcept;
 
   std::atomic<Outcome> outcome_{Outcome::pending};
   Nanos deadline_ = k_never;

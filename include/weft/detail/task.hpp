@@ -182,6 +182,8 @@ class WEFT_API TaskBase {
   void capture_cancelled() noexcept;
 
  private:
+  // wait_done_until's wait once the task is neither done nor run inline.
+  bool park_until_done(Nanos deadline);
   void release() noexcept;
   // Registers `waiter` as the joiner; false if the task is already done.
   bool add_joiner(Waiter& waiter);
