@@ -15,10 +15,13 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <thread>
 #include <vector>
 
+#include "diagnostics/sanitizers.hpp"
+#include "scheduling/task_memory.hpp"
 #include "support.hpp"
 
 namespace {
@@ -152,4 +155,60 @@ TEST_CASE("task memory: over-aligned closures get their alignment" * doctest::ti
       for (auto& h : from_fiber) CHECK(h.join());
     });
   }
+}
+
+// The depot keeps a burst's blocks while the process is busy (the next burst
+// takes them instead of calling ::operator new) and gives back what it holds
+// beyond its resting size once a worker has idled a while, or when the
+// runtime ends.
+namespace {
+
+// On one worker every task is allocated before any runs (the spawner does
+// not park until wait()), so all of them are freed afterwards: more than
+// the 64 Ki blocks the depot keeps at rest. True if the depot held a
+// surplus right after (this fiber still runs, so nobody trims meanwhile).
+bool burst_leaves_surplus(weft::Runtime& rt, std::size_t n) {
+  std::atomic<std::size_t> ran{0};
+  const bool surplus = rt.block_on([&] {
+    weft::WaitGroup wg;
+    wg.add(static_cast<std::int64_t>(n));
+    for (std::size_t i = 0; i < n; ++i) {
+      weft::go([&] {
+        ran.fetch_add(1, std::memory_order_relaxed);
+        wg.done();
+      }).detach();
+    }
+    wg.wait();
+    return weft::detail::task_depot_has_surplus();
+  });
+  CHECK(ran.load() == n);
+  return surplus;
+}
+
+}  // namespace
+
+TEST_CASE("task memory: the depot keeps a burst's blocks while busy and trims them at rest" *
+          doctest::timeout(120)) {
+  if (WEFT_ASAN || WEFT_TSAN) {
+    MESSAGE("sanitizer build: tasks use ::operator new, the depot stays empty");
+    return;
+  }
+  REQUIRE_FALSE(weft::detail::task_depot_has_surplus());
+  {
+    weft::Runtime rt({.workers = 1});
+    CHECK(burst_leaves_surplus(rt, 150'000));
+    // At rest: the idle worker trims after k_trim_idle_ns (5 ms), a few
+    // batches a pass; allow plenty on a loaded machine.
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (weft::detail::task_depot_has_surplus() && std::chrono::steady_clock::now() < give_up) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    CHECK_FALSE(weft::detail::task_depot_has_surplus());
+  }
+  {
+    // A runtime that ends right after its burst trims as it shuts down.
+    weft::Runtime rt({.workers = 1});
+    CHECK(burst_leaves_surplus(rt, 150'000));
+  }
+  CHECK_FALSE(weft::detail::task_depot_has_surplus());
 }

@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 
@@ -13,6 +14,7 @@
 #include "scheduling/fiber.hpp"
 #include "diagnostics/stack_overflow.hpp"
 #include "scheduling/stack_pool.hpp"
+#include "scheduling/task_memory.hpp"
 #include "time/timer_heap.hpp"
 #include "sync/waiter.hpp"
 
@@ -320,6 +322,10 @@ void Scheduler::shutdown_until(Nanos grace_deadline) {
     for (Waiter* w : cancelled) w->unpark();
   }
   stop_workers();
+  // The workers' task caches went to the depot as their threads exited;
+  // what it holds beyond its resting size goes now (as the stack pools'
+  // destructors trim theirs), not in some other runtime's idle time.
+  trim_task_depot(SIZE_MAX);
   blocking_->stop();  // no job in flight (quiescent): stops and joins its threads
   stopped_ = true;
   // Every recording thread is joined: the lanes are ours to read. A write

@@ -12,8 +12,16 @@
 //     process-wide depot (a mutex and a vector of batches per class); a
 //     thread whose list is empty takes a whole batch from the depot, and
 //     only when the depot is empty does it call ::operator new;
-//   - the depot keeps at most k_max_depot_batches per class and frees the
-//     rest; a thread's cache goes to the depot when the thread exits, and
+//   - while the process is busy, the depot keeps what it is given, up to
+//     k_max_depot_bytes per class (frees the rest): a burst of spawns (every
+//     task allocated before any ends) then takes its blocks from the depot
+//     the next time instead of from ::operator new, whose slow path was a
+//     quarter of such a spawn. Once a worker has idled k_trim_idle_ns, it
+//     frees the depot's surplus over k_keep_depot_batches per class a few
+//     batches at a time (trim_task_depot, task_memory.hpp), as it returns
+//     surplus stacks; so the memory a burst needed stays until the runtime
+//     rests, no longer;
+//   - a thread's cache goes to the depot when the thread exits, and
 //     is retired then: tasks that other thread_local destructors of that
 //     thread allocate or free afterwards use ::operator new/delete directly
 //     (a retired cache must not hand out or take back blocks the depot
@@ -38,6 +46,7 @@
 #include <vector>
 
 #include "diagnostics/sanitizers.hpp"
+#include "scheduling/task_memory.hpp"
 #include "weft/detail/task.hpp"
 
 namespace weft::detail {
@@ -48,7 +57,8 @@ constexpr std::size_t k_class_bytes = 64;
 constexpr std::size_t k_classes = 8;  // 64 .. 512 bytes
 constexpr std::size_t k_max_small = k_class_bytes * k_classes;
 constexpr std::uint32_t k_batch = 64;
-constexpr std::size_t k_max_depot_batches = 1024;  // per class: 64 Ki blocks
+constexpr std::size_t k_keep_depot_batches = 1024;      // per class, kept at rest: 64 Ki blocks
+constexpr std::size_t k_max_depot_bytes = 256u << 20;     // per class, kept while busy
 
 struct FreeBlock {
   FreeBlock* next;
@@ -80,6 +90,7 @@ void mark_free(FreeBlock* b) noexcept {
 
 std::size_t class_of(std::size_t size) noexcept { return (size - 1) / k_class_bytes; }
 std::size_t bytes_of(std::size_t cls) noexcept { return (cls + 1) * k_class_bytes; }
+std::size_t max_depot_batches(std::size_t cls) noexcept { return k_max_depot_bytes / (k_batch * bytes_of(cls)); }
 
 // A block from ::operator new, for a class: not marked free (its memory
 // may still hold the mark of a block freed earlier).
@@ -126,7 +137,7 @@ class Depot {
     {
       std::lock_guard<std::mutex> guard(lock_);
       auto& batches = batches_[cls];
-      if (batches.size() < k_max_depot_batches) {
+      if (batches.size() < max_depot_batches(cls)) {
         try {
           batches.push_back(chain);
           sizes_[cls].store(batches.size(), std::memory_order_relaxed);  // relaxed: see take()
@@ -137,6 +148,35 @@ class Depot {
       }
     }
     free_chain(chain.head, cls);
+  }
+
+  // Whether some class holds more than k_keep_depot_batches. Lock-free.
+  bool has_surplus() const noexcept {
+    for (const auto& size : sizes_) {
+      if (size.load(std::memory_order_relaxed) > k_keep_depot_batches) return true;  // relaxed: a hint
+    }
+    return false;
+  }
+  // Frees up to `max_batches` surplus batches; true if it freed any.
+  bool trim(std::size_t max_batches) noexcept {
+    bool freed = false;
+    for (std::size_t cls = 0; cls < k_classes && max_batches > 0; ++cls) {
+      while (max_batches > 0) {
+        Batch b;
+        {
+          std::lock_guard<std::mutex> guard(lock_);
+          auto& batches = batches_[cls];
+          if (batches.size() <= k_keep_depot_batches) break;
+          b = batches.back();
+          batches.pop_back();
+          sizes_[cls].store(batches.size(), std::memory_order_relaxed);  // relaxed: see take()
+        }
+        free_chain(b.head, cls);  // outside the lock: 64 frees
+        freed = true;
+        --max_batches;
+      }
+    }
+    return freed;
   }
 
  private:
@@ -188,6 +228,10 @@ __attribute__((noinline)) void register_flusher(ThreadCache& c) noexcept {
 }
 
 }  // namespace
+
+bool task_depot_has_surplus() noexcept { return depot().has_surplus(); }
+
+bool trim_task_depot(std::size_t max_batches) noexcept { return depot().trim(max_batches); }
 
 void* TaskBase::operator new(std::size_t size) {
   // Sanitizer builds keep malloc, so ASan still sees a task used after free.

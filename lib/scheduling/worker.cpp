@@ -19,6 +19,7 @@
 #include "sync/futex.hpp"
 #include "scheduling/idle_workers.hpp"
 #include "scheduling/scheduler.hpp"
+#include "scheduling/task_memory.hpp"
 #include "diagnostics/stack_overflow.hpp"
 #include "diagnostics/tracer.hpp"
 #include "time/timer_heap.hpp"
@@ -168,12 +169,12 @@ void Worker::run() {
     // the last ones: a scope is freed, its deadline disarmed, before we
     // sleep).
     flush_scope_references();
-    if (trim_due_ && quiet_for_a_while(heap) && !scheduler_.stopping_hint() && stacks_.trim(k_trim_batch)) {
-      // Idle for k_trim_idle_ns (sleep()): return surplus stacks a few at a
-      // time, looking for work and due timers again between batches. Not
-      // once shutdown has begun: it waits for every worker to sleep, and
-      // the stack pools' destructors trim what is left much faster
-      // (trim_all, stack_arena.hpp).
+    if (trim_due_ && quiet_for_a_while(heap) && !scheduler_.stopping_hint() && trim_some()) {
+      // Idle for k_trim_idle_ns (sleep()): return surplus stacks and task
+      // blocks a few at a time, looking for work and due timers again
+      // between batches. Not once shutdown has begun: it waits for every
+      // worker to sleep, and the stack pools' destructors trim what is left
+      // much faster (trim_all, stack_arena.hpp).
       continue;
     }
     if (trace_ != nullptr) [[unlikely]] trace_->sleep_start = trace_ticks();
@@ -187,6 +188,12 @@ void Worker::run() {
   flush_scope_references();
   TimerHeap::set_thread_shard(0);
   set_current_worker(nullptr);
+}
+
+bool Worker::trim_some() noexcept {
+  const bool stacks = stacks_.trim(k_trim_batch);
+  const bool tasks = trim_task_depot(k_trim_task_batches);  // the process's task depot (task_memory.hpp)
+  return stacks || tasks;
 }
 
 bool Worker::quiet_for_a_while(const TimerHeap& heap) noexcept {
@@ -468,9 +475,11 @@ bool Worker::sleep() {
   scheduler_.worker_went_idle();
   TimerHeap& heap = timers();
   bool driving = false;  // we sleep until the earliest deadline (timer_heap.hpp)
-  // Stacks to give back: get up by ourselves once we have slept this long
-  // unwoken (trim_due_). The arena's lock-free hint, once per sleep.
-  const Nanos trim_at = stacks_.has_trim_work() ? now_ns() + k_trim_idle_ns : k_never;
+  // Stacks or task blocks to give back: get up by ourselves once we have
+  // slept this long unwoken (trim_due_). The arena's and the task depot's
+  // lock-free hints, once per sleep.
+  const Nanos trim_at =
+      stacks_.has_trim_work() || task_depot_has_surplus() ? now_ns() + k_trim_idle_ns : k_never;
   // Gets up by ourselves (a timed sleep ended). False if a waker took us
   // first: its token comes, and we wait for it.
   auto get_up = [&]() -> bool {

@@ -209,6 +209,7 @@ class Worker {
   static constexpr std::size_t k_warm_batch = 16;  // tasks warmed at once from our own deque
   static constexpr std::uint32_t k_work_bit = 1;  // wake_token_: woken for work
   static constexpr std::size_t k_trim_batch = 8;  // stacks returned per idle pass
+  static constexpr std::size_t k_trim_task_batches = 16;  // task depot batches (64 blocks) freed per idle pass
   static constexpr Nanos k_trim_quiet_ns = 2'000'000;  // trim only if no timer is due sooner
   // How long a worker must have slept, not woken by anyone, before it gets
   // up to trim stacks (run(), "real idleness").
@@ -220,6 +221,9 @@ class Worker {
 
   void run();
   bool quiet_for_a_while(const TimerHeap& heap) noexcept;
+  // One idle pass of giving back: a few surplus stacks and task depot
+  // batches. True if it gave any back.
+  bool trim_some() noexcept;
   TaskBase* next_task();
   TaskBase* pick_task();
   TaskBase* pick_local_task();  // pick_task() without searching other workers nor taking yielded fibers
