@@ -186,3 +186,35 @@ TEST_CASE("fast paths: a task that follows a cancelled one on the same worker is
     CHECK(next_slept.load());
   }
 }
+
+// A finishing fiber runs queued tasks that have not started on its own
+// stack before a fiber it (or an earlier task) woke, so a parent that
+// collects its children's results over a channel wakes once for many of
+// them (skynet); but the woken fiber waits behind at most 16 of them.
+TEST_CASE("fast paths: a woken fiber waits behind at most 16 fresh tasks of a finishing fiber" *
+          doctest::timeout(120)) {
+  weft::Runtime rt({.workers = 1});
+  for (const int children : {4, 40}) {
+    CAPTURE(children);
+    const std::vector<int> order = rt.block_on([&] {
+      std::vector<int> ran;  // one worker: no lock needed
+      weft::Channel<int> results(static_cast<std::size_t>(children));
+      for (int i = 0; i < children; ++i) {
+        weft::go([&ran, results, i]() mutable {
+          ran.push_back(i);
+          results.send(i);  // the first send wakes the parent (runnext)
+        }).detach();
+      }
+      (void)results.recv();  // parks: the children run, the newest first
+      ran.push_back(-1);     // the parent again
+      for (int i = 1; i < children; ++i) (void)results.recv();
+      return ran;
+    });
+    const auto parent = std::find(order.begin(), order.end(), -1);
+    REQUIRE(parent != order.end());
+    REQUIRE(order.size() == static_cast<std::size_t>(children) + 1);
+    // The child that woke the parent, then up to 16 more before it.
+    const auto before = parent - order.begin();
+    CHECK(before == std::min(children, 17));
+  }
+}

@@ -241,6 +241,7 @@ TaskBase* Worker::pick_task() {
   return scheduler_.pop_global();
 }
 
+template <bool FreshFirst>
 TaskBase* Worker::pick_local_task() {
   ++tick_;
   // Cancelled work first: it only unwinds, and it must not wait behind
@@ -263,8 +264,16 @@ TaskBase* Worker::pick_local_task() {
     // The owner may steal from its own deque: it is not in push/pop now.
     if (TaskBase* t = deque_.steal().item) return t;
   }
+  // relaxed: only this thread fills the slot; a thief emptying it meanwhile
+  // only makes us take the deque's task, which we would take next anyway.
+  if (FreshFirst && fresh_streak_ < k_fresh_before_runnext && runnext_.load(std::memory_order_relaxed) != nullptr) {
+    if (TaskBase* t = fresh_before_runnext()) return t;
+  }
   if (++runnext_streak_ < k_runnext_streak) {
-    if (TaskBase* t = take_runnext()) return t;
+    if (TaskBase* t = take_runnext()) {
+      fresh_streak_ = 0;
+      return t;
+    }
   }
   runnext_streak_ = 0;  // the deque first this once (or the slot was empty)
   if (TaskBase* t = deque_.pop()) {
@@ -279,8 +288,20 @@ TaskBase* Worker::pick_local_task() {
     }
     return t;
   }
-  if (TaskBase* t = take_runnext()) return t;
+  if (TaskBase* t = take_runnext()) {
+    fresh_streak_ = 0;
+    return t;
+  }
   return scheduler_.pop_injected();  // the global queue: pick_task, after stealing
+}
+
+TaskBase* Worker::fresh_before_runnext() noexcept {
+  TaskBase* b = deque_.peek_bottom();
+  // relaxed: see TaskBase::fiber_ (only unstarted tasks go first).
+  if (b == nullptr || b->fiber_.load(std::memory_order_relaxed) != nullptr) return nullptr;
+  TaskBase* t = deque_.pop();  // b, or nullptr if a thief took it meanwhile
+  if (t != nullptr) ++fresh_streak_;
+  return t;
 }
 
 // always_inline: its one caller, fiber_main, is on the spawn path; GCC
@@ -290,7 +311,7 @@ TaskBase* Worker::pick_local_task() {
   // registry, no waiter), no scope membership, no locals left.
   if (f->live_listed || f->member_of != nullptr || f->locals != nullptr || f->cancel_shield != 0) return nullptr;
   if (scheduler_.exiting()) return nullptr;
-  TaskBase* t = pick_local_task();
+  TaskBase* t = pick_local_task<true>();
   if (t == nullptr) return nullptr;
   if (t->fiber_.load(std::memory_order_relaxed) != nullptr) {  // relaxed: see TaskBase::fiber_
     handoff_ = t;  // a runnable fiber: the loop switches to it next

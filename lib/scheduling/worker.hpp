@@ -218,6 +218,7 @@ class Worker {
   static constexpr std::uint32_t k_fresh_searches_to_watch = 2;  // a hand-off seen this often
   static constexpr Nanos k_runnext_grace_ns = 3'000;    // a thief leaves a fresh runnext alone this long
   static constexpr std::uint32_t k_runnext_streak = 16; // runnext picks in a row before the deque goes first once
+  static constexpr std::uint32_t k_fresh_before_runnext = 16;  // fresh tasks a finishing fiber runs before runnext
 
   void run();
   bool quiet_for_a_while(const TimerHeap& heap) noexcept;
@@ -226,7 +227,15 @@ class Worker {
   bool trim_some() noexcept;
   TaskBase* next_task();
   TaskBase* pick_task();
-  TaskBase* pick_local_task();  // pick_task() without searching other workers nor taking yielded fibers
+  // pick_task() without searching other workers nor taking yielded fibers.
+  // FreshFirst: a finishing fiber's pick (fresh_before_runnext).
+  template <bool FreshFirst = false>
+  TaskBase* pick_local_task();
+  // A finishing fiber runs the unstarted task at the bottom of the deque
+  // on its own stack before the fiber waiting in runnext, at most
+  // k_fresh_before_runnext times in a row (pick_local_task tests the slot
+  // and the streak); nullptr if the bottom task has started or is gone.
+  TaskBase* fresh_before_runnext() noexcept;
   // A fiber whose task has finished: the next task to run on this same
   // fiber and stack (bound to it), or nullptr (the fiber ends). A runnable
   // fiber found instead goes to handoff_, which the loop runs next.
@@ -319,6 +328,7 @@ class Worker {
   std::uint64_t seen_cancel_epoch_ = 0;  // cancel_epoch() when this worker last looked
   std::uint64_t rng_;
   std::uint32_t runnext_streak_ = 0;  // runnext picks in a row (pick_task)
+  std::uint32_t fresh_streak_ = 0;    // fresh tasks run before a waiting runnext since it was last taken
   std::uint32_t warm_left_ = 0;       // pops left before warm_own_batch() again
   TaskBase* handoff_ = nullptr;       // picked by a finishing fiber, run next by the loop
   // runnext: written (exchange) by this thread only, emptied by this thread
