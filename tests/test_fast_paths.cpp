@@ -218,3 +218,31 @@ TEST_CASE("fast paths: a woken fiber waits behind at most 16 fresh tasks of a fi
     CHECK(before == std::min(children, 17));
   }
 }
+
+// Not a fiber woken by a semaphore's (or a lock's) release: it may hold
+// what it waited for, and every other waiter would wait behind the fresh
+// tasks too.
+TEST_CASE("fast paths: a fiber woken by a semaphore's release runs before a finishing fiber's fresh tasks" *
+          doctest::timeout(120)) {
+  weft::Runtime rt({.workers = 1, .inline_join = false});
+  const std::vector<int> order = rt.block_on([&] {
+    weft::Semaphore permits(0);
+    std::vector<int> ran;  // one worker: no lock needed
+    auto waiter = weft::go([&] {
+      permits.acquire();  // parks until the releaser below
+      ran.push_back(-1);
+    });
+    weft::this_fiber::yield();  // the waiter runs and parks
+    // Never parks, so its fiber picks the next task when it ends; detached,
+    // so its end wakes nobody (a joiner would take the runnext slot).
+    weft::go([&] {
+      for (int i = 0; i < 20; ++i) weft::go([&ran, i] { ran.push_back(i); }).detach();
+      permits.release();  // the waiter into runnext
+    }).detach();  // ends with the waiter in runnext and 20 fresh tasks queued
+    while (ran.size() < 21) weft::this_fiber::yield();  // behind every queued task
+    waiter.join();
+    return ran;
+  });
+  REQUIRE(order.size() == 21);
+  CHECK(order.front() == -1);
+}

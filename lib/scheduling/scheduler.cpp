@@ -154,7 +154,7 @@ void Scheduler::schedule(Fiber* fiber) noexcept {
   }
   Worker* w = current_worker();
   if (w != nullptr && &w->scheduler() == this) {
-    w->push_woken(fiber->task);  // LIFO: the woken fiber runs next, cache-hot
+    w->push_woken(fiber->task, fiber->park_reason);  // LIFO: the woken fiber runs next, cache-hot
   } else {
     push_injected(fiber->task);
   }

@@ -76,13 +76,18 @@ void Worker::push_local(TaskBase* task) {
   if (scheduler_.num_workers() > 1) scheduler_.notify_work();
 }
 
-void Worker::push_woken(TaskBase* task) noexcept {
+void Worker::push_woken(TaskBase* task, ParkReason why) noexcept {
   // seq_cst: release publishes the task (and what its unparker wrote) to a
   // thief's acquire CAS in steal_stale_runnext(); seq_cst also makes this
   // exchange the producer's half of IdleWorkers' Dekker pair when it is the
   // whole push (notify_work_after_rmw). The displaced task is ours: we
   // wrote it, or a thief's CAS emptied the slot and we read nullptr.
   TaskBase* displaced = runnext_.exchange(task, std::memory_order_seq_cst);
+  // Only a receiver may wait behind fresh tasks (fresh_before_runnext): it
+  // holds nothing that others wait for. A fiber woken by a lock's or a
+  // semaphore's release may hold what it waited for (a hand-off), and
+  // delaying it stalls every other waiter (mutex on 2 workers: 2x slower).
+  runnext_after_fresh_ = why == ParkReason::channel_recv;
   // push_or_global's fallback, the global queue, notifies by itself.
   if (displaced != nullptr && !push_or_global(displaced)) return;
   // A lone worker is awake (it is pushing): nobody else could take the task.
@@ -266,7 +271,8 @@ TaskBase* Worker::pick_local_task() {
   }
   // relaxed: only this thread fills the slot; a thief emptying it meanwhile
   // only makes us take the deque's task, which we would take next anyway.
-  if (FreshFirst && fresh_streak_ < k_fresh_before_runnext && runnext_.load(std::memory_order_relaxed) != nullptr) {
+  if (FreshFirst && runnext_after_fresh_ && fresh_streak_ < k_fresh_before_runnext &&
+      runnext_.load(std::memory_order_relaxed) != nullptr) {
     if (TaskBase* t = fresh_before_runnext()) return t;
   }
   if (++runnext_streak_ < k_runnext_streak) {
@@ -671,7 +677,7 @@ void Worker::settle_switched_out() {
                                                  std::memory_order_acquire)) {
         assert(expected == k_park_notified);
         f->park_state.store(k_park_running, std::memory_order_relaxed);  // ours again
-        push_woken(task);
+        push_woken(task, f->park_reason);
       }
       break;
     }

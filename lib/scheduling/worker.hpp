@@ -52,6 +52,11 @@
 // context, no switch to the loop and back (marl and Go's gogo on a cached
 // g do the like). Not for a fiber that was ever parked (it is in the live
 // registry, which others read) nor for one whose worker has nothing local.
+// Its pick takes an unstarted task at the bottom of the deque before a
+// fiber waiting in runnext, at most k_fresh_before_runnext times in a row
+// (fresh_before_runnext): a parent collecting its children's results then
+// wakes once for many of them instead of once per child
+// (docs/design/runtime.md, "Fresh tasks before runnext").
 //
 // Contract: the loop and every private member belong to the worker's
 // thread. Fibers call back into their current worker only through
@@ -102,9 +107,10 @@ class Worker {
   // worker know there is work. Throws std::bad_alloc when the deque cannot
   // grow (nothing queued).
   void push_local(TaskBase* task);
-  // As push_local, for a task that is already runnable (a woken fiber):
-  // never fails; when the deque cannot grow it goes to the global queue.
-  void push_woken(TaskBase* task) noexcept;
+  // As push_local, for a task that is already runnable (a woken fiber that
+  // had parked for `why`): never fails; when the deque cannot grow it goes
+  // to the global queue.
+  void push_woken(TaskBase* task, ParkReason why) noexcept;
 
   // This worker's trace lane (tracer.hpp), or nullptr when tracing is off:
   // every trace hook on this worker is one test of it. Set by the
@@ -233,8 +239,9 @@ class Worker {
   TaskBase* pick_local_task();
   // A finishing fiber runs the unstarted task at the bottom of the deque
   // on its own stack before the fiber waiting in runnext, at most
-  // k_fresh_before_runnext times in a row (pick_local_task tests the slot
-  // and the streak); nullptr if the bottom task has started or is gone.
+  // k_fresh_before_runnext times in a row, and only if that fiber parked in
+  // a channel receive (pick_local_task tests the slot, the reason and the
+  // streak); nullptr if the bottom task has started or is gone.
   TaskBase* fresh_before_runnext() noexcept;
   // A fiber whose task has finished: the next task to run on this same
   // fiber and stack (bound to it), or nullptr (the fiber ends). A runnable
@@ -329,6 +336,9 @@ class Worker {
   std::uint64_t rng_;
   std::uint32_t runnext_streak_ = 0;  // runnext picks in a row (pick_task)
   std::uint32_t fresh_streak_ = 0;    // fresh tasks run before a waiting runnext since it was last taken
+  // The fiber in runnext parked in a channel receive, so a finishing fiber
+  // may run fresh tasks first (fresh_before_runnext); owner only.
+  bool runnext_after_fresh_ = false;
   std::uint32_t warm_left_ = 0;       // pops left before warm_own_batch() again
   TaskBase* handoff_ = nullptr;       // picked by a finishing fiber, run next by the loop
   // runnext: written (exchange) by this thread only, emptied by this thread
