@@ -18,6 +18,11 @@ namespace weft::detail {
 namespace {
 
 constexpr std::size_t k_first_slots = 8;
+// A ring that holds the whole capacity in this many bytes or fewer is made
+// whole at once: a small channel that fills (a parent gathering ten
+// children's results) would otherwise grow once more, a malloc, a copy and
+// a free on its way.
+constexpr std::size_t k_whole_ring_bytes = 256;
 
 std::size_t stride_of(const ElemOps* ops) { return (ops->size + ops->align - 1) / ops->align * ops->align; }
 
@@ -64,8 +69,11 @@ ChannelCore::~ChannelCore() {
 
 void ChannelCore::grow() {
   // Start small (a large capacity need not cost memory up front), double
-  // as values arrive, never past the power of two that holds `capacity`.
-  const std::size_t next = slots_ == 0 ? std::min(k_first_slots, std::bit_ceil(capacity)) : slots_ * 2;
+  // as values arrive, never past the power of two that holds `capacity`;
+  // a small ring whole at once.
+  const std::size_t whole = std::bit_ceil(capacity);
+  const std::size_t first = whole * stride_ <= k_whole_ring_bytes ? whole : std::min(k_first_slots, whole);
+  const std::size_t next = slots_ == 0 ? first : slots_ * 2;
   auto* fresh = static_cast<unsigned char*>(::operator new(next * stride_, buffer_align(ops)));
   for (std::size_t i = 0; i < count; ++i) {
     void* from = slot_at(i);
