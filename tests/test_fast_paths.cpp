@@ -213,9 +213,15 @@ TEST_CASE("fast paths: a woken fiber waits behind at most 16 fresh tasks of a fi
     const auto parent = std::find(order.begin(), order.end(), -1);
     REQUIRE(parent != order.end());
     REQUIRE(order.size() == static_cast<std::size_t>(children) + 1);
-    // The child that woke the parent, then up to 16 more before it.
+    // The child that woke the parent, then up to 16 more before it (and
+    // perhaps one more: every 31st pick takes the deque's oldest task).
     const auto before = parent - order.begin();
-    CHECK(before == std::min(children, 17));
+    if (children <= 17) {
+      CHECK(before == children);
+    } else {
+      CHECK(before >= 17);
+      CHECK(before <= 18);
+    }
   }
 }
 
