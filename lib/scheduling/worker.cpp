@@ -302,11 +302,16 @@ TaskBase* Worker::pick_local_task() {
 }
 
 TaskBase* Worker::fresh_before_runnext() noexcept {
-  TaskBase* b = deque_.peek_bottom();
+  // Popped before it is read: a task merely peeked at may be stolen, run
+  // and freed meanwhile (ThreadSanitizer saw exactly that).
+  TaskBase* t = deque_.pop();
+  if (t == nullptr) return nullptr;
   // relaxed: see TaskBase::fiber_ (only unstarted tasks go first).
-  if (b == nullptr || b->fiber_.load(std::memory_order_relaxed) != nullptr) return nullptr;
-  TaskBase* t = deque_.pop();  // b, or nullptr if a thief took it meanwhile
-  if (t != nullptr) ++fresh_streak_;
+  if (t->fiber_.load(std::memory_order_relaxed) != nullptr) {
+    push_or_global(t);  // a woken fiber: back where it was (the slot just freed, no growth)
+    return nullptr;
+  }
+  ++fresh_streak_;
   return t;
 }
 
