@@ -121,7 +121,9 @@ TaskBase* Worker::take_runnext() noexcept {
   // reached this thread before the task entered the slot (push_woken runs
   // here).
   if (runnext_.load(std::memory_order_relaxed) == nullptr) return nullptr;
-  return runnext_.exchange(nullptr, std::memory_order_relaxed);
+  TaskBase* t = runnext_.exchange(nullptr, std::memory_order_relaxed);
+  if (t != nullptr) fresh_streak_ = 0;  // the waiting fiber runs: a new streak may begin
+  return t;
 }
 
 TaskBase* Worker::steal_stale_runnext(bool& fresh) noexcept {
@@ -276,10 +278,7 @@ TaskBase* Worker::pick_local_task() {
     if (TaskBase* t = fresh_before_runnext()) return t;
   }
   if (++runnext_streak_ < k_runnext_streak) {
-    if (TaskBase* t = take_runnext()) {
-      fresh_streak_ = 0;
-      return t;
-    }
+    if (TaskBase* t = take_runnext()) return t;
   }
   runnext_streak_ = 0;  // the deque first this once (or the slot was empty)
   if (TaskBase* t = deque_.pop()) {
@@ -294,10 +293,7 @@ TaskBase* Worker::pick_local_task() {
     }
     return t;
   }
-  if (TaskBase* t = take_runnext()) {
-    fresh_streak_ = 0;
-    return t;
-  }
+  if (TaskBase* t = take_runnext()) return t;
   return scheduler_.pop_injected();  // the global queue: pick_task, after stealing
 }
 

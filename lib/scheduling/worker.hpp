@@ -250,7 +250,7 @@ class Worker {
   // the task starts on f; always inlined: it is on the spawn path (a call
   // there costs more than the body)
   [[gnu::always_inline]] inline void bind_task(Fiber* f, TaskBase* task) noexcept;
-  TaskBase* take_runnext() noexcept;
+  TaskBase* take_runnext() noexcept;  // the runnext task, or nullptr; ends a fresh_streak_
   TaskBase* steal_from_others();
   // The watch (see the top): marks the others' runnext slots, or unmarks
   // them and says whether one is occupied.
