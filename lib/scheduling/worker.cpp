@@ -327,8 +327,14 @@ TaskBase* Worker::fresh_before_runnext() noexcept {
   // The finished task is done (finish() set done_ under its join_lock_), so
   // nobody reaches this fiber through it any more: its per-task fields can
   // start afresh.
-  {
-    std::lock_guard<SpinLock> guard(f->wait_lock);  // own_scope is read under it (abort_fiber)
+  // own_scope is read under wait_lock by abort_fiber, but no abort of the
+  // finished task can still be running: request_cancel() holds its
+  // join_lock_, which finish() took after it, or nobody could call it (no
+  // handle: finish()'s lock-free path). The fiber itself is the only writer,
+  // so the test needs no lock; most tasks never make a scope (one locked
+  // instruction fewer per spawn).
+  if (f->own_scope != nullptr) {
+    std::lock_guard<SpinLock> guard(f->wait_lock);
     f->own_scope = nullptr;
   }
   // relaxed: no other thread reads them now (see above).
