@@ -252,3 +252,50 @@ TEST_CASE("fast paths: a fiber woken by a semaphore's release runs before a fini
   REQUIRE(order.size() == 21);
   CHECK(order.front() == -1);
 }
+
+namespace {
+std::atomic<int> g_results_alive{0};
+std::atomic<int> g_results_made{0};
+struct CountedResult {
+  CountedResult() {
+    ++g_results_alive;
+    ++g_results_made;
+  }
+  CountedResult(const CountedResult&) { ++g_results_alive; }
+  CountedResult(CountedResult&&) noexcept { ++g_results_alive; }
+  ~CountedResult() { --g_results_alive; }
+};
+}  // namespace
+
+// A task whose handle is gone ends without its join lock (nobody can join
+// it any more): it must still free its result and close the done channel
+// that a select on its join made while the handle was alive (ASan: no
+// leak, no use after free).
+TEST_CASE("fast paths: a detached task watched by a select before frees its result and done channel" *
+          doctest::timeout(120)) {
+  for (std::size_t workers : {1, 2}) {
+    g_results_made = 0;
+    weft::Runtime rt({.workers = workers});
+    const bool freed = rt.block_on([&] {
+      weft::Channel<int> gate;
+      auto h = weft::go([gate]() mutable {
+        (void)gate.recv();
+        return CountedResult{};
+      });
+      // The select makes the task's done channel; the task is blocked, so
+      // the timeout wins.
+      const std::size_t won = weft::select(weft::on_join(h, [] {}), weft::after(1ms, [] {}));
+      CHECK(won == 1);
+      h.detach();  // only the runtime's reference is left
+      gate.send(1);
+      const auto deadline = std::chrono::steady_clock::now() + 30s;
+      while (g_results_made.load() == 0 || g_results_alive.load() != 0) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        weft::this_fiber::yield();
+      }
+      return true;
+    });
+    CHECK(freed);
+    CHECK(g_results_alive.load() == 0);
+  }
+}

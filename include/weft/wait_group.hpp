@@ -31,8 +31,21 @@ class WEFT_API WaitGroup {
   // blocks. Everything a task did before its done() is visible to whoever
   // returns from wait() (Go's guarantee).
   void add(std::int64_t delta);
-  // add(-1).
-  void done() { add(-1); }
+  // add(-1). Never parks or blocks; any thread.
+  void done() {
+    // Inline fast path: a counter of 2 or more stays above zero, so nobody
+    // is woken and nothing but the count changes (the flag bits stay as
+    // they are); one CAS, no call. Anything else goes through add().
+    // acq_rel: as add()'s CAS (release publishes this task's work to
+    // wait(); RMWs extend the release sequence to the one that reaches 0).
+    std::uint64_t s = state_.load(std::memory_order_relaxed);
+    if ((s >> k_count_shift) >= 2 && state_.compare_exchange_weak(s, s - (std::uint64_t{1} << k_count_shift),
+                                                                  std::memory_order_acq_rel,
+                                                                  std::memory_order_relaxed)) {
+      return;
+    }
+    add(-1);
+  }
 
   // Parks the calling fiber (blocks a plain thread) until the counter is
   // zero; returns at once if it is. Throws weft::FiberCancelled if the

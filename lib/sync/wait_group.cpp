@@ -17,6 +17,10 @@
 // (A first version let add() reach zero while a waiter held k_queue without
 // k_waiters yet; the waiter then parked on a zero counter. The race test
 // "a wait racing the last done()" caught it.)
+// done()'s inline path (wait_group.hpp) is add(-1) for a counter of 2 or
+// more: it cannot reach zero, so it neither looks at k_queue nor wakes
+// anyone, and a plain thread calling it need not count as active
+// (PlainCall): nothing becomes runnable by it.
 // No use after free: nobody touches the WaitGroup after the store that lets
 // a waiter return (an unparked waiter's node lives on the waiter's stack).
 #include <cstdio>
