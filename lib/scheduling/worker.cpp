@@ -939,10 +939,16 @@ namespace {
 }  // namespace
 
 void unpark_fiber(Fiber* f) noexcept {
-  // acq_rel: acquire pairs with the worker's release CAS running->parked (the
-  // saved context is visible before we queue the fiber); release publishes
-  // what the waker wrote to the fiber (and to the worker, if the CAS fails).
-  if (f->park_state.exchange(k_park_notified, std::memory_order_acq_rel) == k_park_parked) {
+  // Every caller holds the wait's claim (Waiter::unpark), so nobody else
+  // unparks this park: once the worker's CAS running->parked is done, the
+  // state stays parked until we change it, and a load tells us so without
+  // a locked instruction (the usual case: the waiter switched out long
+  // ago). acquire: pairs with that release CAS (the saved context is
+  // visible before we queue the fiber). Still running: the exchange races
+  // the CAS. acq_rel: acquire as above; release publishes what the waker
+  // wrote to the fiber (and to the worker, if the CAS fails).
+  if (f->park_state.load(std::memory_order_acquire) == k_park_parked ||
+      f->park_state.exchange(k_park_notified, std::memory_order_acq_rel) == k_park_parked) {
     // We own the parked fiber now; the push below publishes this store.
     f->park_state.store(k_park_running, std::memory_order_relaxed);
     Scheduler* s = f->scheduler;

@@ -19,7 +19,8 @@
  *                         to the next local fiber), settle_switched_out
  *                         (after the switch, on whichever context landed:
  *                         CAS running -> parked, or re-queue on notified),
- *                         unpark_fiber (exchange to notified; schedule if it
+ *                         unpark_fiber (a load: parked is ours, schedule
+ *                         it; else exchange to notified; schedule if it
  *                         was parked).
  *   lib/scheduling/scheduler.cpp     Scheduler::shutdown: claim f->parked_on as
  *                         cancelled under wait_lock, unpark after.
@@ -104,6 +105,9 @@
  *      parked_on: a cancellation between the two is lost
  *   8  (SCOPE) the fiber joins the scope's members list only after it read
  *      the flag: the canceller's walk can miss it
+ *   9  unpark_fiber, having loaded `running`, stores `notified` instead of
+ *      exchanging it: a settle CAS in between is overwritten and the
+ *      parked fiber never queued (invalid end state)
  *
  * EARLY_RETURN: a wait that arms its deadline and then returns without
  * parking, as TaskBase::wait_done_until, Mutex::lock_until and
@@ -131,6 +135,7 @@
  * @verify SCOPE=1 SELECT=1
  * @broken SCOPE=1 BROKEN=7 -- invalid end state
  * @broken SCOPE=1 BROKEN=8 -- invalid end state
+ * @broken BROKEN=9 -- invalid end state
  */
 
 #ifndef ROUNDS
@@ -240,7 +245,19 @@ inline unpark(g, old) {
     unparks++;
     assert(unparks == 1)
   };
-  d_step { old = park_state; park_state = NOTIFIED };   /* exchange, acq_rel */
+  /* unpark_fiber: a load first; parked means switched out and ours (the
+   * claim: nobody else unparks it), no RMW. Else the exchange races the
+   * settle CAS. */
+  old = park_state;                                     /* load, acquire */
+  if
+  :: old == PARKED -> skip
+  :: else ->
+#if BROKEN == 9
+     park_state = NOTIFIED                               /* a plain store after the load */
+#else
+     d_step { old = park_state; park_state = NOTIFIED }  /* exchange, acq_rel */
+#endif
+  fi;
   if
   :: old == PARKED ->
      park_state = RUNNING;                               /* we own the parked fiber */
