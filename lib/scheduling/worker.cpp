@@ -761,7 +761,7 @@ void run_on_fiber(Fiber* f, TaskBase* task) {
   w->count_finished();
   // Leave the scope the fiber started in (CancelScope and TaskGroup restore
   // it when they end, so it is that one again).
-  leave_scope_members(f);
+  if (f->member_of != nullptr) leave_scope_members(f);
   // Its reference and its unused spawn credits, held back by the worker and
   // dropped with others of the same scope (drop_scope_references).
   if (CancelState* scope = std::exchange(f->scope, nullptr)) {
