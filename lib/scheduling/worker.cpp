@@ -324,9 +324,9 @@ TaskBase* Worker::fresh_before_runnext() noexcept {
     handoff_ = t;  // a runnable fiber: the loop switches to it next
     return nullptr;
   }
-  // The finished task is done (finish() set done_ under its join_lock_), so
-  // nobody reaches this fiber through it any more: its per-task fields can
-  // start afresh.
+  // The finished task is done (finish() set done_, under its join_lock_
+  // unless no handle was left to reach it), so nobody reaches this fiber
+  // through it any more: its per-task fields can start afresh.
   // own_scope is read under wait_lock by abort_fiber, but no abort of the
   // finished task can still be running: request_cancel() holds its
   // join_lock_, which finish() took after it, or nobody could call it (no
