@@ -190,7 +190,8 @@ class WEFT_API TaskBase {
 
   // refs_ counts the runtime's and the handle's references (see above).
   std::atomic<std::uint32_t> refs_{2};
-  // done_ is set (release) by finish() under join_lock_; read (acquire) by
+  // done_ is set (release) by finish() under join_lock_, or without it once
+  // no handle is left (nobody who could take the lock); read (acquire) by
   // done() and wait_done() to see the stored value or exception.
   std::atomic<bool> done_{false};
   // Set (seq_cst) by request_cancel(); see task.cpp for its pairing with
