@@ -46,6 +46,32 @@ TEST_CASE("errors: fiber-only calls from a plain thread throw weft::NotInFiber")
   CHECK_THROWS_AS(weft::go([] {}), std::logic_error);  // NotInFiber is a logic_error
 }
 
+TEST_CASE("errors: go() from a plain thread destroys its callable once, runs it never, and says why") {
+  // go() moves the callable into a task before it looks at the thread (one
+  // look for the check and the push); on NotInFiber the task is deleted.
+  // Nothing leaks (AddressSanitizer's leak check), nothing runs.
+  static int alive = 0;
+  struct Probe {
+    bool* ran;
+    Probe(bool* r) : ran(r) { ++alive; }
+    Probe(const Probe& o) : ran(o.ran) { ++alive; }
+    Probe(Probe&& o) noexcept : ran(o.ran) { ++alive; }
+    ~Probe() { --alive; }
+    void operator()() const { *ran = true; }
+  };
+  bool ran = false;
+  {
+    Probe p(&ran);
+    CHECK_THROWS_WITH_AS(weft::go(p), "weft::go called outside a fiber (from a plain thread); use Runtime::spawn",
+                         weft::NotInFiber);
+    CHECK(alive == 1);  // the copy in the task is gone; the caller's is not
+    CHECK_THROWS_AS(weft::go("named", Probe(&ran)), weft::NotInFiber);
+    CHECK(alive == 1);
+  }
+  CHECK(alive == 0);
+  CHECK_FALSE(ran);
+}
+
 TEST_CASE("errors: block_on or shutdown from a fiber of the same runtime throws std::logic_error") {
   weft::Runtime rt({.workers = 2});
   bool block_on_threw = rt.block_on([&] {

@@ -252,17 +252,18 @@ class WEFT_API Runtime {
 
 // Spawns fn() on the runtime of the calling fiber, on the calling worker's
 // own deque (other workers steal it if they are idle). The calling fiber keeps
-// running. Never blocks. Throws weft::NotInFiber from a plain thread.
+// running. Never blocks. Throws weft::NotInFiber from a plain thread (the
+// callable, moved into the task by then, is destroyed with it).
 // [[nodiscard]]: dropping the handle detaches the task; say detach().
 template <Spawnable F>
 [[nodiscard]] JoinHandle<task_result_t<F>> go(F&& fn) {
-  return detail::spawn_on(detail::current_scheduler_or_throw("weft::go"), std::forward<F>(fn));
+  return JoinHandle<task_result_t<F>>(detail::go_new_task<task_result_t<F>>("weft::go", std::forward<F>(fn)));
 }
 
 // As go(fn), naming the fiber (see Runtime::spawn(name, fn)).
 template <Spawnable F>
 [[nodiscard]] JoinHandle<task_result_t<F>> go(std::string_view name, F&& fn) {
-  return detail::spawn_on(detail::current_scheduler_or_throw("weft::go"), std::forward<F>(fn), name);
+  return JoinHandle<task_result_t<F>>(detail::go_new_task<task_result_t<F>>("weft::go", std::forward<F>(fn), name));
 }
 
 }  // namespace weft

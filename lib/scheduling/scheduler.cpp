@@ -120,21 +120,34 @@ Scheduler::ExternalCall::~ExternalCall() {
   if (s_.external_calls_.fetch_sub(1, std::memory_order_seq_cst) == 1) s_.signal_quiescence_watchers();
 }
 
-void Scheduler::submit(TaskBase* task) {
-  Worker* w = current_worker();
-  Fiber* f = w != nullptr ? w->current_fiber() : nullptr;
-  // Identity (task_ids.hpp): from the calling worker's batch (any runtime's
-  // worker: ids are process-wide), else one from the shared counter.
+namespace {
+
+// What every submit writes into the task before it is published: its
+// identity (task_ids.hpp), from the calling worker's batch (any runtime's
+// worker: ids are process-wide), else one from the shared counter; and, from
+// a fiber, the spawner's id and scope (a TaskGroup sets its own): cancelling
+// that scope reaches the child too.
+void stamp_new_task(TaskBase* task, Worker* w, Fiber* f) {
   task->id_ = w != nullptr ? w->take_task_id() : reserve_task_ids(1);
   if (f != nullptr) {
     task->spawner_id_ = fiber_id(f);
-    // The spawner's scope (a TaskGroup sets its own): cancelling it reaches
-    // the child too.
     if (task->scope_ == nullptr && f->scope != nullptr) task->scope_ = spawn_reference(f);
   }
+}
+
+// A spawn by a worker of the task's own runtime: onto its deque.
+void push_spawned(Worker& w, TaskBase* task) {
+  if (TraceBuffer* b = w.trace_buffer()) [[unlikely]] trace_spawn(*b, task);
+  w.push_local(task);
+}
+
+}  // namespace
+
+void Scheduler::submit(TaskBase* task) {
+  Worker* w = current_worker();
+  stamp_new_task(task, w, w != nullptr ? w->current_fiber() : nullptr);
   if (w != nullptr && &w->scheduler() == this) {
-    if (TraceBuffer* b = w->trace_buffer()) [[unlikely]] trace_spawn(*b, task);
-    w->push_local(task);
+    push_spawned(*w, task);
     return;
   }
   PlainCall plain;  // a plain thread inside spawn may still wake a worker
@@ -343,12 +356,26 @@ void Scheduler::stop_workers() noexcept {
 
 void submit(Scheduler* scheduler, TaskBase* task) { scheduler->submit(task); }
 
+namespace {
+[[noreturn]] void throw_not_in_fiber(const char* caller) {
+  throw NotInFiber(std::string(caller) + " called outside a fiber (from a plain thread); use Runtime::spawn");
+}
+}  // namespace
+
 Scheduler* current_scheduler_or_throw(const char* caller) {
   Worker* w = current_worker();
-  if (w == nullptr || w->current_fiber() == nullptr) {
-    throw NotInFiber(std::string(caller) + " called outside a fiber (from a plain thread); use Runtime::spawn");
-  }
+  if (w == nullptr || w->current_fiber() == nullptr) throw_not_in_fiber(caller);
   return &w->scheduler();
+}
+
+void submit_to_current(TaskBase* task, const char* caller) {
+  // One read of the worker for the check and the push (Scheduler::submit
+  // would read it again): the task can only go to this worker's runtime.
+  Worker* w = current_worker();
+  Fiber* f = w != nullptr ? w->current_fiber() : nullptr;
+  if (f == nullptr) throw_not_in_fiber(caller);
+  stamp_new_task(task, w, f);
+  push_spawned(*w, task);
 }
 
 bool on_worker_of(const Scheduler* scheduler) noexcept {

@@ -304,6 +304,28 @@ TaskWithResult<R>* submit_new_task(Scheduler* scheduler, F&& fn, std::string_vie
 // from a plain thread.
 WEFT_API Scheduler* current_scheduler_or_throw(const char* caller);
 
+// go()'s submit: as submit() to the calling fiber's runtime, onto its
+// worker's deque, with one look at the calling thread instead of two (one to
+// find the runtime, one in submit). Throws NotInFiber (naming `caller`) from
+// a plain thread, and std::bad_alloc; nothing is queued then.
+WEFT_API void submit_to_current(TaskBase* task, const char* caller);
+
+// As submit_new_task, to the calling fiber's runtime (submit_to_current).
+// From a plain thread the task is made, then deleted, and NotInFiber thrown:
+// the callable was moved into the task and dies with it.
+template <class R, class F>
+TaskWithResult<R>* go_new_task(const char* caller, F&& fn, std::string_view name = {}) {
+  auto* task = new Task<std::decay_t<F>, R>(std::forward<F>(fn));
+  try {
+    if (!name.empty()) task->set_name(name);
+    submit_to_current(task, caller);
+  } catch (...) {
+    delete task;
+    throw;
+  }
+  return task;
+}
+
 // True when the calling thread is a worker of `scheduler` (a fiber of it, or
 // its scheduler loop).
 WEFT_API bool on_worker_of(const Scheduler* scheduler) noexcept;
