@@ -26,6 +26,31 @@ TEST_CASE("deque: owner push/pop is LIFO, steal is FIFO") {
   CHECK(dq.steal().status == Status::empty);
 }
 
+TEST_CASE("deque: a deque nobody else steals from (a lone worker's) keeps the same order") {
+  // stealable = false: pop() skips the barrier and the CAS on the last item.
+  // The owner's own steal() (pick_task's FIFO turn) still takes the oldest;
+  // a pop of the last item and of an empty deque leave it consistent.
+  ChaseLevDeque<std::uint64_t> dq(4, false);
+  std::vector<std::uint64_t> items(10);
+  for (int round = 0; round < 3; ++round) {  // indices move on each round: wrap and reuse
+    for (auto& x : items) dq.push(&x);
+    CHECK(dq.size_approx() == 10);
+    CHECK(dq.steal().item == &items[0]);
+    CHECK(dq.pop() == &items[9]);
+    CHECK(dq.steal().item == &items[1]);
+    for (int i = 8; i >= 3; --i) CHECK(dq.pop() == &items[static_cast<std::size_t>(i)]);
+    CHECK(dq.size_approx() == 1);
+    CHECK(dq.pop() == &items[2]);  // the last one
+    CHECK(dq.size_approx() == 0);
+    CHECK(dq.pop() == nullptr);
+    CHECK(dq.steal().status == Status::empty);
+    CHECK(dq.size_approx() == 0);
+    dq.push(&items[0]);  // and usable after an empty pop
+    CHECK(dq.steal().item == &items[0]);
+    CHECK(dq.pop() == nullptr);
+  }
+}
+
 // Each item is an index into `seen`; every taker increments the item's
 // counter. Nothing lost: every counter ends at 1. Nothing duplicated: none
 // ends above 1.

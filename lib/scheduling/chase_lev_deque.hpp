@@ -50,7 +50,9 @@ class ChaseLevDeque {
     StealStatus status;
   };
 
-  explicit ChaseLevDeque(std::size_t initial_capacity = 256) {
+  // `stealable` false: nobody but the owner thread will ever call steal()
+  // (a runtime with one worker), so pop() needs no barrier and no CAS.
+  explicit ChaseLevDeque(std::size_t initial_capacity = 256, bool stealable = true) : stealable_(stealable) {
     std::size_t cap = 2;
     while (cap < initial_capacity) cap *= 2;
     auto ring = std::make_unique<Ring>(static_cast<std::int64_t>(cap));
@@ -90,6 +92,17 @@ class ChaseLevDeque {
     // relaxed: only the owner writes bottom_ and ring_.
     std::int64_t b = bottom_.load(std::memory_order_relaxed) - 1;
     Ring* r = ring_.load(std::memory_order_relaxed);
+    if (!stealable_) {
+      // No thief: top_ moves only by this thread's own steal(), never during
+      // a pop, so nothing can race for index b. relaxed everywhere: the
+      // other threads that read top_ and bottom_ (size_approx) only count.
+      // Taking the last item leaves t == b, empty, like the CAS path below.
+      const std::int64_t t = top_.load(std::memory_order_relaxed);
+      top_cache_ = t;
+      if (t > b) return nullptr;
+      bottom_.store(b, std::memory_order_relaxed);
+      return r->get(b);
+    }
     // seq_cst store then seq_cst load (the paper: relaxed store, seq_cst
     // fence, relaxed load). Both sit in the single total order S with the
     // thieves' seq_cst loads: a thief whose load of bottom_ follows this store
@@ -192,6 +205,7 @@ class ChaseLevDeque {
   alignas(k_cache_line) std::atomic<std::int64_t> top_{0};
   alignas(k_cache_line) std::atomic<std::int64_t> bottom_{0};
   std::int64_t top_cache_ = 0;  // owner only: a value top_ had (push, pop)
+  const bool stealable_;        // set once: may threads other than the owner steal?
   alignas(k_cache_line) std::atomic<Ring*> ring_{nullptr};
   std::vector<std::unique_ptr<Ring>> rings_;  // owner only: every ring ever used
 };

@@ -2,7 +2,7 @@
  * chase_lev.pml: the Chase-Lev deque of lib/scheduling/chase_lev_deque.hpp, with the
  * batch steal of Worker::steal_from_others (lib/scheduling/worker.cpp), for spin.
  *
- * Processes: one owner and two thieves, on one deque whose ring starts at
+ * Processes: one owner and THIEVES thieves (two unless said), on one deque whose ring starts at
  * capacity 2 (the smallest the constructor allows) and grows.
  *   owner    NPUSH pushes and NPOP pops in every order, plus (PEEK) one
  *            peek_bottom() followed by pop(), as run_queued_task_inline
@@ -34,6 +34,13 @@
  * covered: more than NPUSH items, more than two thieves, ring retirement
  * (rings are never freed, I4, so there is nothing to model).
  *
+ * LONE=1 models the deque of a runtime with one worker (stealable false):
+ * pop() without the CAS on the last item (and, in the real code, without
+ * the barrier, which this sequentially consistent model cannot tell apart).
+ * It must verify with no thief (THIEVES=0), the only way the runtime uses
+ * it, and must fail with thieves: the path is correct only because nobody
+ * else steals.
+ *
  * Deliberately broken variants (spin -DBROKEN=n), each must be caught:
  *   1  steal() claims index t with a plain store instead of the CAS
  *   2  pop() takes the last item without the CAS on top_
@@ -51,6 +58,8 @@
  * @verify
  * @verify NPUSH=4 PEEK=0 SELF_STEAL=0
  * @verify ROUNDS=2 PEEK=0 SELF_STEAL=0
+ * @verify LONE=1 THIEVES=0 NPUSH=4
+ * @broken LONE=1 PEEK=0 SELF_STEAL=0 -- assertion violated (taken[
  * @broken BROKEN=1 PEEK=0 SELF_STEAL=0 -- assertion violated (taken[
  * @broken BROKEN=2 PEEK=0 SELF_STEAL=0 -- assertion violated (taken[
  * @broken BROKEN=3 PEEK=0 SELF_STEAL=0 -- assertion violated (taken[
@@ -76,6 +85,12 @@
 #endif
 #ifndef BROKEN
 #define BROKEN 0
+#endif
+#ifndef LONE
+#define LONE 0            /* the lone worker's pop (stealable false), 0 or 1 */
+#endif
+#ifndef THIEVES
+#define THIEVES 2         /* thief processes, 0 to 2 */
 #endif
 
 #define BATCH 31          /* Worker::k_steal_batch - 1 */
@@ -169,6 +184,20 @@ inline grow() {
 }
 
 /* ChaseLevDeque::pop; x = 0 for nullptr. */
+#if LONE
+inline pop(x) {
+  d_step { b = bottom - 1; r = ring };
+  t = top;                                         /* relaxed */
+  tc = t;
+  if
+  :: t > b -> x = 0
+  :: else ->
+     d_step { bottom = b; I1 };                    /* relaxed */
+     x = slot(r, b)
+  fi;
+  d_step { b = 0; t = 0; r = 0 }
+}
+#else
 inline pop(x) {
   d_step { b = bottom - 1; r = ring };
 #if BROKEN == 3
@@ -203,6 +232,7 @@ inline pop(x) {
   fi;
   d_step { b = 0; t = 0; r = 0 }
 }
+#endif
 
 /* ChaseLevDeque::peek_bottom; x = 0 for nullptr. */
 inline peek_bottom(x) {
@@ -336,10 +366,13 @@ init {
   byte k;
   atomic {
     run owner();
-    run thief();
-    run thief()
+    k = 0;
+    do
+    :: k < THIEVES -> run thief(); k++
+    :: else -> break
+    od
   };
-  (finished == 3);
+  (finished == 1 + THIEVES);
   assert(top == bottom);
   k = 1;
   do
