@@ -12,11 +12,21 @@
 //                   increment of either, the line moving between cores
 //   raw_switch      a pair of Boost.Context switches (there and back), with
 //                   nothing else: no scheduler, no exception state
+//   membarrier_alone, membarrier_busy
+//                   membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), the heavy
+//                   side of an asymmetric fence (a fast path without its
+//                   barrier pays this on the slow side instead), with no
+//                   other thread of ours running, and with one spinning on
+//                   another CPU (which the kernel must interrupt); 0 where
+//                   the kernel refuses the command
 // weft's figures are per operation of weft-bench's workloads; multiply the
 // serialising instructions an operation executes (counted with
 // scripts/serialising_count.py) by these to get its floor here.
 // Prints weft-bench's line format with peer=floor.
 #include <boost/context/detail/fcontext.hpp>
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -131,6 +141,35 @@ double raw_switch(std::size_t n) {
   // The bouncing context is left suspended; its stack is freed unused.
 }
 
+long membarrier(int cmd) { return syscall(__NR_membarrier, cmd, 0, 0); }
+
+// Per call; 0 if the kernel refuses the command (too old, or filtered).
+double membarrier_cost(std::size_t n, bool with_spinner) {
+  static const bool registered = membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
+  if (!registered) return 0;
+  std::atomic<bool> stop{false};
+  std::atomic<bool> spinning{false};
+  std::thread spinner;
+  if (with_spinner) {
+    spinner = std::thread([&] {
+      // relaxed: a flag polled in a loop; nothing else is published.
+      spinning.store(true, std::memory_order_relaxed);
+      while (!stop.load(std::memory_order_relaxed)) {
+      }
+    });
+    while (!spinning.load(std::memory_order_relaxed)) {
+    }
+  }
+  const auto t0 = Clock::now();
+  for (std::size_t i = 0; i < n; ++i) membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED);
+  const double ns = ns_per(t0, n);
+  if (with_spinner) {
+    stop.store(true, std::memory_order_relaxed);
+    spinner.join();
+  }
+  return ns;
+}
+
 void print(const char* workload, std::size_t n, double v) {
   std::printf("peer=floor workload=%s param=%zu@1 metric=ns_per_op value=%.2f\n", workload, n, v);
 }
@@ -151,5 +190,8 @@ int main(int argc, char** argv) {
   print("locked_in_work", n, with - plain);
   print("shared_rmw", n, median_of_5([&] { return shared_rmw(n); }));
   print("raw_switch", n, median_of_5([&] { return raw_switch(n); }));
+  const std::size_t calls = n / 1000;  // microseconds each: fewer calls
+  print("membarrier_alone", calls, median_of_5([&] { return membarrier_cost(calls, false); }));
+  print("membarrier_busy", calls, median_of_5([&] { return membarrier_cost(calls, true); }));
   return 0;
 }
