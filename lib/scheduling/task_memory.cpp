@@ -257,7 +257,7 @@ __attribute__((noinline)) void register_flusher(ThreadCache& c) noexcept {
 }
 
 // operator delete on a thread whose cache has gone to the depot (it is
-// exiting), or before its flusher is registered.
+// exiting): straight back to ::operator delete.
 [[gnu::noinline, gnu::cold]] void free_retired(void* p, std::size_t cls) noexcept {
   static_cast<FreeBlock*>(p)->mark = 0;
   ::operator delete(p, bytes_of(cls));
