@@ -285,19 +285,28 @@ WEFT_API void report_unhandled(std::exception_ptr error) noexcept;
 // RuntimeStopped when a plain thread submits to a stopping runtime.
 WEFT_API void submit(Scheduler* scheduler, TaskBase* task);
 
-// Allocates a task running fn() with result type R and submits it; if the
-// submit throws, deletes the task (nothing ran) and rethrows.
-template <class R, class F>
-TaskWithResult<R>* submit_new_task(Scheduler* scheduler, F&& fn, std::string_view name = {}) {
+// Allocates a task running fn() with result type R, names it and hands it
+// to submit(task); if naming or submit throws, deletes the task (nothing
+// ran) and rethrows. The common part of submit_new_task and go_new_task.
+template <class R, class F, class Submit>
+TaskWithResult<R>* make_and_submit_task(Submit&& submit, F&& fn, std::string_view name) {
   auto* task = new Task<std::decay_t<F>, R>(std::forward<F>(fn));
   try {
     if (!name.empty()) task->set_name(name);  // the unnamed path: one untaken branch
-    submit(scheduler, task);
+    submit(task);
   } catch (...) {
     delete task;
     throw;
   }
   return task;
+}
+
+// Allocates a task running fn() with result type R and submits it to
+// `scheduler`; if the submit throws, deletes the task and rethrows.
+template <class R, class F>
+TaskWithResult<R>* submit_new_task(Scheduler* scheduler, F&& fn, std::string_view name = {}) {
+  return make_and_submit_task<R>([scheduler](TaskBase* task) { submit(scheduler, task); }, std::forward<F>(fn),
+                                 name);
 }
 
 // The scheduler of the calling fiber; throws NotInFiber (naming `caller`)
@@ -315,15 +324,8 @@ WEFT_API void submit_to_current(TaskBase* task, const char* caller);
 // the callable was moved into the task and dies with it.
 template <class R, class F>
 TaskWithResult<R>* go_new_task(const char* caller, F&& fn, std::string_view name = {}) {
-  auto* task = new Task<std::decay_t<F>, R>(std::forward<F>(fn));
-  try {
-    if (!name.empty()) task->set_name(name);
-    submit_to_current(task, caller);
-  } catch (...) {
-    delete task;
-    throw;
-  }
-  return task;
+  return make_and_submit_task<R>([caller](TaskBase* task) { submit_to_current(task, caller); }, std::forward<F>(fn),
+                                 name);
 }
 
 // True when the calling thread is a worker of `scheduler` (a fiber of it, or
