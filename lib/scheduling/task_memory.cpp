@@ -227,6 +227,15 @@ __attribute__((noinline)) void register_flusher(ThreadCache& c) noexcept {
   c.flusher = true;
 }
 
+// Takes the first block of a non-empty list.
+FreeBlock* take_head(ThreadCache& c, std::size_t cls) noexcept {
+  FreeBlock* b = c.head[cls];
+  mark_taken(b);
+  c.head[cls] = b->next;
+  --c.count[cls];
+  return b;
+}
+
 // The slow halves of operator new and delete, out of line and cold: inlined,
 // their calls and locals made every allocation and free save and restore
 // six registers (issue 17: ~10 instructions each on the spawn path).
@@ -239,11 +248,7 @@ __attribute__((noinline)) void register_flusher(ThreadCache& c) noexcept {
   if (!c.flusher) register_flusher(c);
   c.head[cls] = b.head;
   c.count[cls] = b.size;
-  FreeBlock* block = c.head[cls];
-  mark_taken(block);
-  c.head[cls] = block->next;
-  --c.count[cls];
-  return block;
+  return take_head(c, cls);
 }
 
 // operator delete past 2 * k_batch blocks: keeps k_batch here, hands the
@@ -274,12 +279,8 @@ void* TaskBase::operator new(std::size_t size) {
   if (WEFT_ASAN || WEFT_TSAN || size > k_max_small) return ::operator new(size);
   const std::size_t cls = class_of(size);
   ThreadCache& c = t_cache;
-  FreeBlock* b = c.head[cls];
-  if (b == nullptr) [[unlikely]] return refill_and_take(c, cls);
-  mark_taken(b);
-  c.head[cls] = b->next;
-  --c.count[cls];
-  return b;
+  if (c.head[cls] == nullptr) [[unlikely]] return refill_and_take(c, cls);
+  return take_head(c, cls);
 }
 
 void TaskBase::operator delete(void* p, std::size_t size) noexcept {
