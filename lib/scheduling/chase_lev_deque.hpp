@@ -52,7 +52,9 @@ class ChaseLevDeque {
 
   // `stealable` false: nobody but the owner thread will ever call steal()
   // (a runtime with one worker), so pop() needs no barrier and no CAS.
-  explicit ChaseLevDeque(std::size_t initial_capacity = 256, bool stealable = true) : stealable_(stealable) {
+  static constexpr std::size_t k_default_capacity = 256;
+  explicit ChaseLevDeque(std::size_t initial_capacity = k_default_capacity, bool stealable = true)
+      : stealable_(stealable) {
     std::size_t cap = 2;
     while (cap < initial_capacity) cap *= 2;
     auto ring = std::make_unique<Ring>(static_cast<std::int64_t>(cap));

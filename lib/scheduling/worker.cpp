@@ -34,7 +34,7 @@ Worker::Worker(Scheduler& scheduler, std::size_t index, std::size_t stack_size, 
       index_(index),
       // Only the other workers of this runtime steal (steal_from_others): a
       // lone worker's deque has no thief, and its pop() no barrier.
-      deque_(k_deque_capacity, scheduler.options().workers > 1),
+      deque_(ChaseLevDeque<TaskBase>::k_default_capacity, scheduler.options().workers > 1),
       stacks_(stack_size, stack_cache, slabs),
       instrumented_(measure_slices),
       rng_(0x9E3779B97F4A7C15ull * (index + 1)),

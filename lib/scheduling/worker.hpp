@@ -316,7 +316,6 @@ class Worker {
 
   Scheduler& scheduler_;
   const std::size_t index_;
-  static constexpr std::size_t k_deque_capacity = 256;  // the ring's first size; it grows
   ChaseLevDeque<TaskBase> deque_;
   StackPool stacks_;
   ExecContext loop_context_;       // this thread's own stack, running run()
