@@ -312,6 +312,7 @@ std::size_t TimerHeap::fire_shard(std::uint32_t si, bool wait) noexcept {
       Timer* t = batch[i];
       const Nanos next = t->fire(t, now);
       if (next != k_never) {
+        bool lowered;
         {
           std::lock_guard<SpinLock> guard(s.lock);
           // Cannot throw: every arm() leaves room for a batch (see there).
@@ -319,8 +320,15 @@ std::size_t TimerHeap::fire_shard(std::uint32_t si, bool wait) noexcept {
           s.insert_locked(t, next);
           if (t->slot == 0) s.publish_earliest();
           s.armed.fetch_add(1, std::memory_order_seq_cst);  // seq_cst: as in arm()
+          // Under the lock: the timer is armed again from here, and a
+          // cancel() waiting for this callback takes the lock next. Lowered
+          // after unlocking, earliest_ could go down to `next` after that
+          // cancel had removed the timer and raised earliest_, and stay there
+          // with nothing armed (a driver's wake-up for nothing, and
+          // earliest() != k_never on an empty heap).
+          lowered = lower_earliest(next);
         }
-        if (lower_earliest(next)) kick();  // a sleeping driver may be waiting for a later one
+        if (lowered) kick();  // a sleeping driver may be waiting for a later one
         continue;
       }
       // release: our last access to *t; cancel()'s acquire sees the callback done.
