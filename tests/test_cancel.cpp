@@ -316,6 +316,41 @@ TEST_CASE("cancel: JoinHandle::cancel stops a parked task, a running one at its 
   }
 }
 
+// A task cancelled and then detached before it starts: the worker that
+// starts it finds no handle left, so it attaches its fiber without the
+// barrier that pairs with a racing cancel() (Worker::bind_task); the
+// cancel that came first must still keep the body from running. On 1
+// worker nothing starts before the spawner parks; on 2, detached tasks
+// that nobody cancelled all run, through the same start.
+TEST_CASE("cancel: a task cancelled and then detached before it starts never runs" * doctest::timeout(60)) {
+  for (std::size_t workers : {1, 2}) {
+    CAPTURE(workers);
+    weft::Runtime rt({.workers = workers});
+    constexpr int n = 200;
+    std::atomic<int> ran_cancelled{0};
+    std::atomic<int> ran_kept{0};
+    rt.block_on([&] {
+      weft::WaitGroup kept;
+      kept.add(n);
+      for (int i = 0; i < n; ++i) {
+        auto doomed = weft::go([&] { ran_cancelled.fetch_add(1); });
+        auto fine = weft::go([&] {
+          ran_kept.fetch_add(1);
+          kept.done();
+        });
+        if (workers == 1) doomed.cancel();  // on 2 workers it may have started: checked below
+        doomed.detach();
+        fine.detach();
+      }
+      kept.wait();
+      weft::this_fiber::sleep_for(20ms);  // whatever was queued has been taken by now
+    });
+    CHECK(ran_kept.load() == n);
+    if (workers == 1) CHECK(ran_cancelled.load() == 0);
+    if (workers == 2) CHECK(ran_cancelled.load() == n);
+  }
+}
+
 TEST_CASE("cancel: JoinHandle::cancel reaches the groups and scopes the task opened" * doctest::timeout(60)) {
   weft::Runtime rt({.workers = 2});
   std::atomic<int> children_cancelled{0};

@@ -222,7 +222,9 @@ std::uint64_t TaskBase::running_fiber_id() noexcept {
 //   cancel: cancel_requested_ = true (seq_cst); read fiber_ (seq_cst)
 //   start:  fiber_ = f (seq_cst); read cancel_requested_ (seq_cst)
 // One of them sees the other: either the start marks the fiber aborted, or
-// we do (both is harmless). join_lock_ keeps the fiber alive meanwhile:
+// we do (both is harmless). A start that finds the handle released
+// (handle_released(), acquire) stores without the barrier: the handle's
+// cancel, if any, came before its release and is visible to it. join_lock_ keeps the fiber alive meanwhile:
 // finish() takes it to set done_, and runs on the fiber.
 void TaskBase::request_cancel() noexcept {
   Waiter* wake = nullptr;

@@ -87,6 +87,12 @@ class WEFT_API TaskBase {
   // relaxed: a hint read by the task itself; request_cancel() orders the
   // rest (see task.cpp).
   bool cancel_requested() const noexcept { return cancel_requested_.load(std::memory_order_relaxed); }
+  // The worker that starts the task (Worker::bind_task), before it runs:
+  // true once only the runtime's reference is left (the handle was detached
+  // or dropped; a group's child and a continuation hold it), so no
+  // request_cancel() can come any more and what one did is visible.
+  // acquire: as in finish() (task.cpp).
+  bool handle_released() const noexcept { return refs_.load(std::memory_order_acquire) == 1; }
 
   // A channel that is closed when the task finishes (made on first
   // request), with a reference for the caller: how select waits for a join
@@ -132,8 +138,9 @@ class WEFT_API TaskBase {
   static void operator delete(void* p, std::size_t size, std::align_val_t align) noexcept;
 
   // Attached by the worker that first runs the task (seq_cst store, paired
-  // with request_cancel()'s seq_cst load: task.cpp); everyone else reads it
-  // relaxed, ordered by the queue hand-offs that brought them the task.
+  // with request_cancel()'s seq_cst load: task.cpp; a release store once the
+  // handle is gone); everyone else reads it relaxed, ordered by the queue
+  // hand-offs that brought them the task.
   std::atomic<Fiber*> fiber_{nullptr};
   TaskBase* queue_next_ = nullptr;  // link in the runtime's GlobalQueue (lib/scheduling/global_queue.hpp)
   // The cancellation scope the task will run in (lib/structured/cancel_state.hpp),
