@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "support.hpp"
+#include "weft/detail/channel_core.hpp"
 
 using namespace std::chrono_literals;
 
@@ -222,6 +223,38 @@ TEST_CASE("fast paths: a woken fiber waits behind at most 16 fresh tasks of a fi
       CHECK(before >= 17);
       CHECK(before <= 18);
     }
+  }
+}
+
+// A lone worker's runnext slot is filled and emptied without atomics
+// (nobody steals on one worker: Worker::push_woken): the fiber woken last
+// runs next, and the ones it displaced into the deque all run after it.
+TEST_CASE("fast paths: on one worker the fiber woken last runs first, and those it displaced still run" *
+          doctest::timeout(120)) {
+  weft::Runtime rt({.workers = 1});
+  for (const int woken : {1, 2, 5}) {
+    CAPTURE(woken);
+    const std::vector<int> order = rt.block_on([&] {
+      std::vector<int> ran;  // one worker: no lock needed
+      std::vector<weft::Channel<int>> wake(static_cast<std::size_t>(woken));
+      std::vector<weft::JoinHandle<void>> sleepers;
+      for (int i = 0; i < woken; ++i) {
+        sleepers.push_back(weft::go([&ran, c = wake[static_cast<std::size_t>(i)]]() mutable {
+          ran.push_back(*c.recv());
+        }));
+      }
+      for (auto& c : wake) {  // until every sleeper has parked on its recv
+        while (weft::detail::channel_waiting_receivers(c.core("t")) != 1) weft::this_fiber::yield();
+      }
+      for (int i = 0; i < woken; ++i) wake[static_cast<std::size_t>(i)].send(i);  // never parks: a receiver waits
+      for (auto& h : sleepers) h.join();
+      return ran;
+    });
+    REQUIRE(order.size() == static_cast<std::size_t>(woken));
+    CHECK(order.front() == woken - 1);  // the last woken, from the slot
+    std::vector<int> sorted = order;
+    std::sort(sorted.begin(), sorted.end());
+    for (int i = 0; i < woken; ++i) CHECK(sorted[static_cast<std::size_t>(i)] == i);  // each exactly once
   }
 }
 

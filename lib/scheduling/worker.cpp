@@ -38,6 +38,7 @@ Worker::Worker(Scheduler& scheduler, std::size_t index, std::size_t stack_size, 
       stacks_(stack_size, stack_cache, slabs),
       instrumented_(measure_slices),
       rng_(0x9E3779B97F4A7C15ull * (index + 1)),
+      lone_(scheduler.options().workers == 1),
       measure_slices_(measure_slices),
       run_slices_(time_slice) {}
 
@@ -85,7 +86,18 @@ void Worker::push_woken(TaskBase* task, ParkReason why) noexcept {
   // exchange the producer's half of IdleWorkers' Dekker pair when it is the
   // whole push (notify_work_after_rmw). The displaced task is ours: we
   // wrote it, or a thief's CAS emptied the slot and we read nullptr.
-  TaskBase* displaced = runnext_.exchange(task, std::memory_order_seq_cst);
+  TaskBase* displaced;
+  if (lone_) {
+    // No thief (only other workers steal), and a wake-up from any other
+    // thread goes to the injector (Scheduler::schedule): this thread alone
+    // fills and empties the slot, so a load and a store will do. relaxed
+    // load: our own last write; release store: as the exchange below, for
+    // anyone who peeks (queued_count, has_queued_work: counts only).
+    displaced = runnext_.load(std::memory_order_relaxed);
+    runnext_.store(task, std::memory_order_release);
+  } else {
+    displaced = runnext_.exchange(task, std::memory_order_seq_cst);
+  }
   // Only a receiver may wait behind fresh tasks (fresh_before_runnext): it
   // holds nothing that others wait for. A fiber woken by a lock's or a
   // semaphore's release may hold what it waited for (a hand-off), and
@@ -123,8 +135,15 @@ TaskBase* Worker::take_runnext() noexcept {
   // exchange races only with a thief's CAS; what the task's unparker wrote
   // reached this thread before the task entered the slot (push_woken runs
   // here).
-  if (runnext_.load(std::memory_order_relaxed) == nullptr) return nullptr;
-  TaskBase* t = runnext_.exchange(nullptr, std::memory_order_relaxed);
+  TaskBase* t = runnext_.load(std::memory_order_relaxed);
+  if (t == nullptr) return nullptr;
+  // A lone worker's slot has no thief (push_woken): a store empties it.
+  // relaxed: nothing is published by emptying it.
+  if (lone_) {
+    runnext_.store(nullptr, std::memory_order_relaxed);
+  } else {
+    t = runnext_.exchange(nullptr, std::memory_order_relaxed);
+  }
   if (t != nullptr) fresh_streak_ = 0;  // the waiting fiber runs: a new streak may begin
   return t;
 }

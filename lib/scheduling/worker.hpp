@@ -345,6 +345,10 @@ class Worker {
   // or by a thief's CAS. Its own cache line, with switches_, so that a
   // searching thief reading them does not slow the deque's owner.
   alignas(64) std::atomic<TaskBase*> runnext_{nullptr};
+  // The runtime has no other worker: nobody steals from us, so runnext_
+  // needs no read-modify-write (push_woken, take_runnext) and the deque's
+  // pop no barrier (ChaseLevDeque's stealable). Set at construction.
+  const bool lone_;
   // Fibers resumed by this worker so far; a thief reads it to tell whether
   // the owner is still in the fiber that filled runnext. Single writer.
   std::atomic<std::uint64_t> switches_{0};
