@@ -224,8 +224,9 @@ std::uint64_t TaskBase::running_fiber_id() noexcept {
 // One of them sees the other: either the start marks the fiber aborted, or
 // we do (both is harmless). A start that finds the handle released
 // (handle_released(), acquire) stores without the barrier: the handle's
-// cancel, if any, came before its release and is visible to it. join_lock_ keeps the fiber alive meanwhile:
-// finish() takes it to set done_, and runs on the fiber.
+// cancel, if any, came before its release and is visible to it.
+// join_lock_ keeps the fiber alive meanwhile: finish() takes it to set
+// done_, and runs on the fiber.
 void TaskBase::request_cancel() noexcept {
   Waiter* wake = nullptr;
   CancelState* own = nullptr;
