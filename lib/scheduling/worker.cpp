@@ -32,13 +32,13 @@ Worker::Worker(Scheduler& scheduler, std::size_t index, std::size_t stack_size, 
                SlabStacks& slabs, bool measure_slices, Nanos time_slice)
     : scheduler_(scheduler),
       index_(index),
+      lone_(scheduler.options().workers == 1),
       // Only the other workers of this runtime steal (steal_from_others): a
       // lone worker's deque has no thief, and its pop() no barrier.
-      deque_(ChaseLevDeque<TaskBase>::k_default_capacity, scheduler.options().workers > 1),
+      deque_(ChaseLevDeque<TaskBase>::k_default_capacity, !lone_),
       stacks_(stack_size, stack_cache, slabs),
       instrumented_(measure_slices),
       rng_(0x9E3779B97F4A7C15ull * (index + 1)),
-      lone_(scheduler.options().workers == 1),
       measure_slices_(measure_slices),
       run_slices_(time_slice) {}
 
@@ -77,7 +77,7 @@ void Worker::push_local(TaskBase* task) {
     throw;
   }
   // A lone worker is awake (it is pushing): nobody else could take the task.
-  if (scheduler_.num_workers() > 1) scheduler_.notify_work();
+  if (!lone_) scheduler_.notify_work();
 }
 
 void Worker::push_woken(TaskBase* task, ParkReason why) noexcept {
@@ -106,7 +106,7 @@ void Worker::push_woken(TaskBase* task, ParkReason why) noexcept {
   // push_or_global's fallback, the global queue, notifies by itself.
   if (displaced != nullptr && !push_or_global(displaced)) return;
   // A lone worker is awake (it is pushing): nobody else could take the task.
-  if (scheduler_.num_workers() == 1) return;
+  if (lone_) return;
   // Even for the slot: a searcher takes it if we keep running (see above),
   // and the wake-up is free while one searches. Not for the slot while a
   // sleeping worker watches it: it looks again soon (worker.hpp,
@@ -258,7 +258,7 @@ TaskBase* Worker::pick_task() {
   // global queue first, so a yielder waits at most that long. A lone worker
   // has nobody to steal from: the yielder at once, without the searching
   // transitions (18 ns of a 69 ns yield).
-  if (scheduler_.num_workers() == 1) {
+  if (lone_) {
     if (TaskBase* t = scheduler_.pop_global()) return t;
   }
   if (!searching_) {
@@ -468,7 +468,7 @@ TaskBase* Worker::steal_half_from(Worker& v) {
 }
 
 TaskBase* Worker::steal_from_others() {
-  if (scheduler_.num_workers() < 2) return nullptr;
+  if (lone_) return nullptr;
   for (int round = 0; round < k_steal_rounds; ++round) {
     if (TaskBase* t = visit_victims([this](Worker& v) { return steal_half_from(v); })) {
       fresh_searches_ = 0;

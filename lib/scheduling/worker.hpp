@@ -316,6 +316,10 @@ class Worker {
 
   Scheduler& scheduler_;
   const std::size_t index_;
+  // The runtime has no other worker: nobody steals from us, so runnext_
+  // needs no read-modify-write (push_woken, take_runnext), the deque's pop
+  // no barrier (ChaseLevDeque's stealable), and a push wakes nobody.
+  const bool lone_;
   ChaseLevDeque<TaskBase> deque_;
   StackPool stacks_;
   ExecContext loop_context_;       // this thread's own stack, running run()
@@ -334,10 +338,6 @@ class Worker {
   std::uint32_t held_scope_refs_ = 0;  // references held back on held_scope_
   std::uint64_t seen_cancel_epoch_ = 0;  // cancel_epoch() when this worker last looked
   std::uint64_t rng_;
-  // The runtime has no other worker: nobody steals from us, so runnext_
-  // needs no read-modify-write (push_woken, take_runnext) and the deque's
-  // pop no barrier (ChaseLevDeque's stealable). Set at construction.
-  const bool lone_;
   std::uint32_t runnext_streak_ = 0;  // runnext picks in a row (pick_task)
   std::uint32_t fresh_streak_ = 0;    // fresh tasks run before a waiting runnext since it was last taken
   // The fiber in runnext parked in a channel receive, so a finishing fiber
@@ -346,8 +346,9 @@ class Worker {
   std::uint32_t warm_left_ = 0;       // pops left before warm_own_batch() again
   TaskBase* handoff_ = nullptr;       // picked by a finishing fiber, run next by the loop
   // runnext: written (exchange) by this thread only, emptied by this thread
-  // or by a thief's CAS (a lone worker's: a load and a store, lone_). Its own cache line, with switches_, so that a
-  // searching thief reading them does not slow the deque's owner.
+  // or by a thief's CAS (a lone worker's: a load and a store, lone_). Its
+  // own cache line, with switches_, so that a searching thief reading them
+  // does not slow the deque's owner.
   alignas(64) std::atomic<TaskBase*> runnext_{nullptr};
   // Fibers resumed by this worker so far; a thief reads it to tell whether
   // the owner is still in the fiber that filled runnext. Single writer.
