@@ -19,8 +19,11 @@
 //   select_after    a select of a ready channel against weft::after(1s): the
 //                   channel wins, the timer is armed and cancelled (per select)
 //   select_timeout  the same against on_recv(weft::timeout(1s)): a channel
-//                   and its timer made and dropped per select
+//                   made and dropped per select (its timer is armed only if
+//                   a fiber parks on it, so here never)
 //   sleep_1us       this_fiber::sleep_for(1us): arm, fire, park, wake (per sleep)
+//   timeout_1us     weft::timeout(1us).recv() in a fiber: a channel, its close
+//                   timer armed as the fiber parks, fired, the fiber woken
 //   maybe_yield     this_fiber::maybe_yield() inside the default 10 ms slice
 //   blocking_call   weft::blocking(f) round trip to the pool with a trivial f
 // The workloads of BENCHMARKS.md are weft-bench's (benchmarks/bench/).
@@ -227,6 +230,11 @@ int main(int argc, char** argv) {
     });
     measure("sleep_1us", 100'000 / scale, [](std::size_t n) {
       for (std::size_t i = 0; i < n; ++i) weft::this_fiber::sleep_for(std::chrono::microseconds(1));
+    });
+    measure("timeout_1us", 100'000 / scale, [](std::size_t n) {
+      for (std::size_t i = 0; i < n; ++i) {
+        if (weft::timeout(std::chrono::microseconds(1)).recv().has_value()) std::abort();
+      }
     });
     measure("maybe_yield", 100'000'000 / scale, [](std::size_t n) {
       for (std::size_t i = 0; i < n; ++i) weft::this_fiber::maybe_yield();

@@ -359,19 +359,108 @@ TEST_CASE("time: timeout of zero, a negative duration or a past time point is cl
   CHECK(armed_timers(rt) == 0);
 }
 
-TEST_CASE("time: dropping a timeout channel before it fires disarms its timer" * doctest::timeout(60)) {
+TEST_CASE("time: a timeout channel arms a timer only once a fiber parks on it, and dropping it disarms that" *
+          doctest::timeout(60)) {
   weft::Runtime rt({.workers = 2});
   {
     auto a = weft::timeout(1h);
     auto b = weft::timeout_at(Clock::now() + 1h);
-    auto a2 = a;  // a second handle keeps it armed
+    auto a2 = a;
+    CHECK(armed_timers(rt) == 0);  // nobody waits on them: nothing armed (Go 1.23's timer channels)
+    CHECK_FALSE(a.is_closed());
+    CHECK_FALSE(a.try_recv().has_value());
+    CHECK(armed_timers(rt) == 0);
+    // A fiber parks on a (in a select that another case then wins): a's
+    // timer is armed, and stays armed while a handle to a is left.
+    weft::Channel<int> trigger(0, "trigger");
+    std::atomic<int> won{-1};
+    auto waiter = rt.spawn([&] {
+      won = weft::select(weft::on_recv(a, [](std::optional<std::monostate>) {}),
+                         weft::on_recv(trigger, [](std::optional<int>) {}));
+    });
+    spin_until([&] { return waiting_receivers(trigger) == 1; });
+    CHECK(armed_timers(rt) == 1);
+    trigger.send(1);
+    waiter.join();
+    CHECK(won.load() == 1);
+    CHECK(armed_timers(rt) == 1);
+    // A fiber's own short wait on b arms b's timer beside its own deadline's.
+    rt.block_on([&] { CHECK(b.recv_for(k_short).timed_out()); });
     CHECK(armed_timers(rt) == 2);
     a = weft::Channel<std::monostate>();
-    CHECK(armed_timers(rt) == 2);
+    CHECK(armed_timers(rt) == 2);  // a2 still holds it
     a2 = weft::Channel<std::monostate>();
     CHECK(armed_timers(rt) == 1);
   }
   CHECK(armed_timers(rt) == 0);
+}
+
+TEST_CASE("time: a plain thread waiting on a timeout channel times itself and arms no timer" * doctest::timeout(120)) {
+  weft::Runtime rt({.workers = 2});
+  for (int variant = 0; variant < 4; ++variant) {
+    CAPTURE(variant);
+    constexpr auto d = 150ms;
+    auto ch = weft::timeout(d);
+    const auto t0 = Clock::now();
+    std::atomic<bool> done{false};
+    std::thread t([&, variant] {
+      if (variant == 0) {
+        CHECK_FALSE(ch.recv().has_value());
+      } else if (variant == 1) {
+        CHECK_FALSE(ch.send(std::monostate{}));  // a parked sender sees the close too
+      } else if (variant == 2) {
+        CHECK(ch.recv_for(1h).closed());  // closed, not timed out: the close comes first
+      } else {
+        weft::Channel<int> other(0, "other");
+        CHECK(weft::select(weft::on_recv(other, [](std::optional<int>) {}),
+                           weft::on_recv(ch, [](std::optional<std::monostate> v) { CHECK_FALSE(v.has_value()); })) == 1);
+      }
+      CHECK(since(t0) >= d);
+      done = true;
+    });
+    spin_until([&] { return waiting_receivers(ch) + waiting_senders(ch) == 1; });
+    CHECK(armed_timers(rt) == 0);  // checked while it waits
+    t.join();
+    CHECK(done.load());
+    CHECK(ch.is_closed());
+    CHECK(armed_timers(rt) == 0);
+  }
+  // The thread's own shorter deadline still ends its wait first, and leaves
+  // the channel open.
+  auto later = weft::timeout(1h);
+  CHECK(later.recv_for(k_short).timed_out());
+  CHECK(weft::select(weft::on_recv(later, [](std::optional<std::monostate>) {}), weft::after(k_short, [] {})) == 1);
+  CHECK_FALSE(later.is_closed());
+  CHECK(armed_timers(rt) == 0);
+}
+
+TEST_CASE("time: fibers and plain threads waiting on one timeout channel are all woken by its close" *
+          doctest::timeout(120)) {
+  for (std::size_t workers : k_worker_counts) {
+    CAPTURE(workers);
+    weft::Runtime rt({.workers = workers});
+    constexpr auto d = 100ms;
+    constexpr int k_each = 3;
+    auto ch = weft::timeout(d);
+    const auto t0 = Clock::now();
+    std::atomic<int> woke{0}, early{0};
+    auto wait_on_it = [&] {
+      if (ch.recv().has_value()) FAIL_CHECK("a timeout channel delivered");
+      if (since(t0) < d) early.fetch_add(1);
+      woke.fetch_add(1);
+    };
+    std::vector<weft::JoinHandle<void>> fibers;
+    std::vector<std::thread> threads;
+    for (int i = 0; i < k_each; ++i) {
+      fibers.push_back(rt.spawn(wait_on_it));
+      threads.emplace_back(wait_on_it);
+    }
+    for (auto& f : fibers) f.join();
+    for (auto& t : threads) t.join();
+    CHECK(woke.load() == 2 * k_each);
+    CHECK(early.load() == 0);
+    CHECK(no_timers_within(rt));
+  }
 }
 
 TEST_CASE("time: 10,000 fibers waiting on their own timeout channels are all woken, none early" *
@@ -1617,13 +1706,19 @@ TEST_CASE("time: an armed timer holds a deadlock report back until it has fired"
             }).detach();
             break;
           case 3: weft::go([deadline] { weft::timeout_at(deadline).recv(); }).detach(); break;
-          default: kept = weft::timeout_at(deadline); break;  // armed, nobody waiting on it
+          // Nobody waits on it, so it arms nothing and wakes nobody: it
+          // does not hold the report back.
+          default: kept = weft::timeout_at(deadline + 1h); break;
         }
         dead.recv();
       });
       const auto reported_at = Clock::now();
       REQUIRE(msg.has_value());
-      CHECK(reported_at >= deadline);
+      if (variant == 4) {
+        CHECK(reported_at < deadline + 1h);  // it came at all: the test would time out otherwise
+      } else {
+        CHECK(reported_at >= deadline);
+      }
       CHECK(msg->find("dead") != std::string::npos);
     }
   }
@@ -1631,23 +1726,28 @@ TEST_CASE("time: an armed timer holds a deadlock report back until it has fired"
 
 TEST_CASE("time: a plain thread in a timed wait holds a deadlock report back until it returns" *
           doctest::timeout(120)) {
-  for (int variant = 0; variant < 2; ++variant) {
+  for (int variant = 0; variant < 3; ++variant) {
     CAPTURE(variant);
     weft::Channel<int> dead(0, "dead"), other(0, "other");
     weft::Runtime rt({.workers = 2});
     const auto deadline = Clock::now() + 300ms;
+    auto closing = weft::timeout_at(deadline);  // variant 2: a timeout channel, which the thread times itself
     std::atomic<bool> entering{false};
     std::thread t([&] {
       entering = true;
       if (variant == 0) {
         weft::this_fiber::sleep_until(deadline);
-      } else {
+      } else if (variant == 1) {
         CHECK(other.recv_until(deadline).timed_out());
+      } else {
+        CHECK_FALSE(closing.recv().has_value());
       }
     });
     spin_until([&] { return entering.load(); });
     if (variant == 1) {
       spin_until([&] { return waiting_receivers(other) == 1; });
+    } else if (variant == 2) {
+      spin_until([&] { return waiting_receivers(closing) == 1; });
     } else {
       // A plain thread's sleep cannot be seen; if it has not started yet the
       // report comes early and the check below fails (it cannot pass wrongly).

@@ -56,7 +56,9 @@ struct RuntimeMetrics {
   // --- the fields Runtime::Metrics always had (same names, same meaning) ---
   std::size_t workers = 0;             // worker threads
   std::size_t fibers_alive = 0;        // started tasks not yet finished (running, runnable or parked)
-  std::size_t armed_timers = 0;        // timers armed in the process (sleeps, timeouts, tickers; all runtimes)
+  // timers armed in the process, all runtimes: sleeps, timed waits of
+  // fibers, timeout channels a fiber has parked on, tickers
+  std::size_t armed_timers = 0;
   std::uint64_t steals = 0;            // tasks taken from another worker's deque (sum over workers)
   std::uint64_t parks = 0;             // times a fiber of this runtime parked (sum over workers)
   std::size_t blocking_threads = 0;    // threads in this runtime's blocking pool

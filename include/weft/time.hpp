@@ -17,10 +17,16 @@ namespace weft {
 
 // A channel that is closed once `d` has passed (never before): a receive on
 // it parks until then and returns std::nullopt, and a select case on it
-// commits then. Nothing is ever sent on it. Its timer is armed in the
-// process's timer heap and cancelled as soon as the last handle to the
-// channel is gone, so a select that another case won leaves nothing armed.
-// Zero or negative: already closed. Never parks; throws std::bad_alloc.
+// commits then. Nothing is ever sent on it. Zero or negative: already
+// closed. Never parks; throws std::bad_alloc.
+//
+// Its timer is lazy (as Go 1.23's timer channels): nothing is armed until a
+// fiber parks on the channel; then a timer in the process's timer heap
+// closes it at the deadline, and is cancelled as soon as the last handle to
+// the channel is gone. A plain thread that waits on it times its own wait
+// (no timer, no other thread woken), and any operation after the deadline
+// finds it closed. So a select whose other case is ready at once, or a
+// timeout nobody waits on, costs no timer at all.
 //
 //   weft::select(weft::on_recv(jobs, handle),
 //                weft::on_recv(weft::timeout(std::chrono::seconds(1)), give_up));

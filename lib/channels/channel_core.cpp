@@ -62,7 +62,9 @@ Nanos ChannelCore::CloseTimer::fire_close(Timer* t, Nanos) noexcept {
 }
 
 ChannelCore::~ChannelCore() {
-  if (close_timer.armed_once) timers().cancel(&close_timer);
+  // acquire: after channel_release's acq_rel, this sees the exchange that
+  // armed the timer, whichever handle's fiber made it.
+  if (close_timer.armed.load(std::memory_order_acquire)) timers().cancel(&close_timer);
   for (std::size_t i = 0; i < count; ++i) ops->destroy(slot_at(i));
   if (buf_ != nullptr) ::operator delete(buf_, buffer_align(ops));
 }
@@ -175,6 +177,27 @@ WaitNode* ChannelCore::close_locked() noexcept {
   return chain;
 }
 
+void ChannelCore::close_if_due_slow() noexcept {
+  if (now_ns() >= close_at) channel_close(this);  // a second close does nothing
+}
+
+void ChannelCore::arm_close_timer() {
+  // acq_rel: see `armed`. A loser returns at once and may park before the
+  // winner has armed the timer; that is safe, because the winner is running
+  // until it has (so no deadlock can be reported meanwhile), and the timer
+  // closes the channel even if it was armed past close_at. If arming fails
+  // (std::bad_alloc, thrown to the winner) the flag is cleared for the next
+  // fiber to try; a loser parked meanwhile waits for that, or is reported
+  // by deadlock detection instead of hanging.
+  if (close_timer.armed.exchange(true, std::memory_order_acq_rel)) return;
+  try {
+    timers().arm(&close_timer, close_at);
+  } catch (...) {
+    close_timer.armed.store(false, std::memory_order_release);  // release: undoes our exchange
+    throw;
+  }
+}
+
 void ChannelCore::describe(std::string& out) const {
   out += "channel ";
   if (!name.empty()) {
@@ -208,9 +231,12 @@ void channel_release(ChannelCore* c) noexcept {
 
 namespace {
 
+// One attempt of channel_op. False: a plain thread woke at the channel's
+// close_at (weft::timeout) rather than at its own deadline; the caller
+// tries again, and that attempt closes the channel and reports it.
 template <bool IsSend>
-ChannelOpResult channel_op(ChannelCore* c, void* slot, Nanos deadline) {
-  PlainCall plain;
+bool channel_op_once(ChannelCore* c, void* slot, Nanos deadline, ChannelOpResult* result) {
+  c->close_if_due();
   Waiter* wake = nullptr;
   c->lock.lock();
   ChannelOpResult r;
@@ -224,16 +250,19 @@ ChannelOpResult channel_op(ChannelCore* c, void* slot, Nanos deadline) {
       (deadline != k_never && deadline <= now_ns())) {
     c->lock.unlock();
     if (wake != nullptr) wake->unpark();
-    return r;
+    *result = r;
+    return true;
   }
   // Park: queue a node, release the lock, sleep until someone completes us.
   Waiter waiter(IsSend ? ParkReason::channel_send : ParkReason::channel_recv);
-  if (deadline != k_never && waiter.fiber() != nullptr) {
-    // A fiber's deadline is a timer; the timer heap is never touched under
-    // a channel lock (the lock discipline in channel_core.hpp). Unlock, arm,
-    // lock again and retry: the channel may have changed meanwhile.
+  if ((deadline != k_never || c->close_at != k_never) && waiter.fiber() != nullptr) {
+    // A fiber's deadline is a timer, and so is a timeout channel's close;
+    // the timer heap is never touched under a channel lock (the lock
+    // discipline in channel_core.hpp). Unlock, arm, lock again and retry:
+    // the channel may have changed meanwhile.
     c->lock.unlock();
     waiter.set_deadline(deadline);  // may throw: nothing held, nothing queued
+    if (c->close_at != k_never) c->arm_close_timer();  // may throw: as above (~Waiter cancels ours)
     c->lock.lock();
     try {
       r = IsSend ? c->try_send_locked(slot, &wake) : c->try_recv_locked(slot, &wake);
@@ -246,10 +275,14 @@ ChannelOpResult channel_op(ChannelCore* c, void* slot, Nanos deadline) {
       // consumes the timer's wake-up, after we let go of the lock).
       c->lock.unlock();
       if (wake != nullptr) wake->unpark();
-      return r;
+      *result = r;
+      return true;
     }
   } else {
-    waiter.set_deadline(deadline);  // a plain thread times itself: no timer, no allocation
+    // A plain thread times itself, no timer, no allocation: until its own
+    // deadline or the channel's close_at, whichever comes first (a fiber
+    // gets here only with neither: k_never).
+    waiter.set_deadline(std::min(deadline, c->close_at));
   }
   ChanNode node;
   node.waiter = &waiter;
@@ -267,10 +300,24 @@ ChannelOpResult channel_op(ChannelCore* c, void* slot, Nanos deadline) {
     c->dequeue_locked(&node);
     c->lock.unlock();
     if (outcome == Waiter::Outcome::cancelled) throw_cancelled();
-    return ChannelOpResult::would_block;
+    // A plain thread's timed wait ends at close_at when that comes first:
+    // try again, which closes the channel (close_if_due) and says so.
+    if (waiter.fiber() == nullptr && c->close_at <= deadline) return false;
+    *result = ChannelOpResult::would_block;
+    return true;
   }
   // Completed: the completer unlinked the node and set `ok` before waking us.
-  return node.ok ? ChannelOpResult::done : ChannelOpResult::closed;
+  *result = node.ok ? ChannelOpResult::done : ChannelOpResult::closed;
+  return true;
+}
+
+template <bool IsSend>
+ChannelOpResult channel_op(ChannelCore* c, void* slot, Nanos deadline) {
+  PlainCall plain;
+  ChannelOpResult r;
+  while (!channel_op_once<IsSend>(c, slot, deadline, &r)) {
+  }
+  return r;
 }
 
 }  // namespace
@@ -280,13 +327,12 @@ ChannelOpResult channel_send(ChannelCore* c, void* src, Nanos deadline) { return
 ChannelOpResult channel_recv(ChannelCore* c, void* dst, Nanos deadline) { return channel_op<false>(c, dst, deadline); }
 
 void channel_close_at(ChannelCore* c, Nanos deadline) {
-  if (c->close_timer.armed_once) throw std::logic_error("weft: a channel has one close timer");
-  c->close_timer.armed_once = true;
+  if (c->close_at != k_never) throw std::logic_error("weft: a channel has one close time");
   if (deadline <= now_ns()) {
-    channel_close(c);  // already due: no timer
+    channel_close(c);  // already due
     return;
   }
-  timers().arm(&c->close_timer, deadline);
+  c->close_at = deadline;  // armed when a fiber first parks on it (channel_core.hpp)
 }
 
 void channel_close(ChannelCore* c) noexcept {
@@ -300,6 +346,9 @@ void channel_close(ChannelCore* c) noexcept {
 }
 
 bool channel_is_closed(const ChannelCore* c) noexcept {
+  // A timeout channel past its close_at is closed whether or not an
+  // operation has closed it yet (the next one will: close_if_due).
+  if (c->close_at != k_never && now_ns() >= c->close_at) return true;
   std::lock_guard<SpinLock> guard(c->lock);
   return c->closed;
 }

@@ -69,6 +69,17 @@ class ChannelCore {
   void enqueue_locked(ChanNode* node) noexcept { (node->is_send ? senders_ : receivers_).push_back(node); }
   void dequeue_locked(ChanNode* node) noexcept { (node->is_send ? senders_ : receivers_).remove(node); }
 
+  // Unlocked. For a channel with a close_at: closes it if close_at has
+  // passed (waking its parked parties, with closed), so that an operation
+  // that follows sees it closed as it would had its timer fired.
+  void close_if_due() noexcept {
+    if (close_at != k_never) close_if_due_slow();
+  }
+  // Unlocked, from a fiber about to park on a channel with a close_at: arms
+  // the close timer unless that was done before. Throws std::bad_alloc
+  // (timer heap growth) with nothing armed.
+  void arm_close_timer();
+
   // Appends `channel "name" (0x...)` to out.
   void describe(std::string& out) const;
 
@@ -86,12 +97,27 @@ class ChannelCore {
   WaitList senders_;
   std::size_t count = 0;  // values buffered
 
-  // weft::timeout's timer (channel_close_at); cancelled by the destructor.
+  // weft::timeout's deadline (channel_close_at), k_never for every other
+  // channel. Written once, before the first handle leaves weft::timeout, so
+  // it is read without the lock (whatever handed a handle to another thread
+  // ordered the write before that thread's reads).
+  Nanos close_at = k_never;
+
+  // The timer that closes the channel at close_at. Armed lazily (Go 1.23's
+  // timer channels): only when a fiber is about to park on the channel, by
+  // arm_close_timer(). A plain thread that waits on it times itself, and
+  // every operation closes a channel whose close_at has passed
+  // (close_if_due), so a timeout channel nobody parks a fiber on never
+  // touches the timer heap. Cancelled by the destructor.
   struct CloseTimer : Timer {
     CloseTimer() noexcept : Timer(&fire_close) {}
     static Nanos fire_close(Timer* t, Nanos now) noexcept;
     ChannelCore* core = nullptr;
-    bool armed_once = false;  // set by channel_close_at, before arming
+    // Set by the one arm_close_timer() call that arms the timer. acq_rel
+    // exchange: the destructor's acquire load sees it after the last
+    // handle's release (channel_release), and of two fibers racing to arm,
+    // exactly one does.
+    std::atomic<bool> armed{false};
   };
   CloseTimer close_timer;
 
@@ -100,6 +126,7 @@ class ChannelCore {
   void push_value(void* src);  // count < capacity; may grow (bad_alloc)
   void pop_value_into(void* dst) noexcept;  // count > 0; dst: std::optional<T>*
   void grow();
+  void close_if_due_slow() noexcept;
 
   const std::size_t stride_;
   unsigned char* buf_ = nullptr;

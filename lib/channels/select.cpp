@@ -1,15 +1,20 @@
 // select over channel cases (weft/select.hpp, detail/channel_core.hpp).
 //
 // The protocol is Go's selectgo, on weft's single-claim Waiter:
+//  0. Close the timeout channels whose time has passed (close_if_due).
 //  1. Lock every channel of the select, in address order (no lock-order
 //     deadlock between selects; a channel named twice is locked once).
 //  2. Poll the cases in a random permutation (or in order, for priority):
 //     the first one that can complete now does, exactly as a try_send /
 //     try_recv would; unlock; wake its counterpart; done.
 //  3. Nothing ready: with a default case, unlock and return -1. With a
-//     deadline, a fiber unlocks, arms its timer, locks again and polls
-//     again (the timer heap is never touched under a channel lock:
-//     channel_core.hpp's lock discipline). Then it queues one node per
+//     deadline, or a timeout channel among the cases (whose close timer is
+//     armed only now, channel_core.hpp), a fiber unlocks, arms its timers,
+//     locks again and polls again (the timer heap is never touched under a
+//     channel lock: channel_core.hpp's lock discipline); a plain thread
+//     waits until its deadline or the earliest close, and if the close
+//     came first, starts over (which closes that channel: its case
+//     commits). Then it queues one node per
 //     case, all pointing at one Waiter, unlocks all, and parks.
 //     While we hold every lock nobody can complete us, so queuing needs no
 //     claim of our own waiter; afterwards the first party to claim the
@@ -101,10 +106,18 @@ void describe_select(const void* ctx, std::string& out) {
   }
 }
 
-}  // namespace
-
-int select_cases(SelectCase* cases, std::size_t n, bool has_default, bool priority, Nanos deadline) {
-  PlainCall plain;
+// One attempt of select_cases. Sets *again (and returns -1) when a plain
+// thread woke at a timeout channel's close_at rather than at its own
+// deadline: the next attempt closes that channel and commits its case.
+int select_once(SelectCase* cases, std::size_t n, bool has_default, bool priority, Nanos deadline, bool* again) {
+  // Timeout channels whose time has come are closed first, as their timers
+  // would have; the earliest close_at still ahead bounds a plain thread's
+  // wait below.
+  Nanos close_at = k_never;
+  for (std::size_t i = 0; i < n; ++i) {
+    cases[i].channel->close_if_due();
+    close_at = std::min(close_at, cases[i].channel->close_at);
+  }
 
   SmallArray<std::uint32_t> order(n);
   for (std::size_t i = 0; i < n; ++i) order[i] = static_cast<std::uint32_t>(i);
@@ -139,9 +152,12 @@ int select_cases(SelectCase* cases, std::size_t n, bool has_default, bool priori
   if (deadline != k_never && deadline <= now_ns()) return k_select_timed_out;
 
   Waiter waiter(ParkReason::select);
-  if (deadline != k_never && waiter.fiber() != nullptr) {
+  if ((deadline != k_never || close_at != k_never) && waiter.fiber() != nullptr) {
     locks.release();
     waiter.set_deadline(deadline);  // may throw: nothing held, nothing queued
+    for (std::size_t i = 0; i < distinct; ++i) {  // timeout channels' timers, lazily armed (channel_core.hpp)
+      if (channels[i]->close_at != k_never) channels[i]->arm_close_timer();  // may throw: as above
+    }
     locks.acquire();
     if (const int done = poll(); done >= 0) return done;  // ~Waiter cancels the timer
     if (waiter.outcome() != Waiter::Outcome::pending) {
@@ -149,7 +165,9 @@ int select_cases(SelectCase* cases, std::size_t n, bool has_default, bool priori
       return k_select_timed_out;
     }
   } else {
-    waiter.set_deadline(deadline);  // a plain thread times itself: no timer, no allocation
+    // A plain thread times itself, no timer, no allocation: until its
+    // deadline or the earliest close_at (a fiber gets here with neither).
+    waiter.set_deadline(std::min(deadline, close_at));
   }
   // Queued in the poll order: random for a plain select, so that a later
   // counterpart on a channel named in several cases meets them in random
@@ -177,9 +195,26 @@ int select_cases(SelectCase* cases, std::size_t n, bool has_default, bool priori
     if (node.fired) fired = static_cast<int>(i);
   }
   if (outcome == Waiter::Outcome::cancelled) throw_cancelled();
-  if (outcome == Waiter::Outcome::timed_out) return k_select_timed_out;
+  if (outcome == Waiter::Outcome::timed_out) {
+    if (waiter.fiber() == nullptr && close_at <= deadline) {
+      *again = true;  // woke at a close_at: the next attempt closes it
+      return -1;
+    }
+    return k_select_timed_out;
+  }
   cases[fired].ok = nodes[fired].ok;
   return fired;
+}
+
+}  // namespace
+
+int select_cases(SelectCase* cases, std::size_t n, bool has_default, bool priority, Nanos deadline) {
+  PlainCall plain;
+  for (;;) {
+    bool again = false;
+    const int r = select_once(cases, n, has_default, priority, deadline, &again);
+    if (!again) return r;
+  }
 }
 
 }  // namespace weft::detail

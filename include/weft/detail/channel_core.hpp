@@ -86,10 +86,13 @@ WEFT_API ChannelOpResult channel_send(ChannelCore* c, void* src, Nanos deadline)
 WEFT_API ChannelOpResult channel_recv(ChannelCore* c, void* dst, Nanos deadline);
 WEFT_API void channel_close(ChannelCore* c) noexcept;
 
-// Arms a timer that closes the channel at `deadline` (weft::timeout). The
-// timer is cancelled when the last handle goes, so a timeout channel that
-// nobody holds any more leaves nothing armed. Once per channel. Throws
-// std::bad_alloc.
+// Makes the channel close at `deadline` (weft::timeout), on a channel no
+// other thread has a handle to yet, once per channel (std::logic_error for a
+// second call). A past deadline closes it at once. Otherwise nothing is
+// armed yet: a timer is armed in the process's timer heap when a fiber first
+// parks on the channel (cancelled when the last handle goes), a plain thread
+// that waits on it wakes itself at the deadline, and every operation on it
+// after the deadline finds it closed. Never parks or blocks.
 WEFT_API void channel_close_at(ChannelCore* c, Nanos deadline);
 
 WEFT_API bool channel_is_closed(const ChannelCore* c) noexcept;
