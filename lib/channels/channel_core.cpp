@@ -121,7 +121,7 @@ ChannelOpResult ChannelCore::try_send_locked(void* src, Waiter** to_wake) {
   }
   switch (policy) {
     case BufferPolicy::block:
-      return ChannelOpResult::would_block;
+      return past_close_at() ? ChannelOpResult::closed : ChannelOpResult::would_block;
     case BufferPolicy::drop_newest:
       ops->discard(src);
       ++dropped;
@@ -159,7 +159,8 @@ ChannelOpResult ChannelCore::try_recv_locked(void* dst, Waiter** to_wake) {
     *to_wake = s->waiter;
     return ChannelOpResult::done;
   }
-  return closed ? ChannelOpResult::closed : ChannelOpResult::would_block;
+  if (closed) return ChannelOpResult::closed;
+  return past_close_at() ? ChannelOpResult::closed : ChannelOpResult::would_block;
 }
 
 WaitNode* ChannelCore::close_locked() noexcept {
@@ -175,10 +176,6 @@ WaitNode* ChannelCore::close_locked() noexcept {
     }
   }
   return chain;
-}
-
-void ChannelCore::close_if_due_slow() noexcept {
-  if (now_ns() >= close_at) channel_close(this);  // a second close does nothing
 }
 
 void ChannelCore::arm_close_timer() {
@@ -233,10 +230,9 @@ namespace {
 
 // One attempt of channel_op. False: a plain thread woke at the channel's
 // close_at (weft::timeout) rather than at its own deadline; the caller
-// tries again, and that attempt closes the channel and reports it.
+// tries again, and that attempt reports the channel closed.
 template <bool IsSend>
 bool channel_op_once(ChannelCore* c, void* slot, Nanos deadline, ChannelOpResult* result) {
-  c->close_if_due();
   Waiter* wake = nullptr;
   c->lock.lock();
   ChannelOpResult r;
@@ -301,7 +297,7 @@ bool channel_op_once(ChannelCore* c, void* slot, Nanos deadline, ChannelOpResult
     c->lock.unlock();
     if (outcome == Waiter::Outcome::cancelled) throw_cancelled();
     // A plain thread's timed wait ends at close_at when that comes first:
-    // try again, which closes the channel (close_if_due) and says so.
+    // try again, which finds the channel closed (past_close_at).
     if (waiter.fiber() == nullptr && c->close_at <= deadline) return false;
     *result = ChannelOpResult::would_block;
     return true;
@@ -346,8 +342,8 @@ void channel_close(ChannelCore* c) noexcept {
 }
 
 bool channel_is_closed(const ChannelCore* c) noexcept {
-  // A timeout channel past its close_at is closed whether or not an
-  // operation has closed it yet (the next one will: close_if_due).
+  // A timeout channel past its close_at is closed, whether or not its
+  // timer has fired (try_*_locked say so too: past_close_at).
   if (c->close_at != k_never && now_ns() >= c->close_at) return true;
   std::lock_guard<SpinLock> guard(c->lock);
   return c->closed;

@@ -69,12 +69,6 @@ class ChannelCore {
   void enqueue_locked(ChanNode* node) noexcept { (node->is_send ? senders_ : receivers_).push_back(node); }
   void dequeue_locked(ChanNode* node) noexcept { (node->is_send ? senders_ : receivers_).remove(node); }
 
-  // Unlocked. For a channel with a close_at: closes it if close_at has
-  // passed (waking its parked parties, with closed), so that an operation
-  // that follows sees it closed as it would had its timer fired.
-  void close_if_due() noexcept {
-    if (close_at != k_never) close_if_due_slow();
-  }
   // Unlocked, from a fiber about to park on a channel with a close_at: arms
   // the close timer unless that was done before. Throws std::bad_alloc
   // (timer heap growth) with nothing armed.
@@ -106,9 +100,11 @@ class ChannelCore {
   // The timer that closes the channel at close_at. Armed lazily (Go 1.23's
   // timer channels): only when a fiber is about to park on the channel, by
   // arm_close_timer(). A plain thread that waits on it times itself, and
-  // every operation closes a channel whose close_at has passed
-  // (close_if_due), so a timeout channel nobody parks a fiber on never
-  // touches the timer heap. Cancelled by the destructor.
+  // an operation that finds a channel past its close_at reports it closed
+  // (past_close_at) although `closed` may not be set yet (its parked
+  // parties, if any, are woken by the timer or time themselves), so a
+  // timeout channel nobody parks a fiber on never touches the timer heap.
+  // Cancelled by the destructor.
   struct CloseTimer : Timer {
     CloseTimer() noexcept : Timer(&fire_close) {}
     static Nanos fire_close(Timer* t, Nanos now) noexcept;
@@ -126,7 +122,11 @@ class ChannelCore {
   void push_value(void* src);  // count < capacity; may grow (bad_alloc)
   void pop_value_into(void* dst) noexcept;  // count > 0; dst: std::optional<T>*
   void grow();
-  void close_if_due_slow() noexcept;
+  // Whether this is a timeout channel whose close_at has passed: then
+  // try_send_locked / try_recv_locked report `closed` where they would
+  // block, as after its timer had fired. Only on those paths, so an
+  // operation that completes pays nothing for it.
+  bool past_close_at() const noexcept { return close_at != k_never && now_ns() >= close_at; }
 
   const std::size_t stride_;
   unsigned char* buf_ = nullptr;

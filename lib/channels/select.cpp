@@ -1,7 +1,6 @@
 // select over channel cases (weft/select.hpp, detail/channel_core.hpp).
 //
 // The protocol is Go's selectgo, on weft's single-claim Waiter:
-//  0. Close the timeout channels whose time has passed (close_if_due).
 //  1. Lock every channel of the select, in address order (no lock-order
 //     deadlock between selects; a channel named twice is locked once).
 //  2. Poll the cases in a random permutation (or in order, for priority):
@@ -13,8 +12,8 @@
 //     locks again and polls again (the timer heap is never touched under a
 //     channel lock: channel_core.hpp's lock discipline); a plain thread
 //     waits until its deadline or the earliest close, and if the close
-//     came first, starts over (which closes that channel: its case
-//     commits). Then it queues one node per
+//     came first, starts over (a timeout channel past its close reads as
+//     closed: its case commits). Then it queues one node per
 //     case, all pointing at one Waiter, unlocks all, and parks.
 //     While we hold every lock nobody can complete us, so queuing needs no
 //     claim of our own waiter; afterwards the first party to claim the
@@ -106,18 +105,10 @@ void describe_select(const void* ctx, std::string& out) {
   }
 }
 
-// One attempt of select_cases. Sets *again (and returns -1) when a plain
-// thread woke at a timeout channel's close_at rather than at its own
-// deadline: the next attempt closes that channel and commits its case.
-int select_once(SelectCase* cases, std::size_t n, bool has_default, bool priority, Nanos deadline, bool* again) {
-  // Timeout channels whose time has come are closed first, as their timers
-  // would have; the earliest close_at still ahead bounds a plain thread's
-  // wait below.
-  Nanos close_at = k_never;
-  for (std::size_t i = 0; i < n; ++i) {
-    cases[i].channel->close_if_due();
-    close_at = std::min(close_at, cases[i].channel->close_at);
-  }
+}  // namespace
+
+int select_cases(SelectCase* cases, std::size_t n, bool has_default, bool priority, Nanos deadline) {
+  PlainCall plain;
 
   SmallArray<std::uint32_t> order(n);
   for (std::size_t i = 0; i < n; ++i) order[i] = static_cast<std::uint32_t>(i);
@@ -151,6 +142,9 @@ int select_once(SelectCase* cases, std::size_t n, bool has_default, bool priorit
   if (has_default) return k_select_default;
   if (deadline != k_never && deadline <= now_ns()) return k_select_timed_out;
 
+  // The earliest close of a timeout channel among the cases (k_never: none).
+  Nanos close_at = k_never;
+  for (std::size_t i = 0; i < distinct; ++i) close_at = std::min(close_at, channels[i]->close_at);
   Waiter waiter(ParkReason::select);
   if ((deadline != k_never || close_at != k_never) && waiter.fiber() != nullptr) {
     locks.release();
@@ -196,25 +190,15 @@ int select_once(SelectCase* cases, std::size_t n, bool has_default, bool priorit
   }
   if (outcome == Waiter::Outcome::cancelled) throw_cancelled();
   if (outcome == Waiter::Outcome::timed_out) {
+    // A plain thread that woke at a close_at before its own deadline starts
+    // over (once: that attempt closes the channel, and its case commits).
     if (waiter.fiber() == nullptr && close_at <= deadline) {
-      *again = true;  // woke at a close_at: the next attempt closes it
-      return -1;
+      return select_cases(cases, n, has_default, priority, deadline);
     }
     return k_select_timed_out;
   }
   cases[fired].ok = nodes[fired].ok;
   return fired;
-}
-
-}  // namespace
-
-int select_cases(SelectCase* cases, std::size_t n, bool has_default, bool priority, Nanos deadline) {
-  PlainCall plain;
-  for (;;) {
-    bool again = false;
-    const int r = select_once(cases, n, has_default, priority, deadline, &again);
-    if (!again) return r;
-  }
 }
 
 }  // namespace weft::detail
