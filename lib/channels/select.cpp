@@ -191,7 +191,8 @@ int select_cases(SelectCase* cases, std::size_t n, bool has_default, bool priori
   if (outcome == Waiter::Outcome::cancelled) throw_cancelled();
   if (outcome == Waiter::Outcome::timed_out) {
     // A plain thread that woke at a close_at before its own deadline starts
-    // over (once: that attempt closes the channel, and its case commits).
+    // over (once: that attempt reads the timeout channel as closed, and its
+    // case commits).
     if (waiter.fiber() == nullptr && close_at <= deadline) {
       return select_cases(cases, n, has_default, priority, deadline);
     }
