@@ -129,8 +129,10 @@ class WEFT_API Runtime {
   // (weft/metrics.hpp lists every field; the older ones keep their names).
   using Metrics = RuntimeMetrics;
 
-  // Starts the workers. Throws std::invalid_argument for bad Options and
-  // std::system_error if a thread cannot be started.
+  // Starts the workers, and returns once every worker thread is running
+  // (blocks the calling thread, or a fiber's worker, for the threads'
+  // start-up: tens of microseconds). Throws std::invalid_argument for bad
+  // Options and std::system_error if a thread cannot be started.
   Runtime();
   explicit Runtime(Options options);
 

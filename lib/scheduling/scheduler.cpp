@@ -16,6 +16,7 @@
 #include "scheduling/stack_pool.hpp"
 #include "scheduling/task_memory.hpp"
 #include "time/timer_heap.hpp"
+#include "sync/futex.hpp"
 #include "sync/waiter.hpp"
 
 namespace weft::detail {
@@ -87,6 +88,14 @@ Scheduler::Scheduler(const Runtime::Options& options)
     stop_workers();
     throw;
   }
+  // The runtime is handed out with every worker thread running: a thread's
+  // start-up (its creation, an alternate signal stack, its name) is paid
+  // here, not by the first tasks or inside a caller's first idle second.
+  // acquire: pairs with worker_ready()'s release (nothing else is
+  // published; it keeps the count and the wake in one order).
+  for (std::uint32_t n; (n = workers_ready_.load(std::memory_order_acquire)) < workers_.size();) {
+    futex_wait(workers_ready_, n);
+  }
   activity::register_scheduler(this);
   if (options_.dump_signal != 0) {
     try {
@@ -97,6 +106,11 @@ Scheduler::Scheduler(const Runtime::Options& options)
       throw;
     }
   }
+}
+
+void Scheduler::worker_ready() noexcept {
+  // release: see the constructor's wait. The last one wakes it.
+  if (workers_ready_.fetch_add(1, std::memory_order_release) + 1 == workers_.size()) futex_wake(workers_ready_, 1);
 }
 
 Scheduler::~Scheduler() {

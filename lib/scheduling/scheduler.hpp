@@ -34,6 +34,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -148,6 +149,10 @@ class Scheduler {
   // before the workers start and kept until the Scheduler is destroyed.
   Tracer* tracer() const noexcept { return tracer_.get(); }
 
+  // By each worker thread, once, when it has set itself up and before its
+  // loop (Worker::run): the constructor returns only when every worker has.
+  void worker_ready() noexcept;
+
   IdleWorkers& idle() noexcept { return idle_; }
   LiveFibers& live() noexcept { return live_; }
   Worker& worker(std::size_t i) noexcept { return *workers_[i]; }
@@ -193,6 +198,9 @@ class Scheduler {
   // shutdown sees its count and waits for it.
   std::atomic<bool> stopping_{false};
   std::atomic<bool> exiting_{false};  // release by stop_workers, acquire by exiting()
+  // Worker threads that have called worker_ready(); a futex word the
+  // constructor waits on until it reaches the worker count.
+  std::atomic<std::uint32_t> workers_ready_{0};
   // Set once (seq_cst) by cancel_everything(); read relaxed by
   // fiber_cancelled(), like a scope's flag (same pairing).
   std::atomic<bool> cancel_all_{false};

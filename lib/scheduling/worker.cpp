@@ -187,6 +187,7 @@ void Worker::run() {
   set_precise_timer_slack();
   TimerHeap::set_thread_shard(TimerHeap::shard_of_worker(index_));  // our timers go to our own shard
   TimerHeap& heap = timers();
+  scheduler_.worker_ready();  // the Runtime's constructor waits for every worker to get here
   for (;;) {
     if (timers_due()) fire_timers(heap, false);  // due timers first
     if (TaskBase* task = handoff_ != nullptr ? std::exchange(handoff_, nullptr) : next_task()) {
