@@ -3,11 +3,42 @@
 #include <weft/weft.hpp>
 
 #include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
 #include <thread>
 
 #include "support.hpp"
 
 using namespace std::chrono_literals;
+
+namespace {
+
+// Threads of this process whose name starts with "weft-w" (the workers name
+// themselves before they report ready).
+int named_worker_threads() {
+  int n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(entry.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name) && name.rfind("weft-w", 0) == 0) ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("idle: the constructor returns with every worker thread running") {
+  // Read at once, with no sleep: a worker that had not started yet would
+  // not have named itself. Several rounds, since a late start is a race.
+  for (int round = 0; round < 20; ++round) {
+    CAPTURE(round);
+    const int before = named_worker_threads();
+    weft::Runtime rt({.workers = 3});
+    CHECK(named_worker_threads() == before + 3);
+  }
+}
 
 TEST_CASE("idle: a started runtime with nothing to do uses almost no CPU") {
   weft::Runtime rt({.workers = 4});
