@@ -343,8 +343,8 @@ void channel_close(ChannelCore* c) noexcept {
 
 bool channel_is_closed(const ChannelCore* c) noexcept {
   // A timeout channel past its close_at is closed, whether or not its
-  // timer has fired (try_*_locked say so too: past_close_at).
-  if (c->close_at != k_never && now_ns() >= c->close_at) return true;
+  // timer has fired (try_*_locked say so too).
+  if (c->past_close_at()) return true;
   std::lock_guard<SpinLock> guard(c->lock);
   return c->closed;
 }

@@ -69,6 +69,12 @@ class ChannelCore {
   void enqueue_locked(ChanNode* node) noexcept { (node->is_send ? senders_ : receivers_).push_back(node); }
   void dequeue_locked(ChanNode* node) noexcept { (node->is_send ? senders_ : receivers_).remove(node); }
 
+  // Whether this is a timeout channel whose close_at has passed: then
+  // try_send_locked / try_recv_locked report `closed` where they would
+  // block, as after its timer had fired (only on those paths, so an
+  // operation that completes pays nothing for it), and so does
+  // channel_is_closed. Any thread, no lock.
+  bool past_close_at() const noexcept { return close_at != k_never && now_ns() >= close_at; }
   // Unlocked, from a fiber about to park on a channel with a close_at: arms
   // the close timer unless that was done before. Throws std::bad_alloc
   // (timer heap growth) with nothing armed.
@@ -122,11 +128,6 @@ class ChannelCore {
   void push_value(void* src);  // count < capacity; may grow (bad_alloc)
   void pop_value_into(void* dst) noexcept;  // count > 0; dst: std::optional<T>*
   void grow();
-  // Whether this is a timeout channel whose close_at has passed: then
-  // try_send_locked / try_recv_locked report `closed` where they would
-  // block, as after its timer had fired. Only on those paths, so an
-  // operation that completes pays nothing for it.
-  bool past_close_at() const noexcept { return close_at != k_never && now_ns() >= close_at; }
 
   const std::size_t stride_;
   unsigned char* buf_ = nullptr;
