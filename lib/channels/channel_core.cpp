@@ -228,11 +228,9 @@ void channel_release(ChannelCore* c) noexcept {
 
 namespace {
 
-// One attempt of channel_op. False: a plain thread woke at the channel's
-// close_at (weft::timeout) rather than at its own deadline; the caller
-// tries again, and that attempt reports the channel closed.
 template <bool IsSend>
-bool channel_op_once(ChannelCore* c, void* slot, Nanos deadline, ChannelOpResult* result) {
+ChannelOpResult channel_op(ChannelCore* c, void* slot, Nanos deadline) {
+  PlainCall plain;
   Waiter* wake = nullptr;
   c->lock.lock();
   ChannelOpResult r;
@@ -246,8 +244,7 @@ bool channel_op_once(ChannelCore* c, void* slot, Nanos deadline, ChannelOpResult
       (deadline != k_never && deadline <= now_ns())) {
     c->lock.unlock();
     if (wake != nullptr) wake->unpark();
-    *result = r;
-    return true;
+    return r;
   }
   // Park: queue a node, release the lock, sleep until someone completes us.
   Waiter waiter(IsSend ? ParkReason::channel_send : ParkReason::channel_recv);
@@ -271,8 +268,7 @@ bool channel_op_once(ChannelCore* c, void* slot, Nanos deadline, ChannelOpResult
       // consumes the timer's wake-up, after we let go of the lock).
       c->lock.unlock();
       if (wake != nullptr) wake->unpark();
-      *result = r;
-      return true;
+      return r;
     }
   } else {
     // A plain thread times itself, no timer, no allocation: until its own
@@ -297,23 +293,13 @@ bool channel_op_once(ChannelCore* c, void* slot, Nanos deadline, ChannelOpResult
     c->lock.unlock();
     if (outcome == Waiter::Outcome::cancelled) throw_cancelled();
     // A plain thread's timed wait ends at close_at when that comes first:
-    // try again, which finds the channel closed (past_close_at).
-    if (waiter.fiber() == nullptr && c->close_at <= deadline) return false;
-    *result = ChannelOpResult::would_block;
-    return true;
+    // start over (once: that attempt finds the channel closed, past_close_at),
+    // as select_cases does.
+    if (waiter.fiber() == nullptr && c->close_at <= deadline) return channel_op<IsSend>(c, slot, deadline);
+    return ChannelOpResult::would_block;
   }
   // Completed: the completer unlinked the node and set `ok` before waking us.
-  *result = node.ok ? ChannelOpResult::done : ChannelOpResult::closed;
-  return true;
-}
-
-template <bool IsSend>
-ChannelOpResult channel_op(ChannelCore* c, void* slot, Nanos deadline) {
-  PlainCall plain;
-  ChannelOpResult r;
-  while (!channel_op_once<IsSend>(c, slot, deadline, &r)) {
-  }
-  return r;
+  return node.ok ? ChannelOpResult::done : ChannelOpResult::closed;
 }
 
 }  // namespace
