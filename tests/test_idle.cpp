@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "support.hpp"
+#include "sync_support.hpp"
 
 using namespace std::chrono_literals;
 
@@ -36,9 +37,7 @@ TEST_CASE("idle: the constructor returns with every worker thread running") {
   // them to go first.
   for (int round = 0; round < 20; ++round) {
     CAPTURE(round);
-    const auto limit = std::chrono::steady_clock::now() + 10s;
-    while (named_worker_threads() != 0 && std::chrono::steady_clock::now() < limit) std::this_thread::yield();
-    REQUIRE(named_worker_threads() == 0);
+    REQUIRE(weft_test::spin_until([] { return named_worker_threads() == 0; }));
     weft::Runtime rt({.workers = 3});
     CHECK(named_worker_threads() == 3);
   }
