@@ -35,7 +35,7 @@ TEST_CASE("idle: the constructor returns with every worker thread running") {
   // No other runtime exists in this test, but the joined workers of the
   // last one can stay listed for a moment after they have exited: wait for
   // them to go first.
-  for (int round = 0; round < 20; ++round) {
+  for (int round = 0; round < 100; ++round) {
     CAPTURE(round);
     REQUIRE(weft_test::spin_until([] { return named_worker_threads() == 0; }));
     weft::Runtime rt({.workers = 3});
