@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -331,4 +332,72 @@ TEST_CASE("fast paths: a detached task watched by a select before frees its resu
     CHECK(freed);
     CHECK(g_results_alive.load() == 0);
   }
+}
+
+// A one-worker runtime lets the fiber that spawned a task give up its handle
+// without a read-modify-write (TaskBase::release_handle): the task can only
+// run on that thread. Every other holder still races with the task's end,
+// and each way must free the task (and its result) exactly once.
+TEST_CASE("fast paths: on one worker a handle let go by its spawner, another fiber or a plain thread frees its "
+          "task once" *
+          doctest::timeout(120)) {
+  weft::Runtime rt({.workers = 1});
+  g_results_alive = 0;
+  g_results_made = 0;
+  rt.block_on([] {
+    // Before the task starts: the task frees itself when it ends.
+    for (int i = 0; i < 100; ++i) weft::go([] { return CountedResult{}; }).detach();
+    while (g_results_made.load() < 100) weft::this_fiber::yield();
+    CHECK(g_results_alive.load() == 0);
+    // After it ended: the handle's release frees it, at once.
+    auto h = weft::go([] { return CountedResult{}; });
+    while (g_results_made.load() < 101) weft::this_fiber::yield();
+    CHECK(g_results_alive.load() == 1);  // the result waits in the task
+    h.detach();
+    CHECK(g_results_alive.load() == 0);
+    // Joined, in the spawner: the join's release frees it.
+    (void)weft::go([] { return CountedResult{}; }).join();
+    CHECK(g_results_alive.load() == 0);
+    // Let go by another fiber, before the task starts.
+    auto h2 = weft::go([] { return CountedResult{}; });
+    weft::go([h2 = std::move(h2)]() mutable { h2.detach(); }).join();
+    while (g_results_made.load() < 103) weft::this_fiber::yield();
+    CHECK(g_results_alive.load() == 0);
+  });
+  CHECK(g_results_made.load() == 103);
+  CHECK(g_results_alive.load() == 0);
+
+  // Let go by a plain thread while the task ends on the worker: the
+  // decrement races with the end, many times over.
+  const std::size_t n = weft_test::scaled(20'000);
+  weft::Channel<weft::JoinHandle<CountedResult>> handles(64);
+  std::thread dropper([&] {
+    while (auto h = handles.recv()) h->detach();
+  });
+  rt.block_on([&] {
+    for (std::size_t i = 0; i < n; ++i) {
+      handles.send(weft::go([] { return CountedResult{}; }));
+      if (i % 3 == 0) weft::this_fiber::yield();  // some end before they are let go, some after
+    }
+    handles.close();
+  });
+  dropper.join();
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (g_results_alive.load() != 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  CHECK(g_results_made.load() == 103 + static_cast<int>(n));
+  CHECK(g_results_alive.load() == 0);
+
+  // An exception nobody joined is still reported once, by the task's end.
+  static std::atomic<int> reported{0};
+  auto old = weft::set_unhandled_exception_handler([](std::exception_ptr) noexcept { ++reported; });
+  rt.block_on([] {
+    weft::go([]() -> int { throw std::runtime_error("x"); }).detach();
+    auto h = weft::go([]() -> int { throw std::runtime_error("y"); });
+    while (!h.is_finished() || reported.load() == 0) weft::this_fiber::yield();
+    CHECK(reported.load() == 1);  // the detached one, at its end
+    h.detach();  // after its end: reported now
+    CHECK(reported.load() == 2);
+  });
+  weft::set_unhandled_exception_handler(old);
+  CHECK(reported.load() == 2);
 }

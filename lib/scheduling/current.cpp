@@ -4,11 +4,11 @@
 
 namespace weft::detail {
 
-namespace {
 // initial-exec: a fixed offset from the thread pointer, no __tls_get_addr call
 // (libweft is linked at startup, where static TLS is always available).
-__attribute__((tls_model("initial-exec"))) thread_local Worker* t_worker = nullptr;
-}
+constinit __attribute__((tls_model("initial-exec"), visibility("hidden"))) thread_local Worker* current_detail::t_worker =
+    nullptr;
+using current_detail::t_worker;
 
 // noinline + compiler barrier: see current.hpp.
 __attribute__((noinline)) Worker* current_worker() noexcept {

@@ -21,4 +21,17 @@ void set_current_worker(Worker* worker) noexcept;
 // worker's scheduler loop).
 Fiber* current_fiber() noexcept;
 
+// current_worker() inlined: one thread-pointer-relative load, no call. Only
+// where the thread cannot change between this read and every use of its
+// result, and only as the first per-thread access of a function that is not
+// inlined into others (a library entry point that reads the worker once,
+// before anything that may park): there, no thread_local address can have
+// been kept from before a migration. Everywhere else, current_worker().
+namespace current_detail {
+// constinit: no dynamic initialisation, so no TLS init call at each use;
+// hidden: a fixed thread-pointer offset, not one read from the GOT.
+extern constinit __attribute__((tls_model("initial-exec"), visibility("hidden"))) thread_local Worker* t_worker;
+}
+[[gnu::always_inline]] inline Worker* current_worker_at_entry() noexcept { return current_detail::t_worker; }
+
 }  // namespace weft::detail

@@ -385,7 +385,8 @@ Scheduler* current_scheduler_or_throw(const char* caller) {
 void submit_to_current(TaskBase* task, const char* caller) {
   // One read of the worker for the check and the push (Scheduler::submit
   // would read it again): the task can only go to this worker's runtime.
-  Worker* w = current_worker();
+  // Nothing here parks: the inlined read (current.hpp).
+  Worker* w = current_worker_at_entry();
   Fiber* f = w != nullptr ? w->current_fiber() : nullptr;
   if (f == nullptr) throw_not_in_fiber(caller);
   stamp_new_task(task, w, f);

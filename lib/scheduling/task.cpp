@@ -249,6 +249,24 @@ void TaskBase::rethrow_if_failed() {
 
 void TaskBase::release_handle(bool observed) noexcept {
   observed_ = observed;
+  // A task a lone worker queued runs and ends on that worker's thread only
+  // (no thief, no other worker; finish() and an inline join run there), and
+  // its handle is on that thread too while the fiber that spawned it holds
+  // it: nobody else can change refs_ now, so a load and a store will do
+  // (relaxed: only this thread reads or writes refs_; finish()'s and
+  // bind_task's loads come after on the same thread). At 1 the task is
+  // done: release() frees it. Anywhere else (another fiber, a plain thread,
+  // another runtime) the decrement below races with finish().
+  if (lone_spawn_ && refs_.load(std::memory_order_relaxed) == 2) {
+    // current_fiber(), with no call: nothing in this function parks before
+    // it (current.hpp).
+    const Worker* w = current_worker_at_entry();
+    const Fiber* f = w != nullptr ? w->current_fiber() : nullptr;
+    if (f != nullptr && fiber_id(f) == spawner_id_) {
+      refs_.store(1, std::memory_order_relaxed);
+      return;
+    }
+  }
   release();
 }
 

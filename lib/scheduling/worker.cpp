@@ -66,6 +66,7 @@ void Worker::timer_kick() noexcept {
 }
 
 void Worker::push_local(TaskBase* task) {
+  if (lone_) task->mark_lone_spawn();  // only this thread will run it (task.hpp)
   // Counted before the push, so that whoever starts the task was ordered
   // after the count (release; see spawned()); taken back if the push fails.
   const std::uint64_t spawned = spawned_.load(std::memory_order_relaxed);
@@ -271,16 +272,18 @@ TaskBase* Worker::pick_task() {
   return scheduler_.pop_global();
 }
 
-template <bool FreshFirst>
-TaskBase* Worker::pick_local_task() {
-  ++tick_;
-  // Cancelled work first: it only unwinds, and it must not wait behind
-  // fresh work (see Scheduler::pop_urgent).
-  if (const std::uint64_t epoch = cancel_epoch(); epoch != seen_cancel_epoch_) {
-    seen_cancel_epoch_ = epoch;
-    scheduler_.promote_cancelled(epoch);
-  }
-  if (TaskBase* t = scheduler_.pop_urgent()) return t;
+std::uint32_t Worker::next_fair_tick(std::uint32_t tick) noexcept {
+  // The next multiple of either interval after `tick` (tick_ wraps at 2^32,
+  // and so may this; a wrapped tick_ meets it again, as the divisions did).
+  const std::uint32_t a = (tick / k_injector_interval + 1) * k_injector_interval;
+  const std::uint32_t b = (tick / k_fifo_interval + 1) * k_fifo_interval;
+  return a < b ? a : b;
+}
+
+// The fairness picks of every k_injector_interval-th and k_fifo_interval-th
+// tick (worker.hpp), out of line: 1 pick in ~20.
+[[gnu::noinline]] TaskBase* Worker::pick_fair() noexcept {
+  next_fair_tick_ = next_fair_tick(tick_);
   if (tick_ % k_injector_interval == 0) {
     if (TaskBase* t = scheduler_.pop_injected()) return t;
     if (TaskBase* t = scheduler_.pop_global()) return t;
@@ -293,6 +296,26 @@ TaskBase* Worker::pick_local_task() {
   if (tick_ % k_fifo_interval == 0) {
     // The owner may steal from its own deque: it is not in push/pop now.
     if (TaskBase* t = deque_.steal().item) return t;
+  }
+  return nullptr;
+}
+
+template <bool FreshFirst>
+TaskBase* Worker::pick_local_task() {
+  ++tick_;
+  // Cancelled work first: it only unwinds, and it must not wait behind
+  // fresh work (see Scheduler::pop_urgent).
+  if (const std::uint64_t epoch = cancel_epoch(); epoch != seen_cancel_epoch_) {
+    seen_cancel_epoch_ = epoch;
+    scheduler_.promote_cancelled(epoch);
+  }
+  if (TaskBase* t = scheduler_.pop_urgent()) return t;
+  if (tick_ == next_fair_tick_) [[unlikely]] {
+    if (TaskBase* t = pick_fair()) return t;
+  } else if (just_yielded_) {
+    // Wake-ups from outside (a timer, another runtime) before the yielder.
+    just_yielded_ = false;
+    if (TaskBase* t = scheduler_.pop_injected()) return t;
   }
   // relaxed: only this thread fills the slot; a thief emptying it meanwhile
   // only makes us take the deque's task, which we would take next anyway.
@@ -636,7 +659,7 @@ void Worker::run_task(TaskBase* task) {
   settle_switched_out();
 }
 
-inline void Worker::begin_slice(Fiber* f) noexcept {
+[[gnu::always_inline]] inline void Worker::begin_slice(Fiber* f) noexcept {
   assert(f->park_state.load(std::memory_order_relaxed) == k_park_running);
   current_ = f;
   running_id_.store(fiber_id(f), std::memory_order_relaxed);  // relaxed: see running_id_
@@ -651,7 +674,9 @@ void Worker::enter(Fiber* f) noexcept {
   if (instrumented_) [[unlikely]] instrumented_switch_in(f, false);  // tracing, Options::measure_run_slices
 }
 
-void Worker::chain_slice(Fiber* out, TraceEnd end, Fiber* in) noexcept {
+// always_inline: on the spawn path (next_task_for_finished) and the park
+// path (suspend_fiber_of), where GCC left it a call.
+[[gnu::always_inline]] inline void Worker::chain_slice(Fiber* out, TraceEnd end, Fiber* in) noexcept {
   begin_slice(in);
   if (instrumented_) [[unlikely]] {
     instrumented_switch_out(out, end);

@@ -208,6 +208,8 @@ class Worker {
 
   static constexpr std::uint32_t k_injector_interval = 61;
   static constexpr std::uint32_t k_fifo_interval = 31;
+  static std::uint32_t next_fair_tick(std::uint32_t tick) noexcept;
+  TaskBase* pick_fair() noexcept;
   static constexpr int k_steal_rounds = 2;
   static constexpr std::size_t k_steal_batch = 32;  // most tasks taken per successful steal
   // Most of a woken fiber's stack that warm() prefetches: 32 lines.
@@ -332,6 +334,9 @@ class Worker {
   SuspendReason suspend_reason_ = SuspendReason::yield;  // set by the fiber before it switches out
   Fiber* switched_out_ = nullptr;  // the fiber settle_switched_out() settles next
   std::uint32_t tick_ = 0;
+  // The next tick_ that is a multiple of k_injector_interval or of
+  // k_fifo_interval: one compare per pick instead of two divisions.
+  std::uint32_t next_fair_tick_ = k_fifo_interval;
   bool searching_ = false;         // counted in IdleWorkers' searching
   bool just_yielded_ = false;      // the last fiber yielded: the injector goes first
   CancelState* held_scope_ = nullptr;  // drop_scope_references(); this thread only
@@ -403,10 +408,10 @@ class Worker {
   std::atomic<std::uint64_t> fibers_finished_{0};
   // release: single writer (this worker's thread); pairs with
   // fibers_started()/fibers_finished()' acquire loads in metrics().
-  void count_started() noexcept {
+  [[gnu::always_inline]] void count_started() noexcept {
     fibers_started_.store(fibers_started_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   }
-  void count_finished() noexcept {
+  [[gnu::always_inline]] void count_finished() noexcept {
     fibers_finished_.store(fibers_finished_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   }
   std::thread thread_;

@@ -114,13 +114,6 @@ void CancelState::cancel_subtree(Waiter*& chain, CancelState*& stops) noexcept {
   }
 }
 
-namespace {
-// relaxed: a hint to look; what the look finds is read under the queue's lock.
-std::atomic<std::uint64_t> g_cancel_epoch{0};
-}  // namespace
-
-std::uint64_t cancel_epoch() noexcept { return g_cancel_epoch.load(std::memory_order_relaxed); }
-
 void bump_cancel_epoch() noexcept { g_cancel_epoch.fetch_add(1, std::memory_order_relaxed); }
 
 void CancelState::cancel() noexcept {

@@ -157,7 +157,10 @@ class ShieldCancel {
 // Bumped (relaxed) by every cancellation; workers compare it with the
 // value they last acted on to move cancelled fibers that wait in the global
 // queue ahead of fresh work (Scheduler::promote_cancelled).
-std::uint64_t cancel_epoch() noexcept;
+// Inline: every pick of a task reads it.
+// relaxed: a hint to look; what the look finds is read under the queue's lock.
+inline std::atomic<std::uint64_t> g_cancel_epoch{0};
+inline std::uint64_t cancel_epoch() noexcept { return g_cancel_epoch.load(std::memory_order_relaxed); }
 void bump_cancel_epoch() noexcept;
 
 // True when the fiber's waits must end with weft::Cancelled: its scope is

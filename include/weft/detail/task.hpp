@@ -110,6 +110,9 @@ class WEFT_API TaskBase {
   // Handle side: gives up the handle's reference. `observed` says whether the
   // outcome was delivered to a joiner (if not, an exception is reported).
   void release_handle(bool observed) noexcept;
+  // The spawner side, before the task is published: a lone worker queues it
+  // on its own deque (see lone_spawn_).
+  void mark_lone_spawn() noexcept { lone_spawn_ = true; }
 
   // What JoinHandle::then() registers: run(task) is called once the task is
   // done, and takes over the handle's reference. It must not throw.
@@ -211,6 +214,12 @@ class WEFT_API TaskBase {
   ChannelCore* done_channel_ = nullptr;  // done_channel(); guarded by join_lock_, held until ~TaskBase
   std::exception_ptr error_;    // written by run() before finish()
   bool cancelled_ = false;      // the body was cancelled (at shutdown, or its scope): never reported
+  // Queued by the lone worker of a one-worker runtime (Worker::push_local,
+  // mark_lone_spawn): the task starts and ends on that worker's thread, so
+  // while its spawning fiber holds the handle, refs_ changes on that thread
+  // only, and release_handle() there needs no read-modify-write.
+  // Here, in what was padding: a task of two cache lines stays two.
+  bool lone_spawn_ = false;
 
  protected:
   // Task<F>: its closure is alive (constructed, not yet run or discarded).
