@@ -295,7 +295,9 @@ ChannelCore* TaskBase::done_channel() {
   return c;
 }
 
-void TaskBase::release() noexcept {
+// noinline: inlined into release_handle(), its report and delete made that
+// function save registers on its lone-worker path too.
+[[gnu::noinline]] void TaskBase::release() noexcept {
   // acquire: the count is 1 only once the other side's acq_rel decrement
   // happened (or on this thread), so its writes are visible; we are then the
   // only holder and need no read-modify-write.

@@ -69,12 +69,13 @@ void Worker::push_local(TaskBase* task) {
   if (lone_) task->mark_lone_spawn();  // only this thread will run it (task.hpp)
   // Counted before the push, so that whoever starts the task was ordered
   // after the count (release; see spawned()); taken back if the push fails.
-  const std::uint64_t spawned = spawned_.load(std::memory_order_relaxed);
-  spawned_.store(spawned + 1, std::memory_order_release);
+  spawned_.store(spawned_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   try {
     deque_.push(task);
   } catch (...) {  // std::bad_alloc: nothing queued
-    spawned_.store(spawned, std::memory_order_relaxed);  // relaxed: single writer, nothing published
+    // Read again rather than kept: keeping it cost the push two register
+    // saves. relaxed: single writer, nothing published.
+    spawned_.store(spawned_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
     throw;
   }
   // A lone worker is awake (it is pushing): nobody else could take the task.
@@ -365,8 +366,10 @@ TaskBase* Worker::fresh_before_runnext() noexcept {
   if (f->live_listed || f->member_of != nullptr || f->locals != nullptr || f->cancel_shield != 0) return nullptr;
   if (scheduler_.exiting()) return nullptr;
   TaskBase* t = pick_local_task<true>();
-  if (t == nullptr) return nullptr;
-  if (t->fiber_.load(std::memory_order_relaxed) != nullptr) {  // relaxed: see TaskBase::fiber_
+  // The hints: GCC's guesses put the rest of this function, the spawn
+  // path's binding of the next task, in fiber_main's cold section.
+  if (t == nullptr) [[unlikely]] return nullptr;
+  if (t->fiber_.load(std::memory_order_relaxed) != nullptr) [[unlikely]] {  // relaxed: see TaskBase::fiber_
     handoff_ = t;  // a runnable fiber: the loop switches to it next
     return nullptr;
   }
@@ -379,7 +382,7 @@ TaskBase* Worker::fresh_before_runnext() noexcept {
   // handle: finish()'s lock-free path). The fiber itself is the only writer,
   // so the test needs no lock; most tasks never make a scope (one locked
   // instruction fewer per spawn).
-  if (f->own_scope != nullptr) {
+  if (f->own_scope != nullptr) [[unlikely]] {
     std::lock_guard<SpinLock> guard(f->wait_lock);
     f->own_scope = nullptr;
   }
@@ -674,9 +677,9 @@ void Worker::enter(Fiber* f) noexcept {
   if (instrumented_) [[unlikely]] instrumented_switch_in(f, false);  // tracing, Options::measure_run_slices
 }
 
-// always_inline: on the spawn path (next_task_for_finished) and the park
-// path (suspend_fiber_of), where GCC left it a call.
-[[gnu::always_inline]] inline void Worker::chain_slice(Fiber* out, TraceEnd end, Fiber* in) noexcept {
+// Not inlined on purpose: inlined into fiber_main, GCC's guesses moved the
+// spawn path's binding of the next task into the function's cold section.
+void Worker::chain_slice(Fiber* out, TraceEnd end, Fiber* in) noexcept {
   begin_slice(in);
   if (instrumented_) [[unlikely]] {
     instrumented_switch_out(out, end);
