@@ -230,7 +230,9 @@ namespace {
 
 template <bool IsSend>
 ChannelOpResult channel_op(ChannelCore* c, void* slot, Nanos deadline) {
-  PlainCall plain;
+  // The first thing here: the inlined read (current.hpp). The retry below
+  // calls this again only on a plain thread, which never changes thread.
+  PlainCall plain{PlainCall::AtEntry{}};
   Waiter* wake = nullptr;
   c->lock.lock();
   ChannelOpResult r;

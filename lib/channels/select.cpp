@@ -108,7 +108,9 @@ void describe_select(const void* ctx, std::string& out) {
 }  // namespace
 
 int select_cases(SelectCase* cases, std::size_t n, bool has_default, bool priority, Nanos deadline) {
-  PlainCall plain;
+  // The first thing here: the inlined read (current.hpp). The retry below
+  // calls this again only on a plain thread, which never changes thread.
+  PlainCall plain{PlainCall::AtEntry{}};
 
   SmallArray<std::uint32_t> order(n);
   for (std::size_t i = 0; i < n; ++i) order[i] = static_cast<std::uint32_t>(i);

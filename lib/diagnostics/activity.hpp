@@ -83,6 +83,12 @@ class PlainCall {
   PlainCall() noexcept : counted_(current_worker() == nullptr) {  // on_plain_thread(), one call fewer
     if (counted_) activity::enter();
   }
+  // As above, with the worker read inlined: only as the first thing of a
+  // library entry point (current_worker_at_entry's rule, current.hpp).
+  struct AtEntry {};
+  explicit PlainCall(AtEntry) noexcept : counted_(current_worker_at_entry() == nullptr) {
+    if (counted_) activity::enter();
+  }
   ~PlainCall() {
     if (counted_) activity::leave();
   }

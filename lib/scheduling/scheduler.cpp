@@ -179,7 +179,7 @@ void Scheduler::schedule(Fiber* fiber) noexcept {
     notify_work();
     return;
   }
-  Worker* w = current_worker();
+  Worker* w = current_worker_at_entry();  // nothing here parks (current.hpp)
   if (w != nullptr && &w->scheduler() == this) {
     w->push_woken(fiber->task, fiber->park_reason);  // LIFO: the woken fiber runs next, cache-hot
   } else {

@@ -36,7 +36,7 @@ void describe_join(const void* ctx, std::string& out) {
 
 }  // namespace
 
-TaskBase::~TaskBase() {
+void TaskBase::drop_leftovers() noexcept {
   delete[] name_;  // never started (the fiber takes it over otherwise)
   if (scope_ != nullptr) scope_->release();  // never started
   if (done_channel_ != nullptr) channel_release(done_channel_);
@@ -76,7 +76,7 @@ void TaskBase::finish() noexcept {
     assert(joiner_ == nullptr && continuation_ == nullptr && group_ == nullptr);
     done_.store(true, std::memory_order_release);  // release: as below (nobody is left to read it but us)
     if (done_channel_ != nullptr) channel_close(done_channel_);
-    release();
+    destroy();  // release() with the count it would read again already read
     return;
   }
   Waiter* joiner = nullptr;
@@ -304,6 +304,10 @@ ChannelCore* TaskBase::done_channel() {
   // acq_rel otherwise: release publishes this side's writes (observed_,
   // error_, the result); acquire lets the last releaser see the other side's.
   if (refs_.load(std::memory_order_acquire) != 1 && refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  destroy();
+}
+
+void TaskBase::destroy() noexcept {
   if (error_ && !observed_ && !cancelled_) report_unhandled(error_);
   delete this;
 }

@@ -261,6 +261,23 @@ FreeBlock* take_head(ThreadCache& c, std::size_t cls) noexcept {
   c.count[cls] = k_batch;
 }
 
+// operator delete's common case: the block joins this thread's list.
+[[gnu::always_inline]] inline void keep_free(ThreadCache& c, void* p, std::size_t cls) noexcept {
+  auto* b = static_cast<FreeBlock*>(p);
+  mark_free(b);
+  b->next = c.head[cls];
+  c.head[cls] = b;
+  if (++c.count[cls] < 2 * k_batch) return;
+  give_tail_to_depot(c, cls);
+}
+
+// operator delete's first block on a thread: registers the flusher first.
+// Out of line: the call made every free save registers.
+[[gnu::noinline, gnu::cold]] void free_registering(ThreadCache& c, void* p, std::size_t cls) noexcept {
+  register_flusher(c);
+  keep_free(c, p, cls);
+}
+
 // operator delete on a thread whose cache has gone to the depot (it is
 // exiting): straight back to ::operator delete.
 [[gnu::noinline, gnu::cold]] void free_retired(void* p, std::size_t cls) noexcept {
@@ -294,13 +311,8 @@ void TaskBase::operator delete(void* p, std::size_t size) noexcept {
     free_retired(p, cls);
     return;
   }
-  if (!c.flusher) [[unlikely]] register_flusher(c);
-  auto* b = static_cast<FreeBlock*>(p);
-  mark_free(b);
-  b->next = c.head[cls];
-  c.head[cls] = b;
-  if (++c.count[cls] < 2 * k_batch) return;
-  give_tail_to_depot(c, cls);
+  if (!c.flusher) [[unlikely]] return free_registering(c, p, cls);  // a tail call: no frame here
+  keep_free(c, p, cls);
 }
 
 void* TaskBase::operator new(std::size_t size, std::align_val_t align) {

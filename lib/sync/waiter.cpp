@@ -21,7 +21,9 @@ namespace weft::detail {
 std::atomic<void (*)() noexcept> testing::after_thread_release{nullptr};
 
 Waiter::Waiter(ParkReason reason) noexcept : cancellable_(true), reason_(reason) {
-  Worker* w = current_worker();  // current_fiber(), keeping the worker for the test below
+  // current_fiber(), keeping the worker for the test below; inlined: the
+  // constructor's first thing, and nothing in it parks (current.hpp).
+  Worker* w = current_worker_at_entry();
   fiber_ = w != nullptr ? w->current_fiber() : nullptr;
   if (fiber_ != nullptr && fiber_->cancel_shield != 0) cancellable_ = false;
   if (fiber_ == nullptr && w != nullptr) {

@@ -181,7 +181,14 @@ class WEFT_API TaskBase {
  protected:
   friend class GroupCore;  // deletes a child it could not submit
   TaskBase() = default;
-  virtual ~TaskBase();
+  // Inline: most tasks started (their fiber took the name and the scope's
+  // reference) and made no done channel, and then there is nothing to do.
+  virtual ~TaskBase() {
+    if (name_ != nullptr || scope_ != nullptr || done_channel_ != nullptr) [[unlikely]] drop_leftovers();
+  }
+  // ~TaskBase's rare part: frees the name, drops the scope's reference and
+  // the done channel's.
+  void drop_leftovers() noexcept;
 
   // Called from run()'s catch block: stores the exception in flight, turning
   // FiberCancelled into RuntimeStopped for the joiner.
@@ -195,6 +202,8 @@ class WEFT_API TaskBase {
   // wait_done_until's wait once the task is neither done nor run inline.
   bool park_until_done(Nanos deadline);
   void release() noexcept;
+  // The last reference is gone: reports an unobserved failure, frees the task.
+  void destroy() noexcept;
   // Registers `waiter` as the joiner; false if the task is already done.
   bool add_joiner(Waiter& waiter);
 
