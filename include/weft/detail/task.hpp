@@ -223,12 +223,6 @@ class WEFT_API TaskBase {
   ChannelCore* done_channel_ = nullptr;  // done_channel(); guarded by join_lock_, held until ~TaskBase
   std::exception_ptr error_;    // written by run() before finish()
   bool cancelled_ = false;      // the body was cancelled (at shutdown, or its scope): never reported
-  // Queued by the lone worker of a one-worker runtime (Worker::push_local,
-  // mark_lone_spawn): the task starts and ends on that worker's thread, so
-  // while its spawning fiber holds the handle, refs_ changes on that thread
-  // only, and release_handle() there needs no read-modify-write.
-  // Here, in what was padding: a task of two cache lines stays two.
-  bool lone_spawn_ = false;
 
  protected:
   // Task<F>: its closure is alive (constructed, not yet run or discarded).
@@ -237,6 +231,16 @@ class WEFT_API TaskBase {
   // derived Task starts in this class's tail padding: with 1-2 captured
   // references a task fits 128 bytes, two cache lines.
   bool body_alive_ = false;
+
+ private:
+  // Queued by the lone worker of a one-worker runtime (Worker::push_local,
+  // mark_lone_spawn): the task starts and ends on that worker's thread, so
+  // while its spawning fiber holds the handle, refs_ changes on that thread
+  // only, and release_handle() there needs no read-modify-write.
+  // In what was padding, so a task of two cache lines stays two; after
+  // body_alive_, not before it: placed between cancelled_ and body_alive_
+  // it made spawn on 2 workers 25-35 % slower (docs/benchmarks.md).
+  bool lone_spawn_ = false;
 };
 
 template <class R>
