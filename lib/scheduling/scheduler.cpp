@@ -10,6 +10,7 @@
 #include "diagnostics/activity.hpp"
 #include "diagnostics/signal_dump.hpp"
 #include "structured/cancel_state.hpp"
+#include "structured/fiber_cancelled.hpp"
 #include "scheduling/current.hpp"
 #include "scheduling/fiber.hpp"
 #include "diagnostics/stack_overflow.hpp"
@@ -174,7 +175,7 @@ void Scheduler::submit(TaskBase* task) {
 void Scheduler::schedule(Fiber* fiber) noexcept {
   // A parked fiber: what it wrote (its scope) is visible to us through the
   // park handshake that handed it to us.
-  if (fiber_cancelled(fiber)) {
+  if (fiber_cancelled_inline(fiber)) {
     urgent_.push(fiber->task);
     notify_work();
     return;

@@ -1,5 +1,6 @@
 // CancelState (cancel_state.hpp): the cancellation tree.
 #include "structured/cancel_state.hpp"
+#include "structured/fiber_cancelled.hpp"
 
 #include <mutex>
 #include <new>
@@ -180,10 +181,7 @@ ShieldCancel::~ShieldCancel() {
   if (fiber_ != nullptr) --fiber_->cancel_shield;
 }
 
-bool fiber_cancelled(const Fiber* f) noexcept {
-  return f->aborted.load(std::memory_order_relaxed) || (f->scope != nullptr && f->scope->cancelled()) ||
-         f->scheduler->cancelling_everything();
-}
+bool fiber_cancelled(const Fiber* f) noexcept { return fiber_cancelled_inline(f); }
 
 void ensure_own_scope() {
   Fiber* f = current_fiber();

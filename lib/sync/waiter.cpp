@@ -9,6 +9,7 @@
 #include "diagnostics/tracer.hpp"
 #include "diagnostics/outside_threads.hpp"
 #include "structured/cancel_state.hpp"
+#include "structured/fiber_cancelled.hpp"
 #include "scheduling/current.hpp"
 #include "scheduling/fiber.hpp"
 #include "sync/futex.hpp"
@@ -61,6 +62,7 @@ void throw_cancelled() {
 }
 
 void Waiter::arm_deadline(Nanos deadline) {
+  new (&timer_) DeadlineTimer();  // idle here: never armed, or disarmed (timer_armed_ is false)
   timer_.waiter = this;
   timers().arm(&timer_, deadline);
   timer_armed_ = true;
@@ -147,7 +149,7 @@ Waiter::Outcome Waiter::park() noexcept {
     }
     // After publishing parked_on (cancel_state.hpp, C2): a scope cancelled
     // before now is seen here, one cancelled later finds the waiter.
-    if (cancellable_ && fiber_cancelled(fiber_) && try_claim(Outcome::cancelled)) {
+    if (cancellable_ && fiber_cancelled_inline(fiber_) && try_claim(Outcome::cancelled)) {
       unpark();  // our own wake-up: park_current_fiber() below returns at once
     }
     parked_ = true;

@@ -44,7 +44,9 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <new>
 #include <string>
+#include <type_traits>
 
 #include "time/timer_heap.hpp"
 #include "weft/detail/deadline.hpp"
@@ -176,7 +178,13 @@ class Waiter {
   bool parked_ = false;       // a fiber owner called park() (and so consumed its wake-up)
   bool cancellable_;          // see cancellable(); false under ShieldCancel
   const ParkReason reason_;   // stored in the fiber by park()
-  DeadlineTimer timer_;
+  // Constructed by arm_deadline, only for a fiber's wait with a deadline:
+  // most waits have none, and its seven fields were a third of what making
+  // a Waiter cost. Trivially destructible: nothing to end.
+  union {
+    DeadlineTimer timer_;
+  };
+  static_assert(std::is_trivially_destructible_v<DeadlineTimer>);
   DescribeFn describe_ = nullptr;
   const void* describe_ctx_ = nullptr;
   Fiber* fiber_;
