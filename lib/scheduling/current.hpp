@@ -27,6 +27,9 @@ Fiber* current_fiber() noexcept;
 // inlined into others (a library entry point that reads the worker once,
 // before anything that may park): there, no thread_local address can have
 // been kept from before a migration. Everywhere else, current_worker().
+// (weft is built without link-time optimisation, which could inline such
+// an entry point into a caller; a build that adds it must check these uses
+// again.)
 namespace current_detail {
 // constinit: no dynamic initialisation, so no TLS init call at each use;
 // hidden: a fixed thread-pointer offset, not one read from the GOT.
