@@ -80,15 +80,11 @@ WEFT_API bool on_plain_thread() noexcept;
 // covered by the worker being awake).
 class PlainCall {
  public:
-  PlainCall() noexcept : counted_(current_worker() == nullptr) {  // on_plain_thread(), one call fewer
-    if (counted_) activity::enter();
-  }
+  PlainCall() noexcept : PlainCall(current_worker() == nullptr) {}  // on_plain_thread(), one call fewer
   // As above, with the worker read inlined: only as the first thing of a
   // library entry point (current_worker_at_entry's rule, current.hpp).
   struct AtEntry {};
-  explicit PlainCall(AtEntry) noexcept : counted_(current_worker_at_entry() == nullptr) {
-    if (counted_) activity::enter();
-  }
+  explicit PlainCall(AtEntry) noexcept : PlainCall(current_worker_at_entry() == nullptr) {}
   ~PlainCall() {
     if (counted_) activity::leave();
   }
@@ -96,6 +92,9 @@ class PlainCall {
   PlainCall& operator=(const PlainCall&) = delete;
 
  private:
+  explicit PlainCall(bool on_plain_thread) noexcept : counted_(on_plain_thread) {
+    if (counted_) activity::enter();
+  }
   const bool counted_;
 };
 

@@ -175,7 +175,7 @@ void Scheduler::submit(TaskBase* task) {
 void Scheduler::schedule(Fiber* fiber) noexcept {
   // A parked fiber: what it wrote (its scope) is visible to us through the
   // park handshake that handed it to us.
-  if (fiber_cancelled_inline(fiber)) {
+  if (fiber_cancelled(fiber)) {
     urgent_.push(fiber->task);
     notify_work();
     return;

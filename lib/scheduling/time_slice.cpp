@@ -23,6 +23,7 @@
 #include "weft/errors.hpp"
 #include "weft/this_fiber.hpp"
 #include "scheduling/worker.hpp"
+#include "structured/fiber_cancelled.hpp"
 
 namespace weft::detail {
 

@@ -281,6 +281,14 @@ std::uint32_t Worker::next_fair_tick(std::uint32_t tick) noexcept {
   return a < b ? a : b;
 }
 
+// Right after a yield, once: wake-ups from outside (a timer, another
+// runtime) go before the yielder, which waits in the global queue.
+[[gnu::always_inline]] inline TaskBase* Worker::injected_after_yield() noexcept {
+  if (!just_yielded_) return nullptr;
+  just_yielded_ = false;
+  return scheduler_.pop_injected();
+}
+
 // The fairness picks of every k_injector_interval-th and k_fifo_interval-th
 // tick (worker.hpp), out of line: 1 pick in ~20.
 [[gnu::noinline]] TaskBase* Worker::pick_fair() noexcept {
@@ -289,11 +297,7 @@ std::uint32_t Worker::next_fair_tick(std::uint32_t tick) noexcept {
     if (TaskBase* t = scheduler_.pop_injected()) return t;
     if (TaskBase* t = scheduler_.pop_global()) return t;
   }
-  if (just_yielded_) {
-    // Wake-ups from outside (a timer, another runtime) before the yielder.
-    just_yielded_ = false;
-    if (TaskBase* t = scheduler_.pop_injected()) return t;
-  }
+  if (TaskBase* t = injected_after_yield()) return t;
   if (tick_ % k_fifo_interval == 0) {
     // The owner may steal from its own deque: it is not in push/pop now.
     if (TaskBase* t = deque_.steal().item) return t;
@@ -313,10 +317,8 @@ TaskBase* Worker::pick_local_task() {
   if (TaskBase* t = scheduler_.pop_urgent()) return t;
   if (tick_ == next_fair_tick_) [[unlikely]] {
     if (TaskBase* t = pick_fair()) return t;
-  } else if (just_yielded_) {
-    // Wake-ups from outside (a timer, another runtime) before the yielder.
-    just_yielded_ = false;
-    if (TaskBase* t = scheduler_.pop_injected()) return t;
+  } else if (TaskBase* t = injected_after_yield()) {  // (pick_fair looks itself, between its two picks)
+    return t;
   }
   // relaxed: only this thread fills the slot; a thief emptying it meanwhile
   // only makes us take the deque's task, which we would take next anyway.

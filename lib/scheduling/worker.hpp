@@ -210,6 +210,7 @@ class Worker {
   static constexpr std::uint32_t k_fifo_interval = 31;
   static std::uint32_t next_fair_tick(std::uint32_t tick) noexcept;
   TaskBase* pick_fair() noexcept;
+  TaskBase* injected_after_yield() noexcept;
   static constexpr int k_steal_rounds = 2;
   static constexpr std::size_t k_steal_batch = 32;  // most tasks taken per successful steal
   // Most of a woken fiber's stack that warm() prefetches: 32 lines.

@@ -9,6 +9,7 @@
 #include "weft/cancel.hpp"
 #include "weft/errors.hpp"
 #include "weft/this_fiber.hpp"
+#include "structured/fiber_cancelled.hpp"
 
 namespace weft {
 

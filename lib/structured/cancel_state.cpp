@@ -1,6 +1,5 @@
 // CancelState (cancel_state.hpp): the cancellation tree.
 #include "structured/cancel_state.hpp"
-#include "structured/fiber_cancelled.hpp"
 
 #include <mutex>
 #include <new>
@@ -180,8 +179,6 @@ ShieldCancel::~ShieldCancel() {
   // The fiber may have migrated, but the Fiber is the same one.
   if (fiber_ != nullptr) --fiber_->cancel_shield;
 }
-
-bool fiber_cancelled(const Fiber* f) noexcept { return fiber_cancelled_inline(f); }
 
 void ensure_own_scope() {
   Fiber* f = current_fiber();

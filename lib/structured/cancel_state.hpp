@@ -163,9 +163,8 @@ inline std::atomic<std::uint64_t> g_cancel_epoch{0};
 inline std::uint64_t cancel_epoch() noexcept { return g_cancel_epoch.load(std::memory_order_relaxed); }
 void bump_cancel_epoch() noexcept;
 
-// True when the fiber's waits must end with weft::Cancelled: its scope is
-// cancelled, or its task was (JoinHandle::cancel). The fiber's own view.
-bool fiber_cancelled(const Fiber* f) noexcept;
+// fiber_cancelled(): structured/fiber_cancelled.hpp (inline; it needs the
+// Scheduler).
 
 // On a fiber: gives it a scope of its own (Fiber::own_scope) if it has none
 // yet, so that the scopes and groups it opens are reachable from its task's

@@ -149,7 +149,7 @@ Waiter::Outcome Waiter::park() noexcept {
     }
     // After publishing parked_on (cancel_state.hpp, C2): a scope cancelled
     // before now is seen here, one cancelled later finds the waiter.
-    if (cancellable_ && fiber_cancelled_inline(fiber_) && try_claim(Outcome::cancelled)) {
+    if (cancellable_ && fiber_cancelled(fiber_) && try_claim(Outcome::cancelled)) {
       unpark();  // our own wake-up: park_current_fiber() below returns at once
     }
     parked_ = true;
