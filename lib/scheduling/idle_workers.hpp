@@ -12,7 +12,8 @@
 //       searching worker will look at its queue after the push, or a
 //       sleeper is woken: work queued => searching >= 1 or a wake was sent.
 //
-// The producer side (worker_to_notify) runs after every push: if nobody is
+// The producer side (may_need_notify_after_push, then notify_locked) runs
+// after every push: if nobody is
 // searching and someone sleeps, it wakes one sleeper and counts it as a
 // searcher, so a burst of pushes wakes one worker, not all (no herd). A
 // searcher that finds work and was the last searcher wakes the next one,
@@ -30,7 +31,7 @@
 // the other: either the producer sees a sleeper and no searcher and wakes
 // someone, or the sleeper's re-check sees the work. That proves I2.
 //
-// Contract: any thread may call worker_to_notify(); a worker calls the other
+// Contract: any thread may call the producer side; a worker calls the other
 // transitions for itself only. None of them blocks beyond a short mutex.
 #pragma once
 
@@ -41,6 +42,8 @@
 #include <optional>
 #include <vector>
 
+#include "diagnostics/sanitizers.hpp"
+
 namespace weft::detail {
 
 class IdleWorkers {
@@ -50,12 +53,39 @@ class IdleWorkers {
   // Producer side, after work was made visible. Returns the worker to wake
   // (already removed from the sleepers and counted as awake and searching),
   // or nothing when a searcher exists or nobody sleeps.
-  std::optional<std::size_t> worker_to_notify();
-  // The same, for a producer whose push was a seq_cst read-modify-write
-  // (Worker::push_woken's exchange): that RMW and a seq_cst load of the
-  // counters are the producer's half of the Dekker pair, so no barrier is
-  // added (see the .cpp).
-  std::optional<std::size_t> worker_to_notify_after_rmw();
+  //
+  // In two steps, so that a push that wakes nobody makes no call. First,
+  // inline, the barrier and the read of the counters: false when a
+  // searcher exists or every worker is awake (nobody to wake). Only when
+  // that says true, notify_locked(): it takes the sleepers' lock, reads
+  // the counters again under it and picks the worker to wake.
+  bool may_need_notify_after_push() noexcept {
+    const std::uint64_t s = state_after_push();
+    return searching_of(s) == 0 && awake_of(s) < num_workers_;
+  }
+  // The first step for a producer whose push was a seq_cst
+  // read-modify-write (Worker::push_woken's exchange): that RMW and a
+  // seq_cst load of the counters are the producer's half of the Dekker
+  // pair, so no barrier is added. In the single total order S of seq_cst
+  // operations, either the producer's RMW precedes the sleeper's fence
+  // (then the sleeper's re-read of the queues sees the push:
+  // [atomics.order] p3.3's fence rule), or the fence precedes it, and then
+  // the sleeper's RMW (before its fence) precedes this load, which must see
+  // that RMW or a later change (p3.1). On x86 the load is a plain mov and
+  // the RMW a locked instruction already paid for. Under ThreadSanitizer
+  // the sleeper has no fence (see state_after_push): the barrier path.
+  bool may_need_notify_after_rmw() noexcept {
+#if WEFT_TSAN
+    return may_need_notify_after_push();
+#else
+    const std::uint64_t s = state_.load(std::memory_order_seq_cst);
+    return searching_of(s) == 0 && awake_of(s) < num_workers_;
+#endif
+  }
+  // The second step: the worker to wake (already removed from the sleepers
+  // and counted as awake and searching), or nothing when a searcher exists
+  // or nobody sleeps, read again under the sleepers' lock.
+  std::optional<std::size_t> notify_locked();
 
   // A worker wants to steal. False when half the workers already search
   // (more searchers than that only burn CPU); the caller then sleeps.
@@ -91,10 +121,28 @@ class IdleWorkers {
   static std::uint32_t searching_of(std::uint64_t s) { return static_cast<std::uint32_t>(s); }
   static std::uint32_t awake_of(std::uint64_t s) { return static_cast<std::uint32_t>(s >> 32); }
 
-  // The producer's read of state_ after its push (see the .cpp).
-  std::uint64_t state_after_push() noexcept;
-  // worker_to_notify()'s part after that read.
-  std::optional<std::size_t> notify_given(std::uint64_t s);
+  // The producer's half of the Dekker pair: [push] -> barrier -> read
+  // state_. The normal build uses a barrier and a plain load: the barrier
+  // costs only the local core (no cache-line traffic on state_, which every
+  // worker reads after every push). ThreadSanitizer does not model
+  // standalone fences, so that build uses a seq_cst read-modify-write
+  // instead, which orders the same way through state_'s release sequence
+  // (the sleeper's side is an RMW too).
+  std::uint64_t state_after_push() noexcept {
+#if WEFT_TSAN
+    return state_.fetch_add(0, std::memory_order_seq_cst);
+#elif defined(__x86_64__)
+    // A locked no-op on our own stack is a full barrier on x86 (every
+    // locked instruction is), and costs about half of MFENCE, which also
+    // waits for non-temporal stores we do not have. The Linux kernel's
+    // smp_mb() does the same. relaxed load: ordered by that barrier.
+    asm volatile("lock orl $0, (%%rsp)" ::: "memory", "cc");
+    return state_.load(std::memory_order_relaxed);
+#else
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    return state_.load(std::memory_order_relaxed);  // relaxed: ordered by the fence
+#endif
+  }
 
   const std::size_t num_workers_;
   // Low 32 bits: searching; high 32 bits: awake. Transitions are seq_cst

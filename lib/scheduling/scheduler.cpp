@@ -201,9 +201,7 @@ void Scheduler::push_global(TaskBase* task) noexcept {
   notify_work();
 }
 
-void Scheduler::notify_work() noexcept { wake_for(idle_.worker_to_notify()); }
-
-void Scheduler::notify_work_after_rmw() noexcept { wake_for(idle_.worker_to_notify_after_rmw()); }
+void Scheduler::notify_sleeper() noexcept { wake_for(idle_.notify_locked()); }
 
 void Scheduler::wake_for(std::optional<std::size_t> index) noexcept {
   if (index) {

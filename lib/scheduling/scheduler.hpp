@@ -38,6 +38,7 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <vector>
 
 #include "diagnostics/tracer.hpp"
@@ -99,11 +100,16 @@ class Scheduler {
 
   // Any thread, after making work visible: wakes a sleeping worker when
   // nobody is searching (IdleWorkers). Never fails.
-  void notify_work() noexcept;
+  // Inline up to the common answer, nobody to wake (IdleWorkers).
+  void notify_work() noexcept {
+    if (idle_.may_need_notify_after_push()) [[unlikely]] notify_sleeper();
+  }
   // notify_work() for a push that was one seq_cst read-modify-write (the
   // runnext slot's exchange): no barrier of its own
-  // (IdleWorkers::worker_to_notify_after_rmw).
-  void notify_work_after_rmw() noexcept;
+  // (IdleWorkers::may_need_notify_after_rmw). Inline as notify_work().
+  void notify_work_after_rmw() noexcept {
+    if (idle_.may_need_notify_after_rmw()) [[unlikely]] notify_sleeper();
+  }
 
   // Workers: is anything queued anywhere? (the last searcher's re-check)
   // `with_runnext` false leaves the workers' runnext slots out (a watching
@@ -162,6 +168,8 @@ class Scheduler {
  private:
   // notify_work()'s end: wakes the worker IdleWorkers picked, if any.
   void wake_for(std::optional<std::size_t> index) noexcept;
+  // notify_work()'s rare part: a worker may sleep and nobody searches.
+  void notify_sleeper() noexcept;
   // Counts a call from outside the runtime (a plain thread, or a fiber of
   // another runtime) while it may still queue work, so that quiescence is not
   // declared under its feet. Throws RuntimeStopped once stopping.
