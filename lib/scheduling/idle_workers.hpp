@@ -13,11 +13,11 @@
 //       sleeper is woken: work queued => searching >= 1 or a wake was sent.
 //
 // The producer side (may_need_notify_after_push, then notify_locked) runs
-// after every push: if nobody is
-// searching and someone sleeps, it wakes one sleeper and counts it as a
-// searcher, so a burst of pushes wakes one worker, not all (no herd). A
-// searcher that finds work and was the last searcher wakes the next one,
-// which ramps the number of busy workers up one at a time.
+// after every push: if nobody is searching and someone sleeps, it wakes one
+// sleeper and counts it as a searcher, so a burst of pushes wakes one
+// worker, not all (no herd). A searcher that finds work and was the last
+// searcher wakes the next one, which ramps the number of busy workers up
+// one at a time.
 //
 // The sleeper side (begin_sleep) decrements the counters and lists itself;
 // then it must re-check every queue, since a producer that read the counters
@@ -50,11 +50,8 @@ class IdleWorkers {
  public:
   explicit IdleWorkers(std::size_t num_workers);
 
-  // Producer side, after work was made visible. Returns the worker to wake
-  // (already removed from the sleepers and counted as awake and searching),
-  // or nothing when a searcher exists or nobody sleeps.
-  //
-  // In two steps, so that a push that wakes nobody makes no call. First,
+  // Producer side, after work was made visible, in two steps, so that a
+  // push that wakes nobody makes no call. First,
   // inline, the barrier and the read of the counters: false when a
   // searcher exists or every worker is awake (nobody to wake). Only when
   // that says true, notify_locked(): it takes the sleepers' lock, reads
