@@ -2,8 +2,6 @@
 
 #include <algorithm>
 
-#include "diagnostics/sanitizers.hpp"
-
 namespace weft::detail {
 
 IdleWorkers::IdleWorkers(std::size_t num_workers)

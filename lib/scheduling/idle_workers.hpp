@@ -56,10 +56,7 @@ class IdleWorkers {
   // searcher exists or every worker is awake (nobody to wake). Only when
   // that says true, notify_locked(): it takes the sleepers' lock, reads
   // the counters again under it and picks the worker to wake.
-  bool may_need_notify_after_push() noexcept {
-    const std::uint64_t s = state_after_push();
-    return searching_of(s) == 0 && awake_of(s) < num_workers_;
-  }
+  bool may_need_notify_after_push() noexcept { return may_need_notify(state_after_push()); }
   // The first step for a producer whose push was a seq_cst
   // read-modify-write (Worker::push_woken's exchange): that RMW and a
   // seq_cst load of the counters are the producer's half of the Dekker
@@ -75,8 +72,7 @@ class IdleWorkers {
 #if WEFT_TSAN
     return may_need_notify_after_push();
 #else
-    const std::uint64_t s = state_.load(std::memory_order_seq_cst);
-    return searching_of(s) == 0 && awake_of(s) < num_workers_;
+    return may_need_notify(state_.load(std::memory_order_seq_cst));
 #endif
   }
   // The second step: the worker to wake (already removed from the sleepers
@@ -117,6 +113,10 @@ class IdleWorkers {
   static constexpr std::uint64_t k_awake_one = std::uint64_t{1} << 32;
   static std::uint32_t searching_of(std::uint64_t s) { return static_cast<std::uint32_t>(s); }
   static std::uint32_t awake_of(std::uint64_t s) { return static_cast<std::uint32_t>(s >> 32); }
+  // Counters `s` say nobody searches and someone sleeps.
+  bool may_need_notify(std::uint64_t s) const noexcept {
+    return searching_of(s) == 0 && awake_of(s) < num_workers_;
+  }
 
   // The producer's half of the Dekker pair: [push] -> barrier -> read
   // state_. The normal build uses a barrier and a plain load: the barrier

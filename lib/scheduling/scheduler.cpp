@@ -201,9 +201,8 @@ void Scheduler::push_global(TaskBase* task) noexcept {
   notify_work();
 }
 
-void Scheduler::notify_sleeper() noexcept { wake_for(idle_.notify_locked()); }
-
-void Scheduler::wake_for(std::optional<std::size_t> index) noexcept {
+void Scheduler::notify_sleeper() noexcept {
+  const std::optional<std::size_t> index = idle_.notify_locked();
   if (index) {
     // The worker is counted awake already; the epoch tells a deadlock
     // detector that read the counters before that increment (activity.hpp).

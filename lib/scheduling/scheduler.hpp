@@ -166,9 +166,8 @@ class Scheduler {
   const Runtime::Options& options() const noexcept { return options_; }
 
  private:
-  // notify_work()'s end: wakes the worker IdleWorkers picked, if any.
-  void wake_for(std::optional<std::size_t> index) noexcept;
-  // notify_work()'s rare part: a worker may sleep and nobody searches.
+  // notify_work()'s rare part: a worker may sleep and nobody searches;
+  // wakes the one IdleWorkers picks, if any.
   void notify_sleeper() noexcept;
   // Counts a call from outside the runtime (a plain thread, or a fiber of
   // another runtime) while it may still queue work, so that quiescence is not

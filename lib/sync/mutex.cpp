@@ -24,7 +24,6 @@
 //      path and wakes someone: no lost wake-up)
 //   S  k_starving         => k_locked (hand-off keeps the mutex locked from
 //      one holder to the next)
-#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 #include <string>
