@@ -85,9 +85,11 @@ ParkTimes park_and_release(std::vector<weft::Channel<std::size_t>>& chans, While
 // One run's figures.
 struct ParkedRun {
   double spawn_ms, ns_per_op, ns_per_op_unparked, release_ms, rss_kib_per_parked;
+  double spawn_ms_warm, release_ms_warm;  // a second round in the same runtime
+  double spawn_ms_fresh_process;          // the first round of a fresh process
 };
 
-// Every figure but rss_kib_per_parked, in a runtime of its own.
+// Every figure but those of the fresh process, in a runtime of its own.
 ParkedRun parked_once(std::size_t parked, std::size_t rounds, std::size_t workers) {
   weft::Runtime rt({.workers = workers});
   ParkedRun run{};
@@ -99,37 +101,47 @@ ParkedRun parked_once(std::size_t parked, std::size_t rounds, std::size_t worker
     const ParkTimes times = park_and_release(chans, [&] { run.ns_per_op = pingpong_round_trip_ns(rounds, "parked"); });
     run.spawn_ms = times.spawn_ms;
     run.release_ms = times.release_ms;
+    // Again in the same runtime, nothing beside: what a long-lived runtime
+    // pays for its next burst, with the stacks and task blocks the first
+    // one left cached (and what Go's runs in one process measure).
+    const ParkTimes warm = park_and_release(chans, [] {});
+    run.spawn_ms_warm = warm.spawn_ms;
+    run.release_ms_warm = warm.release_ms;
   });
   return run;
 }
 
-// rss_kib_per_parked, measured by a fresh weft-bench process (see the top).
-double rss_kib_per_parked_in_fresh_process(std::size_t parked, std::size_t workers) {
+// rss_kib_per_parked and spawn_ms_fresh_process, measured by a fresh
+// weft-bench process (see the top): its round is the first of its process,
+// so its spawn time is also what a program pays for its first burst.
+void measure_in_fresh_process(ParkedRun& run, std::size_t parked, std::size_t workers) {
   const FreshRun child =
       run_in_fresh_process({"--workers", std::to_string(workers), "--parked-rss-child", std::to_string(parked)});
-  const std::string key = "rss_kib_per_parked=";
-  const auto at = child.output.rfind(key);
-  if (child.status != 0 || at == std::string::npos) {
-    wrong("parked", "the RSS measurement in a fresh process ended with status " + std::to_string(child.status) +
-                        ", output:\n" + child.output);
-  }
-  return std::strtod(child.output.c_str() + at + key.size(), nullptr);
+  const auto figure = [&](const std::string& key) {
+    const auto at = child.output.rfind(key);
+    if (child.status != 0 || at == std::string::npos) {
+      wrong("parked", "the run in a fresh process ended with status " + std::to_string(child.status) +
+                          " and no " + key + ", output:\n" + child.output);
+    }
+    return std::strtod(child.output.c_str() + at + key.size(), nullptr);
+  };
+  run.rss_kib_per_parked = figure("rss_kib_per_parked=");
+  run.spawn_ms_fresh_process = figure("spawn_ms=");
 }
 
 }  // namespace
 
 int parked_rss_child(std::size_t parked, std::size_t workers) {
   weft::Runtime rt({.workers = workers});
-  const double per = rt.block_on([&] {
+  double rss_per = 0, spawn_ms = 0;
+  rt.block_on([&] {
     // The baseline with the runtime up (its threads and this root fiber are
     // not the parked fibers' cost), before the channels are made (they are).
     const double rss0 = rss_kib();
     std::vector<weft::Channel<std::size_t>> chans(parked);
-    double rss_per = 0;
-    park_and_release(chans, [&] { rss_per = (rss_kib() - rss0) / static_cast<double>(parked); });
-    return rss_per;
+    spawn_ms = park_and_release(chans, [&] { rss_per = (rss_kib() - rss0) / static_cast<double>(parked); }).spawn_ms;
   });
-  std::printf("rss_kib_per_parked=%.17g\n", per);
+  std::printf("rss_kib_per_parked=%.17g spawn_ms=%.17g\n", rss_per, spawn_ms);
   return 0;
 }
 
@@ -140,7 +152,7 @@ void parked_workload(const Settings& s, Reporter& out) {
     std::vector<ParkedRun> runs;
     for (std::size_t k = 0; k < std::max<std::size_t>(s.repeat, 1); ++k) {
       runs.push_back(parked_once(parked, rounds, s.workers));
-      runs.back().rss_kib_per_parked = rss_kib_per_parked_in_fresh_process(parked, s.workers);
+      measure_in_fresh_process(runs.back(), parked, s.workers);
     }
     const std::string p = param(parked, s.workers);
     out.add("weft", "parked", p, "spawn_ms", median_of(runs, &ParkedRun::spawn_ms));
@@ -148,6 +160,9 @@ void parked_workload(const Settings& s, Reporter& out) {
     out.add("weft", "parked", p, "ns_per_op_unparked", median_of(runs, &ParkedRun::ns_per_op_unparked));
     out.add("weft", "parked", p, "release_ms", median_of(runs, &ParkedRun::release_ms));
     out.add("weft", "parked", p, "rss_kib_per_parked", median_of(runs, &ParkedRun::rss_kib_per_parked));
+    out.add("weft", "parked", p, "spawn_ms_warm", median_of(runs, &ParkedRun::spawn_ms_warm));
+    out.add("weft", "parked", p, "release_ms_warm", median_of(runs, &ParkedRun::release_ms_warm));
+    out.add("weft", "parked", p, "spawn_ms_fresh_process", median_of(runs, &ParkedRun::spawn_ms_fresh_process));
   }
 }
 
