@@ -46,7 +46,6 @@ constexpr std::size_t k_max_ranges = 64;  // ranges per process_madvise call her
 // call and falls back, as the first did.
 std::atomic<bool> g_vector_dontneed{true};
 std::atomic<bool> g_vector_guard{true};
-std::atomic<bool> g_vector_populate{true};
 
 // Applies `advice` to n ranges (at most k_max_ranges) with one
 // process_madvise call on ourselves. True if the kernel did all of it;
@@ -78,26 +77,6 @@ void discard_ranges(const iovec* ranges, std::size_t n, bool one_call) noexcept 
   // harmless).
   if (one_call && n > 1 && advise_in_one_call(ranges, n, MADV_DONTNEED, g_vector_dontneed)) return;
   for (std::size_t i = 0; i < n; ++i) ::madvise(ranges[i].iov_base, ranges[i].iov_len, MADV_DONTNEED);
-}
-
-// Faults in the top page of each of n stacks that have none resident (cold
-// or never used), with one call per k_max_ranges where the kernel can:
-// MADV_POPULATE_WRITE through process_madvise costs ~1.0 us a page on the
-// 2-vCPU VM against ~1.3 us for the fault a fiber's first touch takes
-// (docs/design/stacks.md). Best effort: a page not populated (an old
-// kernel, no memory now) faults in on first touch as before.
-void populate_top_pages(const Stack* stacks, std::size_t n) noexcept {
-  const std::size_t page = StackPool::page_size();
-  std::array<iovec, k_max_ranges> ranges;
-  while (n > 1 && g_vector_populate.load(std::memory_order_relaxed)) {
-    const std::size_t m = std::min(n, k_max_ranges);
-    for (std::size_t i = 0; i < m; ++i) {
-      ranges[i] = iovec{static_cast<char*>(stacks[i].lo) + stacks[i].size - page, page};
-    }
-    advise_in_one_call(ranges.data(), m, MADV_POPULATE_WRITE, g_vector_populate);
-    stacks += m;
-    n -= m;
-  }
 }
 
 bool probe_guard_install() noexcept {
@@ -170,11 +149,19 @@ void StackArena::add_chunk() {
 }
 
 void StackArena::acquire(std::vector<Stack>& out, std::size_t n) {
-  std::size_t first_cold = 0;  // out[first_cold, end) have no resident top page
+  // Cold and new stacks are not prefaulted here: their fibers fault their
+  // top page in on first touch. A batch populated in one
+  // process_madvise(MADV_POPULATE_WRITE) call was cheaper alone (~1.0
+  // against ~1.3 us a page), but the call holds the process's memory-map
+  // lock across the batch, which a page fault does not take (Linux 6.4+
+  // faults under the VMA's own lock), so every mprotect that grows a
+  // worker thread's malloc arena (glibc grows those a page at a time) queued
+  // behind it: a fresh process's first 100,000 parked fibers took 2.3x as
+  // long on 2 workers (docs/benchmarks.md, "a first burst without
+  // prefaulting").
   {
     std::lock_guard<std::mutex> guard(lock_);
     for (std::vector<Stack>* list : {&dirty_, &warm_, &cold_}) {
-      if (list == &cold_) first_cold = out.size();
       while (n > 0 && !list->empty()) {
         out.push_back(list->back());  // within capacity: does not allocate
         list->pop_back();
@@ -184,8 +171,6 @@ void StackArena::acquire(std::vector<Stack>& out, std::size_t n) {
     has_dirty_.store(!dirty_.empty(), std::memory_order_relaxed);  // relaxed: see has_dirty_
   }
   while (n > 0) n -= carve(out, n);
-  // Each of them is about to have a fiber touch its top page.
-  populate_top_pages(out.data() + first_cold, out.size() - first_cold);
 }
 
 std::size_t StackArena::carve(std::vector<Stack>& out, std::size_t n) {
