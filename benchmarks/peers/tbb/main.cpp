@@ -104,28 +104,23 @@ double increments_ns(std::size_t tasks, std::size_t each, Body body) {
   return ns_since(t0) / static_cast<double>(tasks * each);
 }
 
+// ns per increment of a counter under a Mutex (tbb::mutex or spin_mutex).
+template <class Mutex>
+double locked_increments_ns(std::size_t tasks, std::size_t each) {
+  Mutex m;
+  std::size_t counter = 0;
+  const double ns = increments_ns(tasks, each, [&] {
+    typename Mutex::scoped_lock guard(m);
+    ++counter;
+  });
+  if (counter != tasks * each) wrong("mutex", std::to_string(counter));
+  return ns;
+}
+
 void mutex() {
   const std::size_t tasks = 1000, each = quick ? 100 : 1000, n = tasks * each;
-  emit("mutex", n, "ns_per_op", median([&] {
-         tbb::mutex m;
-         std::size_t counter = 0;
-         const double ns = increments_ns(tasks, each, [&] {
-           tbb::mutex::scoped_lock guard(m);
-           ++counter;
-         });
-         if (counter != n) wrong("mutex", std::to_string(counter));
-         return ns;
-       }));
-  emit("mutex", n, "ns_per_op_spin", median([&] {
-         tbb::spin_mutex m;
-         std::size_t counter = 0;
-         const double ns = increments_ns(tasks, each, [&] {
-           tbb::spin_mutex::scoped_lock guard(m);
-           ++counter;
-         });
-         if (counter != n) wrong("mutex", std::to_string(counter));
-         return ns;
-       }));
+  emit("mutex", n, "ns_per_op", median([&] { return locked_increments_ns<tbb::mutex>(tasks, each); }));
+  emit("mutex", n, "ns_per_op_spin", median([&] { return locked_increments_ns<tbb::spin_mutex>(tasks, each); }));
   emit("mutex", n, "ns_per_op_atomic", median([&] {
          std::atomic<std::size_t> counter{0};
          const double ns = increments_ns(tasks, each, [&] { counter.fetch_add(1, std::memory_order_relaxed); });
