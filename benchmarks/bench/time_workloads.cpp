@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "bench.hpp"
@@ -111,7 +112,13 @@ void timers_contended_workload(const Settings& s, Reporter& out) {
 void idlewait_workload(const Settings& s, Reporter& out) {
   const double cpu_ms = median_of(s.repeat, [&] {
     weft::Runtime rt({.workers = s.workers});
-    rt.block_on([] {});  // started and idle
+    rt.block_on([] {});  // started
+    // And idle: block_on returns while its worker still ends the task (a
+    // new worker thread's first free sets up glibc's per-thread cache, whose
+    // first malloc sorts whatever earlier runtimes freed into that arena:
+    // up to 2.5 ms, measured inside the second before this wait), and
+    // another worker thread may not have started yet. 20 ms covers both.
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
     const double cpu0 = process_cpu_ms();
     const auto t0 = Clock::now();
     if (weft::timeout(std::chrono::seconds(1)).recv().has_value()) wrong("idlewait", "a value on a timeout channel");
