@@ -272,8 +272,11 @@ func oneOrFresh(workload string, size int, once func() []float64) [][]float64 {
 			runs = append(runs, once())
 			continue
 		}
-		out, err := exec.Command(os.Args[0], "--one", workload, "--one-size", strconv.Itoa(size),
-			"--workers", strconv.Itoa(workers)).Output()
+		args := []string{"--one", workload, "--one-size", strconv.Itoa(size), "--workers", strconv.Itoa(workers)}
+		if *quick {
+			args = append(args, "--quick") // the pingpong rounds of parked shrink too
+		}
+		out, err := exec.Command(os.Args[0], args...).Output()
 		if err != nil {
 			wrong(workload, "the run in a fresh process failed: "+err.Error())
 		}
@@ -363,6 +366,10 @@ func mutex() {
 
 func main() {
 	flag.Parse()
+	if *repeat < 1 {
+		fmt.Fprintf(os.Stderr, "weft-peer-go: --repeat: must be at least 1\n")
+		os.Exit(2)
+	}
 	if *one != "" {
 		w, _ := strconv.Atoi(*workersFlag)
 		runtime.GOMAXPROCS(w)

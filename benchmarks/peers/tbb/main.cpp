@@ -139,7 +139,11 @@ int main(int argc, char** argv) {
     if (a == "--quick") {
       quick = true;
     } else if (a == "--repeat" && i + 1 < argc) {
-      repeat = std::max(1, std::atoi(argv[++i]));
+      repeat = std::atoi(argv[++i]);
+      if (repeat < 1) {
+        std::fprintf(stderr, "weft-peer-tbb: --repeat: must be at least 1\n");
+        return 2;
+      }
     } else if (a == "--workers" && i + 1 < argc) {
       counts.clear();
       for (const char* p = argv[++i]; *p != '\0';) {
