@@ -6,12 +6,14 @@
 # a shared machine hits all alike), and prints every line each program
 # printed, prefixed by the round. Not part of CI.
 #
-#   benchmarks/peers/run.sh BUILD ROUNDS [weft-bench options] [workloads]
+#   benchmarks/peers/run.sh BUILD ROUNDS [--quick] [--repeat K] [--workers LIST] [workloads]
 #   benchmarks/peers/run.sh build-rel 2 --repeat 5 --workers 1,2 spawn fib pingpong
 #
 # BUILD is a weft build directory (meson) with benchmarks/weft-bench built.
 # A peer that does not know a workload is skipped for it.
 set -euo pipefail
+usage="usage: run.sh BUILD ROUNDS [--quick] [--repeat K] [--workers LIST] [workload ...]"
+(($# >= 2)) && [[ $2 =~ ^[1-9][0-9]*$ ]] || { echo "$usage" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 build=$1 rounds=$2
 shift 2
@@ -24,8 +26,9 @@ g++ -O3 -std=c++20 "$here/tbb/main.cpp" -o "$out/weft-peer-tbb" -ltbb
 opts=() names=()
 while (($#)); do
   case $1 in
-    --repeat|--workers) opts+=("$1" "$2"); shift 2 ;;
-    --*) opts+=("$1"); shift ;;
+    --repeat|--workers) (($# >= 2)) || { echo "$usage" >&2; exit 2; }; opts+=("$1" "$2"); shift 2 ;;
+    --quick) opts+=("$1"); shift ;;
+    -*) echo "run.sh: $1: not an option the peers share (--quick, --repeat, --workers)" >&2; exit 2 ;;
     *) names+=("$1"); shift ;;
   esac
 done
