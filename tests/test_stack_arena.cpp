@@ -243,6 +243,7 @@ TEST_CASE("stack arena: a new stack has no page resident until it is used; a war
     CHECK(!resident(s.lo));
     CHECK(*static_cast<volatile char*>(top_page + page() - 1) == 0);  // zero-filled on first touch
     CHECK(resident(top_page));
+    CHECK(!resident(top_page - 1));  // that page only
   }
   // Used, trimmed (warm: this arena has far fewer than k_warm_slots), taken
   // back: the top page is still there, the one below it is not.

@@ -41,13 +41,18 @@ func wrong(workload, what string) {
 	os.Exit(1)
 }
 
+// The middle of v (sorted in place).
+func middle(v []float64) float64 {
+	sort.Float64s(v)
+	return v[len(v)/2]
+}
+
 func median(fn func() float64) float64 {
 	runs := make([]float64, 0, *repeat)
 	for i := 0; i < *repeat; i++ {
 		runs = append(runs, fn())
 	}
-	sort.Float64s(runs)
-	return runs[len(runs)/2]
+	return middle(runs)
 }
 
 func emit(workload string, n int, metric string, v float64) {
@@ -298,8 +303,7 @@ func medianOf(runs [][]float64, k int) float64 {
 	for _, r := range runs {
 		v = append(v, r[k])
 	}
-	sort.Float64s(v)
-	return v[len(v)/2]
+	return middle(v)
 }
 
 func cpuMs() float64 {
