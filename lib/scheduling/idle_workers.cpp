@@ -4,8 +4,15 @@
 
 namespace weft::detail {
 
+std::atomic<bool> testing::lose_races_with_sleepers{false};
+std::atomic<bool> testing::sleeper_unconfirmed{false};
+
 IdleWorkers::IdleWorkers(std::size_t num_workers)
-    : num_workers_(num_workers), state_(k_awake_one * num_workers) {
+    : num_workers_(num_workers),
+      // One worker has nobody to notify (a lone worker never calls the
+      // producer side): no need to register the process.
+      asymmetric_(num_workers > 1 && heavy_barrier_available()),
+      state_(k_awake_one * num_workers) {
   sleepers_.reserve(num_workers);
 }
 

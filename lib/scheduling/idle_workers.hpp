@@ -31,6 +31,23 @@
 // the other: either the producer sees a sleeper and no searcher and wakes
 // someone, or the sleeper's re-check sees the work. That proves I2.
 //
+// Own pushes: a worker's push onto its own deque (every spawn) is the one
+// producer that runs millions of times a second, and its barrier was most
+// of what a second worker cost fib (docs/benchmarks.md, "the spawner's
+// barrier"). Where the heavy barrier is available (heavy_barrier.hpp), that
+// push has none: a compiler barrier, then the plain read of the counters.
+// The pair is then kept by the sleeper, in two steps: its re-check right
+// after the decrement, as above, which sees every push whose store had
+// left its core; and, if it is still asleep k_confirm_ns later and another
+// worker was awake when it lay down (only an awake worker pushes onto its
+// own deque), a confirmation: the heavy barrier, then the re-check again.
+// After the heavy barrier every own push made before it is visible, and
+// every one made after it reads the decrement and wakes a sleeper. So I2
+// holds for own pushes with "eventually" in it: a task such a push queued
+// may wait up to k_confirm_ns for a worker that slept through it, never
+// longer, and meanwhile its own worker is awake (it pushed) and runs it
+// itself when it comes to it. Every other producer keeps its barrier.
+//
 // Contract: any thread may call the producer side; a worker calls the other
 // transitions for itself only. None of them blocks beyond a short mutex.
 #pragma once
@@ -43,8 +60,21 @@
 #include <vector>
 
 #include "diagnostics/sanitizers.hpp"
+#include "scheduling/heavy_barrier.hpp"
 
 namespace weft::detail {
+
+namespace testing {
+// Test seam (tests/test_sleep_confirm.cpp). When lose_races_with_sleepers is
+// set, a worker that lies down with a confirmation due (Worker::sleep)
+// raises sleeper_unconfirmed until it confirms or is woken, and while that
+// is raised every own push wakes nobody: the worst that a race between such
+// a push and the sleeper's re-check can do, stretched over the whole window
+// in which the confirmation must make up for it. Atomics: the test reads
+// and sets them while workers run. Both false in production.
+extern std::atomic<bool> lose_races_with_sleepers;
+extern std::atomic<bool> sleeper_unconfirmed;
+}  // namespace testing
 
 class IdleWorkers {
  public:
@@ -75,6 +105,31 @@ class IdleWorkers {
     return may_need_notify(state_.load(std::memory_order_seq_cst));
 #endif
   }
+  // The first step for a worker's push onto its own deque (a spawn), the
+  // hottest producer: with the heavy barrier available (heavy_barrier.hpp),
+  // no barrier here at all; a worker about to sleep pays for both sides
+  // instead, but only later and only once per sleep that lasts
+  // (confirm_sleep: "Own pushes" at the top). Otherwise as
+  // may_need_notify_after_push().
+  bool may_need_notify_after_own_push() noexcept {
+    if (!asymmetric_) return may_need_notify_after_push();
+    light_barrier();
+    // relaxed: ordered against a sleeper's decrement by the heavy barrier
+    // it issues before its confirming re-check, not by the C++ model.
+    // The seam is read only when a notify would follow (rare): relaxed, a
+    // test's switch that publishes nothing.
+    return may_need_notify(state_.load(std::memory_order_relaxed)) &&
+           !testing::sleeper_unconfirmed.load(std::memory_order_relaxed);
+  }
+  // Whether own pushes go without a barrier, so that a worker going to
+  // sleep while another is awake must confirm its sleep (see the top).
+  bool asymmetric() const noexcept { return asymmetric_; }
+  // A sleeper's confirmation, k_confirm_ns into a sleep that began while
+  // another worker was awake: the heavy barrier, after which every own
+  // push made before it is visible to the caller's re-check of the queues,
+  // and every own push after it sees this worker asleep (and wakes it).
+  void confirm_sleep() noexcept { heavy_barrier(); }
+
   // The second step: the worker to wake (already removed from the sleepers
   // and counted as awake and searching), or nothing when a searcher exists
   // or nobody sleeps, read again under the sleepers' lock.
@@ -142,6 +197,7 @@ class IdleWorkers {
   }
 
   const std::size_t num_workers_;
+  const bool asymmetric_;  // own pushes without a barrier (may_need_notify_after_own_push)
   // Low 32 bits: searching; high 32 bits: awake. Transitions are seq_cst
   // RMWs; see each use for its pairing.
   std::atomic<std::uint64_t> state_;

@@ -110,6 +110,11 @@ class Scheduler {
   void notify_work_after_rmw() noexcept {
     if (idle_.may_need_notify_after_rmw()) [[unlikely]] notify_sleeper();
   }
+  // notify_work() for a worker's push onto its own deque: no barrier where
+  // the heavy barrier is available (IdleWorkers, "Own pushes"). Inline.
+  void notify_work_after_own_push() noexcept {
+    if (idle_.may_need_notify_after_own_push()) [[unlikely]] notify_sleeper();
+  }
 
   // Workers: is anything queued anywhere? (the last searcher's re-check)
   // `with_runnext` false leaves the workers' runnext slots out (a watching

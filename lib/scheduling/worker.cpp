@@ -79,7 +79,7 @@ void Worker::push_local(TaskBase* task) {
     throw;
   }
   // A lone worker is awake (it is pushing): nobody else could take the task.
-  if (!lone_) scheduler_.notify_work();
+  if (!lone_) scheduler_.notify_work_after_own_push();
 }
 
 void Worker::push_woken(TaskBase* task, ParkReason why) noexcept {
@@ -557,6 +557,15 @@ bool Worker::sleep() {
   // watcher leaves the runnext slots out: it looks at them again when its
   // watch ends, at most k_runnext_watch_ns from now.
   if (scheduler_.has_queued_work(!watching_)) scheduler_.notify_work();
+  // Own pushes carry no barrier (IdleWorkers, "Own pushes"): one made by a
+  // worker still awake may have escaped the re-check above. Confirm once,
+  // k_confirm_ns into the sleep, if it lasts that long.
+  Nanos confirm_at =
+      scheduler_.idle().asymmetric() && scheduler_.idle().num_awake() != 0 ? now_ns() + k_confirm_ns : k_never;
+  // relaxed: the test seam's switches (idle_workers.hpp) publish nothing.
+  if (confirm_at != k_never && testing::lose_races_with_sleepers.load(std::memory_order_relaxed)) [[unlikely]] {
+    testing::sleeper_unconfirmed.store(true, std::memory_order_relaxed);
+  }
   scheduler_.worker_went_idle();
   TimerHeap& heap = timers();
   bool driving = false;  // we sleep until the earliest deadline (timer_heap.hpp)
@@ -616,7 +625,16 @@ bool Worker::sleep() {
         continue;
       }
     }
-    const Nanos wake_at = std::min(deadline, trim_at);
+    if (confirm_at != k_never && now_ns() >= confirm_at) {
+      confirm_at = k_never;
+      testing::sleeper_unconfirmed.store(false, std::memory_order_relaxed);  // relaxed: as above
+      scheduler_.idle().confirm_sleep();
+      // As the re-check above: a notify may pick this very worker, whose
+      // token the top of the loop then takes.
+      if (scheduler_.has_queued_work()) scheduler_.notify_work();
+      continue;
+    }
+    const Nanos wake_at = std::min({deadline, trim_at, confirm_at});
     if (now_ns() < wake_at) {
       if (wake_at == k_never) {
         futex_wait(wake_token_, 0);
@@ -645,6 +663,8 @@ bool Worker::sleep() {
     heap.release_driver(&wake_token_);
     break;
   }
+  // Woken before the confirmation was due: the waker's push was seen.
+  if (confirm_at != k_never) testing::sleeper_unconfirmed.store(false, std::memory_order_relaxed);  // relaxed: as above
   wakeups_.store(wakeups_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // relaxed: as sleeps_
   return true;
 }

@@ -224,6 +224,10 @@ class Worker {
   // up to trim stacks (run(), "real idleness").
   static constexpr Nanos k_trim_idle_ns = 5'000'000;
   static constexpr Nanos k_runnext_watch_ns = 50'000;  // a watcher's longest sleep
+  // How long into a sleep a worker confirms it (IdleWorkers, "Own pushes"):
+  // the longest a task pushed without a barrier can wait for a worker that
+  // slept through its push. Sleeps shorter than this pay nothing.
+  static constexpr Nanos k_confirm_ns = 100'000;
   static constexpr std::uint32_t k_fresh_searches_to_watch = 2;  // a hand-off seen this often
   static constexpr Nanos k_runnext_grace_ns = 3'000;    // a thief leaves a fresh runnext alone this long
   static constexpr std::uint32_t k_runnext_streak = 16; // runnext picks in a row before the deque goes first once
