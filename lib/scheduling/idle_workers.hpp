@@ -32,21 +32,22 @@
 // someone, or the sleeper's re-check sees the work. That proves I2.
 //
 // Own pushes: a worker's push onto its own deque (every spawn) is the one
-// producer that runs millions of times a second, and its barrier was most
-// of what a second worker cost fib (docs/benchmarks.md, "the spawner's
-// barrier"). Where the heavy barrier is available (heavy_barrier.hpp), that
-// push has none: a compiler barrier, then the plain read of the counters.
-// The pair is then kept by the sleeper, in two steps: its re-check right
-// after the decrement, as above, which sees every push whose store had
-// left its core; and, if it is still asleep k_confirm_ns later and another
-// worker was awake when it lay down (only an awake worker pushes onto its
-// own deque), a confirmation: the heavy barrier, then the re-check again.
-// After the heavy barrier every own push made before it is visible, and
-// every one made after it reads the decrement and wakes a sleeper. So I2
-// holds for own pushes with "eventually" in it: a task such a push queued
-// may wait up to k_confirm_ns for a worker that slept through it, never
-// longer, and meanwhile its own worker is awake (it pushed) and runs it
-// itself when it comes to it. Every other producer keeps its barrier.
+// producer that runs millions of times a second, and its barrier was most of
+// what a second worker cost fib (docs/benchmarks.md, "the spawner's barrier,
+// paid by sleepers"). Where the heavy barrier is available
+// (heavy_barrier.hpp), that push has none: a compiler barrier, then the
+// plain read of the counters. The pair is then kept by the sleeper, in two
+// steps: its re-check right after the decrement, as above, which sees every
+// push whose store had left its core; and, if it is still asleep
+// k_confirm_ns later and another worker was awake when it lay down (only an
+// awake worker pushes onto its own deque), a confirmation: the heavy
+// barrier, then the re-check again. After the heavy barrier every own push
+// made before it is visible, and every one made after it reads the decrement
+// as a push with a barrier would. So I2 holds for own pushes with "eventually" in it: a
+// task such a push queued may wait up to k_confirm_ns for a worker that
+// slept through it, never longer, and meanwhile its own worker is awake (it
+// pushed) and runs it itself when it comes to it. Every other producer keeps
+// its barrier.
 //
 // Contract: any thread may call the producer side; a worker calls the other
 // transitions for itself only. None of them blocks beyond a short mutex.
