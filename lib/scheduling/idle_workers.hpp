@@ -43,11 +43,11 @@
 // awake worker pushes onto its own deque), a confirmation: the heavy
 // barrier, then the re-check again. After the heavy barrier every own push
 // made before it is visible, and every one made after it reads the decrement
-// as a push with a barrier would. So I2 holds for own pushes with "eventually" in it: a
-// task such a push queued may wait up to k_confirm_ns for a worker that
-// slept through it, never longer, and meanwhile its own worker is awake (it
-// pushed) and runs it itself when it comes to it. Every other producer keeps
-// its barrier.
+// as a push with a barrier would. So I2 holds for own pushes with
+// "eventually" in it: a task such a push queued may wait up to k_confirm_ns
+// for a worker that slept through it, never longer, and meanwhile its own
+// worker is awake (it pushed) and runs it itself when it comes to it. Every
+// other producer keeps its barrier.
 //
 // Contract: any thread may call the producer side; a worker calls the other
 // transitions for itself only. None of them blocks beyond a short mutex.
