@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <vector>
 
 #include "scheduling/heavy_barrier.hpp"
 #include "scheduling/idle_workers.hpp"
@@ -35,13 +36,24 @@ TEST_CASE("sleep confirmation: a task spawned while the other worker lies down i
     auto parent = rt.spawn([&] {
       // Busy on one worker, so that the other finds nothing and lies down,
       // with its confirmation due (another worker, this one, is awake).
-      if (!weft_test::spin_for_flag(testing_seam::sleeper_unconfirmed, 10s)) return 0;
+      // It may have lain down before this fiber began to spin and confirmed
+      // k_confirm_ns later (then the flag stays down for good): a poke, a
+      // no-op task whose push wakes it (the seam loses pushes only while the
+      // flag is up), gets it up and down again.
+      std::vector<weft::JoinHandle<void>> pokes;
+      bool down = false;
+      for (int poke = 0; poke < 500 && !down; ++poke) {
+        down = weft_test::spin_for_flag(testing_seam::sleeper_unconfirmed, 20ms);
+        if (!down) pokes.push_back(weft::go([] {}));
+      }
+      if (!down) return 0;  // (the pokes' handles detach them)
       std::atomic<bool> ran{false};
       // Pushed onto this worker's own deque; its notify is lost (the seam).
       auto child = weft::go([&ran] { ran.store(true); });
       // Never yields: only the other worker can run the child.
       const bool done = weft_test::spin_for_flag(ran, 10s);
       child.join();
+      for (auto& p : pokes) p.join();  // done by now, or run here
       return done ? 2 : 1;
     });
     const int outcome = parent.join();
