@@ -51,10 +51,45 @@ TEST_CASE("deque: a deque nobody else steals from (a lone worker's) keeps the sa
   }
 }
 
+TEST_CASE("deque: pop_if_bottom takes the bottom item only if it is the one expected") {
+  // An inline join's pop (run_queued_task_inline): both kinds of deque.
+  for (bool stealable : {true, false}) {
+    CAPTURE(stealable);
+    ChaseLevDeque<std::uint64_t> dq(4, stealable);
+    std::vector<std::uint64_t> items(6);
+    std::uint64_t never_pushed = 0;
+    CHECK_FALSE(dq.pop_if_bottom(&items[0]));  // empty
+    for (int round = 0; round < 3; ++round) {  // indices move on each round: wrap and reuse
+      for (auto& x : items) dq.push(&x);
+      CHECK_FALSE(dq.pop_if_bottom(&items[4]));  // in the deque, not at the bottom
+      CHECK_FALSE(dq.pop_if_bottom(&never_pushed));
+      CHECK(dq.size_approx() == 6);  // a refusal changes nothing
+      CHECK(dq.pop_if_bottom(&items[5]));
+      CHECK_FALSE(dq.pop_if_bottom(&items[5]));  // taken already
+      CHECK(dq.pop_if_bottom(&items[4]));
+      CHECK(dq.steal().item == &items[0]);
+      CHECK(dq.pop() == &items[3]);
+      CHECK(dq.pop_if_bottom(&items[2]));
+      CHECK(dq.size_approx() == 1);
+      // The last item, stolen: it is no longer there to take.
+      CHECK(dq.steal().item == &items[1]);
+      CHECK_FALSE(dq.pop_if_bottom(&items[1]));
+      CHECK(dq.size_approx() == 0);
+      // The last item, taken by pop_if_bottom: empty and usable after.
+      dq.push(&items[0]);
+      CHECK(dq.pop_if_bottom(&items[0]));
+      CHECK(dq.size_approx() == 0);
+      CHECK(dq.pop() == nullptr);
+      CHECK(dq.steal().status == Status::empty);
+    }
+  }
+}
+
 // Each item is an index into `seen`; every taker increments the item's
 // counter. Nothing lost: every counter ends at 1. Nothing duplicated: none
 // ends above 1.
-static void race(std::size_t num_items, int thieves, std::size_t initial_capacity, std::uint32_t seed) {
+static void race(std::size_t num_items, int thieves, std::size_t initial_capacity, std::uint32_t seed,
+                 bool pop_if = false) {
   ChaseLevDeque<std::uint64_t> dq(initial_capacity);
   std::vector<std::uint64_t> ids(num_items);
   for (std::size_t i = 0; i < num_items; ++i) ids[i] = i;
@@ -79,11 +114,17 @@ static void race(std::size_t num_items, int thieves, std::size_t initial_capacit
     });
   }
   // The owner pushes in random bursts and pops some back.
+  // With `pop_if`, each burst's last item is taken back first by
+  // pop_if_bottom (an inline join of the newest child), unless stolen.
   std::mt19937 rng(seed);
   std::size_t next = 0, popped = 0;
   while (next < num_items) {
     std::size_t burst = 1 + rng() % 64;
     for (std::size_t k = 0; k < burst && next < num_items; ++k) dq.push(&ids[next++]);
+    if (pop_if && dq.pop_if_bottom(&ids[next - 1])) {
+      seen[next - 1].fetch_add(1, std::memory_order_relaxed);
+      ++popped;
+    }
     std::size_t pops = rng() % (burst + 1);
     for (std::size_t k = 0; k < pops; ++k) {
       if (std::uint64_t* x = dq.pop()) {
@@ -115,6 +156,14 @@ TEST_CASE("deque: thieves racing the owner lose and duplicate nothing" * doctest
   for (std::uint32_t seed = 1; seed <= 4; ++seed) {
     CAPTURE(seed);
     race(n, 3, 1024, seed);
+  }
+}
+
+TEST_CASE("deque: thieves racing the owner's pop_if_bottom lose and duplicate nothing" * doctest::timeout(300)) {
+  const std::size_t n = weft_test::scaled(2'000'000);
+  for (std::uint32_t seed = 21; seed <= 24; ++seed) {
+    CAPTURE(seed);
+    race(n, 3, 1024, seed, true);
   }
 }
 

@@ -6,7 +6,7 @@
 //
 // Who may call what:
 //   push(), pop(),
-//   peek_bottom()           the owner thread only (never concurrently with
+//   pop_if_bottom()         the owner thread only (never concurrently with
 //                           each other: one owner, one thread at a time)
 //   steal(), size_approx()  any thread, concurrently with everything
 // Nothing here blocks or parks; every call finishes in a bounded number of
@@ -92,8 +92,37 @@ class ChaseLevDeque {
   // Owner only. Takes the most recently pushed item; nullptr when empty.
   T* pop() {
     // relaxed: only the owner writes bottom_ and ring_.
-    std::int64_t b = bottom_.load(std::memory_order_relaxed) - 1;
+    return take_bottom(bottom_.load(std::memory_order_relaxed) - 1, ring_.load(std::memory_order_relaxed));
+  }
+
+  // Owner only. pop(), but only if the most recently pushed item is
+  // `expected`: true if this call took it. Otherwise nothing changes and no
+  // barrier is paid: an inline join's look at the bottom before its pop,
+  // fused with the pop so that the owner-only words are read once.
+  bool pop_if_bottom(const T* expected) {
+    // relaxed: only the owner writes bottom_ and ring_.
+    const std::int64_t b = bottom_.load(std::memory_order_relaxed);
     Ring* r = ring_.load(std::memory_order_relaxed);
+    // relaxed: a stale top_ only makes the deque look non-empty;
+    // take_bottom() decides.
+    const std::int64_t t = top_.load(std::memory_order_relaxed);
+    if (t >= b || r->get(b - 1) != expected) return false;
+    if (!stealable_) {
+      // No thief (see pop()): top_ cannot have moved since that load.
+      // relaxed: as pop()'s no-thief path.
+      top_cache_ = t;
+      bottom_.store(b - 1, std::memory_order_relaxed);
+      return true;
+    }
+    // Only the owner writes slots, so slot b - 1 holds `expected` whoever
+    // wins it: take_bottom() returns it or nullptr (a thief took it).
+    return take_bottom(b - 1, r) != nullptr;
+  }
+
+ private:
+  struct Ring;
+  // pop() with bottom_ - 1 and ring_ already read (owner-only words).
+  T* take_bottom(std::int64_t b, Ring* r) {
     if (!stealable_) {
       // No thief: top_ moves only by this thread's own steal(), never during
       // a pop, so nothing can race for index b. relaxed everywhere: the
@@ -133,18 +162,7 @@ class ChaseLevDeque {
     return item;
   }
 
-  // Owner only. The item pop() would return, without taking it; nullptr
-  // when empty. A thief may still take it before the owner's pop(), which
-  // then returns nullptr (never another item: only the owner moves bottom_).
-  T* peek_bottom() const {
-    // relaxed: only the owner writes bottom_ and ring_.
-    const std::int64_t b = bottom_.load(std::memory_order_relaxed);
-    // relaxed: a stale top_ only makes the peek look non-empty; pop() decides.
-    const std::int64_t t = top_.load(std::memory_order_relaxed);
-    if (t >= b) return nullptr;
-    return ring_.load(std::memory_order_relaxed)->get(b - 1);
-  }
-
+ public:
   // Any thread. Takes the oldest item. lost_race means another thief or the
   // owner took it first; the caller may retry.
   StealResult steal() {

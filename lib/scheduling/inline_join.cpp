@@ -32,16 +32,15 @@ namespace weft::detail {
 bool run_queued_task_inline(TaskBase* task) noexcept {
   Worker* w = current_worker();
   if (w == nullptr || w->current_ == nullptr) return false;  // a plain thread or the loop
-  if (!w->scheduler_.options().inline_join) return false;
-  // Only this runtime's tasks are in its workers' deques: a task of another
-  // runtime fails this test.
-  if (w->deque_.peek_bottom() != task) return false;
+  if (!w->inline_join_) return false;
   const Fiber* self = w->current_;
   const auto sp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
   const auto lo = reinterpret_cast<std::uintptr_t>(self->stack.lo);
   if (sp < lo || sp - lo < self->stack.size / 2) return false;
-  // The bottom item, unless a thief took it since the peek (then nullptr).
-  if (w->deque_.pop() != task) return false;
+  // Taken only if it is the bottom item, and no thief wins it. Only this
+  // runtime's tasks are in its workers' deques: a task of another runtime
+  // fails this test.
+  if (!w->deque_.pop_if_bottom(task)) return false;
   // Ours now (popped). Not for a fiber that started, parked and was woken
   // again (a runnable fiber, not a fresh task: only this thread pushed it
   // here, after its wake-up made fiber_ visible), nor for a task that must

@@ -33,6 +33,7 @@ Worker::Worker(Scheduler& scheduler, std::size_t index, std::size_t stack_size, 
     : scheduler_(scheduler),
       index_(index),
       lone_(scheduler.options().workers == 1),
+      inline_join_(scheduler.options().inline_join),
       // Only the other workers of this runtime steal (steal_from_others): a
       // lone worker's deque has no thief, and its pop() no barrier.
       deque_(ChaseLevDeque<TaskBase>::k_default_capacity, !lone_),

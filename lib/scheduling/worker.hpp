@@ -327,6 +327,8 @@ class Worker {
   // needs no read-modify-write (push_woken, take_runnext), the deque's pop
   // no barrier (ChaseLevDeque's stealable), and a push wakes nobody.
   const bool lone_;
+  // Options::inline_join, kept here: read at every join (inline_join.cpp).
+  const bool inline_join_;
   ChaseLevDeque<TaskBase> deque_;
   StackPool stacks_;
   ExecContext loop_context_;       // this thread's own stack, running run()

@@ -5,8 +5,11 @@
  * Processes: one owner and THIEVES thieves (two unless said), on one deque whose ring starts at
  * capacity 2 (the smallest the constructor allows) and grows.
  *   owner    NPUSH pushes and NPOP pops in every order, plus (PEEK) one
- *            peek_bottom() followed by pop(), as run_queued_task_inline
- *            does, and (SELF_STEAL) one steal() of its own, as pick_task
+ *            pop_if_bottom(), as run_queued_task_inline does: modelled as
+ *            its look at the bottom slot and, if that found an item, pop()
+ *            (whose second read of the owner-only bottom_ and ring_ gives
+ *            the values the look read; the code passes them on), and
+ *            (SELF_STEAL) one steal() of its own, as pick_task
  *            does every k_fifo_interval ticks; then pops until pop()
  *            returns nothing.
  *   thief    ROUNDS calls of steal_from_others() aimed at this deque: steal
@@ -20,8 +23,8 @@
  *   - every pushed item is taken exactly once, and the deque is empty, once
  *     all processes have ended (the final assert in init);
  *   - I1 of the header: top <= bottom + 1 in every reachable state;
- *   - peek_bottom() then pop() returns the peeked item or nothing, never
- *     another item (the claim run_queued_task_inline relies on);
+ *   - pop_if_bottom() takes the item it looked at or nothing, never another
+ *     item (the claim run_queued_task_inline relies on);
  *   - every process ends (no invalid end state).
  *
  * NOT covered: spin explores sequentially consistent interleavings only.
@@ -52,7 +55,7 @@
  *      assumed a steal since), so it overwrites the slot of the oldest item
  *
  * The runs of tests/model/check.sh (spin -D values; see that script):
- *   the defaults: 3 pushes (the ring grows once), a pop, a peek + pop and
+ *   the defaults: 3 pushes (the ring grows once), a pop, a pop_if_bottom and
  *   a self-steal by the owner, one steal_from_others() per thief;
  *   4 pushes, plain pops; 3 pushes, two steal_from_others() per thief.
  * @verify
@@ -78,7 +81,7 @@
 #define ROUNDS 1          /* steal_from_others() calls per thief */
 #endif
 #ifndef PEEK
-#define PEEK 1            /* peek_bottom() + pop() by the owner, 0 or 1 */
+#define PEEK 1            /* pop_if_bottom() by the owner, 0 or 1 */
 #endif
 #ifndef SELF_STEAL
 #define SELF_STEAL 1      /* steal() by the owner, 0 or 1 */
@@ -135,7 +138,7 @@ inline took(x) {
 
 /* ChaseLevDeque::push. Nobody but the owner writes bottom_, ring_ or the
  * slots, so the owner's reads of them are private and are folded together
- * (here, in pop and in peek_bottom); every access to top_, and every write
+ * (here, in pop and in pop_if_bottom); every access to top_, and every write
  * others can see, is a step of its own. */
 inline push(item) {
   d_step { b = bottom; r = ring };
@@ -234,8 +237,9 @@ inline pop(x) {
 }
 #endif
 
-/* ChaseLevDeque::peek_bottom; x = 0 for nullptr. */
-inline peek_bottom(x) {
+/* The first half of ChaseLevDeque::pop_if_bottom: the bottom item, or
+ * x = 0 for none (then pop_if_bottom returns false). */
+inline look_at_bottom(x) {
   b = bottom;
   t = top;                                         /* relaxed */
   if
@@ -299,9 +303,9 @@ proctype owner() {
   :: pushed < NPUSH -> pushed++; push(pushed)
   :: pops < NPOP -> pops++; pop(x); if :: x != 0 -> took(x); x = 0 :: else -> skip fi
   :: peeks < PEEK -> peeks++;
-     peek_bottom(p);
-     pop(x);
-     /* a thief may have taken the peeked item; never another one */
+     look_at_bottom(p);                            /* pop_if_bottom(p) */
+     if :: p != 0 -> pop(x) :: else -> skip fi;
+     /* a thief may have taken the item looked at; never another one */
      assert(p == 0 || x == 0 || x == p);
      if :: x != 0 -> took(x); x = 0 :: else -> skip fi;
      p = 0
