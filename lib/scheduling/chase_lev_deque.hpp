@@ -119,50 +119,6 @@ class ChaseLevDeque {
     return take_bottom(b - 1, r) != nullptr;
   }
 
- private:
-  struct Ring;
-  // pop() with bottom_ - 1 and ring_ already read (owner-only words).
-  T* take_bottom(std::int64_t b, Ring* r) {
-    if (!stealable_) {
-      // No thief: top_ moves only by this thread's own steal(), never during
-      // a pop, so nothing can race for index b. relaxed everywhere: the
-      // other threads that read top_ and bottom_ (size_approx) only count.
-      // Taking the last item leaves t == b, empty, like the CAS path below.
-      const std::int64_t t = top_.load(std::memory_order_relaxed);
-      top_cache_ = t;
-      if (t > b) return nullptr;
-      bottom_.store(b, std::memory_order_relaxed);
-      return r->get(b);
-    }
-    // seq_cst store then seq_cst load (the paper: relaxed store, seq_cst
-    // fence, relaxed load). Both sit in the single total order S with the
-    // thieves' seq_cst loads: a thief whose load of bottom_ follows this store
-    // in S sees b, so it cannot take index b without the CAS below; one whose
-    // load precedes it must then win a CAS on top_ that our load of top_
-    // observes.
-    bottom_.store(b, std::memory_order_seq_cst);
-    std::int64_t t = top_.load(std::memory_order_seq_cst);
-    top_cache_ = t;  // a fresher value for push(), free here
-    if (t > b) {  // was empty: restore bottom_ (relaxed: owner-only word)
-      bottom_.store(b + 1, std::memory_order_relaxed);
-      return nullptr;
-    }
-    T* item = r->get(b);
-    if (t == b) {
-      // The last item: thieves may be after it too; a CAS on top_ decides.
-      // seq_cst on success: orders the claim against the thieves' CAS (I3).
-      // relaxed on failure: we only learn that a thief took it.
-      if (!top_.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst,
-                                        std::memory_order_relaxed)) {
-        item = nullptr;
-      }
-      // relaxed: owner-only word; top_ is now b + 1 either way (I1).
-      bottom_.store(b + 1, std::memory_order_relaxed);
-    }
-    return item;
-  }
-
- public:
   // Any thread. Takes the oldest item. lost_race means another thief or the
   // owner took it first; the caller may retry.
   StealResult steal() {
@@ -210,6 +166,47 @@ class ChaseLevDeque {
     const std::int64_t mask;
     std::unique_ptr<std::atomic<T*>[]> slots;
   };
+
+  // pop() with bottom_ - 1 and ring_ already read (owner-only words).
+  T* take_bottom(std::int64_t b, Ring* r) {
+    if (!stealable_) {
+      // No thief: top_ moves only by this thread's own steal(), never during
+      // a pop, so nothing can race for index b. relaxed everywhere: the
+      // other threads that read top_ and bottom_ (size_approx) only count.
+      // Taking the last item leaves t == b, empty, like the CAS path below.
+      const std::int64_t t = top_.load(std::memory_order_relaxed);
+      top_cache_ = t;
+      if (t > b) return nullptr;
+      bottom_.store(b, std::memory_order_relaxed);
+      return r->get(b);
+    }
+    // seq_cst store then seq_cst load (the paper: relaxed store, seq_cst
+    // fence, relaxed load). Both sit in the single total order S with the
+    // thieves' seq_cst loads: a thief whose load of bottom_ follows this store
+    // in S sees b, so it cannot take index b without the CAS below; one whose
+    // load precedes it must then win a CAS on top_ that our load of top_
+    // observes.
+    bottom_.store(b, std::memory_order_seq_cst);
+    std::int64_t t = top_.load(std::memory_order_seq_cst);
+    top_cache_ = t;  // a fresher value for push(), free here
+    if (t > b) {  // was empty: restore bottom_ (relaxed: owner-only word)
+      bottom_.store(b + 1, std::memory_order_relaxed);
+      return nullptr;
+    }
+    T* item = r->get(b);
+    if (t == b) {
+      // The last item: thieves may be after it too; a CAS on top_ decides.
+      // seq_cst on success: orders the claim against the thieves' CAS (I3).
+      // relaxed on failure: we only learn that a thief took it.
+      if (!top_.compare_exchange_strong(t, t + 1, std::memory_order_seq_cst,
+                                        std::memory_order_relaxed)) {
+        item = nullptr;
+      }
+      // relaxed: owner-only word; top_ is now b + 1 either way (I1).
+      bottom_.store(b + 1, std::memory_order_relaxed);
+    }
+    return item;
+  }
 
   // Owner only: doubles the ring, copying items t .. b-1 to the same indices.
   // Out of line and cold: inlined, its registers made every push() save and
