@@ -52,6 +52,56 @@ __attribute__((noinline)) EhGlobals* eh_globals() noexcept {
   return eh;
 }
 
+// The jump itself: Boost.Context's jump_fcontext, entered so that the
+// CPU's return-stack predictor stays in step with the stacks.
+//
+// jump_fcontext saves the caller's registers and return address on the
+// current stack, loads the target's, and leaves with `jmp *%r8` to the
+// target's saved return address, never with `ret` (Boost 1.74, x86-64
+// SysV; `objdump -d` shows it). A plain call to it pushes an entry on the
+// return-stack buffer that no `ret` ever pops. Every return after the
+// jump (out of switch_context, park, the channel operation, ...) is then
+// predicted from the entry one below the right one, and the whole chain
+// of them mispredicts: about seven per switch on a park. Here the return
+// address goes on the stack with a push and the jump is a `jmp`: no
+// entry is pushed, the buffer stays aligned, and when the fibers on both
+// sides of a switch park through the same calls (a pingpong) every
+// return is predicted. pingpong 157 -> 111 ns a round trip on this VM
+// (docs/benchmarks.md, "Issue 17: switches the return predictor can
+// follow").
+//
+// What the stack sees is exactly what a call would leave (jump_fcontext
+// cannot tell the difference); the 128 bytes skipped first keep the red
+// zone below the stack pointer intact for the compiler. The registers a
+// call may change are declared clobbered; jump_fcontext restores the
+// callee-saved ones and the x87/SSE control words as it always does.
+// Other targets call jump_fcontext as before.
+inline bctx::transfer_t jump(bctx::fcontext_t to, void* data) noexcept {
+#if defined(__x86_64__)
+  void* fctx = to;   // rdi: jump_fcontext's first argument
+  void* arg = data;  // rsi: its second
+  void* from;        // rax on landing: the switcher's handle
+  void* got;         // rdx on landing: the switcher's data
+  asm volatile(
+      "subq $128, %%rsp\n\t"
+      "leaq 1f(%%rip), %%rax\n\t"
+      "pushq %%rax\n\t"
+      "jmp jump_fcontext@PLT\n\t"
+      "1:\n\t"
+      "addq $128, %%rsp\n\t"
+      : "=a"(from), "=d"(got), "+D"(fctx), "+S"(arg)
+      :
+      : "rcx", "r8", "r9", "r10", "r11", "memory", "cc",
+        "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
+        "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15",
+        "st", "st(1)", "st(2)", "st(3)", "st(4)", "st(5)", "st(6)", "st(7)",
+        "mm0", "mm1", "mm2", "mm3", "mm4", "mm5", "mm6", "mm7");
+  return bctx::transfer_t{from, got};
+#else
+  return bctx::jump_fcontext(to, data);
+#endif
+}
+
 // Runs on the switching side, just before the jump.
 inline void before_switch(ExecContext& from, ExecContext& to, bool from_dies) noexcept {
   EhGlobals* eh = eh_globals();
@@ -119,14 +169,14 @@ void adopt_thread_context(ExecContext& ctx) {
 void switch_context(ExecContext& from, ExecContext& to) {
   SwitchRecord rec{&from, &to};
   before_switch(from, to, false);
-  bctx::transfer_t t = bctx::jump_fcontext(to.fctx, &rec);
+  bctx::transfer_t t = jump(to.fctx, &rec);
   after_switch(t, from);
 }
 
 void exit_to(ExecContext& from, ExecContext& to) {
   SwitchRecord rec{&from, &to};  // read by `to` before this stack is reused
   before_switch(from, to, true);
-  bctx::jump_fcontext(to.fctx, &rec);
+  jump(to.fctx, &rec);
   std::fputs("weft: a finished fiber was resumed\n", stderr);
   std::abort();
 }
