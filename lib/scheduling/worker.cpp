@@ -34,6 +34,7 @@ Worker::Worker(Scheduler& scheduler, std::size_t index, std::size_t stack_size, 
       index_(index),
       lone_(scheduler.options().workers == 1),
       inline_join_(scheduler.options().inline_join),
+      timer_heap_(timers()),
       // Only the other workers of this runtime steal (steal_from_others): a
       // lone worker's deque has no thief, and its pop() no barrier.
       deque_(ChaseLevDeque<TaskBase>::k_default_capacity, !lone_),
@@ -769,9 +770,8 @@ void Worker::settle_switched_out() {
 }
 
 bool Worker::timers_due() const noexcept {
-  const TimerHeap& heap = timers();
-  if (heap.earliest() == k_never) return false;  // one relaxed-cost load while none is armed
-  return heap.own_due(now_ns());  // ours, or another worker's overdue (timer_heap.hpp)
+  if (timer_heap_.earliest() == k_never) return false;  // one relaxed-cost load while none is armed
+  return timer_heap_.own_due(now_ns());  // ours, or another worker's overdue (timer_heap.hpp)
 }
 
 Fiber* Worker::direct_successor() noexcept {
