@@ -69,7 +69,7 @@ __attribute__((noinline)) EhGlobals* eh_globals() noexcept {
 // address goes on the stack with a push and the jump is a `jmp`: no
 // entry is pushed, the buffer stays aligned, and when the fibers on both
 // sides of a switch park through the same calls (a pingpong) every
-// return is predicted. pingpong 157 -> 111 ns a round trip on this VM
+// return is predicted. pingpong 156 -> 113 ns a round trip on this VM
 // (docs/benchmarks.md, "Issue 17: switches the return predictor can
 // follow").
 //
