@@ -190,7 +190,7 @@ void Worker::run() {
   pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
   set_precise_timer_slack();
   TimerHeap::set_thread_shard(TimerHeap::shard_of_worker(index_));  // our timers go to our own shard
-  TimerHeap& heap = timers();
+  TimerHeap& heap = timer_heap_;
   scheduler_.worker_ready();  // the Runtime's constructor waits for every worker to get here
   for (;;) {
     if (timers_due()) fire_timers(heap, false);  // due timers first
@@ -569,7 +569,7 @@ bool Worker::sleep() {
     testing::sleeper_unconfirmed.store(true, std::memory_order_relaxed);
   }
   scheduler_.worker_went_idle();
-  TimerHeap& heap = timers();
+  TimerHeap& heap = timer_heap_;
   bool driving = false;  // we sleep until the earliest deadline (timer_heap.hpp)
   // Stacks or task blocks to give back: get up by ourselves once we have
   // slept this long unwoken (trim_due_). The arena's and the task depot's

@@ -331,8 +331,9 @@ class Worker {
   const bool inline_join_;
   // The process's timer heap (timers()), kept here: a direct switch asks it
   // whether timers are due (timers_due) at every park, and timers() is a
-  // call with a guard on a function-local static.
-  const TimerHeap& timer_heap_;
+  // call with a guard on a function-local static. The loop and sleep()
+  // use it too.
+  TimerHeap& timer_heap_;
   ChaseLevDeque<TaskBase> deque_;
   StackPool stacks_;
   ExecContext loop_context_;       // this thread's own stack, running run()
