@@ -13,7 +13,7 @@
 // blocked, and a thread that enters weft bumps the epoch.
 //
 // Contract: any plain thread; takes the runtime registry lock and each live
-// fiber's wait_lock briefly.
+// fiber's wait_lock briefly, inside a WaitVisit (sync/wait_visit.hpp).
 #pragma once
 
 #include <optional>

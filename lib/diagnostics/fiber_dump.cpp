@@ -9,6 +9,7 @@
 #include "scheduling/fiber.hpp"
 #include "scheduling/scheduler.hpp"
 #include "scheduling/worker.hpp"
+#include "sync/wait_visit.hpp"
 #include "sync/waiter.hpp"
 #include "time/park_stamp.hpp"
 
@@ -71,11 +72,14 @@ std::vector<FiberEntry> collect_fibers(Scheduler& s, bool parked_only) {
   std::vector<bool> running_listed(n, false);
 
   std::vector<FiberEntry> entries;
+  const WaitVisit visit;  // parked_on is read below (sync/wait_visit.hpp)
   s.live().for_each([&](Fiber* f) {
-    // wait_lock keeps parked_on alive and orders the name and park_stamp
-    // (fiber.hpp).
+    // wait_lock (inside the visit) keeps parked_on alive and orders the name
+    // and park_stamp (fiber.hpp).
     std::lock_guard<SpinLock> guard(f->wait_lock);
-    if (parked_only && f->parked_on == nullptr) return;
+    // acquire: pairs with publish_parked_on's release store.
+    Waiter* parked_on = f->parked_on.load(std::memory_order_acquire);
+    if (parked_only && parked_on == nullptr) return;
     FiberEntry e;
     e.id = fiber_id(f);
     e.spawner_id = f->spawner_id;
@@ -83,10 +87,10 @@ std::vector<FiberEntry> collect_fibers(Scheduler& s, bool parked_only) {
       e.named = true;
       e.name = f->name;
     }
-    if (f->parked_on != nullptr) {
+    if (parked_on != nullptr) {
       e.state = FiberEntry::State::parked;
       e.parked_ns = stamp_age_ns(f->park_stamp);
-      f->parked_on->describe(e.waits_on);
+      parked_on->describe(e.waits_on);
     } else {
       for (std::size_t i = 0; i < n; ++i) {
         if (running[i] == e.id && e.id != 0) {

@@ -22,9 +22,10 @@
 // the name when the fiber is listed) or `fiber 12`. Anyone printing a
 // Waiter description resolves it first.
 //
-// Contract: any thread; never parks. Takes each registry shard's lock and,
-// under it, each listed fiber's wait_lock, for the time of a few copies and
-// one description.
+// Contract: any thread; never parks. Opens a WaitVisit (one heavy barrier:
+// sync/wait_visit.hpp), then takes each registry shard's lock and, under
+// it, each listed fiber's wait_lock, for the time of a few copies and one
+// description.
 #pragma once
 
 #include <cstddef>

@@ -144,7 +144,7 @@ void trace_switch_out(TraceBuffer& b, Fiber* f, TraceEnd end) noexcept {
   p.a = b.slice_fiber;
   // The fiber is running and its waiter lives on its stack: parked_on is
   // ours to read (only this fiber writes it), and the waiter is alive.
-  if (Waiter* w = f->parked_on) {
+  if (Waiter* w = f->parked_on.load(std::memory_order_relaxed)) {  // relaxed: our own write
     std::string& text = b.park_text;  // reused: no allocation once it has grown
     text.clear();
     try {

@@ -49,13 +49,14 @@ struct Fiber {
   // See the header comment. Written by the owning worker (running->parked,
   // reset to running) and by one unparker per park (exchange to notified).
   std::atomic<std::uint32_t> park_state{k_park_running};
-  // The waiter this fiber is parked on, for shutdown's cancellation and for
-  // diagnostics; guarded by wait_lock. Someone who reaches a waiter through
-  // its fiber (not through a wait list) claims it under wait_lock, and the
-  // fiber clears parked_on under wait_lock before its wait returns, so the
-  // waiter cannot vanish during the claim (waiter.hpp's lifetime rule).
+  // The waiter this fiber is parked on, for cancellation and for
+  // diagnostics. Written by the fiber (publish_parked_on, clear_parked_on);
+  // someone who reaches a waiter through its fiber (not through a wait
+  // list) does so inside a WaitVisit and reads and uses it under wait_lock,
+  // so the waiter cannot vanish meanwhile (sync/wait_visit.hpp; waiter.hpp's
+  // lifetime rule).
   SpinLock wait_lock;
-  Waiter* parked_on = nullptr;
+  std::atomic<Waiter*> parked_on{nullptr};
   // The fiber's innermost cancellation scope (cancel_state.hpp), holding a
   // reference, or nullptr (the root: only shutdown cancels it). Written by
   // the fiber itself (CancelScope, TaskGroup) and read by it.
@@ -110,8 +111,9 @@ struct Fiber {
   // listed; read by the dump under wait_lock.
   char* name = nullptr;
   // When the current park began (time/park_stamp.hpp), for the dump's
-  // "parked 3.2 s". Written by the fiber under wait_lock together with
-  // parked_on; read under wait_lock.
+  // "parked 3.2 s". Written by the fiber just before it publishes
+  // parked_on; read by a visitor under wait_lock after it read parked_on
+  // (sync/wait_visit.hpp says why no park overwrites it meanwhile).
   std::uint64_t park_stamp = 0;
   // this_fiber::maybe_yield(): calls between two clock reads, calibrated to
   // about 50 us of this fiber's loop (time_slice.cpp). Running worker only.

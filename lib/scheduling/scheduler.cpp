@@ -18,6 +18,7 @@
 #include "scheduling/task_memory.hpp"
 #include "time/timer_heap.hpp"
 #include "sync/futex.hpp"
+#include "sync/wait_visit.hpp"
 #include "sync/waiter.hpp"
 
 namespace weft::detail {
@@ -71,6 +72,7 @@ Scheduler::Scheduler(const Runtime::Options& options)
       live_(options.workers),
       slab_stacks_(StackPool::round_to_pages(options.stack_size)) {
   install_stack_overflow_handler();
+  prepare_wait_visits();  // before any fiber of ours can park
   tracer_ = Tracer::make(options_, options_.workers);  // may throw (an uncreatable trace_file)
   blocking_ = std::make_unique<BlockingPool>(*this, options_.max_blocking_threads,
                                              static_cast<Nanos>(options_.blocking_keep_alive.count()));
@@ -297,13 +299,15 @@ void Scheduler::cancel_everything() noexcept {
   // seq_cst: before the scan of the parked fibers below, as a scope's flag
   // before its members' scan (cancel_state.hpp, C2): a fiber parking
   // concurrently either sees the flag or is found.
+  const WaitVisit visit;  // before the flag (wait_visit.hpp)
   cancel_all_.store(true, std::memory_order_seq_cst);
   bump_cancel_epoch();
   std::vector<Waiter*> claimed;
   try {
     live_.for_each([&](Fiber* f) {
       std::lock_guard<SpinLock> guard(f->wait_lock);
-      Waiter* w = f->parked_on;
+      // acquire: pairs with publish_parked_on's release store.
+      Waiter* w = f->parked_on.load(std::memory_order_acquire);
       // Shielded waits (a group waiting for its cancelled children) end by
       // themselves once what they wait for unwinds.
       if (w != nullptr && w->cancellable() && w->try_claim(Waiter::Outcome::cancelled)) claimed.push_back(w);
@@ -334,11 +338,15 @@ void Scheduler::shutdown_until(Nanos grace_deadline) {
     // resume (and free its waiter) until we unpark it, so no claim below
     // can touch a waiter whose fiber an earlier unpark already let go.
     std::vector<Waiter*> cancelled;
-    live_.for_each([&](Fiber* f) {
-      std::lock_guard<SpinLock> guard(f->wait_lock);  // see Fiber::parked_on
-      Waiter* w = f->parked_on;
-      if (w != nullptr && w->try_claim(Waiter::Outcome::cancelled)) cancelled.push_back(w);
-    });
+    {
+      const WaitVisit visit;  // see Fiber::parked_on
+      live_.for_each([&](Fiber* f) {
+        std::lock_guard<SpinLock> guard(f->wait_lock);
+        // acquire: pairs with publish_parked_on's release store.
+        Waiter* w = f->parked_on.load(std::memory_order_acquire);
+        if (w != nullptr && w->try_claim(Waiter::Outcome::cancelled)) cancelled.push_back(w);
+      });
+    }
     if (cancelled.empty()) {
       // A fiber someone else claimed is about to run: drain it first.
       if (live_.count() == 0) break;

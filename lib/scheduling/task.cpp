@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <mutex>
+#include <optional>
 #include <variant>
 
 #include "diagnostics/activity.hpp"
@@ -14,6 +15,7 @@
 #include "diagnostics/outside_threads.hpp"
 #include "scheduling/fiber.hpp"
 #include "diagnostics/unhandled.hpp"
+#include "sync/wait_visit.hpp"
 #include "sync/waiter.hpp"
 #include "scheduling/worker.hpp"
 #include "weft/errors.hpp"
@@ -230,11 +232,23 @@ std::uint64_t TaskBase::running_fiber_id() noexcept {
 void TaskBase::request_cancel() noexcept {
   Waiter* wake = nullptr;
   CancelState* own = nullptr;
-  {
-    std::lock_guard<SpinLock> guard(join_lock_);
-    if (done_.load(std::memory_order_relaxed)) return;  // relaxed: changes only under join_lock_
-    cancel_requested_.store(true, std::memory_order_seq_cst);
-    if (Fiber* f = fiber_.load(std::memory_order_seq_cst)) wake = abort_fiber(f, own);
+  // abort_fiber reads the fiber's parked_on inside a WaitVisit
+  // (wait_visit.hpp), opened outside join_lock_ (its heavy barrier is not
+  // paid holding a spin lock) and only for a task that has a fiber.
+  std::optional<WaitVisit> visit;
+  for (;;) {
+    {
+      std::lock_guard<SpinLock> guard(join_lock_);
+      if (done_.load(std::memory_order_relaxed)) return;  // relaxed: changes only under join_lock_
+      cancel_requested_.store(true, std::memory_order_seq_cst);
+      Fiber* f = fiber_.load(std::memory_order_seq_cst);
+      if (f == nullptr) return;  // not started: its start sees the request (above)
+      if (visit) {
+        wake = abort_fiber(f, own);
+        break;
+      }
+    }
+    visit.emplace();  // then look again: the task may have finished meanwhile
   }
   if (wake != nullptr) wake->unpark();
   if (own != nullptr) {

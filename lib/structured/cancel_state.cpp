@@ -1,5 +1,6 @@
 // CancelState (cancel_state.hpp): the cancellation tree.
 #include "structured/cancel_state.hpp"
+#include "sync/wait_visit.hpp"
 
 #include <mutex>
 #include <new>
@@ -95,10 +96,11 @@ void CancelState::cancel_subtree(Waiter*& chain, CancelState*& stops) noexcept {
   if (cancelled_.exchange(true, std::memory_order_seq_cst)) return;
   std::lock_guard<SpinLock> guard(lock_);
   for (Fiber* f = first_member_; f != nullptr; f = f->scope_next) {
-    // Under the fiber's wait_lock (Fiber::parked_on's rule): its waiter
-    // cannot vanish during the claim.
+    // Under the fiber's wait_lock, inside cancel()'s WaitVisit
+    // (wait_visit.hpp): its waiter cannot vanish during the claim.
     std::lock_guard<SpinLock> wait_guard(f->wait_lock);
-    Waiter* w = f->parked_on;
+    // acquire: pairs with publish_parked_on's release store.
+    Waiter* w = f->parked_on.load(std::memory_order_acquire);
     if (w != nullptr && w->cancellable() && w->try_claim(Waiter::Outcome::cancelled)) {
       w->cancel_next_ = chain;
       chain = w;
@@ -117,9 +119,15 @@ void CancelState::cancel_subtree(Waiter*& chain, CancelState*& stops) noexcept {
 void bump_cancel_epoch() noexcept { g_cancel_epoch.fetch_add(1, std::memory_order_relaxed); }
 
 void CancelState::cancel() noexcept {
+  // Already cancelled: whoever set the flag cancels the subtree (or is
+  // doing so); no need to pay for a visit. relaxed: a hint, as cancelled().
+  if (cancelled()) return;
   Waiter* chain = nullptr;
   CancelState* stops = nullptr;
-  cancel_subtree(chain, stops);
+  {
+    const WaitVisit visit;  // before any flag is set (wait_visit.hpp)
+    cancel_subtree(chain, stops);
+  }
   g_cancel_epoch.fetch_add(1, std::memory_order_relaxed);
   // No lock held from here: waking, and the user's stop callbacks.
   while (chain != nullptr) {
@@ -198,13 +206,15 @@ void ensure_own_scope() {
 }
 
 Waiter* abort_fiber(Fiber* f, CancelState*& own) noexcept {
-  // relaxed: published to the fiber by the wait_lock below (and its claim).
+  // relaxed: published to the fiber by the wait_lock below (and its claim),
+  // or by the caller's WaitVisit (wait_visit.hpp).
   f->aborted.store(true, std::memory_order_relaxed);
   g_cancel_epoch.fetch_add(1, std::memory_order_relaxed);
   std::lock_guard<SpinLock> guard(f->wait_lock);
   own = f->own_scope;
   if (own != nullptr) own->retain();
-  Waiter* w = f->parked_on;
+  // acquire: pairs with publish_parked_on's release store.
+  Waiter* w = f->parked_on.load(std::memory_order_acquire);
   if (w != nullptr && w->cancellable() && w->try_claim(Waiter::Outcome::cancelled)) return w;
   return nullptr;
 }

@@ -23,10 +23,11 @@
 //       cancel() sets a node's flag before it takes the node's lock to walk
 //       the children.
 //   C2  no lost cancellation of a wait: a fiber publishes its parked_on
-//       (under its wait_lock) and then reads its scope's flag; cancel() sets
-//       the flag and then reads parked_on (under the same wait_lock). One of
-//       the two sees the other (the lock orders them): either the fiber sees
-//       the flag and cancels its own wait, or cancel() finds the waiter.
+//       and then reads its scope's flag; cancel() opens a WaitVisit, sets
+//       the flag and then reads parked_on (under the fiber's wait_lock).
+//       One of the two sees the other (sync/wait_visit.hpp says how): either
+//       the fiber sees the flag and cancels its own wait, or cancel() finds
+//       the waiter.
 //
 // Lock order: a node's lock, then its children's locks (cancel walks down),
 // then a member fiber's wait_lock. Nobody takes a parent's lock while
@@ -172,7 +173,8 @@ void bump_cancel_epoch() noexcept;
 void ensure_own_scope();
 
 // TaskBase::request_cancel's part on a started fiber, under the task's
-// join_lock_ (so the fiber is alive): marks it aborted, claims its
+// join_lock_ (so the fiber is alive) and inside a WaitVisit
+// (sync/wait_visit.hpp): marks it aborted, claims its
 // cancellable wait (returned, to unpark after unlocking) and returns its
 // own scope with a reference (to cancel after unlocking), each or nullptr.
 Waiter* abort_fiber(Fiber* f, CancelState*& own) noexcept;

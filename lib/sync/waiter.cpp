@@ -13,6 +13,7 @@
 #include "scheduling/current.hpp"
 #include "scheduling/fiber.hpp"
 #include "sync/futex.hpp"
+#include "sync/wait_visit.hpp"
 #include "time/park_stamp.hpp"
 #include "weft/errors.hpp"
 #include "scheduling/worker.hpp"
@@ -141,24 +142,17 @@ Waiter::Outcome Waiter::park() noexcept {
 #endif
   if (fiber_ != nullptr) {
     if (cancellable_) join_scope_members(fiber_);  // before parked_on is published (C2)
-    const ParkStamp since = park_stamp();  // for the dump (fiber.hpp); read outside the lock
-    {
-      std::lock_guard<SpinLock> guard(fiber_->wait_lock);
-      fiber_->parked_on = this;
-      fiber_->park_stamp = since;
-    }
-    // After publishing parked_on (cancel_state.hpp, C2): a scope cancelled
-    // before now is seen here, one cancelled later finds the waiter.
+    publish_parked_on(fiber_, this, park_stamp());  // the stamp: for the dump (fiber.hpp)
+    // After publishing parked_on (cancel_state.hpp, C2; wait_visit.hpp): a
+    // scope cancelled before now is seen here, one cancelled later finds
+    // the waiter.
     if (cancellable_ && fiber_cancelled(fiber_) && try_claim(Outcome::cancelled)) {
       unpark();  // our own wake-up: park_current_fiber() below returns at once
     }
     parked_ = true;
     fiber_->park_reason = reason_;  // counted by reason when the park completes (park_counts.hpp)
     park_current_fiber();  // returns once unpark_fiber() ran for this wait
-    {
-      std::lock_guard<SpinLock> guard(fiber_->wait_lock);
-      fiber_->parked_on = nullptr;
-    }
+    clear_parked_on(fiber_);
     cancel_deadline();  // at once: a wait that ended otherwise leaves no timer
   } else if (deadline_ == k_never) {
     outside_threads::blocked_enter();  // before we stop counting as active (outside_threads.hpp)
