@@ -9,10 +9,14 @@
  *                         try_send_locked / claim_first: the waker pops the
  *                         node and try_claim(notified)s it under the lock,
  *                         hands the value over, unlocks, then unpark()s.
- *   lib/sync/waiter.cpp        Waiter::park for a fiber: parked_on under
- *                         wait_lock, park_current_fiber(), parked_on cleared
- *                         under wait_lock, cancel_deadline(); fire_deadline:
+ *   lib/sync/waiter.cpp        Waiter::park for a fiber: publish_parked_on,
+ *                         park_current_fiber(), clear_parked_on,
+ *                         cancel_deadline(); fire_deadline:
  *                         try_claim(timed_out) + unpark(); Waiter::unpark.
+ *   lib/sync/wait_visit.hpp    publish_parked_on / clear_parked_on: store
+ *                         parked_on, then take wait_lock once only while a
+ *                         visit is in progress; WaitVisit: the visitors'
+ *                         count, raised before they read parked_on.
  *   lib/sync/waiter.hpp        try_claim: one CAS pending -> outcome.
  *   lib/scheduling/worker.cpp        park_current_fiber (the notified fast path),
  *                         suspend_current_fiber (to the loop, or straight
@@ -22,8 +26,9 @@
  *                         unpark_fiber (a load: parked is ours, schedule
  *                         it; else exchange to notified; schedule if it
  *                         was parked).
- *   lib/scheduling/scheduler.cpp     Scheduler::shutdown: claim f->parked_on as
- *                         cancelled under wait_lock, unpark after.
+ *   lib/scheduling/scheduler.cpp     Scheduler::shutdown: in a WaitVisit, claim
+ *                         f->parked_on as cancelled under wait_lock, unpark
+ *                         after.
  *   lib/time/timer_heap.*      a firing timer's callback runs outside the heap
  *                         lock; cancel() waits for a running callback.
  *   lib/scheduling/context_switch.*  the switch itself: one step that saves the
@@ -82,7 +87,12 @@
  * NOT covered: spin explores sequentially consistent interleavings only.
  * The real park_state, outcome_ and timer state use acq_rel / acquire /
  * release / relaxed orders; that those suffice is argued beside each atomic
- * in the code and exercised under ThreadSanitizer, not here. Also not
+ * in the code and exercised under ThreadSanitizer, not here. Likewise the
+ * visits count: the code orders a park's store of parked_on and its load of
+ * the count with a compiler barrier only, against the visitor's membarrier
+ * (sync/wait_visit.hpp argues it); here every step is ordered, so the
+ * publish side's wait_lock (which matters only where a store can pass a
+ * load) cannot be shown to be needed, only the clear side's. Also not
  * covered: more than one waiting fiber, selects over more than two lists,
  * what a wait list's owner keeps besides the node (a channel's buffer, a
  * mutex's state word and hand-off), plain-thread waiters (their futex word),
@@ -108,6 +118,13 @@
  *   9  unpark_fiber, having loaded `running`, stores `notified` instead of
  *      exchanging it: a settle CAS in between is overwritten and the
  *      parked fiber never queued (invalid end state)
+ *  10  clear_parked_on ignores the visits count: a resumed fiber leaves
+ *      while shutdown, having read parked_on, is about to claim the waiter
+ *  11  shutdown raises the visits count only after reading parked_on: the
+ *      same, through the visitor's side
+ *
+ * PINNED=1: the count starts at 1 for good, as where the heavy barrier is
+ * unavailable (prepare_wait_visits): every park takes wait_lock.
  *
  * EARLY_RETURN: a wait that arms its deadline and then returns without
  * parking, as TaskBase::wait_done_until, Mutex::lock_until and
@@ -136,6 +153,10 @@
  * @broken SCOPE=1 BROKEN=7 -- invalid end state
  * @broken SCOPE=1 BROKEN=8 -- invalid end state
  * @broken BROKEN=9 -- invalid end state
+ * @verify PINNED=1
+ * @verify SCOPE=1 PINNED=1
+ * @broken BROKEN=10 -- assertion violated (gen==g)
+ * @broken BROKEN=11 -- assertion violated (gen==g)
  */
 
 #ifndef ROUNDS
@@ -158,6 +179,9 @@
 #endif
 #ifndef SCOPE
 #define SCOPE 0           /* 1: a scope canceller instead of wakers, timer and shutdown */
+#endif
+#ifndef PINNED
+#define PINNED 0          /* 1: no heavy barrier, the visits count pinned at 1 */
 #endif
 #if SCOPE
 #undef DEADLINES
@@ -187,6 +211,7 @@
 byte park_state = RUNNING;  /* Fiber::park_state */
 bit wait_lock = 0;          /* Fiber::wait_lock */
 byte parked_on = 0;         /* Fiber::parked_on: the live waiter's number, 0 = nullptr */
+byte visits = PINNED;       /* g_wait_visits: WaitVisits in progress */
 
 byte gen = 0;               /* the waiter alive on the fiber's stack (round number), 0 = none */
 byte outcome = PENDING;     /* Waiter::outcome_ */
@@ -311,9 +336,12 @@ inline waiter_park() {
   seen = scope_flag;                                     /* read too early */
 #endif
 #endif
-  lock(wait_lock);
+  /* publish_parked_on */
   parked_on = r;
-  unlock(wait_lock);
+  if
+  :: visits != 0 -> lock(wait_lock); unlock(wait_lock)
+  :: else -> skip
+  fi;
 #if SCOPE
 #if BROKEN != 7
   seen = scope_flag;                                     /* after publishing parked_on (C2) */
@@ -370,9 +398,13 @@ inline waiter_park() {
      on_cpu                                             /* until a worker resumes us */
   fi;
   /* resumed (perhaps on another worker): the rest of Waiter::park */
-  lock(wait_lock);
-  parked_on = 0;
-  unlock(wait_lock);
+  parked_on = 0;                                         /* clear_parked_on */
+#if BROKEN != 10
+  if
+  :: visits != 0 -> lock(wait_lock); unlock(wait_lock)   /* a visitor may hold our waiter */
+  :: else -> skip
+  fi;
+#endif
   cancel_deadline()
 }
 
@@ -517,6 +549,9 @@ end:
   do
   :: tries < CANCEL ->
      tries++;
+#if BROKEN != 11
+     visits++;                                           /* WaitVisit */
+#endif
 #if BROKEN == 4
      g = parked_on;
      if
@@ -526,12 +561,16 @@ end:
 #else
      lock(wait_lock);
      g = parked_on;
+#if BROKEN == 11
+     visits++;                                           /* too late */
+#endif
      if
      :: g != 0 -> try_claim(O_CANCELLED, g, won)
      :: else -> won = 0
      fi;
      unlock(wait_lock);
 #endif
+     visits--;                                           /* ~WaitVisit */
      if
      :: won -> unpark(g, old)
      :: else -> skip
@@ -547,6 +586,7 @@ proctype scope_canceller() {
   byte g, old;
   bit won;
 
+  visits++;                                              /* WaitVisit, before the flag */
   scope_flag = 1;                                        /* exchange, seq_cst */
   lock(scope_lock);
   if
@@ -561,6 +601,7 @@ proctype scope_canceller() {
   :: else -> won = 0
   fi;
   unlock(scope_lock);
+  visits--;                                              /* ~WaitVisit */
   if
   :: won -> unpark(g, old)                               /* after every lock */
   :: else -> skip
@@ -607,6 +648,7 @@ init {
   (fiber_done && finished == NL + 2);
 #endif
   assert(gen == 0 && parked_on == 0 && !linked[0] && !linked[NL - 1]);
+  assert(visits == PINNED);
   assert(timer == T_IDLE);
   assert(park_state == RUNNING && on_cpu && !ctx_saved);
   assert(runnable == 0 && slow_parks == total_resumes)
