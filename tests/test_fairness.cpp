@@ -10,13 +10,16 @@
 //    of a one-worker runtime (Go's TestAfterStress).
 // And one found by weft-bench (issue 17): a worker with nothing queued took
 // a yielded fiber back before stealing, so a fiber polling with yield()
-// kept that worker from helping.
+// kept that worker from helping. And one found by a cancellation stress
+// test (test_cancel.cpp): a pick of cancelled work that fell on a fairness
+// pick's turn skipped that turn for good.
 #include <doctest/doctest.h>
 #include <weft/weft.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <limits>
 #include <string>
 #include <thread>
@@ -191,4 +194,59 @@ TEST_CASE("fairness: sleep_until a time already passed yields too; sleep_for(0) 
     CHECK_FALSE(second_ran.load());
     second.join();
   });
+}
+
+TEST_CASE("fairness: fibers unwinding a cancellation first do not take the yielders' turns away for good" *
+          doctest::timeout(120)) {
+  // A worker counts its picks and every 31st / 61st looks at the shared
+  // queues first. A pick of cancelled work (which goes ahead of everything)
+  // used to count as a pick and return before that test: when it fell on
+  // a looking turn, the next turn was due only once the 32-bit count
+  // wrapped, so a worker that always had work of its own never again ran a
+  // fiber that yielded (or a task submitted from outside). 50 cancelled
+  // fibers resumed in a row cover such a turn every time.
+  weft::Runtime rt({.workers = 1});
+  const std::uint64_t limit = 2'000'000;  // round trips the pair makes at most
+  std::uint64_t trips_when_back = 0;
+  rt.block_on([&] {
+    for (int round = 0; round < 4; ++round) {
+      weft::Channel<int> never;
+      std::atomic<int> parked{0};
+      weft::TaskGroup<void> group;
+      for (int i = 0; i < 50; ++i) {
+        group.spawn([&] {
+          parked.fetch_add(1);
+          (void)never.recv();
+        });
+      }
+      while (parked.load() != 50) weft::this_fiber::yield();
+      group.cancel();  // all 50 resume from the urgent queue, one pick each
+      group.wait();
+    }
+    // A pair that hands a value back and forth keeps the worker busy with
+    // work of its own; our yields must still come back while it runs.
+    std::atomic<std::uint64_t> trips{0};
+    std::atomic<bool> stop{false};
+    weft::Channel<int> ping, pong;
+    auto pinger = weft::go([&] {
+      for (std::uint64_t i = 0; i < limit && !stop.load(); ++i) {
+        ping.send(1);
+        (void)pong.recv();
+        trips.fetch_add(1);
+      }
+      ping.close();
+    });
+    auto ponger = weft::go([&] {
+      while (auto v = ping.recv()) pong.send(*v);
+    });
+    for (int i = 0; i < 50; ++i) weft::this_fiber::yield();
+    trips_when_back = trips.load();
+    stop.store(true);
+    pinger.join();
+    ponger.join();
+  });
+  // Each yield waits at most one looking turn: ~50 x 61 picks, not the
+  // pair's whole run.
+  CHECK(trips_when_back < limit / 4);
+  MESSAGE("the pair made " << trips_when_back << " round trips while the main fiber yielded 50 times");
 }

@@ -309,7 +309,6 @@ std::uint32_t Worker::next_fair_tick(std::uint32_t tick) noexcept {
 
 template <bool FreshFirst>
 TaskBase* Worker::pick_local_task() {
-  ++tick_;
   // Cancelled work first: it only unwinds, and it must not wait behind
   // fresh work (see Scheduler::pop_urgent).
   if (const std::uint64_t epoch = cancel_epoch(); epoch != seen_cancel_epoch_) {
@@ -317,6 +316,10 @@ TaskBase* Worker::pick_local_task() {
     scheduler_.promote_cancelled(epoch);
   }
   if (TaskBase* t = scheduler_.pop_urgent()) return t;
+  // Counted only here, where the fairness test follows: a pick that
+  // returned above and counted would step over that test's turn, and the
+  // next would come only when tick_ wrapped (the yielders starved).
+  ++tick_;
   if (tick_ == next_fair_tick_) [[unlikely]] {
     if (TaskBase* t = pick_fair()) return t;
   } else if (TaskBase* t = injected_after_yield()) {  // (pick_fair looks itself, between its two picks)

@@ -345,9 +345,11 @@ class Worker {
   bool instrumented_ = false;
   SuspendReason suspend_reason_ = SuspendReason::yield;  // set by the fiber before it switches out
   Fiber* switched_out_ = nullptr;  // the fiber settle_switched_out() settles next
-  std::uint32_t tick_ = 0;
+  std::uint32_t tick_ = 0;  // picks past the urgent queue (pick_local_task), each tested against:
   // The next tick_ that is a multiple of k_injector_interval or of
-  // k_fifo_interval: one compare per pick instead of two divisions.
+  // k_fifo_interval: one compare per pick instead of two divisions. tick_
+  // steps by one and meets it exactly; a step not followed by the test
+  // would pass it for 2^32 picks.
   std::uint32_t next_fair_tick_ = k_fifo_interval;
   bool searching_ = false;         // counted in IdleWorkers' searching
   bool just_yielded_ = false;      // the last fiber yielded: the injector goes first
