@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <random>
 #include <stop_token>
 #include <thread>
 #include <vector>
@@ -627,4 +629,96 @@ TEST_CASE("cancel: deadlock detection still sees a group whose children can neve
     return 5;
   });
   CHECK(r == 5);
+}
+
+TEST_CASE("cancel: cancels and dumps racing fibers that park and wake all the time lose no cancellation and no value" *
+          doctest::timeout(600)) {
+  // Every park publishes its waiter for cancellers and dumps, which may
+  // find it at any moment (lib/sync/wait_visit.hpp). Here pairs of fibers
+  // ping-pong without pause while a plain thread dumps the runtime over and
+  // over and the test cancels them, by their group's scope or by their
+  // handles, at a random moment, over many seeds. A cancellation that
+  // missed a park leaves a pair parked for ever (block_on reports the
+  // deadlock); a visit that touched a waiter its fiber had left breaks a
+  // value or a count.
+  for (unsigned seed = 0; seed < 12; ++seed) {
+    CAPTURE(seed);
+    std::mt19937 rng(seed);
+    const std::size_t workers = 1 + seed % 4;
+    weft::Runtime rt({.workers = workers});
+    std::atomic<bool> stop_dumping{false};
+    std::atomic<std::size_t> dumps{0};
+    std::thread dumper([&] {
+      while (!stop_dumping.load()) {
+        (void)rt.dump();
+        dumps.fetch_add(1);
+      }
+    });
+    const std::size_t rounds = weft_test::scaled(150);
+    std::atomic<std::size_t> bad_values{0}, trips{0};
+    std::size_t fibers_total = 0, cancelled_total = 0;
+    rt.block_on([&] {
+      for (std::size_t round = 0; round < rounds; ++round) {
+        const std::size_t pairs = 1 + rng() % 6;
+        std::atomic<std::size_t> started{0}, cancelled{0};
+        // One side of a pair: sends i, expects i + 1 back (or the reverse);
+        // ends only by cancellation.
+        auto side = [&](weft::Channel<std::uint64_t> out, weft::Channel<std::uint64_t> in, bool first) {
+          started.fetch_add(1);
+          try {
+            for (std::uint64_t i = 0;; i += 2) {
+              if (first) {
+                out.send(i);
+                const auto v = in.recv();
+                if (!v || *v != i + 1) bad_values.fetch_add(1);
+                trips.fetch_add(1, std::memory_order_relaxed);
+              } else {
+                const auto v = in.recv();
+                if (!v || *v != i) bad_values.fetch_add(1);
+                out.send(i + 1);
+              }
+            }
+          } catch (const weft::Cancelled&) {
+            cancelled.fetch_add(1);
+            throw;
+          }
+        };
+        const std::uint32_t wait_us = rng() % 300;
+        auto let_them_run = [&] {
+          while (started.load() != 2 * pairs) weft::this_fiber::yield();
+          weft::this_fiber::sleep_for(std::chrono::microseconds(wait_us));
+        };
+        if (round % 2 == 0) {
+          weft::TaskGroup<void> group;
+          for (std::size_t p = 0; p < pairs; ++p) {
+            weft::Channel<std::uint64_t> a, b;
+            group.spawn([=] { side(a, b, true); });
+            group.spawn([=] { side(b, a, false); });
+          }
+          let_them_run();
+          group.cancel();
+          group.wait();  // cancelled children are collected silently
+        } else {
+          std::vector<weft::JoinHandle<void>> handles;
+          for (std::size_t p = 0; p < pairs; ++p) {
+            weft::Channel<std::uint64_t> a, b;
+            handles.push_back(weft::go([=] { side(a, b, true); }));
+            handles.push_back(weft::go([=] { side(b, a, false); }));
+          }
+          let_them_run();
+          for (auto& h : handles) h.cancel();
+          for (auto& h : handles) CHECK_THROWS_AS(h.join(), weft::Cancelled);
+        }
+        CHECK(cancelled.load() == 2 * pairs);  // every fiber ended by its cancellation
+        fibers_total += 2 * pairs;
+        cancelled_total += cancelled.load();
+      }
+    });
+    stop_dumping.store(true);
+    dumper.join();
+    CHECK(bad_values.load() == 0);
+    CHECK(cancelled_total == fibers_total);
+    MESSAGE(workers << " workers: " << fibers_total << " fibers cancelled after " << trips.load() << " round trips, "
+                    << dumps.load() << " dumps meanwhile");
+  }
 }
