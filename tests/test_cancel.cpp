@@ -635,25 +635,23 @@ TEST_CASE("cancel: cancels and dumps racing fibers that park and wake all the ti
           doctest::timeout(600)) {
   // Every park publishes its waiter for cancellers and dumps, which may
   // find it at any moment (lib/sync/wait_visit.hpp). Here pairs of fibers
-  // ping-pong without pause while a plain thread dumps the runtime over and
-  // over and the test cancels them, by their group's scope or by their
-  // handles, at a random moment, over many seeds. A cancellation that
-  // missed a park leaves a pair parked for ever (block_on reports the
-  // deadlock); a visit that touched a waiter its fiber had left breaks a
-  // value or a count.
+  // ping-pong without pause, each pair a random number of round trips
+  // before both park on a channel nobody sends to, while a plain thread
+  // dumps the runtime over and over and the test cancels them, by their
+  // group's scope or by their handles, at a random moment, over many
+  // seeds. A cancellation that missed a park leaves a fiber parked for
+  // ever (block_on reports the deadlock); a visit that touched a waiter its
+  // fiber had left breaks a value or a count.
   for (unsigned seed = 0; seed < 12; ++seed) {
     CAPTURE(seed);
     std::mt19937 rng(seed);
     const std::size_t workers = 1 + seed % 4;
     weft::Runtime rt({.workers = workers});
-    std::atomic<bool> stop_dumping{false};
+    // A dumper thread for each round, joined once the cancel is made: while
+    // the test waits for the cancelled fibers no outside thread is left,
+    // so a lost one is reported as a deadlock (block_on throws
+    // weft::Deadlock) instead of hanging the test.
     std::atomic<std::size_t> dumps{0};
-    std::thread dumper([&] {
-      while (!stop_dumping.load()) {
-        (void)rt.dump();
-        dumps.fetch_add(1);
-      }
-    });
     const std::size_t rounds = weft_test::scaled(150);
     std::atomic<std::size_t> bad_values{0}, trips{0};
     std::size_t fibers_total = 0, cancelled_total = 0;
@@ -661,12 +659,14 @@ TEST_CASE("cancel: cancels and dumps racing fibers that park and wake all the ti
       for (std::size_t round = 0; round < rounds; ++round) {
         const std::size_t pairs = 1 + rng() % 6;
         std::atomic<std::size_t> started{0}, cancelled{0};
-        // One side of a pair: sends i, expects i + 1 back (or the reverse);
-        // ends only by cancellation.
-        auto side = [&](weft::Channel<std::uint64_t> out, weft::Channel<std::uint64_t> in, bool first) {
+        // One side of a pair: sends i, expects i + 1 back (or the reverse),
+        // n_trips times, then waits on `never`; ends only by cancellation.
+        weft::Channel<std::uint64_t> never;
+        auto side = [&](weft::Channel<std::uint64_t> out, weft::Channel<std::uint64_t> in, bool first,
+                               std::uint64_t n_trips) {
           started.fetch_add(1);
           try {
-            for (std::uint64_t i = 0;; i += 2) {
+            for (std::uint64_t i = 0; i < 2 * n_trips; i += 2) {
               if (first) {
                 out.send(i);
                 const auto v = in.recv();
@@ -678,12 +678,25 @@ TEST_CASE("cancel: cancels and dumps racing fibers that park and wake all the ti
                 out.send(i + 1);
               }
             }
+            (void)never.recv();
+            bad_values.fetch_add(1);  // nothing is ever sent on it
           } catch (const weft::Cancelled&) {
             cancelled.fetch_add(1);
             throw;
           }
         };
         const std::uint32_t wait_us = rng() % 300;
+        std::atomic<bool> stop_dumping{false};
+        std::thread dumper([&] {
+          while (!stop_dumping.load()) {
+            (void)rt.dump();
+            dumps.fetch_add(1);
+          }
+        });
+        auto stop_dumper = [&] {
+          stop_dumping.store(true);
+          dumper.join();
+        };
         auto let_them_run = [&] {
           while (started.load() != 2 * pairs) weft::this_fiber::yield();
           weft::this_fiber::sleep_for(std::chrono::microseconds(wait_us));
@@ -692,21 +705,25 @@ TEST_CASE("cancel: cancels and dumps racing fibers that park and wake all the ti
           weft::TaskGroup<void> group;
           for (std::size_t p = 0; p < pairs; ++p) {
             weft::Channel<std::uint64_t> a, b;
-            group.spawn([=] { side(a, b, true); });
-            group.spawn([=] { side(b, a, false); });
+            const std::uint64_t n = rng() % 400;
+            group.spawn([=] { side(a, b, true, n); });
+            group.spawn([=] { side(b, a, false, n); });
           }
           let_them_run();
           group.cancel();
+          stop_dumper();
           group.wait();  // cancelled children are collected silently
         } else {
           std::vector<weft::JoinHandle<void>> handles;
           for (std::size_t p = 0; p < pairs; ++p) {
             weft::Channel<std::uint64_t> a, b;
-            handles.push_back(weft::go([=] { side(a, b, true); }));
-            handles.push_back(weft::go([=] { side(b, a, false); }));
+            const std::uint64_t n = rng() % 400;
+            handles.push_back(weft::go([=] { side(a, b, true, n); }));
+            handles.push_back(weft::go([=] { side(b, a, false, n); }));
           }
           let_them_run();
           for (auto& h : handles) h.cancel();
+          stop_dumper();
           for (auto& h : handles) CHECK_THROWS_AS(h.join(), weft::Cancelled);
         }
         CHECK(cancelled.load() == 2 * pairs);  // every fiber ended by its cancellation
@@ -714,8 +731,6 @@ TEST_CASE("cancel: cancels and dumps racing fibers that park and wake all the ti
         cancelled_total += cancelled.load();
       }
     });
-    stop_dumping.store(true);
-    dumper.join();
     CHECK(bad_values.load() == 0);
     CHECK(cancelled_total == fibers_total);
     MESSAGE(workers << " workers: " << fibers_total << " fibers cancelled after " << trips.load() << " round trips, "
