@@ -66,8 +66,10 @@ class WEFT_API CancelToken {
 
   // Cancels the scope and every scope inside it: their fibers' waits throw
   // weft::Cancelled. Any thread; idempotent; never parks or blocks (beyond
-  // short internal locks), and runs no user code except std::stop_callbacks
-  // registered on stop_token().
+  // short internal locks and, the first time, one membarrier system call of
+  // a few microseconds that orders it with fibers parking at that moment),
+  // and runs no user code except std::stop_callbacks registered on
+  // stop_token().
   void cancel() const noexcept;
 
   // A std::stop_token that is stopped when the scope is cancelled (so code

@@ -239,8 +239,8 @@ class WEFT_API Runtime {
   // queued after a yield. docs/guide/seeing-inside.md has the
   // details. A snapshot: states are read fiber by fiber while the runtime
   // runs. Any thread (also a fiber of this runtime); never parks; takes the
-  // registry's and each listed fiber's spin locks briefly. Throws
-  // std::bad_alloc.
+  // registry's and each listed fiber's spin locks briefly, after one
+  // membarrier system call (a few microseconds). Throws std::bad_alloc.
   std::string dump() const;
 
  private:
