@@ -19,6 +19,8 @@
 #include <vector>
 
 #include "time/timer_heap.hpp"
+#include "weft/runtime.hpp"
+#include "weft/time.hpp"
 
 namespace {
 
@@ -346,4 +348,78 @@ TEST_CASE("timer heap: shards: a cancel that raises the earliest deadline never 
 TEST_CASE("timer heap: shards: arming, cancelling and firing from three threads lose and repeat nothing" *
           doctest::timeout(120)) {
   arm_cancel_fire_from_three_threads(true);
+}
+
+namespace {
+// For the next test: the hook holds the raiser between its read of the
+// shards and its CAS until the other shard's removal is done.
+std::atomic<bool> g_raiser_read{false}, g_other_removed{false};
+thread_local bool t_hold_raise = false;
+void hold_raise() noexcept {
+  if (!t_hold_raise) return;
+  t_hold_raise = false;  // once
+  g_raiser_read.store(true);
+  while (!g_other_removed.load()) std::this_thread::yield();
+}
+}  // namespace
+
+// A deadline that no armed timer holds, left in earliest_ while every worker
+// sleeps and nobody drives: a later arm from a plain thread (here a Ticker's)
+// lowers nothing, and used to kick nobody, so it never fired. The stale
+// deadline is made as it arises in a run: two shards' earliest timers
+// removed at once, the first remover raising earliest_ to the second
+// shard's deadline that the second remover is taking out (and, seeing
+// earliest_ still below it, leaves to the first). The test seam holds the
+// first remover in that window. Both workers are kept busy meanwhile (so
+// the arms' kicks make no driver) and then go to sleep with nothing armed.
+TEST_CASE("timer heap: a plain thread's arm behind a deadline nothing holds still gets its timer fired" *
+          doctest::timeout(60)) {
+  using weft::detail::Nanos;
+  using weft::detail::TimerHeap;
+  TimerHeap& heap = weft::detail::timers();
+  weft::Runtime rt({.workers = 2});
+  std::atomic<int> spinning{0};
+  std::atomic<bool> release{false};
+  std::vector<weft::JoinHandle<void>> spinners;
+  for (int i = 0; i < 2; ++i) {
+    spinners.push_back(rt.spawn([&] {
+      spinning.fetch_add(1);
+      while (!release.load()) {
+      }
+    }));
+  }
+  while (spinning.load() != 2) std::this_thread::yield();
+
+  CountedTimer first, second;
+  const Nanos base = weft::detail::now_ns() + 300'000'000;  // 300 ms: past before the Ticker starts
+  std::thread([&] {
+    TimerHeap::set_thread_shard(1);
+    heap.arm(&first, base);
+    TimerHeap::set_thread_shard(2);
+    heap.arm(&second, base + 1);
+  }).join();
+  g_raiser_read = false;
+  g_other_removed = false;
+  weft::detail::testing::in_raise_earliest.store(&hold_raise);
+  std::thread raiser([&] {
+    t_hold_raise = true;
+    CHECK(heap.cancel(&first));
+  });
+  std::thread other([&] {
+    while (!g_raiser_read.load()) std::this_thread::yield();
+    CHECK(heap.cancel(&second));
+    g_other_removed = true;
+  });
+  raiser.join();
+  other.join();
+  weft::detail::testing::in_raise_earliest.store(nullptr);
+  release = true;
+  for (auto& h : spinners) h.join();
+  // The stale deadline passes while both workers sleep, nothing armed.
+  while (weft::detail::now_ns() < base + 50'000'000) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE(heap.armed() == 0);
+  REQUIRE(heap.earliest() == base + 1);  // the setup worked: a deadline nothing holds
+
+  weft::Ticker ticker(std::chrono::milliseconds(1));
+  CHECK(ticker.channel().recv_for(std::chrono::seconds(5)).ok());
 }

@@ -28,6 +28,16 @@
 // comes after the armer's store (it sees the shard's deadline and lowers
 // earliest_ itself). shards_used_ is raised (seq_cst) before the armer's
 // shard store, so that second read also scans the armer's shard.
+//
+// A deadline left behind: earliest_ may stay below every armed deadline,
+// even with nothing armed. Two shards' earliest timers removed at once: the
+// first remover reads the second shard's deadline, the second takes it out
+// and, seeing earliest_ still below it, leaves the raise to the first, which
+// then raises earliest_ to that deadline. Or an arm that lowers earliest_
+// after its timer was already fired. Whoever looks next (a driver waking,
+// a busy worker's fire_own_due) finds nothing due and raises it; but with
+// nothing armed nobody drives, and while every worker sleeps nobody looks.
+// So an arm that lowers nothing cannot assume a watcher: see arm().
 #include "time/timer_heap.hpp"
 
 #include <pthread.h>
@@ -43,6 +53,8 @@
 #include "sync/futex.hpp"
 
 namespace weft::detail {
+
+std::atomic<void (*)() noexcept> testing::in_raise_earliest{nullptr};
 
 namespace {
 
@@ -188,6 +200,8 @@ void TimerHeap::raise_earliest() noexcept {
     // Not later than the shards' minimum already (an arm lowered it, or
     // another raiser got here first): nothing to raise.
     if (m <= cur) return;
+    // relaxed: see testing::in_raise_earliest.
+    if (auto hook = testing::in_raise_earliest.load(std::memory_order_relaxed)) [[unlikely]] hook();
     if (earliest_.compare_exchange_weak(cur, m, std::memory_order_seq_cst, std::memory_order_seq_cst)) break;
   }
   // An arm that published its shard after our read above, and read
@@ -230,7 +244,15 @@ void TimerHeap::arm(Timer* t, Nanos deadline) {
     // seq_cst: see the top of this file.
     s.armed.fetch_add(1, std::memory_order_seq_cst);
   }
-  if (lower_earliest(deadline)) kick();  // the new earliest: a driver may sleep past it
+  // The new earliest: a driver may sleep past it. Not the new earliest:
+  // whoever watches earliest_ wakes by our deadline, except when the value
+  // is one nothing holds and nobody watches (a deadline left behind: see
+  // the top of this file). A worker that arms looks itself before it
+  // sleeps (Worker::sleep claims the driver role while anything is armed);
+  // a plain thread (shard 0) never does, so it kicks unless someone drives.
+  // seq_cst: the load is the armer's half of the pair with release_driver()
+  // (top of this file), after the count's increment above.
+  if (lower_earliest(deadline) || (si == 0 && driver_.load(std::memory_order_seq_cst) == nullptr)) kick();
 }
 
 bool TimerHeap::cancel(Timer* t) noexcept {

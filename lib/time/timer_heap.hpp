@@ -28,7 +28,8 @@
 //     a fallback thread started on first need. Arming a timer that becomes
 //     the new earliest kicks the driver (a futex word bit) so it re-arms its
 //     sleep; with no driver it kicks a sleeping worker, which then takes the
-//     role.
+//     role. A plain thread's arm also kicks whenever nobody drives (earliest_
+//     may hold a deadline left behind that nobody watches: see the .cpp).
 // A driver that leaves the role (woken for work, or exiting) while timers
 // are armed kicks someone else, so a long-running fiber on the old driver
 // never holds timers back while another worker sleeps.
@@ -216,5 +217,14 @@ TimerHeap& timers() noexcept;
 // For threads that drive timers: makes the kernel wake the calling thread's
 // timed sleeps on time (timer slack of 1 ns instead of the default 50 us).
 void set_precise_timer_slack() noexcept;
+
+namespace testing {
+// Test seam (tests/test_timer_heap.cpp): when set, called by a raise of
+// earliest_ between its read of the shards and its CAS, to widen the window
+// in which another shard's removal can fall between the two. nullptr in
+// production. Atomic: the test sets it while other threads remove timers.
+// relaxed: the hook synchronizes with the test by itself.
+extern std::atomic<void (*)() noexcept> in_raise_earliest;
+}  // namespace testing
 
 }  // namespace weft::detail
