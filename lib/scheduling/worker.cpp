@@ -309,6 +309,11 @@ std::uint32_t Worker::next_fair_tick(std::uint32_t tick) noexcept {
 
 template <bool FreshFirst>
 TaskBase* Worker::pick_local_task() {
+  return pick_local_body<FreshFirst>();
+}
+
+template <bool FreshFirst>
+[[gnu::always_inline]] inline TaskBase* Worker::pick_local_body() {
   // Cancelled work first: it only unwinds, and it must not wait behind
   // fresh work (see Scheduler::pop_urgent).
   if (const std::uint64_t epoch = cancel_epoch(); epoch != seen_cancel_epoch_) {
@@ -780,7 +785,7 @@ bool Worker::timers_due() const noexcept {
 Fiber* Worker::direct_successor() noexcept {
   // Due timers and idle duties belong to the loop.
   if (timers_due() || scheduler_.exiting()) return nullptr;
-  TaskBase* t = pick_local_task();
+  TaskBase* t = pick_local_body<false>();
   if (t == nullptr) return nullptr;
   if (Fiber* g = t->fiber_.load(std::memory_order_relaxed)) return g;  // relaxed: see TaskBase::fiber_
   Stack stack;
@@ -1004,8 +1009,7 @@ Worker* suspend_current_fiber(SuspendReason why) {
   return suspend_fiber_of(current_worker(), why);
 }
 
-void park_current_fiber() {
-  Fiber* f = current_fiber();
+void park_current_fiber(Fiber* f) {
   // acquire: pairs with unpark_fiber()'s exchange; a wake-up that came before
   // we switched out lets us skip the switch.
   if (f->park_state.load(std::memory_order_acquire) == k_park_notified) {

@@ -199,7 +199,7 @@ class Worker {
  private:
   friend Worker* suspend_current_fiber(SuspendReason why);
   friend Worker* suspend_fiber_of(Worker* w, SuspendReason why);
-  friend void park_current_fiber();
+  friend void park_current_fiber(Fiber* f);
   friend void slice_checkpoint(Worker* w);
   friend void weft::this_fiber::maybe_yield();
   friend void fiber_main(void* arg);
@@ -244,6 +244,10 @@ class Worker {
   // FreshFirst: a finishing fiber's pick (fresh_before_runnext).
   template <bool FreshFirst = false>
   TaskBase* pick_local_task();
+  // pick_local_task()'s body, inlined into direct_successor (a park's
+  // pick: the call and its frame were a tenth of what the pick cost).
+  template <bool FreshFirst>
+  [[gnu::always_inline]] inline TaskBase* pick_local_body();
   // A finishing fiber runs the unstarted task at the bottom of the deque
   // on its own stack before the fiber waiting in runnext, at most
   // k_fresh_before_runnext times in a row, and only if that fiber parked in
@@ -438,7 +442,7 @@ Worker* suspend_current_fiber(SuspendReason why);
 
 // Parks the running fiber until Waiter-based unpark_fiber() (see fiber.hpp
 // for the handshake).
-void park_current_fiber();
+void park_current_fiber(Fiber* f);
 
 // From a fiber joining `task` (inline_join.cpp): if the task has not started
 // and is the next item of this worker's own deque, takes it and runs it to

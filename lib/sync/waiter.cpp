@@ -40,7 +40,7 @@ Waiter::Waiter(ParkReason reason) noexcept : cancellable_(true), reason_(reason)
   }
 }
 
-Waiter::~Waiter() {
+void Waiter::end() noexcept {
   cancel_deadline();  // returns only once a running deadline callback has ended
   // A fiber that armed a deadline and then left without parking (what it
   // waited for turned up before it queued the waiter) may have been claimed
@@ -51,7 +51,7 @@ Waiter::~Waiter() {
   // on some unrelated waiter, would return before that wait had ended.
   // acquire: pairs with try_claim()'s release.
   if (fiber_ != nullptr && !parked_ && outcome_.load(std::memory_order_acquire) != Outcome::pending) {
-    park_current_fiber();
+    park_current_fiber(fiber_);
   }
 }
 
@@ -82,21 +82,17 @@ void Waiter::disarm_deadline() noexcept {
   timer_armed_ = false;
 }
 
-void Waiter::unpark() noexcept {
-  if (fiber_ != nullptr) {
-    unpark_fiber(fiber_);
-  } else {
-    activity::enter();  // on the woken thread's behalf (see waiter.hpp)
-    const void* word = &thread_word_;
-    // Last access to the waiter: the owner may return, exit and have its
-    // stack unmapped at once. release: publishes the outcome and whatever
-    // the claimer handed over to the owner's acquire load. An RMW, not a
-    // store: a poke may set its bit at the same time.
-    thread_word_.fetch_or(k_released, std::memory_order_release);
-    // relaxed: see the declaration.
-    if (auto hook = testing::after_thread_release.load(std::memory_order_relaxed)) hook();
-    futex_wake_at(word, 1);  // the address only (futex.hpp)
-  }
+void Waiter::unpark_thread() noexcept {
+  activity::enter();  // on the woken thread's behalf (see waiter.hpp)
+  const void* word = &thread_word_;
+  // Last access to the waiter: the owner may return, exit and have its
+  // stack unmapped at once. release: publishes the outcome and whatever
+  // the claimer handed over to the owner's acquire load. An RMW, not a
+  // store: a poke may set its bit at the same time.
+  thread_word_.fetch_or(k_released, std::memory_order_release);
+  // relaxed: see the declaration.
+  if (auto hook = testing::after_thread_release.load(std::memory_order_relaxed)) hook();
+  futex_wake_at(word, 1);  // the address only (futex.hpp)
 }
 
 void Waiter::poke() noexcept {
@@ -151,7 +147,7 @@ Waiter::Outcome Waiter::park() noexcept {
     }
     parked_ = true;
     fiber_->park_reason = reason_;  // counted by reason when the park completes (park_counts.hpp)
-    park_current_fiber();  // returns once unpark_fiber() ran for this wait
+    park_current_fiber(fiber_);  // returns once unpark_fiber() ran for this wait
     clear_parked_on(fiber_);
     cancel_deadline();  // at once: a wait that ended otherwise leaves no timer
   } else if (deadline_ == k_never) {

@@ -56,6 +56,7 @@
 namespace weft::detail {
 
 struct Fiber;
+void unpark_fiber(Fiber* fiber) noexcept;  // scheduling/worker.hpp
 
 class Waiter {
  public:
@@ -68,7 +69,11 @@ class Waiter {
   // Cancels the deadline's timer if park() did not. If the waiter was
   // claimed but its fiber never parked on it, waits for (and consumes) the
   // claimer's unpark, so that no wake-up is left over for a later wait.
-  ~Waiter();
+  ~Waiter() {
+    // Inline: a wait without a deadline that parked (the usual one) has
+    // nothing left to do, and its waiter ends with two tests.
+    if (timer_armed_ || (fiber_ != nullptr && !parked_)) end();
+  }
   Waiter(const Waiter&) = delete;
   Waiter& operator=(const Waiter&) = delete;
 
@@ -96,8 +101,15 @@ class Waiter {
   }
 
   // By the winner of try_claim, once: makes the owner runnable again. After
-  // this call the waiter may already be gone; do not touch it.
-  void unpark() noexcept;
+  // this call the waiter may already be gone; do not touch it. Inline: a
+  // channel's hand-off calls it for every value that wakes a fiber.
+  void unpark() noexcept {
+    if (fiber_ != nullptr) {
+      unpark_fiber(fiber_);
+    } else {
+      unpark_thread();
+    }
+  }
 
   // try_claim(notified) + unpark(). True if this call woke the owner.
   bool notify() noexcept {
@@ -171,6 +183,8 @@ class Waiter {
     if (timer_armed_) disarm_deadline();
   }
   void disarm_deadline() noexcept;
+  void end() noexcept;  // ~Waiter's work, when it has any
+  void unpark_thread() noexcept;  // unpark() for a plain thread's waiter
 
   std::atomic<Outcome> outcome_{Outcome::pending};
   Nanos deadline_ = k_never;
