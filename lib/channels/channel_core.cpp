@@ -105,7 +105,7 @@ void ChannelCore::pop_value_into(void* dst) noexcept {
 // The first parked node of `list` that this call claims (waiter.hpp).
 static ChanNode* claim_first_node(WaitList& list) noexcept { return static_cast<ChanNode*>(claim_first(list)); }
 
-ChannelOpResult ChannelCore::try_send_locked(void* src, Waiter** to_wake) {
+ChannelOpResult ChannelCore::send_now(void* src, Waiter** to_wake) {
   if (closed) return ChannelOpResult::closed;
   if (ChanNode* r = claim_first_node(receivers_)) {
     // R: a parked receiver means the buffer is empty; hand over directly.
@@ -139,7 +139,9 @@ ChannelOpResult ChannelCore::try_send_locked(void* src, Waiter** to_wake) {
   return ChannelOpResult::would_block;
 }
 
-ChannelOpResult ChannelCore::try_recv_locked(void* dst, Waiter** to_wake) {
+ChannelOpResult ChannelCore::try_send_locked(void* src, Waiter** to_wake) { return send_now(src, to_wake); }
+
+ChannelOpResult ChannelCore::recv_now(void* dst, Waiter** to_wake) {
   if (count > 0) {
     pop_value_into(dst);
     // S: a parked sender means the buffer was full; its value takes the
@@ -162,6 +164,8 @@ ChannelOpResult ChannelCore::try_recv_locked(void* dst, Waiter** to_wake) {
   if (closed) return ChannelOpResult::closed;
   return past_close_at() ? ChannelOpResult::closed : ChannelOpResult::would_block;
 }
+
+ChannelOpResult ChannelCore::try_recv_locked(void* dst, Waiter** to_wake) { return recv_now(dst, to_wake); }
 
 WaitNode* ChannelCore::close_locked() noexcept {
   if (closed) return nullptr;
@@ -237,7 +241,7 @@ ChannelOpResult channel_op(ChannelCore* c, void* slot, Nanos deadline) {
   c->lock.lock();
   ChannelOpResult r;
   try {
-    r = IsSend ? c->try_send_locked(slot, &wake) : c->try_recv_locked(slot, &wake);
+    r = IsSend ? c->send_now(slot, &wake) : c->recv_now(slot, &wake);
   } catch (...) {
     c->lock.unlock();
     throw;

@@ -61,6 +61,11 @@ class ChannelCore {
   // std::bad_alloc (buffer growth), leaving everything unchanged.
   ChannelOpResult try_send_locked(void* src, Waiter** to_wake);
   ChannelOpResult try_recv_locked(void* dst, Waiter** to_wake);
+  // Their bodies, always inlined: a send's or receive's first attempt
+  // (channel_core.cpp, the only file that calls them) pays no call and no
+  // frame of its own. The two above are their out-of-line copies.
+  [[gnu::always_inline]] inline ChannelOpResult send_now(void* src, Waiter** to_wake);
+  [[gnu::always_inline]] inline ChannelOpResult recv_now(void* dst, Waiter** to_wake);
 
   // With `lock` held: closes; returns the claimed waiters' nodes, chained
   // through `next`, to be unparked after the lock is released.
