@@ -119,9 +119,11 @@ ChannelOpResult ChannelCore::send_now(void* src, Waiter** to_wake) {
     push_value(src);
     return ChannelOpResult::done;
   }
+  // A full blocking channel first: every send that parks comes here.
+  if (policy == BufferPolicy::block) return past_close_at() ? ChannelOpResult::closed : ChannelOpResult::would_block;
   switch (policy) {
     case BufferPolicy::block:
-      return past_close_at() ? ChannelOpResult::closed : ChannelOpResult::would_block;
+      break;  // above
     case BufferPolicy::drop_newest:
       ops->discard(src);
       ++dropped;
