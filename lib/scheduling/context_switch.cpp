@@ -35,20 +35,23 @@ struct EhGlobals {
   unsigned int uncaught;
 };
 
-// __cxa_get_globals is declared __attribute__((const)); calling it from a
-// non-inlined function keeps the compiler from reusing one thread's answer
-// on another thread after a switch.
-// The answer is fixed per thread, so each thread asks once and keeps it in
-// a variable of ours: libstdc++ reaches its own through __tls_get_addr (a
-// shared library's thread_local), ours is one load relative to the thread
-// pointer (initial-exec, as in current.cpp). Read only before a jump, never
-// after one in the same frame (the fiber may have moved to another thread).
+// libstdc++ reaches its own through __tls_get_addr (a shared library's
+// thread_local) in __cxa_get_globals, which is also declared
+// __attribute__((const)): a compiler may reuse one thread's answer on
+// another thread after a switch. The answer is fixed per thread, so each
+// thread asks once and keeps it in a variable of ours: one load relative
+// to the thread pointer (initial-exec, as in current.cpp).
 __attribute__((tls_model("initial-exec"))) constinit thread_local EhGlobals* t_eh_globals = nullptr;
 
-__attribute__((noinline)) EhGlobals* eh_globals() noexcept {
-  asm volatile("" ::: "memory");
+// Read only before a jump, never after one in the same frame (the fiber
+// may have moved to another thread): inlined into switch_context and
+// exit_to, the first per-thread access of each switch. Neither of them is
+// inlined anywhere (their callers are in other files, and weft is built
+// without link-time optimisation: current.hpp has the rule). It was a
+// call with a compiler barrier: 8 instructions a switch.
+[[gnu::always_inline]] inline EhGlobals* eh_globals() noexcept {
   EhGlobals* eh = t_eh_globals;
-  if (eh == nullptr) eh = t_eh_globals = reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals());
+  if (eh == nullptr) [[unlikely]] eh = t_eh_globals = reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals());
   return eh;
 }
 
