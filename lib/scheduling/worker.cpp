@@ -729,7 +729,9 @@ void Worker::instrumented_switch_out(Fiber* f, TraceEnd end) noexcept {
   if (measure_slices_) run_slices_.end();
 }
 
-void Worker::settle_switched_out() {
+void Worker::settle_switched_out() { settle_body(); }
+
+[[gnu::always_inline]] inline void Worker::settle_body() {
   Fiber* f = std::exchange(switched_out_, nullptr);
   if (f == nullptr) return;  // a plain resume of the loop's first switch
   // The fiber switched out and its context is saved (the switch saved it
@@ -984,7 +986,7 @@ void Worker::finish_fiber(Fiber* f) {
       w->chain_slice(f, end, g);
       switch_context(f->context, g->context);
       Worker* now_on = current_worker();  // resumed, perhaps elsewhere
-      now_on->settle_switched_out();
+      now_on->settle_body();
       return now_on;
     }
   }

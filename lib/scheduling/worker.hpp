@@ -309,6 +309,8 @@ class Worker {
   // finished fiber. Its context is saved only now, so only now may anyone
   // resume it (fiber.hpp's handshake, unchanged by who runs this step).
   void settle_switched_out();
+  // Its body, inlined where a parked fiber resumes after a direct switch.
+  [[gnu::always_inline]] inline void settle_body();
   // A parking fiber's successor: the next local task's fiber (started here
   // if new), or nullptr to go through the loop (nothing local, timers due,
   // exiting, or no stack).
