@@ -442,7 +442,8 @@ class Worker {
 // possibly on another worker: that worker (valid until the next park).
 Worker* suspend_current_fiber(SuspendReason why);
 
-// Parks the running fiber until Waiter-based unpark_fiber() (see fiber.hpp
+// Parks the running fiber, `f` (the caller's waiter knows it: no second
+// read of the thread), until Waiter-based unpark_fiber() (see fiber.hpp
 // for the handshake).
 void park_current_fiber(Fiber* f);
 
