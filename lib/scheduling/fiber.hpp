@@ -138,4 +138,9 @@ struct Fiber {
 // The fiber's id (see Fiber::id). Any thread; a relaxed load.
 inline std::uint64_t fiber_id(const Fiber* f) noexcept { return f->id.load(std::memory_order_relaxed); }
 
+// The unparker's side of the park_state handshake (top of this file): makes
+// a parked (or parking) fiber runnable again. Called once per park, by
+// whoever won the fiber's Waiter (Waiter::unpark); defined in worker.cpp.
+void unpark_fiber(Fiber* fiber) noexcept;
+
 }  // namespace weft::detail

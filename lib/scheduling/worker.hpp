@@ -453,8 +453,4 @@ void park_current_fiber(Fiber* f);
 // then. False, changing nothing, in every other case.
 bool run_queued_task_inline(TaskBase* task) noexcept;
 
-// Makes a parked (or parking) fiber runnable again. Called once per park, by
-// whoever won the fiber's Waiter.
-void unpark_fiber(Fiber* fiber) noexcept;
-
 }  // namespace weft::detail

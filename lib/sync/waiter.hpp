@@ -48,6 +48,7 @@
 #include <string>
 #include <type_traits>
 
+#include "scheduling/fiber.hpp"  // Fiber, unpark_fiber()
 #include "time/timer_heap.hpp"
 #include "weft/detail/deadline.hpp"
 #include "weft/detail/wait_list.hpp"
@@ -55,8 +56,6 @@
 
 namespace weft::detail {
 
-struct Fiber;
-void unpark_fiber(Fiber* fiber) noexcept;  // scheduling/worker.hpp
 
 class Waiter {
  public:
