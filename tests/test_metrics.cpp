@@ -179,6 +179,38 @@ TEST_CASE("metrics: spawned, started and finished counts add up" * doctest::time
   }
 }
 
+TEST_CASE("metrics: a child its joiner runs inline counts as started and finished, and its joiner as the one alive" *
+          doctest::timeout(60)) {
+  // One worker: a child joined right after go() is the bottom of the deque,
+  // so the join runs it on the joiner's fiber (runtime.hpp, inline_join).
+  weft::Runtime rt({.workers = 1});
+  struct Seen {
+    weft::Runtime::Metrics before, inside;
+    bool inline_run = false;
+  };
+  const Seen seen = rt.block_on([&rt] {
+    Seen s;
+    s.before = rt.metrics();
+    const weft::FiberId parent = weft::this_fiber::id();
+    s.inline_run = weft::go([&] {
+                     s.inside = rt.metrics();
+                     return weft::this_fiber::id();
+                   }).join() == parent;
+    return s;
+  });
+  REQUIRE(seen.inline_run);
+  CHECK(seen.before.fibers_alive == 1);  // block_on's own task
+  // While it runs, the child has no fiber of its own: one fiber is alive,
+  // the joiner's, and the child already counts as started and finished.
+  CHECK(seen.inside.fibers_alive == 1);
+  CHECK(seen.inside.fibers_started == seen.before.fibers_started + 1);
+  CHECK(seen.inside.fibers_finished == seen.before.fibers_finished + 1);
+  CHECK(seen.inside.fibers_queued == 0);
+  const weft::Runtime::Metrics after = rt.metrics();
+  CHECK(after.fibers_started == after.fibers_finished);
+  CHECK(after.fibers_alive == 0);
+}
+
 TEST_CASE("metrics: every task taken from a busy worker's deque counts as a steal" * doctest::timeout(120)) {
   weft::Runtime rt({.workers = 2});
   constexpr int k_children = 100;

@@ -60,7 +60,7 @@ class JoinHandle {
     state_ = State::joined;
     struct Release {
       detail::TaskBase* t;
-      ~Release() { t->release_handle(true); }
+      ~Release() { t->release_joined(); }
     } release{task};
     task->rethrow_if_failed();
     return task->take_result();

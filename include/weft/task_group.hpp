@@ -125,7 +125,7 @@ class TaskGroup {
       }
       struct Release {
         detail::TaskBase* t;
-        ~Release() { t->release_handle(true); }
+        ~Release() { t->release_joined(); }
       } release{t};
       if (t->was_cancelled()) continue;
       if (std::exception_ptr e = t->take_error()) std::rethrow_exception(e);

@@ -30,11 +30,21 @@
 namespace weft::detail {
 
 bool run_queued_task_inline(TaskBase* task) noexcept {
-  Worker* w = current_worker();
+  // The thread read inline: nothing before it parks, and after the task's
+  // run() (which may park, and the fiber migrate) it is not read again
+  // (current.hpp).
+  Worker* w = current_worker_at_entry();
   if (w == nullptr || w->current_ == nullptr) return false;  // a plain thread or the loop
   if (!w->inline_join_) return false;
   const Fiber* self = w->current_;
-  const auto sp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+  // The stack pointer, read directly: __builtin_frame_address(0) made this
+  // function keep a frame pointer (three instructions a join).
+  std::uintptr_t sp;
+#if defined(__x86_64__)
+  asm("mov %%rsp, %0" : "=r"(sp));
+#else
+  sp = reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
+#endif
   const auto lo = reinterpret_cast<std::uintptr_t>(self->stack.lo);
   if (sp < lo || sp - lo < self->stack.size / 2) return false;
   // Taken only if it is the bottom item, and no thief wins it. Only this
@@ -54,14 +64,15 @@ bool run_queued_task_inline(TaskBase* task) noexcept {
     w->deque_.push(task);  // back where it was: the slot just freed, no growth
     return false;
   }
-  // Counted started and finished like a task on a fiber of its own
-  // (metrics: not queued once it runs); the finish on whichever worker we
-  // are on by then.
+  // Counted started and finished at once, before it runs (metrics: not
+  // queued from now on): it has no fiber of its own, so while it runs it is
+  // its joiner's fiber, already counted alive. Both on this worker, so that
+  // nothing is read from the thread after run(), which may end on another
+  // worker (the fiber may migrate if the task parks).
   w->count_started();
-  if (w->trace_ != nullptr) [[unlikely]] trace_bind(*w->trace_, w->current_, task);  // the child's id: ours
-  task->run();            // never throws; `w` may be stale after it (the fiber may migrate)
-  w = current_worker();
   w->count_finished();
+  if (w->trace_ != nullptr) [[unlikely]] trace_bind(*w->trace_, w->current_, task);  // the child's id: ours
+  task->run();            // never throws; `w` may be stale after it
   task->finish_inline();  // done; the runtime's reference was the deque entry
   return true;
 }

@@ -122,12 +122,6 @@ bool TaskBase::add_joiner(Waiter& waiter) {
   return true;
 }
 
-void TaskBase::wait_done() {
-  // Not started and next on this worker: run it here (inline_join.cpp).
-  if (done() || run_queued_task_inline(this)) return;
-  park_until_done(k_never);
-}
-
 bool TaskBase::wait_done_until(Nanos deadline) {
   if (done()) return true;
   if (deadline == k_never) return wait_done(), true;
@@ -257,9 +251,7 @@ void TaskBase::request_cancel() noexcept {
   }
 }
 
-void TaskBase::rethrow_if_failed() {
-  if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
-}
+void TaskBase::rethrow_error() { std::rethrow_exception(std::exchange(error_, nullptr)); }
 
 void TaskBase::release_handle(bool observed) noexcept {
   observed_ = observed;
@@ -284,14 +276,7 @@ void TaskBase::release_handle(bool observed) noexcept {
   release();
 }
 
-void TaskBase::finish_inline() noexcept {
-  // relaxed, both: the task never left this thread (inline_join.cpp). No
-  // joiner is registered (the caller is the joiner, not parked), and the
-  // runtime's reference was the deque entry the caller popped.
-  done_.store(true, std::memory_order_relaxed);
-  refs_.store(1, std::memory_order_relaxed);
-  if (done_channel_ != nullptr) channel_close(done_channel_);
-}
+void TaskBase::close_done_channel() noexcept { channel_close(done_channel_); }
 
 ChannelCore* TaskBase::done_channel() {
   bool close_now = false;
@@ -319,11 +304,6 @@ ChannelCore* TaskBase::done_channel() {
   // error_, the result); acquire lets the last releaser see the other side's.
   if (refs_.load(std::memory_order_acquire) != 1 && refs_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   destroy();
-}
-
-void TaskBase::destroy() noexcept {
-  if (error_ && !observed_ && !cancelled_) report_unhandled(error_);
-  delete this;
 }
 
 }  // namespace weft::detail

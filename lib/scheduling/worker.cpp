@@ -67,23 +67,6 @@ void Worker::timer_kick() noexcept {
   futex_wake(wake_token_, 1);
 }
 
-void Worker::push_local(TaskBase* task) {
-  if (lone_) task->mark_lone_spawn();  // only this thread will run it (task.hpp)
-  // Counted before the push, so that whoever starts the task was ordered
-  // after the count (release; see spawned()); taken back if the push fails.
-  spawned_.store(spawned_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
-  try {
-    deque_.push(task);
-  } catch (...) {  // std::bad_alloc: nothing queued
-    // Read again rather than kept: keeping it cost the push two register
-    // saves. relaxed: single writer, nothing published.
-    spawned_.store(spawned_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-    throw;
-  }
-  // A lone worker is awake (it is pushing): nobody else could take the task.
-  if (!lone_) scheduler_.notify_work_after_own_push();
-}
-
 void Worker::push_woken(TaskBase* task, ParkReason why) noexcept {
   // seq_cst: release publishes the task (and what its unparker wrote) to a
   // thief's acquire CAS in steal_stale_runnext(); seq_cst also makes this

@@ -105,8 +105,9 @@ class Worker {
 
   // Owner thread: queues a new task on the own deque and lets an idle
   // worker know there is work. Throws std::bad_alloc when the deque cannot
-  // grow (nothing queued).
-  void push_local(TaskBase* task);
+  // grow (nothing queued). Defined inline in scheduler.cpp, the spawn path,
+  // its only caller.
+  inline void push_local(TaskBase* task);
   // As push_local, for a task that is already runnable (a woken fiber that
   // had parked for `why`): never fails; when the deque cannot grow it goes
   // to the global queue.
@@ -423,7 +424,7 @@ class Worker {
   // Tasks started and finished on this worker (metrics: fibers_started,
   // fibers_finished, and queued/alive from them); a task that ran without a
   // fiber of its own (inline join, a fiber that could not be made) counts
-  // as both. Bumped only by count_started/count_finished.
+  // as both, at once. Bumped only by count_started/count_finished.
   std::atomic<std::uint64_t> fibers_started_{0};
   std::atomic<std::uint64_t> fibers_finished_{0};
   // release: single writer (this worker's thread); pairs with
@@ -446,11 +447,5 @@ Worker* suspend_current_fiber(SuspendReason why);
 // read of the thread), until Waiter-based unpark_fiber() (see fiber.hpp
 // for the handshake).
 void park_current_fiber(Fiber* f);
-
-// From a fiber joining `task` (inline_join.cpp): if the task has not started
-// and is the next item of this worker's own deque, takes it and runs it to
-// completion on the calling fiber's stack (task->finish() included); true
-// then. False, changing nothing, in every other case.
-bool run_queued_task_inline(TaskBase* task) noexcept;
 
 }  // namespace weft::detail

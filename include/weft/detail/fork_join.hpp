@@ -69,7 +69,7 @@ class Forked {
     TaskWithResult<R>* task = std::exchange(task_, nullptr);
     struct Release {
       TaskBase* t;
-      ~Release() { t->release_handle(true); }
+      ~Release() { t->release_joined(); }
     } release{task};
     task->rethrow_if_failed();
     return task->take_result();

@@ -34,6 +34,19 @@ class ChannelCore;
 // Lifetime: two references, one held by the runtime until the body has
 // finished and the fiber is gone, one held by the JoinHandle until it joins or
 // detaches. The last release frees the task.
+class TaskBase;
+
+// Hands an exception nobody will see to the unhandled-exception handler
+// (errors.hpp). Defined in the library.
+WEFT_API void report_unhandled(std::exception_ptr error) noexcept;
+
+// From a fiber joining `task` (lib/scheduling/inline_join.cpp): if the task
+// has not started and is the next item of the calling worker's own deque,
+// takes it and runs it to completion on the calling fiber's stack; true
+// then. False, changing nothing, in every other case (a plain thread, the
+// task started or was stolen, too little stack left). Never throws.
+WEFT_API bool run_queued_task_inline(TaskBase* task) noexcept;
+
 class WEFT_API TaskBase {
  public:
   TaskBase(const TaskBase&) = delete;
@@ -54,12 +67,24 @@ class WEFT_API TaskBase {
 
   // As finish(), for a task its joiner ran inline (inline_join.cpp): the
   // task was never visible to another thread, so no lock and no RMW.
-  void finish_inline() noexcept;
+  void finish_inline() noexcept {
+    // relaxed, both: the task never left this thread. No joiner is
+    // registered (the caller is the joiner, not parked), and the runtime's
+    // reference was the deque entry the caller popped.
+    done_.store(true, std::memory_order_relaxed);
+    refs_.store(1, std::memory_order_relaxed);
+    if (done_channel_ != nullptr) [[unlikely]] close_done_channel();
+  }
 
   // Handle side: parks the calling fiber (or blocks the calling plain thread)
   // until the task has finished. Throws FiberCancelled if the calling fiber is
-  // cancelled at shutdown while it waits.
-  void wait_done();
+  // cancelled at shutdown while it waits. Inline: a task that is done, or
+  // that the caller runs itself (run_queued_task_inline), costs no call
+  // into the parking path.
+  void wait_done() {
+    if (done() || run_queued_task_inline(this)) return;
+    park_until_done(k_never);
+  }
   // As wait_done(), until `deadline` (deadline.hpp): true if done.
   bool wait_done_until(Nanos deadline);
 
@@ -101,8 +126,11 @@ class WEFT_API TaskBase {
 
   // Handle side, after wait_done(): rethrows the body's exception, if any,
   // moving it out of the task (as take_result() moves the value), so that
-  // only the joiner touches the exception object from then on.
-  void rethrow_if_failed();
+  // only the joiner touches the exception object from then on. Inline: the
+  // usual task stored none.
+  void rethrow_if_failed() {
+    if (error_) [[unlikely]] rethrow_error();
+  }
 
   // Scheduler side, instead of run(): the task could not start (no stack).
   void set_failure(std::exception_ptr error) noexcept { error_ = std::move(error); }
@@ -110,6 +138,20 @@ class WEFT_API TaskBase {
   // Handle side: gives up the handle's reference. `observed` says whether the
   // outcome was delivered to a joiner (if not, an exception is reported).
   void release_handle(bool observed) noexcept;
+  // release_handle(true), after a join: the runtime has let go of its
+  // reference by then, or is about to, so the handle's is usually the last
+  // and the task is freed here, inline.
+  void release_joined() noexcept {
+    // acquire: as release()'s load (task.cpp): at 1 the runtime's reference
+    // is gone, and what the task wrote before it let go is visible to the
+    // destructor.
+    if (refs_.load(std::memory_order_acquire) == 1) [[likely]] {
+      observed_ = true;
+      destroy();
+      return;
+    }
+    release_handle(true);
+  }
   // The spawner side, before the task is published: a lone worker queues it
   // on its own deque (see lone_spawn_).
   void mark_lone_spawn() noexcept { lone_spawn_ = true; }
@@ -201,9 +243,16 @@ class WEFT_API TaskBase {
  private:
   // wait_done_until's wait once the task is neither done nor run inline.
   bool park_until_done(Nanos deadline);
+  // finish_inline()'s close of the done channel (a select waits on the join).
+  void close_done_channel() noexcept;
+  // rethrow_if_failed()'s throw, out of line.
+  [[noreturn]] void rethrow_error();
   void release() noexcept;
   // The last reference is gone: reports an unobserved failure, frees the task.
-  void destroy() noexcept;
+  void destroy() noexcept {
+    if (error_ && !observed_ && !cancelled_) [[unlikely]] report_unhandled(error_);
+    delete this;
+  }
   // Registers `waiter` as the joiner; false if the task is already done.
   bool add_joiner(Waiter& waiter);
 
@@ -304,10 +353,6 @@ class Task final : public TaskWithResult<R> {
     F fn_;  // alive while body_alive_
   };
 };
-
-// Hands an exception nobody will see to the unhandled-exception handler
-// (errors.hpp). Defined in the library.
-WEFT_API void report_unhandled(std::exception_ptr error) noexcept;
 
 // Submits a task to a runtime: the calling worker's own deque when the caller
 // is a fiber of that runtime, else the runtime's injection queue. Throws
