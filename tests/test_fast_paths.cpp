@@ -382,8 +382,15 @@ TEST_CASE("fast paths: on one worker a handle let go by its spawner, another fib
     handles.close();
   });
   dropper.join();
+  // The last tasks may not have started when block_on returns (its root
+  // fiber ends first on the one worker): wait until every one has made its
+  // result and every result is gone. A task lost on the way ends the wait
+  // at the deadline, and the checks below fail.
   const auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (g_results_alive.load() != 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  while ((g_results_made.load() != 103 + static_cast<int>(n) || g_results_alive.load() != 0) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
   CHECK(g_results_made.load() == 103 + static_cast<int>(n));
   CHECK(g_results_alive.load() == 0);
 
