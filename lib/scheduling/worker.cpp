@@ -787,7 +787,7 @@ Fiber* Worker::direct_successor() noexcept {
 
 // One task's body and end, on fiber f (fiber_main runs it for each task the
 // fiber takes on).
-void run_on_fiber(Fiber* f, TaskBase* task);
+[[gnu::always_inline]] inline void run_on_fiber(Fiber* f, TaskBase* task);
 
 void fiber_main(void* arg) {
   Fiber* f = static_cast<Fiber*>(arg);
@@ -811,7 +811,7 @@ void fiber_main(void* arg) {
   exit_to(f->context, w->loop_context_);
 }
 
-void run_on_fiber(Fiber* f, TaskBase* task) {
+[[gnu::always_inline]] inline void run_on_fiber(Fiber* f, TaskBase* task) {
   task->run();  // never throws
   // Its FiberLocal values go with the body, on the fiber (user destructors).
   // Tested here: most tasks make none, and the call is on every spawn.

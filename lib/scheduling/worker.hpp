@@ -204,7 +204,7 @@ class Worker {
   friend void slice_checkpoint(Worker* w);
   friend void weft::this_fiber::maybe_yield();
   friend void fiber_main(void* arg);
-  friend void run_on_fiber(Fiber* f, TaskBase* task);
+  friend inline void run_on_fiber(Fiber* f, TaskBase* task);  // defined in worker.cpp, its one user
   friend bool run_queued_task_inline(TaskBase* task) noexcept;
 
   static constexpr std::uint32_t k_injector_interval = 61;
