@@ -31,9 +31,6 @@ class CancelState;
 class GroupCore;
 class ChannelCore;
 
-// Lifetime: two references, one held by the runtime until the body has
-// finished and the fiber is gone, one held by the JoinHandle until it joins or
-// detaches. The last release frees the task.
 class TaskBase;
 
 // Hands an exception nobody will see to the unhandled-exception handler
@@ -47,6 +44,9 @@ WEFT_API void report_unhandled(std::exception_ptr error) noexcept;
 // task started or was stolen, too little stack left). Never throws.
 WEFT_API bool run_queued_task_inline(TaskBase* task) noexcept;
 
+// Lifetime: two references, one held by the runtime until the body has
+// finished and the fiber is gone, one held by the JoinHandle until it joins or
+// detaches. The last release frees the task.
 class WEFT_API TaskBase {
  public:
   TaskBase(const TaskBase&) = delete;
