@@ -14,11 +14,17 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <stdexcept>
+#include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "support.hpp"
+#include "sync_support.hpp"
 #include "weft/detail/channel_core.hpp"
 
 using namespace std::chrono_literals;
@@ -101,6 +107,85 @@ TEST_CASE("fast paths: a fiber woken during a hand-off by a waker that then comp
     return misses;
   });
   CHECK(failed == 0);
+}
+
+// The watcher lies down once for a whole hand-off: when its watch runs
+// out while the hand-off goes on, it watches again without getting up (it
+// used to get up, search and lie down again every 50 us, and whenever it
+// found the slot empty it slept unwatched, so the next push woke it).
+TEST_CASE("fast paths: the idle worker stays asleep while two fibers hand off on the other one" *
+          doctest::timeout(120)) {
+  if (weft_test::k_thread_sanitizer) return;  // a hand-off there outlasts the grace period: thieves take it
+  weft::Runtime rt({.workers = 2});
+  const auto wakeups = [&rt] {
+    std::uint64_t n = 0;
+    for (const auto& w : rt.metrics().per_worker) n += w.wakeups;
+    return n;
+  };
+  const auto [woken, trips] = rt.block_on([&] {
+    weft::Channel<int> ping, pong;
+    auto echo = weft::go([&] {
+      while (auto v = ping.recv()) pong.send(*v);
+    });
+    for (int i = 0; i < 1000; ++i) {  // long enough for the other worker to start watching
+      ping.send(1);
+      (void)pong.recv();
+    }
+    const std::uint64_t before = wakeups();
+    // 100 ms of hand-offs: the old watcher got up about 2,000 times in that.
+    long n = 0;
+    for (const auto until = std::chrono::steady_clock::now() + 100ms; std::chrono::steady_clock::now() < until;) {
+      ping.send(1);
+      (void)pong.recv();
+      ++n;
+    }
+    const std::uint64_t woke = wakeups() - before;
+    ping.close();
+    echo.join();
+    return std::pair{woke, n};
+  });
+  MESSAGE("wake-ups of a worker during " << trips << " round trips: " << woken);
+  CHECK(woken < 100);
+}
+
+// Voluntary context switches of this process's worker threads (each wait
+// on a futex that blocks is one), from /proc.
+static std::uint64_t worker_voluntary_switches() {
+  std::uint64_t n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(entry.path() / "comm");
+    std::string name;
+    if (!std::getline(comm, name) || name.rfind("weft-w", 0) != 0) continue;
+    std::ifstream status(entry.path() / "status");
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0) n += std::stoull(line.substr(line.find(':') + 1));
+    }
+  }
+  return n;
+}
+
+// ... and stops watching once it is over: an idle runtime's workers sleep
+// until woken, not in 50 us watches for ever.
+TEST_CASE("fast paths: a watch ends when the hand-off does" * doctest::timeout(120)) {
+  weft::Runtime rt({.workers = 2});
+  rt.block_on([] {
+    weft::Channel<int> ping, pong;
+    auto echo = weft::go([&] {
+      while (auto v = ping.recv()) pong.send(*v);
+    });
+    for (const auto until = std::chrono::steady_clock::now() + 50ms; std::chrono::steady_clock::now() < until;) {
+      ping.send(1);
+      (void)pong.recv();
+    }
+    ping.close();
+    echo.join();
+  });
+  std::this_thread::sleep_for(50ms);  // the watch, and the idle trim after 5 ms, are over
+  const std::uint64_t before = worker_voluntary_switches();
+  std::this_thread::sleep_for(200ms);  // a watch that never ended: ~4,000 more
+  const std::uint64_t blocked = worker_voluntary_switches() - before;
+  MESSAGE("worker futex sleeps in 200 ms idle: " << blocked);
+  CHECK(blocked < 40);
 }
 
 TEST_CASE("fast paths: timers fire while two fibers hand off to each other on one worker without end" *

@@ -41,6 +41,7 @@ Worker::Worker(Scheduler& scheduler, std::size_t index, std::size_t stack_size, 
       stacks_(stack_size, stack_cache, slabs),
       instrumented_(measure_slices),
       rng_(0x9E3779B97F4A7C15ull * (index + 1)),
+      watch_switches_(lone_ ? 0 : scheduler.options().workers),
       measure_slices_(measure_slices),
       run_slices_(time_slice) {}
 
@@ -521,9 +522,32 @@ TaskBase* Worker::steal_from_others() {
 
 void Worker::start_watching() noexcept {
   for (std::size_t i = 0; i < scheduler_.num_workers(); ++i) {
-    if (i != index_) scheduler_.worker(i).set_runnext_watched(true);
+    if (i == index_) continue;
+    Worker& w = scheduler_.worker(i);
+    w.set_runnext_watched(true);
+    watch_switches_[i] = w.run_slice_count();  // watch_on's first look compares with this
   }
   watching_ = true;
+}
+
+bool Worker::watch_on() noexcept {
+  // Reads only: the owners keep their lines (a look every
+  // k_runnext_watch_ns costs a busy owner one miss on each of its runnext
+  // and deque lines). Relaxed reads suffice: whatever they miss, the next
+  // look sees, or the end of the watch (stop_watching, seq_cst) does.
+  bool switched_any = false;
+  for (std::size_t i = 0; i < scheduler_.num_workers(); ++i) {
+    if (i == index_) continue;
+    Worker& w = scheduler_.worker(i);
+    const std::uint64_t switches = w.run_slice_count();
+    const bool switched = switches != watch_switches_[i];
+    watch_switches_[i] = switches;
+    switched_any = switched_any || switched;
+    // A task behind an owner that has not switched since our last look
+    // may be stuck behind a busy waker; work in a deque is for us to steal.
+    if ((!switched && w.runnext_occupied()) || w.has_queued_work(false)) return false;
+  }
+  return switched_any;  // nobody switched: the hand-off is over
 }
 
 bool Worker::stop_watching() noexcept {
@@ -603,6 +627,7 @@ bool Worker::sleep() {
         futex_wait_until(wake_token_, 0, now_ns() + k_runnext_watch_ns);
         // relaxed: the exchange at the top reads the token with acquire.
         if (wake_token_.load(std::memory_order_relaxed) != 0) continue;  // woken: the top takes the token
+        if (watch_on()) continue;  // the hand-off goes on: watch again, marks left as they are
       }
       // The watch ran out, or we drive timers now (a sleep until their
       // deadline, too long to watch): look at the slots again, and get up

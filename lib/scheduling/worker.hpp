@@ -39,12 +39,18 @@
 // a row found only a fresh runnext task (its owner took it within the
 // grace period; a hand-off seen once is no pattern) sleeps *watching*: it
 // marks the other workers' slots watched and sleeps at most
-// k_runnext_watch_ns; a push into an empty watched slot wakes nobody. When
-// the watcher wakes, for any reason, it unmarks the slots and looks at
-// them again (a seq_cst store, then a seq_cst load; the pusher's seq_cst
+// k_runnext_watch_ns; a push into an empty watched slot wakes nobody.
+// When the watch runs out, the watcher first looks without unmarking
+// (watch_on): if another worker has switched fibers since its last look,
+// every task it sees in a slot belongs to a worker that switched since,
+// and no deque holds work, the hand-off goes on and it watches again where
+// it lies (no wake-up counted, no search, no line written). Otherwise, and
+// when woken for any other reason, it unmarks the slots and looks at them
+// again (a seq_cst store, then a seq_cst load; the pusher's seq_cst
 // exchange, then its seq_cst load of the mark: one of the two sees the
 // other), and searches if one is occupied. So a woken fiber behind a busy
-// waker is taken within k_runnext_watch_ns plus the grace period.
+// waker is taken within two watches (the push may come right after a look
+// that saw its owner switch) plus the grace period.
 //
 // Fiber reuse: a fiber whose task has finished picks the next task itself
 // (pick_local_task, the loop's own order) and, if that task has not started,
@@ -69,6 +75,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <thread>
+#include <vector>
 
 #include "diagnostics/park_counts.hpp"
 #include "diagnostics/run_slices.hpp"
@@ -268,6 +275,7 @@ class Worker {
   // them and says whether one is occupied.
   void start_watching() noexcept;
   bool stop_watching() noexcept;
+  bool watch_on() noexcept;
   // Calls try_victim(worker) for each other worker, from a random start,
   // until one returns a task.
   template <class TryVictim>
@@ -388,6 +396,9 @@ class Worker {
   // sleep watches: see the top); and whether our marks are set now.
   std::uint32_t fresh_searches_ = 0;
   bool watching_ = false;
+  // This thread only, while watching: each worker's switches_ at our last
+  // look (watch_on). Sized once, at construction.
+  std::vector<std::uint64_t> watch_switches_;
   // Set when this worker slept k_trim_idle_ns without being woken and got
   // up to trim stacks; cleared when it runs a task. Only then does it trim:
   // a worker that is idle between two bursts of work no longer gives
