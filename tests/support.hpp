@@ -7,7 +7,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <filesystem>
+#include <fstream>
+#include <string>
 #include <thread>
+#include <vector>
 
 #ifndef WEFT_STRESS_SCALE
 #define WEFT_STRESS_SCALE 100
@@ -55,6 +59,19 @@ inline std::chrono::microseconds process_cpu_time() {
   getrusage(RUSAGE_SELF, &ru);
   auto us = [](const timeval& tv) { return std::chrono::microseconds(tv.tv_sec * 1'000'000LL + tv.tv_usec); };
   return us(ru.ru_utime) + us(ru.ru_stime);
+}
+
+// The /proc/self/task entries of this process's worker threads: those
+// whose name starts with "weft-w" (the workers name themselves before
+// they report ready).
+inline std::vector<std::filesystem::path> worker_thread_dirs() {
+  std::vector<std::filesystem::path> dirs;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(entry.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name) && name.rfind("weft-w", 0) == 0) dirs.push_back(entry.path());
+  }
+  return dirs;
 }
 
 // About `units` microseconds of integer hashing the optimizer cannot drop.

@@ -15,7 +15,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 #include <string>
@@ -52,6 +51,19 @@ struct ParkedSleeper {
   }
   void wake() { ch.send(1); }  // into the waker's worker's runnext slot
 };
+
+// Voluntary context switches of this process's worker threads (each wait
+// on a futex that blocks is one), from /proc.
+std::uint64_t worker_voluntary_switches() {
+  std::uint64_t n = 0;
+  for (const auto& dir : weft_test::worker_thread_dirs()) {
+    std::ifstream status(dir / "status");
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("voluntary_ctxt_switches:", 0) == 0) n += std::stoull(line.substr(line.find(':') + 1));
+    }
+  }
+  return n;
+}
 
 }  // namespace
 
@@ -146,22 +158,6 @@ TEST_CASE("fast paths: the idle worker stays asleep while two fibers hand off on
   });
   MESSAGE("wake-ups of a worker during " << trips << " round trips: " << woken);
   CHECK(woken < 100);
-}
-
-// Voluntary context switches of this process's worker threads (each wait
-// on a futex that blocks is one), from /proc.
-static std::uint64_t worker_voluntary_switches() {
-  std::uint64_t n = 0;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
-    std::ifstream comm(entry.path() / "comm");
-    std::string name;
-    if (!std::getline(comm, name) || name.rfind("weft-w", 0) != 0) continue;
-    std::ifstream status(entry.path() / "status");
-    for (std::string line; std::getline(status, line);) {
-      if (line.rfind("voluntary_ctxt_switches:", 0) == 0) n += std::stoull(line.substr(line.find(':') + 1));
-    }
-  }
-  return n;
 }
 
 // ... and stops watching once it is over: an idle runtime's workers sleep

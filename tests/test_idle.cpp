@@ -3,9 +3,6 @@
 #include <weft/weft.hpp>
 
 #include <chrono>
-#include <filesystem>
-#include <fstream>
-#include <string>
 #include <thread>
 
 #include "support.hpp"
@@ -15,17 +12,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Threads of this process whose name starts with "weft-w" (the workers name
-// themselves before they report ready).
-int named_worker_threads() {
-  int n = 0;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
-    std::ifstream comm(entry.path() / "comm");
-    std::string name;
-    if (std::getline(comm, name) && name.rfind("weft-w", 0) == 0) ++n;
-  }
-  return n;
-}
+int named_worker_threads() { return static_cast<int>(weft_test::worker_thread_dirs().size()); }
 
 }  // namespace
 

@@ -275,6 +275,8 @@ class Worker {
   // them and says whether one is occupied.
   void start_watching() noexcept;
   bool stop_watching() noexcept;
+  // A watch that ran out: whether to watch again without unmarking (the
+  // hand-off goes on), from reads alone (see the top).
   bool watch_on() noexcept;
   // Calls try_victim(worker) for each other worker, from a random start,
   // until one returns a task.
