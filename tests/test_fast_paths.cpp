@@ -144,7 +144,7 @@ TEST_CASE("fast paths: the idle worker stays asleep while two fibers hand off on
       (void)pong.recv();
     }
     const std::uint64_t before = wakeups();
-    // 100 ms of hand-offs: the old watcher got up about 2,000 times in that.
+    // 100 ms of hand-offs: the old watcher got up 3,844 times in one run.
     long n = 0;
     for (const auto until = std::chrono::steady_clock::now() + 100ms; std::chrono::steady_clock::now() < until;) {
       ping.send(1);
