@@ -15,7 +15,7 @@
 #include "scheduling/fiber.hpp"
 #include "diagnostics/stack_overflow.hpp"
 #include "scheduling/stack_pool.hpp"
-#include "scheduling/task_memory.hpp"
+#include "scheduling/task_depot.hpp"
 #include "time/timer_heap.hpp"
 #include "sync/futex.hpp"
 #include "sync/wait_visit.hpp"

@@ -1,4 +1,5 @@
-// Memory for tasks: TaskBase's operator new/delete.
+// Memory for tasks: TaskBase's operator new/delete, the per-thread half of
+// task memory (the shared half, spans and the depot: task_depot.hpp).
 //
 // A spawn allocates one task and its end frees it, often on another worker
 // (the thief ran it) or after a plain thread spawned it. malloc's per-thread
@@ -6,65 +7,56 @@
 // and a consumer that only frees both fall through to the shared arena, its
 // lock and its consolidation, on nearly every spawn. Instead:
 //
-//   - sizes up to k_max_small round up to a multiple of 64 bytes (a class);
-//   - each thread keeps a free list per class, no atomics;
-//   - a list that grows past 2 * k_batch hands k_batch blocks to a
-//     process-wide depot (a mutex and a vector of batches per class); a
-//     thread whose list is empty takes a whole batch from the depot, and
-//     only when the depot is empty does it call ::operator new;
-//   - while the process is busy, the depot keeps what it is given, up to
-//     k_max_depot_bytes per class (frees the rest): a burst of spawns (every
-//     task allocated before any ends) then takes its blocks from the depot
-//     the next time instead of from ::operator new, whose slow path was a
-//     quarter of such a spawn. Once a worker has idled k_trim_idle_ns, it
-//     frees the depot's surplus over k_keep_depot_batches per class a few
-//     batches at a time (trim_task_depot, task_memory.hpp), as it returns
-//     surplus stacks; so the memory a burst needed stays until the runtime
-//     rests, no longer;
-//   - a thread's cache goes to the depot when the thread exits, and
-//     is retired then: tasks that other thread_local destructors of that
-//     thread allocate or free afterwards use ::operator new/delete directly
-//     (a retired cache must not hand out or take back blocks the depot
-//     already owns);
+//   - sizes up to k_task_max_small round up to a multiple of 64 bytes (a
+//     class);
+//   - each thread keeps a stack of free blocks per class, no atomics, of at
+//     most 2 * k_task_batch: a free pushes, an allocation pops (the last
+//     block freed, still warm);
+//   - a full stack hands its older k_task_batch blocks to the depot; an
+//     empty one takes k_task_batch from it, or a whole span, which the
+//     thread then carves block by block in address order (a burst of spawns
+//     takes its tasks from spans that way);
+//   - a thread's blocks, and the rest of the span it carves, go to the depot
+//     when the thread exits; the cache is then retired: tasks that other
+//     thread_local destructors of that thread allocate or free afterwards
+//     take or give one block at a time under the depot's lock (a retired
+//     cache must not hand out or take back blocks the depot already owns);
 //   - over-aligned tasks (alignof > __STDCPP_DEFAULT_NEW_ALIGNMENT__) use
-//     the aligned ::operator new, never the lists.
+//     the aligned ::operator new, never the caches.
 //
-// Ownership marks: in builds with assertions, a block on a free list holds
+// Ownership marks: in builds with assertions, a free block holds
 // k_free_mark in its second word, and an allocated block does not; taking a
-// block that is not marked free, or freeing one that is, asserts. So a
-// block owned twice (two live tasks in one block) stops the program at the
-// second owner instead of corrupting both tasks.
+// block that is not marked free, or freeing one that is, asserts (and the
+// depot asserts on a block given twice). So a block owned twice (two live
+// tasks in one block) stops the program at the second owner instead of
+// corrupting both tasks.
 //
 // So the common case is a thread-local pop or push, and the cross-thread
-// flow costs one lock per k_batch tasks. Larger tasks use ::operator new.
-#include <atomic>
+// flow costs one lock per k_task_batch tasks. Larger tasks use
+// ::operator new.
+#include <algorithm>
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
-#include <mutex>
 #include <new>
-#include <vector>
 
 #include "diagnostics/sanitizers.hpp"
-#include "scheduling/task_memory.hpp"
+#include "scheduling/task_depot.hpp"
 #include "weft/detail/task.hpp"
 
 namespace weft::detail {
 
 namespace {
 
-constexpr std::size_t k_class_bytes = 64;
-constexpr std::size_t k_classes = 8;  // 64 .. 512 bytes
-constexpr std::size_t k_max_small = k_class_bytes * k_classes;
-constexpr std::uint32_t k_batch = 64;
-constexpr std::size_t k_keep_depot_batches = 1024;      // per class, kept at rest: 64 Ki blocks
-constexpr std::size_t k_max_depot_bytes = 256u << 20;     // per class, kept while busy
+constexpr std::size_t k_classes = k_task_classes;
+constexpr std::uint32_t k_batch = k_task_batch;
 
+// A free block's first words, as the ownership marks see them.
 struct FreeBlock {
-  FreeBlock* next;
-  std::uintptr_t mark;  // k_free_mark while on a free list (builds with assertions)
+  std::uintptr_t unused;
+  std::uintptr_t mark;  // k_free_mark while free (builds with assertions)
 };
-static_assert(sizeof(FreeBlock) <= k_class_bytes);
+static_assert(sizeof(FreeBlock) <= k_task_granule);
 
 constexpr std::uintptr_t k_free_mark = 0x7A5C'F4EE'B10C'0000ull;
 
@@ -88,107 +80,22 @@ void mark_free(FreeBlock* b) noexcept {
 #endif
 }
 
-std::size_t class_of(std::size_t size) noexcept { return (size - 1) / k_class_bytes; }
-std::size_t bytes_of(std::size_t cls) noexcept { return (cls + 1) * k_class_bytes; }
-std::size_t max_depot_batches(std::size_t cls) noexcept { return k_max_depot_bytes / (k_batch * bytes_of(cls)); }
-
-// A block from ::operator new, for a class: not marked free (its memory
-// may still hold the mark of a block freed earlier).
-void* fresh_block(std::size_t cls) {
-  auto* b = static_cast<FreeBlock*>(::operator new(bytes_of(cls)));
-  b->mark = 0;
-  return b;
-}
-
-void free_chain(FreeBlock* b, std::size_t cls) noexcept {
-  while (b != nullptr) {
-    FreeBlock* next = b->next;
-    b->mark = 0;
-    ::operator delete(b, bytes_of(cls));
-    b = next;
-  }
-}
-
-// A chain of blocks and its length.
-struct Batch {
-  FreeBlock* head = nullptr;
-  std::uint32_t size = 0;
-};
-
-// Process-wide: batches per class.
-class Depot {
- public:
-  Batch take(std::size_t cls) noexcept {
-    // A thread that only spawns (a burst: every task allocated before any
-    // ends) finds the depot empty on every allocation; it must not pay the
-    // mutex each time (~60 instructions of a ~950-instruction spawn).
-    // relaxed: a hint; a batch given meanwhile is only missed this once.
-    if (sizes_[cls].load(std::memory_order_relaxed) == 0) return {};
-    std::lock_guard<std::mutex> guard(lock_);
-    auto& batches = batches_[cls];
-    if (batches.empty()) return {};
-    const Batch b = batches.back();
-    batches.pop_back();
-    sizes_[cls].store(batches.size(), std::memory_order_relaxed);  // relaxed: see above
-    return b;
-  }
-  // A chain of any length (a full batch, or a departing thread's rest).
-  void give(std::size_t cls, Batch chain) noexcept {
-    {
-      std::lock_guard<std::mutex> guard(lock_);
-      auto& batches = batches_[cls];
-      if (batches.size() < max_depot_batches(cls)) {
-        try {
-          batches.push_back(chain);
-          sizes_[cls].store(batches.size(), std::memory_order_relaxed);  // relaxed: see take()
-          return;
-        } catch (const std::bad_alloc&) {
-          // No room to remember it: free it below.
-        }
-      }
+// Gives the blocks from `from` to `to` of a span being carved to the depot
+// (a departing thread's rest), k_batch at a time.
+void give_range(std::size_t cls, char* from, char* to) noexcept {
+  const std::size_t step = task_block_bytes(cls);
+  while (from != to) {
+    void* blocks[k_batch];
+    std::size_t n = 0;
+    for (; from != to && n < k_batch; from += step) {
+#ifndef NDEBUG
+      // Never handed out, so not checked: it may hold any mark of an earlier life.
+      reinterpret_cast<FreeBlock*>(from)->mark = k_free_mark;
+#endif
+      blocks[n++] = from;
     }
-    free_chain(chain.head, cls);
+    give_task_blocks(cls, blocks, n);
   }
-
-  // Whether some class holds more than k_keep_depot_batches. Lock-free.
-  bool has_surplus() const noexcept {
-    for (const auto& size : sizes_) {
-      if (size.load(std::memory_order_relaxed) > k_keep_depot_batches) return true;  // relaxed: a hint
-    }
-    return false;
-  }
-  // Frees up to `max_batches` surplus batches; true if it freed any.
-  bool trim(std::size_t max_batches) noexcept {
-    bool freed = false;
-    for (std::size_t cls = 0; cls < k_classes && max_batches > 0; ++cls) {
-      while (max_batches > 0) {
-        Batch b;
-        {
-          std::lock_guard<std::mutex> guard(lock_);
-          auto& batches = batches_[cls];
-          if (batches.size() <= k_keep_depot_batches) break;
-          b = batches.back();
-          batches.pop_back();
-          sizes_[cls].store(batches.size(), std::memory_order_relaxed);  // relaxed: see take()
-        }
-        free_chain(b.head, cls);  // outside the lock: 64 frees
-        freed = true;
-        --max_batches;
-      }
-    }
-    return freed;
-  }
-
- private:
-  std::mutex lock_;
-  std::vector<Batch> batches_[k_classes];
-  // batches_[cls].size(), stored under lock_: take()'s lock-free "empty".
-  std::atomic<std::size_t> sizes_[k_classes] = {};
-};
-
-Depot& depot() {
-  static Depot* d = new Depot;  // never destroyed: threads may exit after static destructors ran
-  return *d;
 }
 
 // Trivially constructed and destroyed, so that reaching it is one
@@ -196,123 +103,163 @@ Depot& depot() {
 // guard variable that the compiler reaches through __tls_get_addr on every
 // access (whatever tls_model the variable itself has). Its destructor's
 // work is done by CacheFlusher below, registered once per thread.
+//
+// A thread's free blocks are a stack of pointers per class, in an array
+// allocated at its first refill (k_classes * k_cache_blocks pointers, 8
+// KiB: too large for initial-exec TLS, which a library loaded with dlopen
+// draws from a small reserve). A stack of pointers, not a list linked
+// through the blocks: handing the older half to the depot, or taking a
+// batch from it, reads no block (a list's walks were dependent loads, a
+// block each), and an allocation does not load the next block's address
+// from the block it takes.
+constexpr std::uint32_t k_cache_blocks = 2 * k_batch;
+
 struct ThreadCache {
-  FreeBlock* head[k_classes];
+  void** slots;  // class cls: slots[cls * k_cache_blocks ..], count[cls] of them used
   std::uint32_t count[k_classes];
-  bool retired;   // the thread is exiting: its lists went to the depot
-  bool flusher;   // CacheFlusher registered for this thread
+  // The span this thread carves, per class: its next block and the end of
+  // its blocks (equal: none).
+  char* carve[k_classes];
+  char* carve_end[k_classes];
+  bool retired;  // the thread is exiting: its blocks went to the depot
 };
 
 // initial-exec: see current.cpp. constinit: zero-initialised, no guard.
 __attribute__((tls_model("initial-exec"))) constinit thread_local ThreadCache t_cache{};
 
-// At thread exit: the cached blocks go to the depot.
+// At thread exit: the cached blocks, and the rest of the spans being carved,
+// go to the depot.
 struct CacheFlusher {
   ~CacheFlusher() {
     ThreadCache& c = t_cache;
     for (std::size_t cls = 0; cls < k_classes; ++cls) {
-      if (c.head[cls] != nullptr) depot().give(cls, Batch{c.head[cls], c.count[cls]});
-      c.head[cls] = nullptr;
+      if (c.count[cls] != 0) give_task_blocks(cls, c.slots + cls * k_cache_blocks, c.count[cls]);
       c.count[cls] = 0;
+      give_range(cls, c.carve[cls], c.carve_end[cls]);
+      c.carve[cls] = c.carve_end[cls] = nullptr;
     }
+    delete[] c.slots;
+    c.slots = nullptr;
     c.retired = true;
   }
 };
 
-// Before the first block is kept in the cache: registers the flusher (the
-// first touch of a thread_local with a destructor registers it).
-__attribute__((noinline)) void register_flusher(ThreadCache& c) noexcept {
+// The first time the thread keeps blocks: its slots, and the flusher (the
+// first touch of a thread_local with a destructor registers it). False if
+// the slots cannot be allocated (the thread then uses the depot directly,
+// like a retired one).
+[[gnu::noinline]] bool set_up(ThreadCache& c) noexcept {
   static thread_local CacheFlusher flusher;
   (void)&flusher;
-  c.flusher = true;
+  c.slots = new (std::nothrow) void*[k_classes * k_cache_blocks];
+  return c.slots != nullptr;
 }
 
-// Takes the first block of a non-empty list.
-FreeBlock* take_head(ThreadCache& c, std::size_t cls) noexcept {
-  FreeBlock* b = c.head[cls];
-  mark_taken(b);
-  c.head[cls] = b->next;
-  --c.count[cls];
-  return b;
+// Carves the next block of the thread's span. The block's memory is not
+// touched here, so a burst's misses overlap (its task writes it first).
+void* take_carved(ThreadCache& c, std::size_t cls) noexcept {
+  char* p = c.carve[cls];
+  c.carve[cls] = p + task_block_bytes(cls);
+#ifndef NDEBUG
+  reinterpret_cast<FreeBlock*>(p)->mark = 0;  // it may hold the mark of an earlier life
+#endif
+  return p;
 }
 
 // The slow halves of operator new and delete, out of line and cold: inlined,
 // their calls and locals made every allocation and free save and restore
 // six registers (issue 17: ~10 instructions each on the spawn path).
 
-// operator new with an empty list: a batch from the depot, or a fresh block.
+// operator new, one block straight from the depot: for a thread without
+// slots (retired, or their allocation failed).
+[[gnu::noinline, gnu::cold]] void* take_uncached(std::size_t cls) {
+  void* block = nullptr;
+  const TaskRefill r = take_task_blocks(cls, &block, 1);
+  if (r.n == 1) {
+    mark_taken(static_cast<FreeBlock*>(block));
+    return block;
+  }
+  give_range(cls, r.carve + task_block_bytes(cls), r.carve_end);  // the rest goes back
+  reinterpret_cast<FreeBlock*>(r.carve)->mark = 0;
+  return r.carve;
+}
+
+// operator new with no cached block and nothing left to carve: k_batch
+// blocks from the depot's partial spans (the first is the task's, the rest
+// are cached, the lowest address on top), or a whole span to carve (a full
+// one from the depot, else a new one).
 [[gnu::noinline, gnu::cold]] void* refill_and_take(ThreadCache& c, std::size_t cls) {
-  if (c.retired) return fresh_block(cls);
-  const Batch b = depot().take(cls);
-  if (b.head == nullptr) return fresh_block(cls);
-  if (!c.flusher) register_flusher(c);
-  c.head[cls] = b.head;
-  c.count[cls] = b.size;
-  return take_head(c, cls);
+  if (c.slots == nullptr && (c.retired || !set_up(c))) return take_uncached(cls);
+  void** slots = c.slots + cls * k_cache_blocks;
+  const TaskRefill r = take_task_blocks(cls, slots, k_batch);
+  if (r.n > 0) {
+    // slots[0] is the lowest: the first block the depot handed out.
+    std::reverse(slots, slots + r.n);
+    c.count[cls] = static_cast<std::uint32_t>(r.n - 1);
+    void* block = slots[r.n - 1];
+    mark_taken(static_cast<FreeBlock*>(block));
+    return block;
+  }
+  c.carve[cls] = r.carve;
+  c.carve_end[cls] = r.carve_end;
+  return take_carved(c, cls);
 }
 
-// operator delete past 2 * k_batch blocks: keeps k_batch here, hands the
-// older k_batch (the tail) to the depot.
-[[gnu::noinline, gnu::cold]] void give_tail_to_depot(ThreadCache& c, std::size_t cls) noexcept {
-  FreeBlock* last_kept = c.head[cls];
-  for (std::uint32_t i = 1; i < k_batch; ++i) last_kept = last_kept->next;
-  depot().give(cls, Batch{last_kept->next, k_batch});
-  last_kept->next = nullptr;
-  c.count[cls] = k_batch;
+// operator delete with a full stack: the older k_batch blocks (the bottom)
+// go to the depot, the newer ones move down.
+[[gnu::noinline, gnu::cold]] void give_older_half(ThreadCache& c, std::size_t cls) noexcept {
+  void** slots = c.slots + cls * k_cache_blocks;
+  give_task_blocks(cls, slots, k_batch);
+  std::copy(slots + k_batch, slots + k_cache_blocks, slots);
+  c.count[cls] = k_cache_blocks - k_batch;
 }
 
-// operator delete's common case: the block joins this thread's list.
-[[gnu::always_inline]] inline void keep_free(ThreadCache& c, void* p, std::size_t cls) noexcept {
-  auto* b = static_cast<FreeBlock*>(p);
-  mark_free(b);
-  b->next = c.head[cls];
-  c.head[cls] = b;
-  if (++c.count[cls] < 2 * k_batch) return;
-  give_tail_to_depot(c, cls);
-}
-
-// operator delete's first block on a thread: registers the flusher first.
-// Out of line: the call made every free save registers.
-[[gnu::noinline, gnu::cold]] void free_registering(ThreadCache& c, void* p, std::size_t cls) noexcept {
-  register_flusher(c);
-  keep_free(c, p, cls);
-}
-
-// operator delete on a thread whose cache has gone to the depot (it is
-// exiting): straight back to ::operator delete.
-[[gnu::noinline, gnu::cold]] void free_retired(void* p, std::size_t cls) noexcept {
-  static_cast<FreeBlock*>(p)->mark = 0;
-  ::operator delete(p, bytes_of(cls));
+// operator delete on a thread without slots (not set up yet, retired, or
+// their allocation failed).
+[[gnu::noinline, gnu::cold]] void free_uncached(ThreadCache& c, void* p, std::size_t cls) noexcept {
+  mark_free(static_cast<FreeBlock*>(p));
+  if (!c.retired && set_up(c)) {
+    c.slots[cls * k_cache_blocks] = p;
+    c.count[cls] = 1;
+    return;
+  }
+  give_task_blocks(cls, &p, 1);
 }
 
 }  // namespace
 
-bool task_depot_has_surplus() noexcept { return depot().has_surplus(); }
-
-bool trim_task_depot(std::size_t max_batches) noexcept { return depot().trim(max_batches); }
-
 void* TaskBase::operator new(std::size_t size) {
   // Sanitizer builds keep malloc, so ASan still sees a task used after free.
-  if (WEFT_ASAN || WEFT_TSAN || size > k_max_small) return ::operator new(size);
-  const std::size_t cls = class_of(size);
+  if (WEFT_ASAN || WEFT_TSAN || size > k_task_max_small) return ::operator new(size);
+  const std::size_t cls = task_class_of(size);
   ThreadCache& c = t_cache;
-  if (c.head[cls] == nullptr) [[unlikely]] return refill_and_take(c, cls);
-  return take_head(c, cls);
+  const std::uint32_t n = c.count[cls];
+  if (n == 0) [[unlikely]] {
+    if (c.carve[cls] != c.carve_end[cls]) return take_carved(c, cls);
+    return refill_and_take(c, cls);
+  }
+  c.count[cls] = n - 1;
+  void* block = c.slots[cls * k_cache_blocks + n - 1];
+  mark_taken(static_cast<FreeBlock*>(block));
+  return block;
 }
 
 void TaskBase::operator delete(void* p, std::size_t size) noexcept {
-  if (WEFT_ASAN || WEFT_TSAN || size > k_max_small) {
+  if (WEFT_ASAN || WEFT_TSAN || size > k_task_max_small) {
     ::operator delete(p, size);
     return;
   }
-  const std::size_t cls = class_of(size);
+  const std::size_t cls = task_class_of(size);
   ThreadCache& c = t_cache;
-  if (c.retired) [[unlikely]] {
-    free_retired(p, cls);
-    return;
+  if (c.slots == nullptr) [[unlikely]] return free_uncached(c, p, cls);  // a tail call: no frame here
+  std::uint32_t n = c.count[cls];
+  if (n == k_cache_blocks) [[unlikely]] {
+    give_older_half(c, cls);
+    n = k_cache_blocks - k_batch;
   }
-  if (!c.flusher) [[unlikely]] return free_registering(c, p, cls);  // a tail call: no frame here
-  keep_free(c, p, cls);
+  mark_free(static_cast<FreeBlock*>(p));
+  c.slots[cls * k_cache_blocks + n] = p;
+  c.count[cls] = n + 1;
 }
 
 void* TaskBase::operator new(std::size_t size, std::align_val_t align) {

@@ -19,7 +19,7 @@
 #include "sync/futex.hpp"
 #include "scheduling/idle_workers.hpp"
 #include "scheduling/scheduler.hpp"
-#include "scheduling/task_memory.hpp"
+#include "scheduling/task_depot.hpp"
 #include "diagnostics/stack_overflow.hpp"
 #include "diagnostics/tracer.hpp"
 #include "time/timer_heap.hpp"
@@ -210,7 +210,7 @@ void Worker::run() {
 
 bool Worker::trim_some() noexcept {
   const bool stacks = stacks_.trim(k_trim_batch);
-  const bool tasks = trim_task_depot(k_trim_task_batches);  // the process's task depot (task_memory.hpp)
+  const bool tasks = trim_task_depot(k_trim_task_spans);  // the process's task depot (task_depot.hpp)
   return stacks || tasks;
 }
 

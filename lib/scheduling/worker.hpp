@@ -226,7 +226,7 @@ class Worker {
   static constexpr std::size_t k_warm_batch = 16;  // tasks warmed at once from our own deque
   static constexpr std::uint32_t k_work_bit = 1;  // wake_token_: woken for work
   static constexpr std::size_t k_trim_batch = 8;  // stacks returned per idle pass
-  static constexpr std::size_t k_trim_task_batches = 16;  // task depot batches (64 blocks) freed per idle pass
+  static constexpr std::size_t k_trim_task_spans = 2;  // task depot spans (64 KiB) freed per idle pass
   static constexpr Nanos k_trim_quiet_ns = 2'000'000;  // trim only if no timer is due sooner
   // How long a worker must have slept, not woken by anyone, before it gets
   // up to trim stacks (run(), "real idleness").
