@@ -1,5 +1,6 @@
-// Task memory (lib/scheduling/task_memory.cpp): the per-thread free lists that tasks are
-// carved from. Two bugs found by review, each with its regression test:
+// Task memory (lib/scheduling/task_memory.cpp, task_depot.cpp): the
+// per-thread caches and the shared depot of spans that tasks are carved
+// from. Two bugs found by review, each with its regression test:
 //  - a thread's cache, handed to the shared depot by its thread-local
 //    destructor, stayed usable: a task spawned or freed later on that thread
 //    (by another thread_local's destructor, at thread exit) took or linked a
@@ -7,9 +8,10 @@
 //    shared one block;
 //  - the class-scope operator new hid the aligned form, so a task whose
 //    closure is over-aligned got 16-byte-aligned memory.
-// Sanitizer builds bypass the free lists (ASan must see every block), so the
-// first case only bites in the optimized build; there it is also caught by
-// the per-block ownership marks that builds with assertions keep.
+// The AddressSanitizer build bypasses the caches (ASan must see every
+// block), so the first case bites in the optimized and ThreadSanitizer
+// builds; there it is also caught by the per-block ownership marks that
+// builds with assertions keep. The order test at the end is the third.
 #include <doctest/doctest.h>
 #include <weft/weft.hpp>
 
@@ -189,8 +191,8 @@ bool burst_leaves_surplus(weft::Runtime& rt, std::size_t n) {
 
 TEST_CASE("task memory: the depot keeps a burst's blocks while busy and trims them at rest" *
           doctest::timeout(120)) {
-  if (WEFT_ASAN || WEFT_TSAN) {
-    MESSAGE("sanitizer build: tasks use ::operator new, the depot stays empty");
+  if (WEFT_ASAN) {
+    MESSAGE("AddressSanitizer build: tasks use ::operator new, the depot stays empty");
     return;
   }
   REQUIRE_FALSE(weft::detail::task_depot_has_surplus());
@@ -223,8 +225,8 @@ TEST_CASE("task memory: the depot keeps a burst's blocks while busy and trims th
 // 0.48 over 12 bursts of 100,000 (and a task's cost 4x, in docs/benchmarks.md).
 TEST_CASE("task memory: a burst's tasks lie in address order however the bursts before it ended" *
           doctest::timeout(120)) {
-  if (WEFT_ASAN || WEFT_TSAN) {
-    MESSAGE("sanitizer build: tasks use ::operator new, whose layout is its own");
+  if (WEFT_ASAN) {
+    MESSAGE("AddressSanitizer build: tasks use ::operator new, whose layout is its own");
     return;
   }
   constexpr std::size_t n = 100'000;

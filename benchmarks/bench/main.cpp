@@ -26,6 +26,7 @@
 
 namespace bench {
 void spawn_workload(const Settings&, Reporter&);
+void spawn_bursts_workload(const Settings&, Reporter&);
 void completion_workload(const Settings&, Reporter&);
 void fib_workload(const Settings&, Reporter&);
 void skynet_workload(const Settings&, Reporter&);
@@ -48,6 +49,7 @@ void trace_cost_workload(const Settings&, Reporter&);
 const std::vector<Entry>& workloads() {
   static const std::vector<Entry> all = {
       {"spawn", &spawn_workload},
+      {"spawn_bursts", &spawn_bursts_workload},  // not in BENCHMARKS.md: the spawn round, 30 times in one runtime
       {"fib", &fib_workload},
       {"skynet", &skynet_workload},
       {"pingpong", &pingpong_workload},

@@ -238,14 +238,18 @@ class Depot {
         std::uint32_t count = 0;
         std::size_t word = 0;
         std::uint64_t mask = 0;
-        for (; i < n && span_of(blocks[i]) == s; ++i, ++count) {
-          const std::size_t g = (reinterpret_cast<std::uintptr_t>(blocks[i]) - base) / k_granule;
-          if (g / 64 != word) {
+        for (; i < n; ++i, ++count) {
+          // The block's granule g, from its address alone (a span is
+          // aligned to its size): word g / 64 of the bitmap, bit g % 64.
+          const auto a = reinterpret_cast<std::uintptr_t>(blocks[i]);
+          if ((a & ~(k_span_bytes - 1)) != base) break;  // the next span's run
+          const std::size_t w = (a / (64 * k_granule)) % k_bitmap_words;
+          if (w != word) {
             s->bits[word] |= mask;
-            word = g / 64;
+            word = w;
             mask = 0;
           }
-          const std::uint64_t bit = std::uint64_t{1} << (g % 64);
+          const std::uint64_t bit = std::uint64_t{1} << ((a / k_granule) % 64);
           assert(((s->bits[word] | mask) & bit) == 0 && "weft: a task block given to the depot twice");
           mask |= bit;
         }

@@ -22,7 +22,8 @@
 //     take or give one block at a time under the depot's lock (a retired
 //     cache must not hand out or take back blocks the depot already owns);
 //   - over-aligned tasks (alignof > __STDCPP_DEFAULT_NEW_ALIGNMENT__) use
-//     the aligned ::operator new, never the caches.
+//     the aligned ::operator new, never the caches; so does every task in
+//     the AddressSanitizer build.
 //
 // Ownership marks: in builds with assertions, a free block holds
 // k_free_mark in its second word, and an allocated block does not; taking a
@@ -117,6 +118,9 @@ constexpr std::uint32_t k_cache_blocks = 2 * k_batch;
 struct ThreadCache {
   void** slots;  // class cls: slots[cls * k_cache_blocks ..], count[cls] of them used
   std::uint32_t count[k_classes];
+  // k_cache_blocks while the thread has slots, else 0: operator delete's one
+  // test covers "no slots" and "full".
+  std::uint32_t cap;
   // The span this thread carves, per class: its next block and the end of
   // its blocks (equal: none).
   char* carve[k_classes];
@@ -140,6 +144,7 @@ struct CacheFlusher {
     }
     delete[] c.slots;
     c.slots = nullptr;
+    c.cap = 0;
     c.retired = true;
   }
 };
@@ -152,7 +157,9 @@ struct CacheFlusher {
   static thread_local CacheFlusher flusher;
   (void)&flusher;
   c.slots = new (std::nothrow) void*[k_classes * k_cache_blocks];
-  return c.slots != nullptr;
+  if (c.slots == nullptr) return false;
+  c.cap = k_cache_blocks;
+  return true;
 }
 
 // Carves the next block of the thread's span. The block's memory is not
@@ -206,18 +213,20 @@ void* take_carved(ThreadCache& c, std::size_t cls) noexcept {
 }
 
 // operator delete with a full stack: the older k_batch blocks (the bottom)
-// go to the depot, the newer ones move down.
-[[gnu::noinline, gnu::cold]] void give_older_half(ThreadCache& c, std::size_t cls) noexcept {
+// go to the depot, the newer ones move down, and `p` goes on top.
+void free_to_full(ThreadCache& c, void* p, std::size_t cls) noexcept {
   void** slots = c.slots + cls * k_cache_blocks;
   give_task_blocks(cls, slots, k_batch);
   std::copy(slots + k_batch, slots + k_cache_blocks, slots);
-  c.count[cls] = k_cache_blocks - k_batch;
+  slots[k_cache_blocks - k_batch] = p;
+  c.count[cls] = k_cache_blocks - k_batch + 1;
 }
 
-// operator delete on a thread without slots (not set up yet, retired, or
-// their allocation failed).
-[[gnu::noinline, gnu::cold]] void free_uncached(ThreadCache& c, void* p, std::size_t cls) noexcept {
+// operator delete past its one test: a full stack, or a thread without
+// slots (not set up yet, retired, or their allocation failed).
+[[gnu::noinline, gnu::cold]] void free_slow(ThreadCache& c, void* p, std::size_t cls) noexcept {
   mark_free(static_cast<FreeBlock*>(p));
+  if (c.slots != nullptr) return free_to_full(c, p, cls);
   if (!c.retired && set_up(c)) {
     c.slots[cls * k_cache_blocks] = p;
     c.count[cls] = 1;
@@ -229,8 +238,10 @@ void* take_carved(ThreadCache& c, std::size_t cls) noexcept {
 }  // namespace
 
 void* TaskBase::operator new(std::size_t size) {
-  // Sanitizer builds keep malloc, so ASan still sees a task used after free.
-  if (WEFT_ASAN || WEFT_TSAN || size > k_task_max_small) return ::operator new(size);
+  // The AddressSanitizer build keeps malloc, so ASan still sees a task used
+  // after it was freed. (The ThreadSanitizer build uses the caches and the
+  // depot, so that their threads are checked too.)
+  if (WEFT_ASAN || size > k_task_max_small) return ::operator new(size);
   const std::size_t cls = task_class_of(size);
   ThreadCache& c = t_cache;
   const std::uint32_t n = c.count[cls];
@@ -245,18 +256,14 @@ void* TaskBase::operator new(std::size_t size) {
 }
 
 void TaskBase::operator delete(void* p, std::size_t size) noexcept {
-  if (WEFT_ASAN || WEFT_TSAN || size > k_task_max_small) {
+  if (WEFT_ASAN || size > k_task_max_small) {
     ::operator delete(p, size);
     return;
   }
   const std::size_t cls = task_class_of(size);
   ThreadCache& c = t_cache;
-  if (c.slots == nullptr) [[unlikely]] return free_uncached(c, p, cls);  // a tail call: no frame here
-  std::uint32_t n = c.count[cls];
-  if (n == k_cache_blocks) [[unlikely]] {
-    give_older_half(c, cls);
-    n = k_cache_blocks - k_batch;
-  }
+  const std::uint32_t n = c.count[cls];
+  if (n >= c.cap) [[unlikely]] return free_slow(c, p, cls);  // a tail call: no frame here
   mark_free(static_cast<FreeBlock*>(p));
   c.slots[cls * k_cache_blocks + n] = p;
   c.count[cls] = n + 1;
