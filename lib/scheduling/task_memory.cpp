@@ -25,10 +25,11 @@
 //     the aligned ::operator new, never the caches; so does every task in
 //     the AddressSanitizer build.
 //
-// Ownership marks: in builds with assertions, a free block holds
-// k_free_mark in its second word, and an allocated block does not; taking a
-// block that is not marked free, or freeing one that is, asserts (and the
-// depot asserts on a block given twice). So a block owned twice (two live
+// Ownership marks: in builds with assertions, a block that is cached or in
+// the depot holds k_free_mark in its second word, and an allocated block
+// does not (a block not carved yet holds anything: carving clears it);
+// handing out a cached block that is not marked free, or freeing one that
+// is, asserts (and the depot asserts on a block given twice). So a block owned twice (two live
 // tasks in one block) stops the program at the second owner instead of
 // corrupting both tasks.
 //
@@ -61,7 +62,7 @@ static_assert(sizeof(FreeBlock) <= k_task_granule);
 
 constexpr std::uintptr_t k_free_mark = 0x7A5C'F4EE'B10C'0000ull;
 
-// A block leaves a free list for a new task.
+// A cached block is handed out for a new task.
 void mark_taken(FreeBlock* b) noexcept {
   assert(b->mark == k_free_mark && "weft: a task block handed out twice");
 #ifndef NDEBUG
@@ -71,7 +72,7 @@ void mark_taken(FreeBlock* b) noexcept {
 #endif
 }
 
-// A block joins a free list.
+// A task's block is freed.
 void mark_free(FreeBlock* b) noexcept {
 #ifndef NDEBUG
   assert(b->mark != k_free_mark && "weft: a task block freed twice");
@@ -106,9 +107,9 @@ void give_range(std::size_t cls, char* from, char* to) noexcept {
 // work is done by CacheFlusher below, registered once per thread.
 //
 // A thread's free blocks are a stack of pointers per class, in an array
-// allocated at its first refill (k_classes * k_cache_blocks pointers, 8
-// KiB: too large for initial-exec TLS, which a library loaded with dlopen
-// draws from a small reserve). A stack of pointers, not a list linked
+// allocated the first time the thread keeps a block (k_classes *
+// k_cache_blocks pointers, 8 KiB: too large for initial-exec TLS, which a
+// library loaded with dlopen draws from a small reserve). A stack of pointers, not a list linked
 // through the blocks: handing the older half to the depot, or taking a
 // batch from it, reads no block (a list's walks were dependent loads, a
 // block each), and an allocation does not load the next block's address
