@@ -255,3 +255,57 @@ TEST_CASE("task memory: a burst's tasks lie in address order however the bursts 
     }
   });
 }
+
+// When no memory can be mapped for a new region of spans, the spawn that
+// needed it throws std::bad_alloc and nothing else goes wrong: every spawn
+// that returned a handle runs once with its own closure, and spawning works
+// again once memory can be mapped. (The seam fails the region's mmap: a
+// process-wide limit on address space fails the fiber stacks' mappings
+// first, which end the process by design.)
+namespace {
+
+// A closure of 384 bytes: its tasks come from one of the two largest
+// classes (at most 145 blocks to a span), so the spare spans run out after
+// tens of thousands of tasks.
+struct Wide384 {
+  std::array<std::uint64_t, 48> words{};
+  std::uint64_t operator()() const { return words[0] + words[47]; }
+};
+
+}  // namespace
+
+TEST_CASE("task memory: a spawn that cannot map a new region of spans throws bad_alloc; the rest run" *
+          doctest::timeout(120)) {
+  if (WEFT_ASAN) {
+    MESSAGE("AddressSanitizer build: tasks use ::operator new");
+    return;
+  }
+  static_assert(sizeof(weft::detail::Task<Wide384, std::uint64_t>) <= 512);
+  static_assert(sizeof(weft::detail::Task<Wide384, std::uint64_t>) > 384);
+  weft::Runtime rt({.workers = 2});
+  constexpr std::size_t k_most = 400'000;  // far more than the spare spans and a region hold
+  std::vector<weft::JoinHandle<std::uint64_t>> held;  // keeps every block in use
+  held.reserve(k_most);
+  weft::detail::testing::failing_task_regions.store(1);
+  std::size_t refused = 0;
+  for (std::size_t i = 0; i < k_most && refused == 0; ++i) {
+    Wide384 w;
+    w.words[0] = i;
+    try {
+      held.push_back(rt.spawn(w));
+    } catch (const std::bad_alloc&) {
+      ++refused;
+    }
+  }
+  const int left = weft::detail::testing::failing_task_regions.exchange(0);
+  CHECK(refused == 1);
+  CHECK(left == 0);
+  std::size_t wrong = 0;
+  for (std::size_t i = 0; i < held.size(); ++i) {
+    if (held[i].join() != i) ++wrong;
+  }
+  CHECK(wrong == 0);
+  Wide384 again;
+  again.words[47] = 7;
+  CHECK(rt.spawn(again).join() == 7);
+}

@@ -45,6 +45,8 @@
 
 namespace weft::detail {
 
+std::atomic<int> testing::failing_task_regions{0};
+
 namespace {
 
 constexpr std::size_t k_granule = k_task_granule;
@@ -146,6 +148,11 @@ class SpanSource {
   // Under lock_: maps a region aligned to k_span_bytes (a larger mapping,
   // cut down to the aligned part).
   void map_region() {
+    // relaxed: see testing::failing_task_regions.
+    if (testing::failing_task_regions.load(std::memory_order_relaxed) > 0) [[unlikely]] {
+      testing::failing_task_regions.fetch_sub(1, std::memory_order_relaxed);
+      throw std::bad_alloc();
+    }
     const std::size_t size = k_region_bytes + k_span_bytes;
     void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();

@@ -12,6 +12,7 @@
 // are all back; once a worker has idled a while it gives the surplus back.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -53,5 +54,13 @@ bool task_depot_has_surplus() noexcept;
 // the kernel), each taken under the depot's lock briefly; true if it gave
 // any. Any thread; never blocks beyond that lock.
 bool trim_task_depot(std::size_t max_spans) noexcept;
+
+namespace testing {
+// Test seam (tests/test_task_memory.cpp): while positive, each mapping of
+// a new region of spans fails as if mmap had (std::bad_alloc) and counts
+// it down. 0 in production. relaxed: the test sets it before the spawns
+// that should fail, on the thread that makes them.
+extern std::atomic<int> failing_task_regions;
+}  // namespace testing
 
 }  // namespace weft::detail
