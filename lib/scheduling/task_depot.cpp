@@ -57,8 +57,6 @@ constexpr std::size_t k_bitmap_words = k_span_granules / 64;       // 16
 constexpr std::size_t k_keep_blocks = 64 * 1024;                   // per class, kept at rest
 constexpr std::size_t k_max_depot_bytes = 256u << 20;              // per class, kept while busy
 
-std::size_t granules_of(std::size_t cls) noexcept { return cls + 1; }
-
 // A span's header, in its first granules. Which list it is on, and its
 // bitmap, change only under the depot's lock.
 struct Span {
@@ -78,7 +76,7 @@ Span* span_of(const void* block) noexcept {
 }
 
 std::size_t capacity_of(std::size_t cls) noexcept {
-  return (k_span_granules - k_header_granules) / granules_of(cls);
+  return (k_span_granules - k_header_granules) * k_granule / task_block_bytes(cls);
 }
 
 // A list of spans: circular, doubly linked through a sentinel, so that a
@@ -192,7 +190,7 @@ void free_span(Span* s) noexcept { span_source().put(s); }
 
 // The first block of a span, and the end of its last.
 char* first_block(Span* s) noexcept { return reinterpret_cast<char*>(s) + k_header_granules * k_granule; }
-char* blocks_end(Span* s) noexcept { return first_block(s) + s->capacity * granules_of(s->cls) * k_granule; }
+char* blocks_end(Span* s) noexcept { return first_block(s) + s->capacity * task_block_bytes(s->cls); }
 
 // Process-wide: per class, the spans with blocks in the depot. `partial_`
 // holds those with some of their blocks out (in use, cached by a thread,
