@@ -23,8 +23,8 @@ constexpr std::size_t k_task_classes = 8;   // 64 .. 512 bytes
 constexpr std::size_t k_task_max_small = k_task_granule * k_task_classes;
 constexpr std::uint32_t k_task_batch = 64;  // blocks per hand-over
 
-inline std::size_t task_class_of(std::size_t size) noexcept { return (size - 1) / k_task_granule; }
-inline std::size_t task_block_bytes(std::size_t cls) noexcept { return (cls + 1) * k_task_granule; }
+constexpr std::size_t task_class_of(std::size_t size) noexcept { return (size - 1) / k_task_granule; }
+constexpr std::size_t task_block_bytes(std::size_t cls) noexcept { return (cls + 1) * k_task_granule; }
 
 // What a thread gets from the depot: `n` blocks, or (n == 0) a span's
 // blocks to carve in order, from `carve` to `carve_end`.
