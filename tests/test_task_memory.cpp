@@ -215,6 +215,40 @@ TEST_CASE("task memory: the depot keeps a burst's blocks while busy and trims th
   CHECK_FALSE(weft::detail::task_depot_has_surplus());
 }
 
+// An idle worker gives back only spans that have sat full for
+// k_task_span_rest_ns (1 s): a burst that comes after a shorter idle gap
+// finds the last burst's spans, instead of taking every page fault again
+// (docs/benchmarks.md, "spans that rest before they go": 71 against 30 ns
+// a task after 50 ms gaps when the trim gave them back after 5 ms).
+TEST_CASE("task memory: an idle gap shorter than the rest keeps a burst's spans; the rest gives them back" *
+          doctest::timeout(120)) {
+  if (WEFT_ASAN) {
+    MESSAGE("AddressSanitizer build: tasks use ::operator new, the depot stays empty");
+    return;
+  }
+  REQUIRE_FALSE(weft::detail::task_depot_has_surplus());
+  weft::Runtime rt({.workers = 1});
+  CHECK(burst_leaves_surplus(rt, 150'000));
+  // 100 ms: twenty times the idle time after which the worker gets up to trim.
+  const auto t0 = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const bool kept = weft::detail::task_depot_has_surplus();
+  if (std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(800)) {
+    CHECK(kept);
+  } else {
+    MESSAGE("the sleep overran the rest; the check is skipped");
+  }
+  // The next burst takes them: no new span beyond the depot's (a burst of
+  // the same size leaves the same surplus).
+  CHECK(burst_leaves_surplus(rt, 150'000));
+  // And at rest, they go.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (weft::detail::task_depot_has_surplus() && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  CHECK_FALSE(weft::detail::task_depot_has_surplus());
+}
+
 // A burst of spawns takes its tasks' blocks in address order, however the
 // bursts before it ended (task_depot.cpp, "Why a bitmap"). On one worker
 // every task of a burst is allocated before any runs, and the worker's FIFO

@@ -381,7 +381,7 @@ void Scheduler::shutdown_until(Nanos grace_deadline) {
   // The workers' task caches went to the depot as their threads exited;
   // what it holds beyond its resting size goes now (as the stack pools'
   // destructors trim theirs), not in some other runtime's idle time.
-  trim_task_depot(SIZE_MAX);
+  trim_task_depot(SIZE_MAX, false);  // all of the surplus, rested or not
   blocking_->stop();  // no job in flight (quiescent): stops and joins its threads
   stopped_ = true;
   // Every recording thread is joined: the lanes are ours to read. A write

@@ -12,12 +12,15 @@
 //     list when its last block comes back;
 //   - while the process is busy, the depot keeps full spans up to
 //     k_max_depot_bytes per class (gives back the rest as they fill): the
-//     next burst of spawns carves them instead of new memory. Once a worker
-//     has idled k_trim_idle_ns, it gives back the full spans beyond
-//     k_keep_blocks blocks per class a few at a time (trim_task_depot), as
-//     it returns surplus stacks; so the memory a burst needed stays until
-//     the runtime rests, no longer. A span with one block still in use (a
-//     long-lived task) stays;
+//     next burst of spawns carves them instead of new memory. An idle
+//     worker gives back the full spans beyond k_keep_blocks blocks per
+//     class a few at a time (trim_task_depot), as it returns surplus
+//     stacks, once they have sat full for k_task_span_rest_ns (a span
+//     notes when it filled; the full list is in that order, the oldest at
+//     its back); so the memory a burst needed stays a second after the
+//     runtime comes to rest, no longer, and a burst after a shorter gap
+//     finds it. A span with one block still in use (a long-lived task)
+//     stays;
 //   - spans come from 4 MiB regions mapped once and never unmapped; a span
 //     given back returns its pages to the kernel (MADV_DONTNEED) but its
 //     header's, which keeps its link on the list of spans to reuse.
@@ -35,6 +38,7 @@
 // are hints read without it.
 #include "scheduling/task_depot.hpp"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <bit>
@@ -66,6 +70,7 @@ struct Span {
   std::uint32_t cls;
   std::uint32_t capacity;  // blocks
   std::uint32_t in_depot;  // blocks whose bit is set
+  Nanos full_since;        // on the full list: when its last block came back (now_ns)
   // Bit g: the block that starts at granule g is in the depot.
   std::uint64_t bits[k_bitmap_words];
 };
@@ -243,6 +248,7 @@ class Depot {
     {
       std::lock_guard<std::mutex> guard(lock_);
       std::size_t added = 0, removed = 0;
+      Nanos now = 0;  // read once a span fills, at most once a give
       for (std::size_t i = 0; i < n;) {
         // The run from i: neighbours a stride apart, all one way. It cannot
         // cross into another span: the next span's header lies between.
@@ -279,6 +285,9 @@ class Depot {
         if (s->in_depot == s->capacity) {
           partial_[cls].remove(s);
           if (full_[cls].size * k_span_bytes < k_max_depot_bytes) {
+            // Read under the lock, so the full list stays in time order.
+            if (now == 0) now = now_ns();
+            s->full_since = now;
             full_[cls].push_front(s);
           } else {
             removed += s->capacity;  // leaves the depot
@@ -297,6 +306,17 @@ class Depot {
     }
   }
 
+  // When trim(_, true) will find a span to free: the oldest surplus span's
+  // fill time plus the rest, the earliest over the classes.
+  Nanos rested_at() noexcept {
+    Nanos at = k_never;
+    std::lock_guard<std::mutex> guard(lock_);
+    for (std::size_t cls = 0; cls < k_classes; ++cls) {
+      if (full_[cls].size > keep_spans(cls)) at = std::min(at, full_[cls].back()->full_since + k_task_span_rest_ns);
+    }
+    return at;
+  }
+
   // Whether some class holds more full spans than it keeps at rest. Lock-free.
   bool has_surplus() const noexcept {
     for (std::size_t cls = 0; cls < k_classes; ++cls) {
@@ -306,10 +326,12 @@ class Depot {
     return false;
   }
 
-  // Frees up to `max_spans` surplus full spans, the coldest first; true if
-  // it freed any.
-  bool trim(std::size_t max_spans) noexcept {
+  // Frees up to `max_spans` surplus full spans, the coldest first (with
+  // `rested`, only those full since k_task_span_rest_ns ago); true if it
+  // freed any.
+  bool trim(std::size_t max_spans, bool rested) noexcept {
     bool freed = false;
+    const Nanos filled_by = rested ? now_ns() - k_task_span_rest_ns : k_never;
     for (std::size_t cls = 0; cls < k_classes && max_spans > 0; ++cls) {
       while (max_spans > 0) {
         Span* s;
@@ -317,6 +339,7 @@ class Depot {
           std::lock_guard<std::mutex> guard(lock_);
           if (full_[cls].size <= keep_spans(cls)) break;
           s = full_[cls].back();
+          if (s->full_since > filled_by) break;  // the oldest has not rested yet: nor have the others
           full_[cls].remove(s);
           add_blocks(cls, 0 - std::size_t{s->capacity});
           full_sizes_[cls].store(full_[cls].size, std::memory_order_relaxed);  // relaxed: see has_surplus()
@@ -425,6 +448,8 @@ void give_task_blocks(std::size_t cls, void* const* blocks, std::size_t n) noexc
 
 bool task_depot_has_surplus() noexcept { return depot().has_surplus(); }
 
-bool trim_task_depot(std::size_t max_spans) noexcept { return depot().trim(max_spans); }
+bool trim_task_depot(std::size_t max_spans, bool rested) noexcept { return depot().trim(max_spans, rested); }
+
+Nanos task_depot_rested_at() noexcept { return depot().rested_at(); }
 
 }  // namespace weft::detail

@@ -9,12 +9,15 @@
 // The depot remembers a block as a bit in its span's bitmap, not as a link
 // in a list, so it hands blocks out in address order whatever order they
 // came back in. While the process is busy it keeps the spans whose blocks
-// are all back; once a worker has idled a while it gives the surplus back.
+// are all back; a worker that idles gives back those that have sat unused
+// for k_task_span_rest_ns.
 #pragma once
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+
+#include <weft/detail/deadline.hpp>
 
 namespace weft::detail {
 
@@ -50,10 +53,25 @@ void give_task_blocks(std::size_t cls, void* const* blocks, std::size_t n) noexc
 // keeps at rest. Lock-free (a hint: relaxed loads); any thread.
 bool task_depot_has_surplus() noexcept;
 
+// How long a span must have sat with all its blocks free before an idle
+// worker's trim may give it back: bursts of spawns with idle gaps shorter
+// than this keep their memory (a burst after a gap would otherwise take
+// every page fault again: docs/benchmarks.md, "spans that rest before
+// they go"). jemalloc's decay and Go's scavenger make the same trade over
+// longer times.
+constexpr Nanos k_task_span_rest_ns = 1'000'000'000;
+
 // Gives back up to `max_spans` spans of the surplus (their memory returns to
 // the kernel), each taken under the depot's lock briefly; true if it gave
-// any. Any thread; never blocks beyond that lock.
-bool trim_task_depot(std::size_t max_spans) noexcept;
+// any. `rested` true: only spans that have sat full for k_task_span_rest_ns
+// (an idle worker's trim); false: any (a runtime shutting down). Any
+// thread; never blocks beyond that lock.
+bool trim_task_depot(std::size_t max_spans, bool rested) noexcept;
+
+// When trim_task_depot(_, true) will next find a span to give back: now or
+// earlier if it would find one already, k_never if the depot has no
+// surplus. Takes the depot's lock; any thread.
+Nanos task_depot_rested_at() noexcept;
 
 namespace testing {
 // Test seam (tests/test_task_memory.cpp): while positive, each mapping of

@@ -210,7 +210,8 @@ void Worker::run() {
 
 bool Worker::trim_some() noexcept {
   const bool stacks = stacks_.trim(k_trim_batch);
-  const bool tasks = trim_task_depot(k_trim_task_spans);  // the process's task depot (task_depot.hpp)
+  // The process's task depot: only spans that have rested (task_depot.hpp).
+  const bool tasks = trim_task_depot(k_trim_task_spans, true);
   return stacks || tasks;
 }
 
@@ -592,10 +593,17 @@ bool Worker::sleep() {
   TimerHeap& heap = timer_heap_;
   bool driving = false;  // we sleep until the earliest deadline (timer_heap.hpp)
   // Stacks or task blocks to give back: get up by ourselves once we have
-  // slept this long unwoken (trim_due_). The arena's and the task depot's
-  // lock-free hints, once per sleep.
-  const Nanos trim_at =
-      stacks_.has_trim_work() || task_depot_has_surplus() ? now_ns() + k_trim_idle_ns : k_never;
+  // slept this long unwoken (trim_due_), and for task spans not before the
+  // oldest surplus one has rested (task_depot.hpp). The arena's and the
+  // task depot's lock-free hints, once per sleep; the depot's lock only
+  // when it has a surplus.
+  const Nanos trim_at = [&] {
+    const bool stacks = stacks_.has_trim_work();
+    const bool spans = task_depot_has_surplus();
+    if (!stacks && !spans) return k_never;
+    const Nanos idle_until = now_ns() + k_trim_idle_ns;
+    return stacks ? idle_until : std::max(idle_until, task_depot_rested_at());
+  }();
   // Gets up by ourselves (a timed sleep ended). False if a waker took us
   // first: its token comes, and we wait for it.
   auto get_up = [&]() -> bool {
