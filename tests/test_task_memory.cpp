@@ -31,14 +31,17 @@ namespace {
 // Every task of the thread-exit test has this closure, so that all of them
 // come from one size class. The closure carries its id in every word and the
 // task checks them: a task whose block was reused under it sees another id.
+template <std::size_t Words>
+bool words_agree(const std::array<std::uint64_t, Words>& words) {
+  for (std::uint64_t w : words) {
+    if (w != words[0]) return false;
+  }
+  return true;
+}
+
 struct Stamped {
   std::array<std::uint64_t, 6> words;
-  std::uint64_t operator()() const {
-    for (std::uint64_t w : words) {
-      if (w != words[0]) return ~std::uint64_t{0};
-    }
-    return words[0];
-  }
+  std::uint64_t operator()() const { return words_agree(words) ? words[0] : ~std::uint64_t{0}; }
 };
 
 Stamped stamp(std::uint64_t id) {
@@ -199,7 +202,12 @@ bool surplus_trimmed() {
 
 }  // namespace
 
-TEST_CASE("task memory: the depot keeps a burst's blocks while busy and trims them at rest" *
+// An idle worker gives back only spans that have sat full for
+// k_task_span_rest_ns (1 s): a burst that comes after a shorter idle gap
+// finds the last burst's spans, instead of taking every page fault again
+// (docs/benchmarks.md, "spans that rest before they go": 71 against 30 ns
+// a task after 50 ms gaps when the trim gave them back after 5 ms).
+TEST_CASE("task memory: the depot keeps a burst's blocks while busy and through a short idle gap, and trims them at rest" *
           doctest::timeout(120)) {
   if (WEFT_ASAN) {
     MESSAGE("AddressSanitizer build: tasks use ::operator new, the depot stays empty");
@@ -209,8 +217,18 @@ TEST_CASE("task memory: the depot keeps a burst's blocks while busy and trims th
   {
     weft::Runtime rt({.workers = 1});
     CHECK(burst_leaves_surplus(rt, 150'000));
-    // At rest: the idle worker trims once the spans have rested
-    // (k_task_span_rest_ns, 1 s).
+    // 100 ms: twenty times the idle time after which the worker gets up to trim.
+    const auto t0 = std::chrono::steady_clock::now();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const bool kept = weft::detail::task_depot_has_surplus();
+    if (std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(800)) {
+      CHECK(kept);
+    } else {
+      MESSAGE("the sleep overran the rest; the check is skipped");
+    }
+    // The next burst runs on them and leaves the surplus again; at rest the
+    // idle worker trims once the spans have rested.
+    CHECK(burst_leaves_surplus(rt, 150'000));
     CHECK(surplus_trimmed());
   }
   {
@@ -219,35 +237,6 @@ TEST_CASE("task memory: the depot keeps a burst's blocks while busy and trims th
     CHECK(burst_leaves_surplus(rt, 150'000));
   }
   CHECK_FALSE(weft::detail::task_depot_has_surplus());
-}
-
-// An idle worker gives back only spans that have sat full for
-// k_task_span_rest_ns (1 s): a burst that comes after a shorter idle gap
-// finds the last burst's spans, instead of taking every page fault again
-// (docs/benchmarks.md, "spans that rest before they go": 71 against 30 ns
-// a task after 50 ms gaps when the trim gave them back after 5 ms).
-TEST_CASE("task memory: an idle gap shorter than the rest keeps a burst's spans; the rest gives them back" *
-          doctest::timeout(120)) {
-  if (WEFT_ASAN) {
-    MESSAGE("AddressSanitizer build: tasks use ::operator new, the depot stays empty");
-    return;
-  }
-  REQUIRE_FALSE(weft::detail::task_depot_has_surplus());
-  weft::Runtime rt({.workers = 1});
-  CHECK(burst_leaves_surplus(rt, 150'000));
-  // 100 ms: twenty times the idle time after which the worker gets up to trim.
-  const auto t0 = std::chrono::steady_clock::now();
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  const bool kept = weft::detail::task_depot_has_surplus();
-  if (std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(800)) {
-    CHECK(kept);
-  } else {
-    MESSAGE("the sleep overran the rest; the check is skipped");
-  }
-  // The next burst runs on them and leaves the surplus again; once it has
-  // rested, it goes.
-  CHECK(burst_leaves_surplus(rt, 150'000));
-  CHECK(surplus_trimmed());
 }
 
 // A burst of spawns takes its tasks' blocks in address order, however the
@@ -360,11 +349,9 @@ template <std::size_t Words>
 struct Counted {
   std::array<std::uint64_t, Words> words;
   void operator()() const {
-    for (std::uint64_t w : words) {
-      if (w != words[0]) {
-        g_torn.fetch_add(1);
-        return;
-      }
+    if (!words_agree(words)) {
+      g_torn.fetch_add(1);
+      return;
     }
     (*g_runs)[words[0]].fetch_add(1);
   }
