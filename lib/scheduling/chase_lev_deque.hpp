@@ -66,27 +66,27 @@ class ChaseLevDeque {
 
   // Owner only. Pushes at the bottom; grows the ring when full.
   void push(T* item) {
+    if (!push_if_room(item)) [[unlikely]] push_reloading(item);
+  }
+
+  // Owner only. push(), when the ring has room by the last value of top_
+  // this owner read: no load of top_ and no growth, so no call either (a
+  // caller whose only other calls are tail calls saves no registers: the
+  // spawn path). false, and nothing pushed, when it may not have room; then
+  // push() does the rest.
+  bool push_if_room(T* item) {
     // relaxed: only the owner writes bottom_.
-    std::int64_t b = bottom_.load(std::memory_order_relaxed);
+    const std::int64_t b = bottom_.load(std::memory_order_relaxed);
     // relaxed: only the owner writes ring_.
     Ring* r = ring_.load(std::memory_order_relaxed);
     // top_cache_ is a value of top_ this owner loaded before; top_ only
     // grows (I3), so b - top_cache_ counts at least the items present and
-    // the ring can only look full too early. Only then is top_ loaded again:
-    // the thieves' CAS writes its line on every steal, and a load on every
-    // push pulled that line over and sent it back.
-    if (b - top_cache_ > r->capacity - 1) {
-      // acquire: pairs with the thieves' successful CASes on top_ (a chain
-      // of RMWs, so the one we read carries the earlier ones), so their
-      // reads of the slots we may be about to reuse happened before our
-      // overwrite; a cached value was loaded the same way, earlier.
-      top_cache_ = top_.load(std::memory_order_acquire);
-      if (b - top_cache_ > r->capacity - 1) r = grow(r, top_cache_, b);
-    }
-    r->put(b, item);
-    // release: publishes slot b (and everything the caller wrote to *item)
-    // to steal()'s seq_cst load of bottom_.
-    bottom_.store(b + 1, std::memory_order_release);
+    // the ring can only look full too early. Only then is top_ loaded again
+    // (push_reloading): the thieves' CAS writes its line on every steal, and
+    // a load on every push pulled that line over and sent it back.
+    if (b - top_cache_ > r->capacity - 1) return false;
+    publish(r, b, item);
+    return true;
   }
 
   // Owner only. Takes the most recently pushed item; nullptr when empty.
@@ -206,6 +206,28 @@ class ChaseLevDeque {
       bottom_.store(b + 1, std::memory_order_relaxed);
     }
     return item;
+  }
+
+  void publish(Ring* r, std::int64_t b, T* item) {
+    r->put(b, item);
+    // release: publishes slot b (and everything the caller wrote to *item)
+    // to steal()'s seq_cst load of bottom_.
+    bottom_.store(b + 1, std::memory_order_release);
+  }
+
+  // push() when the cached top_ says the ring may be full: reads top_ again,
+  // and grows the ring if it is. Out of line and cold, like grow().
+  [[gnu::noinline, gnu::cold]] void push_reloading(T* item) {
+    // relaxed: owner-only words, as in push_if_room.
+    const std::int64_t b = bottom_.load(std::memory_order_relaxed);
+    Ring* r = ring_.load(std::memory_order_relaxed);
+    // acquire: pairs with the thieves' successful CASes on top_ (a chain
+    // of RMWs, so the one we read carries the earlier ones), so their
+    // reads of the slots we may be about to reuse happened before our
+    // overwrite; a cached value was loaded the same way, earlier.
+    top_cache_ = top_.load(std::memory_order_acquire);
+    if (b - top_cache_ > r->capacity - 1) r = grow(r, top_cache_, b);
+    publish(r, b, item);
   }
 
   // Owner only: doubles the ring, copying items t .. b-1 to the same indices.

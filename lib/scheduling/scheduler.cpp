@@ -161,23 +161,36 @@ void stamp_new_task(TaskBase* task, Worker* w, Fiber* f) {
   // Counted before the push, so that whoever starts the task was ordered
   // after the count (release; see spawned()); taken back if the push fails.
   spawned_.store(spawned_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  // The usual push has room by the cached top and makes no call; the rest
+  // is a tail call, so the spawn path saves no registers (issue 17).
+  if (!deque_.push_if_room(task)) [[unlikely]] return push_local_reloading(task);
+  // A lone worker is awake (it is pushing): nobody else could take the task.
+  if (!lone_) scheduler_.notify_work_after_own_push();
+}
+
+void Worker::push_local_reloading(TaskBase* task) {
   try {
     deque_.push(task);
   } catch (...) {  // std::bad_alloc: nothing queued
-    // Read again rather than kept: keeping it cost the push two register
-    // saves. relaxed: single writer, nothing published.
+    // relaxed: single writer, nothing published.
     spawned_.store(spawned_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
     throw;
   }
-  // A lone worker is awake (it is pushing): nobody else could take the task.
   if (!lone_) scheduler_.notify_work_after_own_push();
 }
 
 namespace {
 
+// push_spawned with tracing on: the spawn's record, then the push. Out of
+// line, so that push_spawned's only calls are tail calls.
+[[gnu::noinline, gnu::cold]] void push_spawned_traced(Worker& w, TaskBase* task) {
+  trace_spawn(*w.trace_buffer(), task);
+  w.push_local(task);
+}
+
 // A spawn by a worker of the task's own runtime: onto its deque.
 void push_spawned(Worker& w, TaskBase* task) {
-  if (TraceBuffer* b = w.trace_buffer()) [[unlikely]] trace_spawn(*b, task);
+  if (w.trace_buffer() != nullptr) [[unlikely]] return push_spawned_traced(w, task);
   w.push_local(task);
 }
 

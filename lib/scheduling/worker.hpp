@@ -115,6 +115,9 @@ class Worker {
   // grow (nothing queued). Defined inline in scheduler.cpp, the spawn path,
   // its only caller.
   inline void push_local(TaskBase* task);
+  // push_local's rest when the deque may be full (it reads top_ again, may
+  // grow the ring): out of line, a tail call.
+  [[gnu::noinline, gnu::cold]] void push_local_reloading(TaskBase* task);
   // As push_local, for a task that is already runnable (a woken fiber that
   // had parked for `why`): never fails; when the deque cannot grow it goes
   // to the global queue.
