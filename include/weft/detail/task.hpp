@@ -8,7 +8,6 @@
 #include "config.hpp"
 
 #include <atomic>
-#include <cassert>
 #include <cstdint>
 #include <exception>
 #include <functional>
@@ -64,27 +63,7 @@ class WEFT_API TaskBase {
 
   // Scheduler side: the body is done and the fiber has switched away for the
   // last time. Wakes the joiner, if any, and drops the runtime's reference.
-  // Inline: a detached task's end (the spawn path) is a load, a store and
-  // its free; a task with a handle or a group goes to finish_shared(). Out
-  // of line, the whole function saved and restored three registers for the
-  // shared part's calls on every spawn (docs/benchmarks.md, issue 17).
-  void finish() noexcept {
-    // acquire: pairs with release_handle()'s acq_rel decrement. At 1 only
-    // the runtime's reference is left: the handle was detached or dropped (a
-    // group's child and a continuation hold it), so nobody can add a joiner
-    // or a continuation, make the done channel or request a cancel any more,
-    // and what the handle side wrote under join_lock_ is visible. No lock: a
-    // detached task's end costs one locked instruction fewer.
-    if (refs_.load(std::memory_order_acquire) == 1) {
-      assert(joiner_ == nullptr && continuation_ == nullptr && group_ == nullptr);
-      // release: as in finish_shared() (nobody is left to read it but us).
-      done_.store(true, std::memory_order_release);
-      if (done_channel_ != nullptr) [[unlikely]] close_done_channel();
-      destroy();  // release() with the count it would read again already read
-      return;
-    }
-    finish_shared();
-  }
+  void finish() noexcept;
 
   // As finish(), for a task its joiner ran inline (inline_join.cpp): the
   // task was never visible to another thread, so no lock and no RMW.
@@ -271,6 +250,9 @@ class WEFT_API TaskBase {
   // a reference: under join_lock_, wakes the joiner, then drops the
   // runtime's reference.
   void finish_shared() noexcept;
+  // finish() of a detached task with a done channel to close or a failure
+  // to report: closes it, then destroy().
+  void finish_detached_rare() noexcept;
   // rethrow_if_failed()'s throw, out of line.
   [[noreturn]] void rethrow_error();
   void release() noexcept;
