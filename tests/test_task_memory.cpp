@@ -28,9 +28,9 @@
 
 namespace {
 
-// Every task of the thread-exit test has this closure, so that all of them
-// come from one size class. The closure carries its id in every word and the
-// task checks them: a task whose block was reused under it sees another id.
+// Whether every word of a closure holds the same id (the closures below
+// carry theirs in every word: a task whose block was reused under it sees
+// another id in some of them).
 template <std::size_t Words>
 bool words_agree(const std::array<std::uint64_t, Words>& words) {
   for (std::uint64_t w : words) {
@@ -39,6 +39,9 @@ bool words_agree(const std::array<std::uint64_t, Words>& words) {
   return true;
 }
 
+// Every task of the thread-exit test has this closure, so that all of them
+// come from one size class. The closure carries its id in every word and the
+// task checks them: a task whose block was reused under it sees another id.
 struct Stamped {
   std::array<std::uint64_t, 6> words;
   std::uint64_t operator()() const { return words_agree(words) ? words[0] : ~std::uint64_t{0}; }

@@ -113,7 +113,7 @@ class Worker {
   // Owner thread: queues a new task on the own deque and lets an idle
   // worker know there is work. Throws std::bad_alloc when the deque cannot
   // grow (nothing queued). Defined inline in scheduler.cpp, the spawn path,
-  // its only caller.
+  // where its only callers are (push_spawned and its traced form).
   inline void push_local(TaskBase* task);
   // push_local's rest when the deque may be full (it reads top_ again, may
   // grow the ring): out of line, a tail call.
