@@ -73,7 +73,7 @@ class ChaseLevDeque {
   // this owner read: no load of top_ and no growth, so no call either (a
   // caller whose only other calls are tail calls saves no registers: the
   // spawn path). false, and nothing pushed, when it may not have room; then
-  // push() does the rest.
+  // push_reloading() does the rest.
   bool push_if_room(T* item) {
     // relaxed: only the owner writes bottom_.
     const std::int64_t b = bottom_.load(std::memory_order_relaxed);
@@ -87,6 +87,22 @@ class ChaseLevDeque {
     if (b - top_cache_ > r->capacity - 1) return false;
     publish(r, b, item);
     return true;
+  }
+
+  // Owner only. push()'s rest, for when push_if_room() said no: reads top_
+  // again and grows the ring if it is full. Correct whatever the ring holds
+  // (it re-reads every word it uses). Out of line and cold, like grow().
+  [[gnu::noinline, gnu::cold]] void push_reloading(T* item) {
+    // relaxed: owner-only words, as in push_if_room.
+    const std::int64_t b = bottom_.load(std::memory_order_relaxed);
+    Ring* r = ring_.load(std::memory_order_relaxed);
+    // acquire: pairs with the thieves' successful CASes on top_ (a chain
+    // of RMWs, so the one we read carries the earlier ones), so their
+    // reads of the slots we may be about to reuse happened before our
+    // overwrite; a cached value was loaded the same way, earlier.
+    top_cache_ = top_.load(std::memory_order_acquire);
+    if (b - top_cache_ > r->capacity - 1) r = grow(r, top_cache_, b);
+    publish(r, b, item);
   }
 
   // Owner only. Takes the most recently pushed item; nullptr when empty.
@@ -213,21 +229,6 @@ class ChaseLevDeque {
     // release: publishes slot b (and everything the caller wrote to *item)
     // to steal()'s seq_cst load of bottom_.
     bottom_.store(b + 1, std::memory_order_release);
-  }
-
-  // push() when the cached top_ says the ring may be full: reads top_ again,
-  // and grows the ring if it is. Out of line and cold, like grow().
-  [[gnu::noinline, gnu::cold]] void push_reloading(T* item) {
-    // relaxed: owner-only words, as in push_if_room.
-    const std::int64_t b = bottom_.load(std::memory_order_relaxed);
-    Ring* r = ring_.load(std::memory_order_relaxed);
-    // acquire: pairs with the thieves' successful CASes on top_ (a chain
-    // of RMWs, so the one we read carries the earlier ones), so their
-    // reads of the slots we may be about to reuse happened before our
-    // overwrite; a cached value was loaded the same way, earlier.
-    top_cache_ = top_.load(std::memory_order_acquire);
-    if (b - top_cache_ > r->capacity - 1) r = grow(r, top_cache_, b);
-    publish(r, b, item);
   }
 
   // Owner only: doubles the ring, copying items t .. b-1 to the same indices.

@@ -170,7 +170,7 @@ void stamp_new_task(TaskBase* task, Worker* w, Fiber* f) {
 
 void Worker::push_local_reloading(TaskBase* task) {
   try {
-    deque_.push(task);
+    deque_.push_reloading(task);  // push_if_room just said no: skip its check
   } catch (...) {  // std::bad_alloc: nothing queued
     // relaxed: single writer, nothing published.
     spawned_.store(spawned_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
