@@ -297,30 +297,65 @@ TaskBase* Worker::pick_local_task() {
   return pick_local_body<FreshFirst>();
 }
 
+// The pick in four parts: each test that leads to a rare call (a cancel
+// epoch to promote, the fairness tick, a fresh task before runnext, a batch
+// to warm) hands the rest of the pick to an out-of-line function with a
+// tail call, so the common pick makes no call but tail calls and saves no
+// register (the spawn path: fiber_main calls pick_local_task<true> once per
+// task). The rare functions repeat the parts after their own test inline.
 template <bool FreshFirst>
 [[gnu::always_inline]] inline TaskBase* Worker::pick_local_body() {
   // Cancelled work first: it only unwinds, and it must not wait behind
   // fresh work (see Scheduler::pop_urgent).
-  if (const std::uint64_t epoch = cancel_epoch(); epoch != seen_cancel_epoch_) {
-    seen_cancel_epoch_ = epoch;
-    scheduler_.promote_cancelled(epoch);
+  if (const std::uint64_t epoch = cancel_epoch(); epoch != seen_cancel_epoch_) [[unlikely]] {
+    return pick_promoting<FreshFirst>(epoch);
   }
+  return pick_promoted<FreshFirst>();
+}
+
+template <bool FreshFirst>
+[[gnu::noinline, gnu::cold]] TaskBase* Worker::pick_promoting(std::uint64_t epoch) {
+  seen_cancel_epoch_ = epoch;
+  scheduler_.promote_cancelled(epoch);
+  return pick_promoted<FreshFirst>();
+}
+
+template <bool FreshFirst>
+[[gnu::always_inline]] inline TaskBase* Worker::pick_promoted() {
   if (TaskBase* t = scheduler_.pop_urgent()) return t;
   // Counted only here, where the fairness test follows: a pick that
   // returned above and counted would step over that test's turn, and the
   // next would come only when tick_ wrapped (the yielders starved).
   ++tick_;
-  if (tick_ == next_fair_tick_) [[unlikely]] {
-    if (TaskBase* t = pick_fair()) return t;
-  } else if (TaskBase* t = injected_after_yield()) {  // (pick_fair looks itself, between its two picks)
-    return t;
-  }
+  if (tick_ == next_fair_tick_) [[unlikely]] return pick_fair_or_on<FreshFirst>();
+  // (pick_fair looks itself, between its two picks)
+  if (TaskBase* t = injected_after_yield()) return t;
+  return pick_after_fair<FreshFirst>();
+}
+
+template <bool FreshFirst>
+[[gnu::noinline]] TaskBase* Worker::pick_fair_or_on() {
+  if (TaskBase* t = pick_fair()) return t;
+  return pick_after_fair<FreshFirst>();
+}
+
+template <bool FreshFirst>
+[[gnu::always_inline]] inline TaskBase* Worker::pick_after_fair() {
   // relaxed: only this thread fills the slot; a thief emptying it meanwhile
   // only makes us take the deque's task, which we would take next anyway.
   if (FreshFirst && runnext_after_fresh_ && fresh_streak_ < k_fresh_before_runnext &&
       runnext_.load(std::memory_order_relaxed) != nullptr) {
-    if (TaskBase* t = fresh_before_runnext()) return t;
+    return fresh_or_on();
   }
+  return pick_runnext_or_deque();
+}
+
+[[gnu::noinline]] TaskBase* Worker::fresh_or_on() {
+  if (TaskBase* t = fresh_before_runnext()) return t;
+  return pick_runnext_or_deque();
+}
+
+[[gnu::always_inline]] inline TaskBase* Worker::pick_runnext_or_deque() {
   if (++runnext_streak_ < k_runnext_streak) {
     if (TaskBase* t = take_runnext()) return t;
   }
@@ -333,12 +368,17 @@ template <bool FreshFirst>
     if (warm_left_ != 0) {
       --warm_left_;
     } else if (t->fiber_.load(std::memory_order_relaxed) != nullptr) {
-      warm_own_batch();
+      return warm_own_batch_then(t);
     }
     return t;
   }
   if (TaskBase* t = take_runnext()) return t;
   return scheduler_.pop_injected();  // the global queue: pick_task, after stealing
+}
+
+[[gnu::noinline]] TaskBase* Worker::warm_own_batch_then(TaskBase* t) {
+  warm_own_batch();
+  return t;
 }
 
 TaskBase* Worker::fresh_before_runnext() noexcept {

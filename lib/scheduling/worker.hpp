@@ -259,6 +259,22 @@ class Worker {
   // pick: the call and its frame were a tenth of what the pick cost).
   template <bool FreshFirst>
   [[gnu::always_inline]] inline TaskBase* pick_local_body();
+  // Its parts (worker.cpp says why the pick is split): after the cancel
+  // epoch's test; after the fairness tick's; the runnext slot and the deque.
+  // The rare paths, out of line, each ending in the rest of the pick:
+  // promote cancelled work; the fair pick; a fresh task before runnext; warm
+  // a batch of woken fibers, then return t.
+  template <bool FreshFirst>
+  [[gnu::always_inline]] inline TaskBase* pick_promoted();
+  template <bool FreshFirst>
+  [[gnu::always_inline]] inline TaskBase* pick_after_fair();
+  [[gnu::always_inline]] inline TaskBase* pick_runnext_or_deque();
+  template <bool FreshFirst>
+  [[gnu::noinline, gnu::cold]] TaskBase* pick_promoting(std::uint64_t epoch);
+  template <bool FreshFirst>
+  [[gnu::noinline]] TaskBase* pick_fair_or_on();
+  [[gnu::noinline]] TaskBase* fresh_or_on();
+  [[gnu::noinline]] TaskBase* warm_own_batch_then(TaskBase* t);
   // A finishing fiber runs the unstarted task at the bottom of the deque
   // on its own stack before the fiber waiting in runnext, at most
   // k_fresh_before_runnext times in a row, and only if that fiber parked in
