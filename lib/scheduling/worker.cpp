@@ -277,8 +277,10 @@ std::uint32_t Worker::next_fair_tick(std::uint32_t tick) noexcept {
 }
 
 // The fairness picks of every k_injector_interval-th and k_fifo_interval-th
-// tick (worker.hpp), out of line: 1 pick in ~20.
-[[gnu::noinline]] TaskBase* Worker::pick_fair() noexcept {
+// tick (worker.hpp), out of line: 1 pick in ~20. If they find nothing, the
+// rest of the pick (a tail call: see pick_local_body).
+template <bool FreshFirst>
+[[gnu::noinline]] TaskBase* Worker::pick_fair() {
   next_fair_tick_ = next_fair_tick(tick_);
   if (tick_ % k_injector_interval == 0) {
     if (TaskBase* t = scheduler_.pop_injected()) return t;
@@ -289,7 +291,7 @@ std::uint32_t Worker::next_fair_tick(std::uint32_t tick) noexcept {
     // The owner may steal from its own deque: it is not in push/pop now.
     if (TaskBase* t = deque_.steal().item) return t;
   }
-  return nullptr;
+  return pick_after_fair<FreshFirst>();
 }
 
 template <bool FreshFirst>
@@ -302,7 +304,9 @@ TaskBase* Worker::pick_local_task() {
 // to warm) hands the rest of the pick to an out-of-line function with a
 // tail call, so the common pick makes no call but tail calls and saves no
 // register (the spawn path: fiber_main calls pick_local_task<true> once per
-// task). The rare functions repeat the parts after their own test inline.
+// task). The rare functions (pick_promoting, pick_fair,
+// fresh_before_runnext, warm_own_batch) end in the parts after their own
+// test, inlined.
 template <bool FreshFirst>
 [[gnu::always_inline]] inline TaskBase* Worker::pick_local_body() {
   // Cancelled work first: it only unwinds, and it must not wait behind
@@ -327,15 +331,9 @@ template <bool FreshFirst>
   // returned above and counted would step over that test's turn, and the
   // next would come only when tick_ wrapped (the yielders starved).
   ++tick_;
-  if (tick_ == next_fair_tick_) [[unlikely]] return pick_fair_or_on<FreshFirst>();
+  if (tick_ == next_fair_tick_) [[unlikely]] return pick_fair<FreshFirst>();
   // (pick_fair looks itself, between its two picks)
   if (TaskBase* t = injected_after_yield()) return t;
-  return pick_after_fair<FreshFirst>();
-}
-
-template <bool FreshFirst>
-[[gnu::noinline]] TaskBase* Worker::pick_fair_or_on() {
-  if (TaskBase* t = pick_fair()) return t;
   return pick_after_fair<FreshFirst>();
 }
 
@@ -345,13 +343,8 @@ template <bool FreshFirst>
   // only makes us take the deque's task, which we would take next anyway.
   if (FreshFirst && runnext_after_fresh_ && fresh_streak_ < k_fresh_before_runnext &&
       runnext_.load(std::memory_order_relaxed) != nullptr) {
-    return fresh_or_on();
+    return fresh_before_runnext();
   }
-  return pick_runnext_or_deque();
-}
-
-[[gnu::noinline]] TaskBase* Worker::fresh_or_on() {
-  if (TaskBase* t = fresh_before_runnext()) return t;
   return pick_runnext_or_deque();
 }
 
@@ -368,7 +361,7 @@ template <bool FreshFirst>
     if (warm_left_ != 0) {
       --warm_left_;
     } else if (t->fiber_.load(std::memory_order_relaxed) != nullptr) {
-      return warm_own_batch_then(t);
+      return warm_own_batch(t);
     }
     return t;
   }
@@ -376,20 +369,15 @@ template <bool FreshFirst>
   return scheduler_.pop_injected();  // the global queue: pick_task, after stealing
 }
 
-[[gnu::noinline]] TaskBase* Worker::warm_own_batch_then(TaskBase* t) {
-  warm_own_batch();
-  return t;
-}
-
-TaskBase* Worker::fresh_before_runnext() noexcept {
+[[gnu::noinline]] TaskBase* Worker::fresh_before_runnext() {
   // Popped before it is read: a task merely peeked at may be stolen, run
   // and freed meanwhile (ThreadSanitizer saw exactly that).
   TaskBase* t = deque_.pop();
-  if (t == nullptr) return nullptr;
+  if (t == nullptr) return pick_runnext_or_deque();
   // relaxed: see TaskBase::fiber_ (only unstarted tasks go first).
   if (t->fiber_.load(std::memory_order_relaxed) != nullptr) {
     push_or_global(t);  // a woken fiber: back where it was (the slot just freed, no growth)
-    return nullptr;
+    return pick_runnext_or_deque();
   }
   ++fresh_streak_;
   return t;
@@ -485,7 +473,7 @@ void Worker::warm(TaskBase* const* tasks, std::size_t n) noexcept {
   }
 }
 
-void Worker::warm_own_batch() noexcept {
+[[gnu::noinline]] TaskBase* Worker::warm_own_batch(TaskBase* popped) noexcept {
   // The tasks are ours between the pops and the pushes. Pushing back into
   // the slots just vacated never grows the ring (push_or_global would keep
   // a task runnable anyway).
@@ -500,6 +488,7 @@ void Worker::warm_own_batch() noexcept {
   warm(batch, n);
   for (std::size_t i = n; i-- > 0;) push_or_global(batch[i]);
   warm_left_ = static_cast<std::uint32_t>(n);
+  return popped;
 }
 
 TaskBase* Worker::steal_half_from(Worker& v) {

@@ -220,7 +220,10 @@ class Worker {
   static constexpr std::uint32_t k_injector_interval = 61;
   static constexpr std::uint32_t k_fifo_interval = 31;
   static std::uint32_t next_fair_tick(std::uint32_t tick) noexcept;
-  TaskBase* pick_fair() noexcept;
+  // The fairness tick's pick, then (if it found nothing) the rest of the
+  // pick: pick_after_fair.
+  template <bool FreshFirst>
+  [[gnu::noinline]] TaskBase* pick_fair();
   TaskBase* injected_after_yield() noexcept;
   static constexpr int k_steal_rounds = 2;
   static constexpr std::size_t k_steal_batch = 32;  // most tasks taken per successful steal
@@ -262,8 +265,8 @@ class Worker {
   // Its parts (worker.cpp says why the pick is split): after the cancel
   // epoch's test; after the fairness tick's; the runnext slot and the deque.
   // The rare paths, out of line, each ending in the rest of the pick:
-  // promote cancelled work; the fair pick; a fresh task before runnext; warm
-  // a batch of woken fibers, then return t.
+  // pick_promoting here; pick_fair, fresh_before_runnext and warm_own_batch
+  // below.
   template <bool FreshFirst>
   [[gnu::always_inline]] inline TaskBase* pick_promoted();
   template <bool FreshFirst>
@@ -271,16 +274,13 @@ class Worker {
   [[gnu::always_inline]] inline TaskBase* pick_runnext_or_deque();
   template <bool FreshFirst>
   [[gnu::noinline, gnu::cold]] TaskBase* pick_promoting(std::uint64_t epoch);
-  template <bool FreshFirst>
-  [[gnu::noinline]] TaskBase* pick_fair_or_on();
-  [[gnu::noinline]] TaskBase* fresh_or_on();
-  [[gnu::noinline]] TaskBase* warm_own_batch_then(TaskBase* t);
   // A finishing fiber runs the unstarted task at the bottom of the deque
   // on its own stack before the fiber waiting in runnext, at most
   // k_fresh_before_runnext times in a row, and only if that fiber parked in
   // a channel receive (pick_local_task tests the slot, the reason and the
-  // streak); nullptr if the bottom task has started or is gone.
-  TaskBase* fresh_before_runnext() noexcept;
+  // streak); if the bottom task has started or is gone, the rest of the
+  // pick instead (pick_runnext_or_deque, a tail call).
+  [[gnu::noinline]] TaskBase* fresh_before_runnext();
   // A fiber whose task has finished: the next task to run on this same
   // fiber and stack (bound to it), or nullptr (the fiber ends). A runnable
   // fiber found instead goes to handoff_, which the loop runs next.
@@ -308,8 +308,9 @@ class Worker {
   // owns the tasks; worker.cpp says why and how).
   static void warm(TaskBase* const* tasks, std::size_t n) noexcept;
   // Takes up to k_warm_batch tasks off the bottom of this worker's deque,
-  // warms them and puts them back in the same order (pick_local_task).
-  void warm_own_batch() noexcept;
+  // warms them and puts them back in the same order; returns `popped`, the
+  // task the pick just took (pick_runnext_or_deque's tail call).
+  [[gnu::noinline]] TaskBase* warm_own_batch(TaskBase* popped) noexcept;
   // A task of ours onto our deque, or onto the global queue, which
   // notifies, if the deque cannot grow (then false): push_woken's displaced
   // runnext task, a stolen batch, a warmed batch put back.
