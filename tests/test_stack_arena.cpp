@@ -129,6 +129,39 @@ TEST_CASE("stack arena: trimming a few at a time gives the pages back too" * doc
   });
 }
 
+// A shutdown's trim_all() leaves the free stacks in address order, so that
+// the next runtime's fibers take them in that order (their faults and page
+// walks then go in order: docs/benchmarks.md): released in a scrambled
+// order, they come back from acquire() in falling address order, the
+// k_warm_slots warm ones first (the lowest), then the cold ones. Touches
+// no page, so it runs under the sanitizers too.
+TEST_CASE("stack arena: after trim_all the free stacks come back in address order" * doctest::timeout(60) *
+          doctest::skip(!weft::detail::stack_arenas_enabled())) {
+  StackArena& arena = StackArena::for_size(11 * page());  // an arena of this case's own
+  constexpr std::size_t n = StackArena::k_warm_slots + 300;
+  std::vector<Stack> stacks = take(arena, n);
+  // A fixed scramble: every 7th, starting at each offset in turn.
+  std::vector<Stack> scrambled;
+  for (std::size_t start = 0; start < 7; ++start) {
+    for (std::size_t i = start; i < n; i += 7) scrambled.push_back(stacks[i]);
+  }
+  REQUIRE(scrambled.size() == n);
+  arena.release(scrambled.data(), scrambled.size());
+  arena.trim_all();
+  const StackArena::Counts c = arena.counts();
+  CHECK(c.dirty == 0);
+  CHECK(c.warm == StackArena::k_warm_slots);
+  CHECK(c.cold == 300);
+  stacks = take(arena, n);
+  std::vector<std::size_t> rises;  // where an address is above the one before
+  for (std::size_t i = 1; i < n; ++i) {
+    if (stacks[i].lo > stacks[i - 1].lo) rises.push_back(i);
+  }
+  CHECK(rises == std::vector<std::size_t>{StackArena::k_warm_slots});  // from the warm ones to the cold
+  arena.release(stacks.data(), stacks.size());
+  arena.trim_all();
+}
+
 TEST_CASE("stack arena: trimmed stacks keep at most k_warm_slots resident pages" * doctest::timeout(120) *
           doctest::skip(!weft::detail::stack_arenas_enabled())) {
   StackArena& arena = StackArena::for_size(2 * page());

@@ -78,7 +78,9 @@ class StackArena {
   bool has_dirty() const noexcept { return has_dirty_.load(std::memory_order_relaxed); }
 
   // Trims every dirty stack (a runtime's shutdown: no idle worker will),
-  // 64 stacks to a system call where the kernel allows (process_madvise):
+  // in address order, so that the warm and cold lists hand them out in
+  // that order again (see the body), 64 stacks to a system call where the
+  // kernel allows (process_madvise):
   // one TLB shoot-down per 64 stacks instead of one per stack. trim() keeps
   // one call per range on purpose: an idle worker that trimmed that fast
   // went to sleep sooner and had to be woken for the next burst (parked
