@@ -129,15 +129,18 @@ TEST_CASE("stack arena: trimming a few at a time gives the pages back too" * doc
   });
 }
 
-// A shutdown's trim_all() leaves the free stacks in address order, so that
-// the next runtime's fibers take them in that order (their faults and page
-// walks then go in order: docs/benchmarks.md): released in a scrambled
-// order, they come back from acquire() in falling address order, the
-// k_warm_slots warm ones first (the lowest), then the cold ones. Touches
-// no page, so it runs under the sanitizers too.
-TEST_CASE("stack arena: after trim_all the free stacks come back in address order" * doctest::timeout(60) *
-          doctest::skip(!weft::detail::stack_arenas_enabled())) {
+// The arena hands free stacks out in address order, whatever order they
+// came back in, so that a burst's fibers fault and walk their page tables
+// in order (docs/benchmarks.md, "stacks handed out in address order"):
+// released in a scrambled order and trimmed, they come back from acquire()
+// highest slot first, the k_warm_slots warm ones (the lowest: trims take
+// the lowest first) before the cold ones; a slot's number follows its
+// address within a chunk. Touches no page, so it runs under the sanitizers
+// too.
+TEST_CASE("stack arena: free stacks come back in slot order, whatever order they were released in" *
+          doctest::timeout(60) * doctest::skip(!weft::detail::stack_arenas_enabled())) {
   StackArena& arena = StackArena::for_size(11 * page());  // an arena of this case's own
+  const std::size_t slot_bytes = 12 * page();
   constexpr std::size_t n = StackArena::k_warm_slots + 300;
   std::vector<Stack> stacks = take(arena, n);
   // A fixed scramble: every 7th, starting at each offset in turn.
@@ -153,12 +156,26 @@ TEST_CASE("stack arena: after trim_all the free stacks come back in address orde
   CHECK(c.warm == StackArena::k_warm_slots);
   CHECK(c.cold == 300);
   stacks = take(arena, n);
-  std::vector<std::size_t> rises;  // where an address is above the one before
+  std::vector<std::size_t> rises;  // where a slot number is above the one before
+  std::size_t apart = 0;           // consecutive stacks not one slot apart in memory
   for (std::size_t i = 1; i < n; ++i) {
-    if (stacks[i].lo > stacks[i - 1].lo) rises.push_back(i);
+    if (stacks[i].slot > stacks[i - 1].slot) rises.push_back(i);
+    if (static_cast<char*>(stacks[i].lo) + slot_bytes != stacks[i - 1].lo) ++apart;
   }
   CHECK(rises == std::vector<std::size_t>{StackArena::k_warm_slots});  // from the warm ones to the cold
+  CHECK(apart <= c.chunks + 1);  // only between chunks, and from the warm ones to the cold
+  // Released again in the order taken, then a scramble of a part of them:
+  // dirty ones come back highest slot first too.
   arena.release(stacks.data(), stacks.size());
+  std::vector<Stack> some = take(arena, 700);
+  for (std::size_t i = 1; i < some.size(); ++i) CHECK(some[i].slot < some[i - 1].slot);
+  std::vector<Stack> mixed;
+  for (std::size_t i = 0; i < some.size(); i += 2) mixed.push_back(some[i]);
+  for (std::size_t i = 1; i < some.size(); i += 2) mixed.push_back(some[i]);
+  arena.release(mixed.data(), mixed.size());
+  const std::vector<Stack> again = take(arena, 700);
+  for (std::size_t i = 0; i < again.size(); ++i) CHECK(again[i].slot == some[i].slot);
+  arena.release(again.data(), again.size());
   arena.trim_all();
 }
 

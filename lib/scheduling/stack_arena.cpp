@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <memory>
 
 // glibc 2.36's headers predate these (Linux 6.13, include/uapi/asm-generic/mman-common.h).
@@ -128,11 +129,16 @@ void StackArena::add_chunk() {
   const std::size_t max_slots = std::max<std::size_t>(1, k_max_chunk_bytes / slot_size_);
   const std::size_t slots = std::min(max_slots, std::max(k_min_chunk_slots, reserved_slots_));
   const std::size_t total = reserved_slots_ + slots;
-  // Room on every list for every slot first, so that no push ever allocates.
+  // Slot numbers fit a Stack's 32-bit `slot` (2^32 slots of 8 KiB, the
+  // least a slot takes, would be 32 TiB of address space).
+  if (total > std::numeric_limits<std::uint32_t>::max()) throw StackAllocFailed();
+  // Room in every set for every slot first, so that no insert ever
+  // allocates.
   try {
-    dirty_.reserve(total);
-    warm_.reserve(std::min(total, k_warm_slots));
-    cold_.reserve(total);
+    chunks_.reserve(chunks_.size() + 1);
+    dirty_.grow(total);
+    warm_.grow(total);
+    cold_.grow(total);
   } catch (const std::bad_alloc&) {
     throw StackAllocFailed();
   }
@@ -145,6 +151,7 @@ void StackArena::add_chunk() {
   ::madvise(base, bytes, MADV_NOHUGEPAGE);
   carve_next_ = static_cast<char*>(base);
   carve_end_ = carve_next_ + bytes;
+  chunks_.push_back(Chunk{carve_next_, reserved_slots_});  // within capacity
   reserved_slots_ = total;
 }
 
@@ -160,11 +167,15 @@ void StackArena::acquire(std::vector<Stack>& out, std::size_t n) {
   // long on 2 workers (docs/benchmarks.md, "a first burst without
   // prefaulting").
   {
+    // Each set's highest slot first: whatever order the stacks came back
+    // in, a burst takes them in address order (within a chunk), so that
+    // its fibers fault and walk their page tables in order (parked 100,000
+    // spawn_ms_warm 32.4 -> 24.1 on 2 workers against the order they were
+    // released in, docs/benchmarks.md).
     std::lock_guard<std::mutex> guard(lock_);
-    for (std::vector<Stack>* list : {&dirty_, &warm_, &cold_}) {
-      while (n > 0 && !list->empty()) {
-        out.push_back(list->back());  // within capacity: does not allocate
-        list->pop_back();
+    for (SlotSet* set : {&dirty_, &warm_, &cold_}) {
+      while (n > 0 && !set->empty()) {
+        out.push_back(stack_of(set->take_highest()));  // within capacity: does not allocate
         --n;
       }
     }
@@ -176,11 +187,13 @@ void StackArena::acquire(std::vector<Stack>& out, std::size_t n) {
 std::size_t StackArena::carve(std::vector<Stack>& out, std::size_t n) {
   char* carved = nullptr;
   std::size_t count = 0;
+  std::size_t first = 0;  // the first carved slot's number
   {
     std::lock_guard<std::mutex> guard(lock_);
     if (carve_next_ == carve_end_) add_chunk();  // throws StackAllocFailed
     count = std::min(n, static_cast<std::size_t>(carve_end_ - carve_next_) / slot_size_);
     carved = carve_next_;
+    first = chunks_.back().first + static_cast<std::size_t>(carve_next_ - chunks_.back().base) / slot_size_;
     carve_next_ += count * slot_size_;
     carved_slots_ += count;
   }
@@ -192,7 +205,7 @@ std::size_t StackArena::carve(std::vector<Stack>& out, std::size_t n) {
     std::array<iovec, k_max_ranges> guards;
     for (std::size_t i = 0; i < count; ++i) guards[i] = iovec{carved + i * slot_size_, page};
     if (advise_in_one_call(guards.data(), count, MADV_GUARD_INSTALL, g_vector_guard)) {
-      for (std::size_t i = 0; i < count; ++i) out.push_back(Stack{carved + i * slot_size_ + page, usable_size_, true});
+      for (std::size_t i = 0; i < count; ++i) out.push_back(stack_at(carved + i * slot_size_, first + i));
       return count;
     }
   }
@@ -205,14 +218,14 @@ std::size_t StackArena::carve(std::vector<Stack>& out, std::size_t n) {
       out.resize(out.size() - i);
       throw StackAllocFailed();
     }
-    out.push_back(Stack{slot + page, usable_size_, true});
+    out.push_back(stack_at(slot, first + i));
   }
   return count;
 }
 
 void StackArena::release(const Stack* stacks, std::size_t n) noexcept {
   std::lock_guard<std::mutex> guard(lock_);
-  for (std::size_t i = 0; i < n; ++i) dirty_.push_back(stacks[i]);  // within capacity (add_chunk)
+  for (std::size_t i = 0; i < n; ++i) dirty_.insert(stacks[i].slot);  // within room (add_chunk)
   has_dirty_.store(!dirty_.empty(), std::memory_order_relaxed);  // relaxed: see has_dirty_
 }
 
@@ -225,10 +238,8 @@ bool StackArena::trim_some(std::size_t batch, bool one_call) noexcept {
   {
     std::lock_guard<std::mutex> guard(lock_);
     batch = std::min(batch, k_max_trim_batch);
-    while (n < batch && !dirty_.empty()) {
-      taken[n++] = dirty_.back();
-      dirty_.pop_back();
-    }
+    // The lowest first: the ones acquire() would take last.
+    while (n < batch && !dirty_.empty()) taken[n++] = stack_of(dirty_.take_lowest());
     // Room on the warm list is claimed now, so that two trimmers cannot
     // overfill it (the capacity reserved in add_chunk covers k_warm_slots).
     const std::size_t room = k_warm_slots - std::min(k_warm_slots, warm_.size() + warm_claimed_);
@@ -243,18 +254,6 @@ bool StackArena::trim_some(std::size_t batch, bool one_call) noexcept {
 }
 
 void StackArena::trim_all() noexcept {
-  {
-    // Highest address first, so that the batches below (taken from the
-    // back) go onto the warm and cold lists in address order, and a later
-    // runtime's acquire() hands them out in address order again: its fibers
-    // then fault and walk their page tables in order (parked 100,000
-    // spawn_ms 117 -> 105, spawn_ms_warm 32 -> 24 on 2 workers against
-    // release order, docs/benchmarks.md). Sorted neighbours also merge into
-    // one range each (trim_stacks). One sort per shutdown, under the lock:
-    // a few milliseconds for 100,000 stacks.
-    std::lock_guard<std::mutex> guard(lock_);
-    std::sort(dirty_.begin(), dirty_.end(), [](const Stack& a, const Stack& b) { return a.lo > b.lo; });
-  }
   while (trim_some(k_max_trim_batch, true)) {
   }
 }
@@ -289,13 +288,26 @@ void StackArena::trim_stacks(Stack* stacks, std::size_t n, std::size_t shave, bo
   discard_ranges(ranges.data(), r, one_call);
   std::lock_guard<std::mutex> guard(lock_);
   warm_claimed_ -= shave;
-  for (std::size_t i = 0; i < shave; ++i) warm_.push_back(stacks[i]);  // within capacity
-  for (std::size_t i = 0; i < m; ++i) cold_.push_back(rest[i]);        // within capacity
+  for (std::size_t i = 0; i < shave; ++i) warm_.insert(stacks[i].slot);  // within room
+  for (std::size_t i = 0; i < m; ++i) cold_.insert(rest[i].slot);        // within room
+}
+
+Stack StackArena::stack_at(char* slot_base, std::size_t slot) const noexcept {
+  return Stack{slot_base + StackPool::page_size(), usable_size_, true, static_cast<std::uint32_t>(slot)};
+}
+
+Stack StackArena::stack_of(std::size_t slot) const noexcept {
+  // The last chunk whose first slot is at or below it.
+  const auto after = std::upper_bound(chunks_.begin(), chunks_.end(), slot,
+                                      [](std::size_t s, const Chunk& c) { return s < c.first; });
+  assert(after != chunks_.begin());
+  const Chunk& c = *(after - 1);
+  return stack_at(c.base + (slot - c.first) * slot_size_, slot);
 }
 
 StackArena::Counts StackArena::counts() noexcept {
   std::lock_guard<std::mutex> guard(lock_);
-  return Counts{dirty_.size(), warm_.size(), cold_.size(), carved_slots_};
+  return Counts{dirty_.size(), warm_.size(), cold_.size(), carved_slots_, chunks_.size()};
 }
 
 }  // namespace weft::detail

@@ -11,7 +11,10 @@
 // place. Slots are never unmapped; the address space is the process's for
 // good (MAP_NORESERVE: it costs no memory until touched).
 //
-// A free stack is on one of three lists, taken in this order:
+// A free stack is in one of three sets, taken in this order, each its
+// highest-numbered slot first (a slot's number grows with its address
+// within a chunk: a burst takes its stacks in address order, whatever order
+// they came back in; trims take the lowest first):
 //   dirty  released and not trimmed yet: any of its pages may be resident;
 //   warm   trimmed down to its top page (the page every fiber touches first:
 //          the control block and the first frames live there), at most
@@ -19,8 +22,8 @@
 //   cold   trimmed entirely: no resident page.
 // Invariants (under lock_):
 //   |dirty| + |warm| + |cold| + stacks handed out = slots carved
-//   each list's capacity ≥ slots reserved  (so a push never allocates, and
-//                                           release/trim never throw)
+//   every set has room for every slot reserved  (so an insert never
+//                                  allocates, and release/trim never throw)
 //   |warm| ≤ k_warm_slots
 // Resident memory held by free stacks after trimming is therefore at most
 // k_warm_slots pages, whatever the fibers did; dirty stacks are trimmed by
@@ -37,6 +40,7 @@
 #include <mutex>
 #include <vector>
 
+#include "scheduling/slot_set.hpp"
 #include "scheduling/stack_pool.hpp"
 
 namespace weft::detail {
@@ -78,9 +82,7 @@ class StackArena {
   bool has_dirty() const noexcept { return has_dirty_.load(std::memory_order_relaxed); }
 
   // Trims every dirty stack (a runtime's shutdown: no idle worker will),
-  // in address order, so that the warm and cold lists hand them out in
-  // that order again (see the body), 64 stacks to a system call where the
-  // kernel allows (process_madvise):
+  // 64 stacks to a system call where the kernel allows (process_madvise):
   // one TLB shoot-down per 64 stacks instead of one per stack. trim() keeps
   // one call per range on purpose: an idle worker that trimmed that fast
   // went to sleep sooner and had to be woken for the next burst (parked
@@ -91,7 +93,7 @@ class StackArena {
 
   // For tests: the counts of the three lists.
   struct Counts {
-    std::size_t dirty, warm, cold, carved;
+    std::size_t dirty, warm, cold, carved, chunks;
   };
   Counts counts() noexcept;
 
@@ -100,6 +102,10 @@ class StackArena {
   void add_chunk();  // with lock_ held
   // Carves up to n new slots (at least one) and appends them to out.
   std::size_t carve(std::vector<Stack>& out, std::size_t n);
+  // The stack of slot number `slot`, whose slot (guard page first) starts
+  // at slot_base; and the same found by number alone (with lock_ held).
+  Stack stack_at(char* slot_base, std::size_t slot) const noexcept;
+  Stack stack_of(std::size_t slot) const noexcept;
   // trim(), with the batch's pages given back in one system call if
   // `one_call` (trim_all), else one call per range (see trim_all).
   bool trim_some(std::size_t batch, bool one_call) noexcept;
@@ -111,7 +117,14 @@ class StackArena {
   const std::size_t slot_size_;  // guard page + usable size
 
   std::mutex lock_;  // guards everything below; held only for list moves and chunk mapping
-  std::vector<Stack> dirty_, warm_, cold_;
+  // The chunks in the order they were mapped; a chunk's slots are numbered
+  // from `first` up, in address order.
+  struct Chunk {
+    char* base;
+    std::size_t first;
+  };
+  std::vector<Chunk> chunks_;
+  SlotSet dirty_, warm_, cold_;
   // !dirty_.empty(), stored under lock_ whenever dirty_ changes. relaxed:
   // a hint for idle workers deciding whether to time their sleep; nothing
   // is read through it.

@@ -34,6 +34,7 @@ struct Stack {
   void* lo = nullptr;      // lowest usable byte
   std::size_t size = 0;    // usable bytes
   bool guarded = false;    // has a guard page (else: slab stack with a canary)
+  std::uint32_t slot = 0;  // an arena stack's slot number (stack_arena.hpp); else unused
 };
 
 // What a task whose fiber cannot get a stack fails with (join() rethrows it
