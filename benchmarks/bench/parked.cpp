@@ -2,6 +2,8 @@
 // others work. P fibers each park on a receive from their own channel; a
 // pingpong runs beside them; then each gets its value. ns_per_op_unparked
 // is the same pingpong in the same runtime before the fibers are spawned.
+// spawn_ms_warm / release_ms_warm are a second round of the P fibers in the
+// same runtime, spawn_ms_round10 / release_ms_round10 its tenth.
 //
 // Each repetition (--repeat K) is a whole run in a runtime of its own, and
 // each figure is the median over the K runs: the P fibers need P stacks
@@ -86,6 +88,7 @@ ParkTimes park_and_release(std::vector<weft::Channel<std::size_t>>& chans, While
 struct ParkedRun {
   double spawn_ms, ns_per_op, ns_per_op_unparked, release_ms, rss_kib_per_parked;
   double spawn_ms_warm, release_ms_warm;  // a second round in the same runtime
+  double spawn_ms_round10, release_ms_round10;  // its tenth round
   double spawn_ms_fresh_process;          // the first round of a fresh process
 };
 
@@ -107,6 +110,14 @@ ParkedRun parked_once(std::size_t parked, std::size_t rounds, std::size_t worker
     const ParkTimes warm = park_and_release(chans, [] {});
     run.spawn_ms_warm = warm.spawn_ms;
     run.release_ms_warm = warm.release_ms;
+    // Eight more rounds: a long-lived runtime's bursts, after the stacks
+    // and task blocks have come back in the order their fibers ended, round
+    // after round, not the order they were taken in (docs/benchmarks.md,
+    // "stacks handed out in address order").
+    ParkTimes last{};
+    for (int round = 3; round <= 10; ++round) last = park_and_release(chans, [] {});
+    run.spawn_ms_round10 = last.spawn_ms;
+    run.release_ms_round10 = last.release_ms;
   });
   return run;
 }
@@ -162,6 +173,8 @@ void parked_workload(const Settings& s, Reporter& out) {
     out.add("weft", "parked", p, "rss_kib_per_parked", median_of(runs, &ParkedRun::rss_kib_per_parked));
     out.add("weft", "parked", p, "spawn_ms_warm", median_of(runs, &ParkedRun::spawn_ms_warm));
     out.add("weft", "parked", p, "release_ms_warm", median_of(runs, &ParkedRun::release_ms_warm));
+    out.add("weft", "parked", p, "spawn_ms_round10", median_of(runs, &ParkedRun::spawn_ms_round10));
+    out.add("weft", "parked", p, "release_ms_round10", median_of(runs, &ParkedRun::release_ms_round10));
     out.add("weft", "parked", p, "spawn_ms_fresh_process", median_of(runs, &ParkedRun::spawn_ms_fresh_process));
   }
 }
