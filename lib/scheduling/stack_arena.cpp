@@ -169,9 +169,10 @@ void StackArena::acquire(std::vector<Stack>& out, std::size_t n) {
   {
     // Each set's highest slot first: whatever order the stacks came back
     // in, a burst takes them in address order (within a chunk), so that
-    // its fibers fault and walk their page tables in order (parked 100,000
-    // spawn_ms_warm 32.4 -> 24.1 on 2 workers against the order they were
-    // released in, docs/benchmarks.md).
+    // its fibers fault and walk their page tables in order (a long-lived
+    // runtime's tenth round of 100,000 parked fibers: spawn 42.6 -> 22.1 ms
+    // on 2 workers against the order they were released in,
+    // docs/benchmarks.md).
     std::lock_guard<std::mutex> guard(lock_);
     for (SlotSet* set : {&dirty_, &warm_, &cold_}) {
       while (n > 0 && !set->empty()) {
@@ -240,8 +241,8 @@ bool StackArena::trim_some(std::size_t batch, bool one_call) noexcept {
     batch = std::min(batch, k_max_trim_batch);
     // The lowest first: the ones acquire() would take last.
     while (n < batch && !dirty_.empty()) taken[n++] = stack_of(dirty_.take_lowest());
-    // Room on the warm list is claimed now, so that two trimmers cannot
-    // overfill it (the capacity reserved in add_chunk covers k_warm_slots).
+    // Room on the warm set is claimed now, so that two trimmers cannot
+    // overfill it (past k_warm_slots).
     const std::size_t room = k_warm_slots - std::min(k_warm_slots, warm_.size() + warm_claimed_);
     shave = std::min(n, room);
     warm_claimed_ += shave;

@@ -67,7 +67,7 @@ class StackArena {
   // installed; `out` then holds whatever was taken before the failure.
   void acquire(std::vector<Stack>& out, std::size_t n);
 
-  // Takes back free stacks (onto the dirty list). Never blocks for long,
+  // Takes back free stacks (into the dirty set). Never blocks for long,
   // never allocates.
   void release(const Stack* stacks, std::size_t n) noexcept;
 
@@ -76,7 +76,7 @@ class StackArena {
   // True if dirty stacks remain.
   bool trim(std::size_t batch) noexcept;
 
-  // Whether any stack waited on the dirty list a moment ago (a hint: a
+  // Whether any stack waited in the dirty set a moment ago (a hint: a
   // release may follow at once; its releaser looks again before it
   // sleeps). Lock-free.
   bool has_dirty() const noexcept { return has_dirty_.load(std::memory_order_relaxed); }
@@ -91,7 +91,7 @@ class StackArena {
 
   std::size_t usable_size() const noexcept { return usable_size_; }
 
-  // For tests: the counts of the three lists.
+  // For tests: the sizes of the three sets, the slots carved, the chunks.
   struct Counts {
     std::size_t dirty, warm, cold, carved, chunks;
   };
@@ -109,14 +109,14 @@ class StackArena {
   // trim(), with the batch's pages given back in one system call if
   // `one_call` (trim_all), else one call per range (see trim_all).
   bool trim_some(std::size_t batch, bool one_call) noexcept;
-  // Gives back the pages of stacks[0, n), taken off the dirty list: the
+  // Gives back the pages of stacks[0, n), taken out of the dirty set: the
   // first `shave` keep their top page (then warm), the rest none (cold).
   void trim_stacks(Stack* stacks, std::size_t n, std::size_t shave, bool one_call) noexcept;
 
   const std::size_t usable_size_;
   const std::size_t slot_size_;  // guard page + usable size
 
-  std::mutex lock_;  // guards everything below; held only for list moves and chunk mapping
+  std::mutex lock_;  // guards everything below; held only for set moves and chunk mapping
   // The chunks in the order they were mapped; a chunk's slots are numbered
   // from `first` up, in address order.
   struct Chunk {
