@@ -1,8 +1,11 @@
 // A set of stack slot numbers, kept as a bitmap (stack_arena.hpp): the
-// arena's free lists. Taking the highest or the lowest member is O(1)
-// amortized, so that the arena hands out free stacks in address order
-// whatever order they came back in (docs/design/stacks.md, "In address
-// order"), and trims from the other end.
+// arena's free lists. It takes its highest or its lowest member, so that
+// the arena hands out free stacks in address order whatever order they
+// came back in (docs/design/stacks.md, "In address order"), and trims from
+// the other end. A take skips the empty words between the last one taken
+// and the next member: O(1) amortized over a run of takes; one after an
+// insert far from the rest may read one word per 64 slots in between (1,600
+// words for 100,000 slots, about a microsecond).
 //
 // Not thread-safe: the arena's lock guards it. Only grow() allocates.
 #pragma once
