@@ -10,11 +10,13 @@ constinit __attribute__((tls_model("initial-exec"), visibility("hidden"))) threa
     nullptr;
 using current_detail::t_worker;
 
-// noinline + compiler barrier: see current.hpp.
+#if !(defined(__x86_64__) && defined(__linux__) && !defined(WEFT_NO_INLINE_TLS))
+// noinline + compiler barrier: see current.hpp (x86-64 reads it inline).
 __attribute__((noinline)) Worker* current_worker() noexcept {
   asm volatile("" ::: "memory");
   return t_worker;
 }
+#endif
 
 __attribute__((noinline)) void set_current_worker(Worker* worker) noexcept {
   asm volatile("" ::: "memory");

@@ -4,8 +4,10 @@
 // keep a thread_local's address in a register across a call, so code that
 // cached it would read the old thread's copy after a migration (llvm#98479,
 // boostorg/context#323). weft therefore reaches per-thread state only through
-// these non-inlined accessors, which also hold a compiler barrier, and never
-// keeps their results across a call that may park.
+// these accessors, which are either not inlined or (current_worker() on
+// x86-64) an asm load through %fs that the compiler cannot cache, and hold a
+// compiler barrier; and never keeps their results across a call that may
+// park.
 #pragma once
 
 namespace weft::detail {
@@ -13,8 +15,36 @@ namespace weft::detail {
 class Worker;
 struct Fiber;
 
+namespace current_detail {
+// constinit: no dynamic initialisation, so no TLS init call at each use;
+// hidden: a fixed thread-pointer offset, not one read from the GOT.
+extern constinit __attribute__((tls_model("initial-exec"), visibility("hidden"))) thread_local Worker* t_worker;
+}
+
 // The worker whose thread is calling, or nullptr on a plain thread.
+#if defined(__x86_64__) && defined(__linux__) && !defined(WEFT_NO_INLINE_TLS)
+// Inline on x86-64: the %fs-relative load itself, in an asm. What the
+// compiler may keep in a register across a call is t_worker's offset from
+// the thread pointer, which is the same in every thread (initial-exec);
+// never an address inside one thread's TLS block: every call loads through
+// %fs again, on whichever thread runs it then. asm volatile: never merged
+// with another such read nor moved across a call; "memory": nor across any
+// other memory access (the barrier the out-of-line version holds).
+// Instead of a call per read (one per task start, two per task end, one
+// per park: docs/benchmarks.md, "the worker read inline").
+[[gnu::always_inline]] inline Worker* current_worker() noexcept {
+  Worker* w;
+  asm volatile(
+      "movq _ZN4weft6detail14current_detail8t_workerE@gottpoff(%%rip), %0\n\t"
+      "movq %%fs:(%0), %0"
+      : "=r"(w)
+      :
+      : "memory");
+  return w;
+}
+#else
 Worker* current_worker() noexcept;
+#endif
 void set_current_worker(Worker* worker) noexcept;
 
 // The fiber running on the calling thread, or nullptr (plain thread, or a
@@ -30,11 +60,6 @@ Fiber* current_fiber() noexcept;
 // (weft is built without link-time optimisation, which could inline such
 // an entry point into a caller; a build that adds it must check these uses
 // again.)
-namespace current_detail {
-// constinit: no dynamic initialisation, so no TLS init call at each use;
-// hidden: a fixed thread-pointer offset, not one read from the GOT.
-extern constinit __attribute__((tls_model("initial-exec"), visibility("hidden"))) thread_local Worker* t_worker;
-}
 [[gnu::always_inline]] inline Worker* current_worker_at_entry() noexcept { return current_detail::t_worker; }
 
 }  // namespace weft::detail
