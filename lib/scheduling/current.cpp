@@ -10,7 +10,7 @@ constinit __attribute__((tls_model("initial-exec"), visibility("hidden"))) threa
     nullptr;
 using current_detail::t_worker;
 
-#if !(defined(__x86_64__) && defined(__linux__) && !defined(WEFT_NO_INLINE_TLS))
+#if !WEFT_INLINE_WORKER_READ
 // noinline + compiler barrier: see current.hpp (x86-64 reads it inline).
 __attribute__((noinline)) Worker* current_worker() noexcept {
   asm volatile("" ::: "memory");

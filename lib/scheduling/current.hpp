@@ -21,8 +21,16 @@ namespace current_detail {
 extern constinit __attribute__((tls_model("initial-exec"), visibility("hidden"))) thread_local Worker* t_worker;
 }
 
-// The worker whose thread is calling, or nullptr on a plain thread.
+// Whether current_worker() is the inline read below (x86-64 Linux, unless
+// WEFT_NO_INLINE_TLS forces the out-of-line one of current.cpp).
 #if defined(__x86_64__) && defined(__linux__) && !defined(WEFT_NO_INLINE_TLS)
+#define WEFT_INLINE_WORKER_READ 1
+#else
+#define WEFT_INLINE_WORKER_READ 0
+#endif
+
+// The worker whose thread is calling, or nullptr on a plain thread.
+#if WEFT_INLINE_WORKER_READ
 // Inline on x86-64: the %fs-relative load itself, in an asm. What the
 // compiler may keep in a register across a call is t_worker's offset from
 // the thread pointer, which is the same in every thread (initial-exec);
