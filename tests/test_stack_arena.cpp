@@ -10,7 +10,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -58,6 +62,22 @@ bool resident(const void* p) {
   const auto a = reinterpret_cast<std::uintptr_t>(p) & ~(page() - 1);
   REQUIRE(::mincore(reinterpret_cast<void*>(a), page(), &v) == 0);
   return (v & 1) != 0;
+}
+
+// Lazily freed memory of this process in KiB (MADV_FREE'd pages not yet
+// taken by the kernel or written again): /proc/self/smaps_rollup, LazyFree.
+std::size_t lazy_free_kib() {
+  std::ifstream rollup("/proc/self/smaps_rollup");
+  std::string key;
+  std::size_t kib = 0;
+  while (rollup >> key) {
+    if (key == "LazyFree:") {
+      rollup >> kib;
+      return kib;
+    }
+  }
+  FAIL("no LazyFree line in /proc/self/smaps_rollup");
+  return 0;
 }
 
 std::vector<Stack> take(StackArena& arena, std::size_t n) {
@@ -308,4 +328,140 @@ TEST_CASE("stack arena: a new stack has no page resident until it is used; a war
     CHECK(!resident(top_page - 1));
   }
   arena.release(stacks.data(), stacks.size());
+}
+
+namespace {
+
+// Takes k_warm_slots + `cold` stacks from `arena`, writes their two top
+// pages, releases them and trims them all as a shutdown does, with
+// WEFT_STACK_TRIM=eager set if `eager`. Returns the stacks, highest slot
+// first, and how much LazyFree grew (KiB).
+std::pair<std::vector<Stack>, std::size_t> shutdown_trim(StackArena& arena, std::size_t cold, bool eager) {
+  std::vector<Stack> stacks = take(arena, StackArena::k_warm_slots + cold);
+  for (const Stack& s : stacks) std::memset(static_cast<char*>(s.lo) + s.size - 2 * page(), 0x5a, 2 * page());
+  arena.release(stacks.data(), stacks.size());
+  const std::size_t lazy_before = lazy_free_kib();
+  if (eager) ::setenv("WEFT_STACK_TRIM", "eager", 1);
+  arena.trim_all();
+  if (eager) ::unsetenv("WEFT_STACK_TRIM");
+  const std::size_t lazy_after = lazy_free_kib();
+  std::sort(stacks.begin(), stacks.end(), [](const Stack& a, const Stack& b) { return a.slot > b.slot; });
+  return {stacks, lazy_after > lazy_before ? lazy_after - lazy_before : 0};
+}
+
+}  // namespace
+
+// A shutdown's trim (trim_all()) keeps the top page of k_warm_slots stacks
+// (the lowest slots) and gives the rest of their pages back at once; the
+// stacks it leaves cold it frees lazily (MADV_FREE): what their fibers
+// wrote stays mapped and resident until the kernel needs the memory,
+// counted as LazyFree. With WEFT_STACK_TRIM=eager they go back at once
+// too. (Assumes
+// the kernel does not reclaim memory during the case: a machine with memory
+// to spare. LazyFree is checked at half the expected size: the kernel
+// files lazily freed pages in per-CPU batches.)
+TEST_CASE("stack arena: a shutdown frees the stacks it leaves cold lazily, or at once with WEFT_STACK_TRIM=eager" *
+          doctest::timeout(120) *
+          doctest::skip(!weft::detail::stack_arenas_enabled() || WEFT_ASAN || WEFT_TSAN)) {
+  StackArena& arena = StackArena::for_size(4 * page());  // an arena of this case's own
+  constexpr std::size_t cold = 600;
+  const std::size_t page_kib = page() / 1024;
+  for (const bool eager : {false, true}) {
+    CAPTURE(eager);
+    const auto [stacks, lazy_grew] = shutdown_trim(arena, cold, eager);
+    const StackArena::Counts c = arena.counts();
+    CHECK(c.dirty == 0);
+    CHECK(c.warm == StackArena::k_warm_slots);
+    CHECK(c.cold == cold);
+    std::size_t tops_resident = 0, lower_resident = 0, bottoms_resident = 0;
+    for (std::size_t i = 0; i < cold; ++i) {  // the highest slots: the cold ones
+      const char* top_page = static_cast<const char*>(stacks[i].lo) + stacks[i].size - page();
+      tops_resident += resident(top_page) ? 1 : 0;
+      lower_resident += resident(top_page - 1) ? 1 : 0;
+      bottoms_resident += resident(stacks[i].lo) ? 1 : 0;
+    }
+    CHECK(bottoms_resident == 0);  // never written
+    if (eager) {
+      CHECK(tops_resident == 0);
+      CHECK(lower_resident == 0);
+      CHECK(lazy_grew < cold * page_kib);
+    } else {  // both written pages still there, lazily freed
+      CHECK(tops_resident == cold);
+      CHECK(lower_resident == cold);
+      CHECK(lazy_grew >= cold * 2 * page_kib / 2);
+    }
+    // The guards stay, whichever way the pages went.
+    CHECK(write_faults(static_cast<char*>(stacks[0].lo) - 1));
+    CHECK(write_faults(static_cast<char*>(stacks[cold / 2].lo) - 1));
+    std::size_t warm_tops = 0, warm_lower = 0;
+    for (std::size_t i = cold; i < stacks.size(); ++i) {
+      const char* top_page = static_cast<const char*>(stacks[i].lo) + stacks[i].size - page();
+      warm_tops += resident(top_page) ? 1 : 0;
+      warm_lower += resident(top_page - 1) ? 1 : 0;
+    }
+    CHECK(warm_tops == StackArena::k_warm_slots);
+    CHECK(warm_lower == 0);
+  }
+}
+
+// Through the public API: a runtime that ran more fibers at once than
+// k_warm_slots leaves the rest of their stacks cold and lazily freed at its
+// shutdown, and a runtime started after it runs its
+// fibers on those stacks (whatever the pages hold: old contents, or zeros
+// if the kernel took them), each keeping what it wrote on its stack across
+// a park.
+TEST_CASE("stack arena: a runtime started after a shutdown runs its fibers on the stacks it freed lazily" *
+          doctest::timeout(120) *
+          doctest::skip(!weft::detail::stack_arenas_enabled() || WEFT_ASAN || WEFT_TSAN)) {
+  constexpr std::size_t stack_pages = 5;  // an arena of this case's own
+  constexpr std::size_t words = 600;      // a page and a bit below the top of the stack
+  const std::size_t fibers = StackArena::k_warm_slots + 2000;
+  StackArena& arena = StackArena::for_size(stack_pages * page());
+  // Runs `fibers` fibers at once in a new runtime, each filling `words`
+  // words of its stack from `seed` and summing them after a park; returns
+  // the sum of the sums once the runtime has shut down.
+  const auto round = [&](std::uint64_t seed) {
+    std::atomic<std::uint64_t> sum{0};
+    weft::Runtime rt({.workers = 2, .stack_size = stack_pages * page()});
+    rt.block_on([&] {
+      weft::Channel<int> go_on;
+      weft::WaitGroup started, wg;
+      started.add(static_cast<std::int64_t>(fibers));
+      wg.add(static_cast<std::int64_t>(fibers));
+      for (std::size_t i = 0; i < fibers; ++i) {
+        weft::go([&, i] {
+          volatile std::uint64_t local[words];
+          for (std::size_t k = 0; k < words; ++k) local[k] = seed + i + k;
+          started.done();
+          (void)go_on.recv();  // parked, with every other fiber's stack in use
+          std::uint64_t s = 0;
+          for (std::size_t k = 0; k < words; ++k) s += local[k];
+          sum.fetch_add(s, std::memory_order_relaxed);  // relaxed: read after wg.wait()
+          wg.done();
+        }).detach();
+      }
+      started.wait();
+      for (std::size_t i = 0; i < fibers; ++i) go_on.send(1);
+      wg.wait();
+    });
+    return sum.load(std::memory_order_relaxed);  // relaxed: block_on returned after wg.wait()
+  };
+  const auto expected = [&](std::uint64_t seed) {
+    std::uint64_t total = 0;
+    for (std::size_t i = 0; i < fibers; ++i) {
+      for (std::size_t k = 0; k < words; ++k) total += seed + i + k;
+    }
+    return total;
+  };
+  const std::size_t lazy_before = lazy_free_kib();
+  CHECK(round(1) == expected(1));
+  const StackArena::Counts c = arena.counts();
+  CHECK(c.dirty == 0);
+  CHECK(c.warm == StackArena::k_warm_slots);
+  CHECK(c.cold + c.warm == c.carved);
+  CHECK(c.cold >= 2000);
+  const std::size_t lazy_after = lazy_free_kib();
+  CHECK(lazy_after >= lazy_before + c.cold * (page() / 1024) / 2);
+  CHECK(round(2) == expected(2));  // on the warm stacks, then the lazily freed ones
+  CHECK(arena.counts().carved == c.carved);  // no new slot carved: the same stacks
 }

@@ -46,6 +46,7 @@ constexpr std::size_t k_max_ranges = 64;  // ranges per process_madvise call her
 // relaxed: hints only; a thread that reads a stale true makes one failing
 // call and falls back, as the first did.
 std::atomic<bool> g_vector_dontneed{true};
+std::atomic<bool> g_vector_free{true};
 std::atomic<bool> g_vector_guard{true};
 
 // Applies `advice` to n ranges (at most k_max_ranges) with one
@@ -78,6 +79,30 @@ void discard_ranges(const iovec* ranges, std::size_t n, bool one_call) noexcept 
   // harmless).
   if (one_call && n > 1 && advise_in_one_call(ranges, n, MADV_DONTNEED, g_vector_dontneed)) return;
   for (std::size_t i = 0; i < n; ++i) ::madvise(ranges[i].iov_base, ranges[i].iov_len, MADV_DONTNEED);
+}
+
+// Frees the pages of `n` ranges lazily (MADV_FREE): they stay mapped, and
+// the kernel takes them only when it needs memory (they are counted as
+// LazyFree, reclaimed like clean file pages, never swapped); a write before
+// that keeps a page, with no fault. One process_madvise call where the
+// kernel has it; a range the kernel refuses MADV_FREE for is given back at
+// once instead.
+void free_lazily(const iovec* ranges, std::size_t n) noexcept {
+  if (n == 0) return;
+  if (n > 1 && advise_in_one_call(ranges, n, MADV_FREE, g_vector_free)) return;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (::madvise(ranges[i].iov_base, ranges[i].iov_len, MADV_FREE) != 0) {
+      ::madvise(ranges[i].iov_base, ranges[i].iov_len, MADV_DONTNEED);
+    }
+  }
+}
+
+// Whether a shutdown's trim frees the stacks it leaves cold lazily (the
+// default) or gives their pages back at once (WEFT_STACK_TRIM=eager in the
+// environment). Read at every trim_all().
+bool shutdown_frees_lazily() noexcept {
+  const char* way = std::getenv("WEFT_STACK_TRIM");
+  return way == nullptr || std::strcmp(way, "eager") != 0;
 }
 
 bool probe_guard_install() noexcept {
@@ -230,9 +255,9 @@ void StackArena::release(const Stack* stacks, std::size_t n) noexcept {
   has_dirty_.store(!dirty_.empty(), std::memory_order_relaxed);  // relaxed: see has_dirty_
 }
 
-bool StackArena::trim(std::size_t batch) noexcept { return trim_some(batch, false); }
+bool StackArena::trim(std::size_t batch) noexcept { return trim_some(batch, TrimWay::idle); }
 
-bool StackArena::trim_some(std::size_t batch, bool one_call) noexcept {
+bool StackArena::trim_some(std::size_t batch, TrimWay way) noexcept {
   std::array<Stack, k_max_trim_batch> taken;
   std::size_t n = 0, shave = 0;
   bool more = false;
@@ -250,16 +275,17 @@ bool StackArena::trim_some(std::size_t batch, bool one_call) noexcept {
     has_dirty_.store(more, std::memory_order_relaxed);  // relaxed: see has_dirty_
   }
   if (n == 0) return more;
-  trim_stacks(taken.data(), n, shave, one_call);
+  trim_stacks(taken.data(), n, shave, way);
   return more;
 }
 
 void StackArena::trim_all() noexcept {
-  while (trim_some(k_max_trim_batch, true)) {
+  const TrimWay way = shutdown_frees_lazily() ? TrimWay::lazy : TrimWay::at_once;
+  while (trim_some(k_max_trim_batch, way)) {
   }
 }
 
-void StackArena::trim_stacks(Stack* stacks, std::size_t n, std::size_t shave, bool one_call) noexcept {
+void StackArena::trim_stacks(Stack* stacks, std::size_t n, std::size_t shave, TrimWay way) noexcept {
   const std::size_t page = StackPool::page_size();
   static_assert(k_max_trim_batch <= k_max_ranges);
   assert(n <= k_max_trim_batch);
@@ -270,11 +296,12 @@ void StackArena::trim_stacks(Stack* stacks, std::size_t n, std::size_t shave, bo
   for (std::size_t i = 0; i < shave; ++i) {
     if (stacks[i].size > page) ranges[r++] = iovec{stacks[i].lo, stacks[i].size - page};
   }
-  // The rest go entirely, neighbours in one call: a run of adjacent slots
-  // is one range (the guard pages between them keep their markers).
   Stack* rest = stacks + shave;
   const std::size_t m = n - shave;
   std::sort(rest, rest + m, [](const Stack& a, const Stack& b) { return a.lo < b.lo; });
+  // The rest go entirely, neighbours in one call: a run of adjacent slots
+  // is one range (the guard pages between them keep their markers).
+  const std::size_t shaved = r;
   for (std::size_t i = 0; i < m;) {
     char* lo = static_cast<char*>(rest[i].lo);
     char* hi = lo + rest[i].size;
@@ -286,7 +313,16 @@ void StackArena::trim_stacks(Stack* stacks, std::size_t n, std::size_t shave, bo
     ranges[r++] = iovec{lo, static_cast<std::size_t>(hi - lo)};
     i = j;
   }
-  discard_ranges(ranges.data(), r, one_call);
+  if (way == TrimWay::lazy) {
+    // A shutdown's: the rest are freed lazily, so that a runtime started
+    // later in the process finds their pages without a fault unless the
+    // kernel needed the memory in between (docs/design/stacks.md, "Lazily
+    // at shutdown").
+    discard_ranges(ranges.data(), shaved, true);
+    free_lazily(ranges.data() + shaved, r - shaved);
+  } else {
+    discard_ranges(ranges.data(), r, way == TrimWay::at_once);
+  }
   std::lock_guard<std::mutex> guard(lock_);
   warm_claimed_ -= shave;
   for (std::size_t i = 0; i < shave; ++i) warm_.insert(stacks[i].slot);  // within room

@@ -19,15 +19,21 @@
 //   warm   trimmed down to its top page (the page every fiber touches first:
 //          the control block and the first frames live there), at most
 //          k_warm_slots of them;
-//   cold   trimmed entirely: no resident page.
+//   cold   trimmed entirely: no resident page; or, by a shutdown's trim
+//          (trim_all()), freed lazily: MADV_FREE, its pages mapped until
+//          the kernel needs the memory or a fiber writes them again
+//          (WEFT_STACK_TRIM=eager: no resident page here either).
 // Invariants (under lock_):
 //   |dirty| + |warm| + |cold| + stacks handed out = slots carved
 //   every set has room for every slot reserved  (so an insert never
 //                                  allocates, and release/trim never throw)
 //   |warm| ≤ k_warm_slots
-// Resident memory held by free stacks after trimming is therefore at most
-// k_warm_slots pages, whatever the fibers did; dirty stacks are trimmed by
-// idle workers (trim()) and by a runtime's shutdown (trim_all()).
+// Memory held by free stacks after an idle trim is therefore at most
+// k_warm_slots resident pages, whatever the fibers did; after a shutdown,
+// the pages of the stacks it left cold are lazily freed: counted in the
+// process's RSS until the kernel takes them (whenever it needs memory, with
+// no I/O) or a later runtime reuses them. Dirty stacks are trimmed by idle
+// workers (trim()) and by a runtime's shutdown (trim_all()).
 //
 // Arenas are process-wide, one per usable size, and live until the process
 // ends, so a runtime reuses the stacks an earlier runtime warmed. Every
@@ -83,7 +89,11 @@ class StackArena {
 
   // Trims every dirty stack (a runtime's shutdown: no idle worker will),
   // 64 stacks to a system call where the kernel allows (process_madvise):
-  // one TLB shoot-down per 64 stacks instead of one per stack. trim() keeps
+  // one TLB shoot-down per 64 stacks instead of one per stack. The stacks
+  // it leaves cold are freed lazily (MADV_FREE), so that a runtime started
+  // later in the process starts its fibers on them without a fault;
+  // WEFT_STACK_TRIM=eager in the environment (read at each call) gives
+  // their pages back at once instead. trim() keeps
   // one call per range on purpose: an idle worker that trimmed that fast
   // went to sleep sooner and had to be woken for the next burst (parked
   // release_ms 6-15 % slower, docs/benchmarks.md).
@@ -106,12 +116,15 @@ class StackArena {
   // at slot_base; and the same found by number alone (with lock_ held).
   Stack stack_at(char* slot_base, std::size_t slot) const noexcept;
   Stack stack_of(std::size_t slot) const noexcept;
-  // trim(), with the batch's pages given back in one system call if
-  // `one_call` (trim_all), else one call per range (see trim_all).
-  bool trim_some(std::size_t batch, bool one_call) noexcept;
+  // How a trim gives pages back: `idle`, one madvise per range (trim());
+  // `at_once`, one process_madvise call per batch (trim_all() with
+  // WEFT_STACK_TRIM=eager); `lazy`, the same, except that the stacks left
+  // cold are freed lazily (MADV_FREE; trim_all()).
+  enum class TrimWay { idle, at_once, lazy };
+  bool trim_some(std::size_t batch, TrimWay way) noexcept;
   // Gives back the pages of stacks[0, n), taken out of the dirty set: the
   // first `shave` keep their top page (then warm), the rest none (cold).
-  void trim_stacks(Stack* stacks, std::size_t n, std::size_t shave, bool one_call) noexcept;
+  void trim_stacks(Stack* stacks, std::size_t n, std::size_t shave, TrimWay way) noexcept;
 
   const std::size_t usable_size_;
   const std::size_t slot_size_;  // guard page + usable size
