@@ -224,26 +224,39 @@ TEST_CASE("stack arena: 20,000 stacks add a few mappings, not one per stack" * d
 
 namespace {
 
-// Runs `fibers` fibers on `rt` that all hold a stack at once (each touches
-// a few pages below its top one), then lets them all end.
-void hold_stacks_then_end(weft::Runtime& rt, std::size_t fibers) {
+// Runs `fibers` fibers on `rt` that all hold a stack at once, then lets them
+// all end. Fiber i runs body(i, park); park() returns once every fiber has
+// started, so whatever body keeps on its stack across park() is there while
+// all the other stacks are in use.
+template <class Body>
+void hold_stacks_then_end(weft::Runtime& rt, std::size_t fibers, Body body) {
   rt.block_on([&] {
     weft::Channel<int> go_on;
     weft::WaitGroup started, wg;
     started.add(static_cast<std::int64_t>(fibers));
     wg.add(static_cast<std::int64_t>(fibers));
     for (std::size_t i = 0; i < fibers; ++i) {
-      weft::go([&] {
-        volatile char deep[3 * 4096];  // resident pages below the top one
-        std::memset(const_cast<char*>(deep), 1, sizeof deep);
-        started.done();
-        (void)go_on.recv();
+      weft::go([&, i] {
+        body(i, [&] {
+          started.done();
+          (void)go_on.recv();
+        });
         wg.done();
       }).detach();
     }
     started.wait();  // all of them hold a stack at once
     for (std::size_t i = 0; i < fibers; ++i) go_on.send(1);
     wg.wait();
+  });
+}
+
+// hold_stacks_then_end() with fibers that each touch a few pages below
+// their top one.
+void hold_deep_stacks_then_end(weft::Runtime& rt, std::size_t fibers) {
+  hold_stacks_then_end(rt, fibers, [](std::size_t, const auto& park) {
+    volatile char deep[3 * 4096];  // resident pages below the top one
+    std::memset(const_cast<char*>(deep), 1, sizeof deep);
+    park();
   });
 }
 
@@ -259,7 +272,7 @@ TEST_CASE("stack arena: after a runtime's shutdown every stack it used is trimme
   constexpr std::size_t fibers = 300;     // beyond the workers' caches of 64 stacks
   {
     weft::Runtime rt({.workers = 2, .stack_size = stack_pages * page()});
-    hold_stacks_then_end(rt, fibers);
+    hold_deep_stacks_then_end(rt, fibers);
   }
   StackArena& arena = StackArena::for_size(stack_pages * page());
   const StackArena::Counts c = arena.counts();
@@ -284,7 +297,7 @@ TEST_CASE("stack arena: a runtime's idle workers trim the stacks its fibers left
   constexpr std::size_t fibers = 300;     // beyond the workers' caches of 64 stacks
   StackArena& arena = StackArena::for_size(stack_pages * page());
   weft::Runtime rt({.workers = 2, .stack_size = stack_pages * page()});
-  hold_stacks_then_end(rt, fibers);
+  hold_deep_stacks_then_end(rt, fibers);
   // The runtime lives on, idle. Its workers' caches keep up to 64 stacks
   // each; the rest went to the arena dirty, and must come back trimmed.
   CHECK(arena.counts().carved >= fibers);
@@ -421,28 +434,15 @@ TEST_CASE("stack arena: a runtime started after a shutdown runs its fibers on th
   const auto round = [&](std::uint64_t seed) {
     std::atomic<std::uint64_t> sum{0};
     weft::Runtime rt({.workers = 2, .stack_size = stack_pages * page()});
-    rt.block_on([&] {
-      weft::Channel<int> go_on;
-      weft::WaitGroup started, wg;
-      started.add(static_cast<std::int64_t>(fibers));
-      wg.add(static_cast<std::int64_t>(fibers));
-      for (std::size_t i = 0; i < fibers; ++i) {
-        weft::go([&, i] {
-          volatile std::uint64_t local[words];
-          for (std::size_t k = 0; k < words; ++k) local[k] = seed + i + k;
-          started.done();
-          (void)go_on.recv();  // parked, with every other fiber's stack in use
-          std::uint64_t s = 0;
-          for (std::size_t k = 0; k < words; ++k) s += local[k];
-          sum.fetch_add(s, std::memory_order_relaxed);  // relaxed: read after wg.wait()
-          wg.done();
-        }).detach();
-      }
-      started.wait();
-      for (std::size_t i = 0; i < fibers; ++i) go_on.send(1);
-      wg.wait();
+    hold_stacks_then_end(rt, fibers, [&](std::size_t i, const auto& park) {
+      volatile std::uint64_t local[words];
+      for (std::size_t k = 0; k < words; ++k) local[k] = seed + i + k;
+      park();  // with every other fiber's stack in use
+      std::uint64_t s = 0;
+      for (std::size_t k = 0; k < words; ++k) s += local[k];
+      sum.fetch_add(s, std::memory_order_relaxed);  // relaxed: read after the runtime's block_on returned
     });
-    return sum.load(std::memory_order_relaxed);  // relaxed: block_on returned after wg.wait()
+    return sum.load(std::memory_order_relaxed);  // relaxed: block_on returned after every fiber ended
   };
   const auto expected = [&](std::uint64_t seed) {
     std::uint64_t total = 0;
