@@ -66,32 +66,27 @@ bool advise_in_one_call(const iovec* ranges, std::size_t n, int advice, std::ato
   return false;
 }
 
-// Gives back the pages of `n` ranges (MADV_DONTNEED), with one madvise
-// each, or, if `one_call`, with one process_madvise call where the kernel
-// has it. A madvise(MADV_DONTNEED) that frees a resident page ends with a
-// TLB shoot-down, an interrupt to every other CPU running this process, and
-// process_madvise does one shoot-down for the whole vector (Linux 6.16+).
-// On the 2-vCPU VM, with another thread of the process running: 17 us per
-// stack one call each, 0.55 us per stack 64 to a call (docs/benchmarks.md).
-void discard_ranges(const iovec* ranges, std::size_t n, bool one_call) noexcept {
+// Gives back the pages of `n` ranges, with one madvise each, or, if
+// `one_call`, with one process_madvise call where the kernel has it (short
+// of the total: redone one by one; advising a page twice is harmless).
+// MADV_DONTNEED at once, or, if `lazily`, MADV_FREE: the pages stay mapped
+// and the kernel takes them only when it needs memory (counted as
+// LazyFree, reclaimed like clean file pages, never swapped), while a write
+// before that keeps a page with no fault; a range the kernel refuses
+// MADV_FREE for is given back at once instead. A madvise that frees a
+// resident page ends with a TLB shoot-down, an interrupt to every other
+// CPU running this process, and process_madvise does one shoot-down for
+// the whole vector (Linux 6.16+). On the 2-vCPU VM, with another thread of
+// the process running: 17 us per stack one call each, 0.55 us per stack 64
+// to a call (docs/benchmarks.md).
+void discard_ranges(const iovec* ranges, std::size_t n, bool one_call, bool lazily = false) noexcept {
   if (n == 0) return;
-  // Short of the total: redo them one by one (discarding a page twice is
-  // harmless).
-  if (one_call && n > 1 && advise_in_one_call(ranges, n, MADV_DONTNEED, g_vector_dontneed)) return;
-  for (std::size_t i = 0; i < n; ++i) ::madvise(ranges[i].iov_base, ranges[i].iov_len, MADV_DONTNEED);
-}
-
-// Frees the pages of `n` ranges lazily (MADV_FREE): they stay mapped, and
-// the kernel takes them only when it needs memory (they are counted as
-// LazyFree, reclaimed like clean file pages, never swapped); a write before
-// that keeps a page, with no fault. One process_madvise call where the
-// kernel has it; a range the kernel refuses MADV_FREE for is given back at
-// once instead.
-void free_lazily(const iovec* ranges, std::size_t n) noexcept {
-  if (n == 0) return;
-  if (n > 1 && advise_in_one_call(ranges, n, MADV_FREE, g_vector_free)) return;
+  const int advice = lazily ? MADV_FREE : MADV_DONTNEED;
+  if (one_call && n > 1 && advise_in_one_call(ranges, n, advice, lazily ? g_vector_free : g_vector_dontneed)) {
+    return;
+  }
   for (std::size_t i = 0; i < n; ++i) {
-    if (::madvise(ranges[i].iov_base, ranges[i].iov_len, MADV_FREE) != 0) {
+    if (::madvise(ranges[i].iov_base, ranges[i].iov_len, advice) != 0 && lazily) {
       ::madvise(ranges[i].iov_base, ranges[i].iov_len, MADV_DONTNEED);
     }
   }
@@ -319,7 +314,7 @@ void StackArena::trim_stacks(Stack* stacks, std::size_t n, std::size_t shave, Tr
     // kernel needed the memory in between (docs/design/stacks.md, "Lazily
     // at shutdown").
     discard_ranges(ranges.data(), shaved, true);
-    free_lazily(ranges.data() + shaved, r - shaved);
+    discard_ranges(ranges.data() + shaved, r - shaved, true, true);
   } else {
     discard_ranges(ranges.data(), r, way == TrimWay::at_once);
   }
